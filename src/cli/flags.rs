@@ -1,0 +1,203 @@
+//! Every command and flag, declared once. Parsing, `--help` and the bash/zsh/fish
+//! completion scripts are all generated from these two tables.
+
+/// A subcommand.
+pub struct CommandDef {
+    pub name: &'static str,
+    /// Positional arguments as shown in usage, e.g. "TASK...".
+    pub args: &'static str,
+    pub about: &'static str,
+    /// Positionals: (min, max); max None = unbounded.
+    pub arity: (usize, Option<usize>),
+    /// What positionals complete to: "tasks", "commands", "shells" or "".
+    pub complete: &'static str,
+}
+
+pub const COMMANDS: &[CommandDef] = &[
+    CommandDef {
+        name: "run",
+        args: "TASK...",
+        about: "Run tasks and everything they depend on",
+        arity: (1, None),
+        complete: "tasks",
+    },
+    CommandDef {
+        name: "list",
+        args: "",
+        about: "List tasks with their description, dependencies and targets",
+        arity: (0, Some(0)),
+        complete: "",
+    },
+    CommandDef {
+        name: "validate",
+        args: "",
+        about: "Load and check nexus.toml without running or connecting",
+        arity: (0, Some(0)),
+        complete: "",
+    },
+    CommandDef {
+        name: "init",
+        args: "",
+        about: "Write a commented starter nexus.toml",
+        arity: (0, Some(0)),
+        complete: "",
+    },
+    CommandDef {
+        name: "version",
+        args: "",
+        about: "Print version, commit and target",
+        arity: (0, Some(0)),
+        complete: "",
+    },
+    CommandDef {
+        name: "help",
+        args: "[COMMAND]",
+        about: "Show help for nexus or one command",
+        arity: (0, Some(1)),
+        complete: "commands",
+    },
+    CommandDef {
+        name: "completions",
+        args: "SHELL",
+        about: "Print a completion script for bash, zsh or fish",
+        arity: (1, Some(1)),
+        complete: "shells",
+    },
+];
+
+/// A flag; `commands` empty means it applies to every command (global).
+pub struct Flag {
+    pub long: &'static str,
+    pub short: Option<char>,
+    /// Value name if the flag takes a value.
+    pub value: Option<&'static str>,
+    /// Allowed values, when fixed.
+    pub choices: &'static [&'static str],
+    pub help: &'static str,
+    pub commands: &'static [&'static str],
+}
+
+impl Flag {
+    pub fn applies_to(&self, command: &str) -> bool {
+        self.commands.is_empty() || self.commands.contains(&command)
+    }
+}
+
+pub const FLAGS: &[Flag] = &[
+    Flag {
+        long: "config",
+        short: Some('c'),
+        value: Some("PATH"),
+        choices: &[],
+        help: "Use this nexus.toml (default: ./nexus.toml or the nearest parent's; env NEXUS_CONFIG)",
+        commands: &[],
+    },
+    Flag {
+        long: "help",
+        short: Some('h'),
+        value: None,
+        choices: &[],
+        help: "Show help",
+        commands: &[],
+    },
+    Flag {
+        long: "version",
+        short: Some('V'),
+        value: None,
+        choices: &[],
+        help: "Print the version",
+        commands: &[],
+    },
+    Flag {
+        long: "plain",
+        short: None,
+        value: None,
+        choices: &[],
+        help: "No color, no Unicode symbols",
+        commands: &[],
+    },
+    Flag {
+        long: "log-level",
+        short: None,
+        value: Some("LEVEL"),
+        choices: &["error", "warn", "info", "debug", "trace", "off"],
+        help: "Diagnostics on stderr at this level and above (env NEXUS_LOG_LEVEL; default warn)",
+        commands: &[],
+    },
+    Flag {
+        long: "log-format",
+        short: None,
+        value: Some("FORMAT"),
+        choices: &["text", "json"],
+        help: "Diagnostics as text or JSON lines",
+        commands: &[],
+    },
+    Flag {
+        long: "verbose",
+        short: Some('v'),
+        value: None,
+        choices: &[],
+        help: "Stream every command and its output, tagged with task and host",
+        commands: &["run"],
+    },
+    Flag {
+        long: "quiet",
+        short: Some('q'),
+        value: None,
+        choices: &[],
+        help: "One line per task",
+        commands: &["run"],
+    },
+    Flag {
+        long: "format",
+        short: None,
+        value: Some("FORMAT"),
+        choices: &["text", "json"],
+        help: "Output as text, or JSON Lines events on stdout",
+        commands: &["run", "list"],
+    },
+    Flag {
+        long: "continue-on-error",
+        short: None,
+        value: None,
+        choices: &[],
+        help: "Keep going after a failure: run every task whose dependencies succeeded",
+        commands: &["run"],
+    },
+    Flag {
+        long: "parallel-limit",
+        short: Some('p'),
+        value: Some("N"),
+        choices: &[],
+        help: "Run at most N tasks at once (default: parallel_limit, 10)",
+        commands: &["run"],
+    },
+    Flag {
+        long: "names",
+        short: None,
+        value: None,
+        choices: &[],
+        help: "Print task names only, one per line",
+        commands: &["list"],
+    },
+    Flag {
+        long: "force",
+        short: None,
+        value: None,
+        choices: &[],
+        help: "Overwrite an existing file",
+        commands: &["init"],
+    },
+];
+
+pub fn flag_by_long(name: &str) -> Option<&'static Flag> {
+    FLAGS.iter().find(|f| f.long == name)
+}
+
+pub fn flag_by_short(c: char) -> Option<&'static Flag> {
+    FLAGS.iter().find(|f| f.short == Some(c))
+}
+
+pub fn command(name: &str) -> Option<&'static CommandDef> {
+    COMMANDS.iter().find(|c| c.name == name)
+}

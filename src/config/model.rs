@@ -1,0 +1,170 @@
+//! The validated model of a nexus.toml. Everything here has been checked by `load`:
+//! deps exist and form a DAG, hosts parse, placeholders are known. Nothing downstream
+//! re-validates. Must not: hold raw TOML or do I/O.
+
+use std::ops::Range;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::host::HostSpec;
+use super::template::Template;
+
+pub const DEFAULT_TASK_TIMEOUT: Duration = Duration::from_secs(300);
+pub const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
+pub const DEFAULT_RETRY_DELAY: Duration = Duration::from_secs(1);
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The nexus.toml that was read, as given or found.
+    pub path: PathBuf,
+    /// The directory holding it: local commands run here unless a task sets `dir`.
+    pub root: PathBuf,
+    /// The file's text, kept to point at lines in errors found after loading.
+    pub source: String,
+    pub settings: Settings,
+    /// Host groups in file order, flattened to hosts (groups of groups resolved).
+    pub groups: Vec<(String, Vec<HostSpec>)>,
+    /// Tasks in file order; `deps` index into this list.
+    pub tasks: Vec<Task>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HostKeyChecking {
+    Strict,
+    AcceptNew,
+    Tofu,
+    Off,
+}
+
+impl HostKeyChecking {
+    pub const NAMES: &'static [&'static str] = &["strict", "accept-new", "tofu", "off"];
+
+    pub fn parse(s: &str) -> Option<HostKeyChecking> {
+        match s {
+            "strict" => Some(HostKeyChecking::Strict),
+            "accept-new" => Some(HostKeyChecking::AcceptNew),
+            "tofu" => Some(HostKeyChecking::Tofu),
+            "off" => Some(HostKeyChecking::Off),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub ssh_user: Option<String>,
+    pub ssh_port: u16,
+    pub ssh_identity: Option<String>,
+    /// None: `ssh_config = "none"`; Some(path) otherwise (default `~/.ssh/config`).
+    pub ssh_config: Option<String>,
+    pub known_hosts: Option<String>,
+    pub host_key_checking: HostKeyChecking,
+    pub connect_timeout: Duration,
+    pub parallel_limit: usize,
+    pub pool_size: usize,
+    pub max_connections: usize,
+    pub log_level: Option<String>,
+}
+
+impl Default for Settings {
+    fn default() -> Settings {
+        Settings {
+            ssh_user: None,
+            ssh_port: 22,
+            ssh_identity: None,
+            ssh_config: Some("~/.ssh/config".to_string()),
+            known_hosts: None,
+            host_key_checking: HostKeyChecking::Strict,
+            connect_timeout: Duration::from_secs(10),
+            parallel_limit: 10,
+            pool_size: 4,
+            max_connections: 256,
+            log_level: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Target {
+    Local,
+    Remote(HostSpec),
+}
+
+impl Target {
+    pub fn label(&self) -> String {
+        match self {
+            Target::Local => "local".to_string(),
+            Target::Remote(h) => h.label(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Strategy {
+    Parallel,
+    Serial,
+}
+
+#[derive(Debug, Clone)]
+pub struct Task {
+    pub name: String,
+    pub desc: Option<String>,
+    /// Indices into `Config::tasks`.
+    pub deps: Vec<usize>,
+    pub targets: Vec<Target>,
+    /// How `on` was written (group and host names), for `nexus list`.
+    pub on: Vec<String>,
+    pub strategy: Strategy,
+    pub timeout: Duration,
+    pub dir: Option<Spanned<Template>>,
+    pub env: Vec<(String, Spanned<Template>)>,
+    pub continue_on_error: bool,
+    pub commands: Vec<Command>,
+    /// Span of the task's name in `[tasks.NAME]`.
+    pub span: Range<usize>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Command {
+    /// The command as written, for display.
+    pub text: String,
+    pub template: Spanned<Template>,
+    pub sudo: bool,
+    pub user: Option<String>,
+    pub pty: bool,
+    pub timeout: Duration,
+    pub retries: u32,
+    pub retry_delay: Duration,
+    pub continue_on_error: bool,
+}
+
+/// A value and where its text starts in the file (byte offset of the template's first
+/// character, so a template span can be mapped back), or None when that is unknown.
+#[derive(Debug, Clone)]
+pub struct Spanned<T> {
+    pub value: T,
+    pub span: Range<usize>,
+    /// Byte offset in the file of the template text's first character when the TOML
+    /// string had no escapes (so offsets map 1:1), else None.
+    pub text_start: Option<usize>,
+}
+
+impl<T> Spanned<T> {
+    /// Map a range inside the value's text to a range in the file.
+    pub fn file_span(&self, inner: Range<usize>) -> Range<usize> {
+        match self.text_start {
+            Some(s) => s + inner.start..s + inner.end,
+            None => self.span.clone(),
+        }
+    }
+}
+
+impl Config {
+    pub fn task_index(&self, name: &str) -> Option<usize> {
+        self.tasks.iter().position(|t| t.name == name)
+    }
+
+    pub fn task_names(&self) -> impl Iterator<Item = &str> {
+        self.tasks.iter().map(|t| t.name.as_str())
+    }
+}

@@ -1,0 +1,320 @@
+//! Local commands: one process group per command, stdout and stderr read separately
+//! through poll(2) on the calling thread, a deadline, and cancellation. On timeout or
+//! cancel the whole group is killed (SIGTERM, then SIGKILL after a grace period), so
+//! background grandchildren (`sleep 300 &`) go too. Like make, a command without shell
+//! metacharacters is exec'd directly; everything else runs under `sh -c`.
+//! Must not: print, or leave a process it started running after a timeout or cancel.
+
+use std::fs::File;
+use std::io::{self, Read};
+use std::os::fd::OwnedFd;
+use std::os::fd::AsRawFd;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::{ExecResult, Stream};
+use crate::signals;
+
+/// Time between SIGTERM and SIGKILL when a group is stopped.
+pub const KILL_GRACE: Duration = Duration::from_millis(1000);
+
+/// What to run, fully expanded.
+#[derive(Debug, Clone)]
+pub struct LocalCommand {
+    pub line: String,
+    pub dir: PathBuf,
+    pub env: Vec<(String, String)>,
+    /// None: no sudo. Some(None): `sudo -n`. Some(Some(u)): `sudo -n -u u`.
+    pub sudo: Option<Option<String>>,
+}
+
+/// Words that need a shell even without metacharacters (builtins and keywords).
+const SHELL_WORDS: &[&str] = &[
+    ".", ":", "alias", "bg", "break", "case", "cd", "command", "continue", "do", "done", "elif",
+    "else", "esac", "eval", "exec", "exit", "export", "fc", "fg", "fi", "for", "function",
+    "getopts", "hash", "if", "jobs", "local", "read", "readonly", "return", "select", "set",
+    "shift", "source", "test", "then", "times", "trap", "type", "ulimit", "umask", "unalias",
+    "unset", "until", "wait", "while", "[", "[[", "!", "{", "}",
+];
+
+/// The argv to exec directly, when the line has no shell syntax at all.
+pub fn direct_argv(line: &str) -> Option<Vec<&str>> {
+    const META: &[char] = &[
+        '#', ';', '"', '\'', '*', '?', '[', ']', '$', '<', '>', '(', ')', '{', '}', '|', '&',
+        '~', '`', '\\', '=', '%', '\n', '\r', '\t', '^', '!',
+    ];
+    if line.contains(META) {
+        return None;
+    }
+    let argv: Vec<&str> = line.split(' ').filter(|w| !w.is_empty()).collect();
+    let first = *argv.first()?;
+    if SHELL_WORDS.contains(&first) {
+        return None;
+    }
+    Some(argv)
+}
+
+fn build(cmd: &LocalCommand, direct: bool) -> Command {
+    let mut argv: Vec<&str> = Vec::new();
+    let sudo_user;
+    if let Some(user) = &cmd.sudo {
+        argv.extend(["sudo", "-n"]);
+        if let Some(u) = user {
+            sudo_user = u.clone();
+            argv.extend(["-u", &sudo_user]);
+        }
+        argv.push("--");
+    }
+    match direct_argv(&cmd.line).filter(|_| direct) {
+        Some(words) => argv.extend(words),
+        None => argv.extend(["sh", "-c", &cmd.line]),
+    }
+    let mut c = Command::new(argv[0]);
+    c.args(&argv[1..])
+        .current_dir(&cmd.dir)
+        .envs(cmd.env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
+    c
+}
+
+fn spawn(cmd: &LocalCommand) -> io::Result<Child> {
+    match build(cmd, true).spawn() {
+        // Not found as a program: let the shell say so, with its usual exit code 127.
+        Err(e) if e.kind() == io::ErrorKind::NotFound && cmd.dir.is_dir() => build(cmd, false).spawn(),
+        r => r,
+    }
+}
+
+/// Run `cmd` until it exits, `deadline` passes, or the run is cancelled.
+pub fn exec(
+    cmd: &LocalCommand,
+    deadline: Instant,
+    on_output: &mut dyn FnMut(Stream, &[u8]),
+) -> ExecResult {
+    if !cmd.dir.is_dir() {
+        return ExecResult::SpawnError(format!(
+            "working directory {} does not exist",
+            cmd.dir.display()
+        ));
+    }
+    let mut child = match spawn(cmd) {
+        Ok(c) => c,
+        Err(e) => {
+            return ExecResult::SpawnError(format!(
+                "cannot start `{}`: {}",
+                cmd.line,
+                crate::error::io_reason(&e)
+            ))
+        }
+    };
+    let pgid = child.id() as libc::pid_t;
+    let mut out = child.stdout.take().map(|o| File::from(OwnedFd::from(o)));
+    let mut err = child.stderr.take().map(|e| File::from(OwnedFd::from(e)));
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut exited = None;
+
+    loop {
+        if out.is_none() && err.is_none() {
+            break;
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            kill_group(pgid, &mut child);
+            drain(&mut out, &mut err, &mut buf, on_output);
+            return ExecResult::TimedOut;
+        }
+        if signals::cancelled() {
+            kill_group(pgid, &mut child);
+            drain(&mut out, &mut err, &mut buf, on_output);
+            return ExecResult::Cancelled;
+        }
+        // Wake at least every 100ms to notice a shell that exited while a background
+        // child still holds the pipes open.
+        let wait_ms = (deadline - now).as_millis().clamp(1, 100) as i32;
+        let mut fds = [
+            pollfd(out.as_ref().map(|o| o.as_raw_fd())),
+            pollfd(err.as_ref().map(|e| e.as_raw_fd())),
+            pollfd(Some(signals::wake_fd())),
+        ];
+        // SAFETY: three valid pollfd structs; negative fds are ignored by poll.
+        let n = unsafe { libc::poll(fds.as_mut_ptr(), 3, wait_ms) };
+        if n < 0 {
+            if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            break;
+        }
+        if n == 0 || (fds[0].revents == 0 && fds[1].revents == 0) {
+            if exited.is_none() {
+                if let Ok(Some(status)) = child.try_wait() {
+                    exited = Some(status);
+                }
+            }
+            if exited.is_some() {
+                // The command is done; whatever still holds the pipes is a background
+                // process that outlives it (as with make). Take what is there and stop.
+                drain(&mut out, &mut err, &mut buf, on_output);
+                break;
+            }
+            continue;
+        }
+        if fds[0].revents != 0 {
+            read_some(&mut out, Stream::Stdout, &mut buf, on_output);
+        }
+        if fds[1].revents != 0 {
+            read_some(&mut err, Stream::Stderr, &mut buf, on_output);
+        }
+    }
+
+    let status = match exited {
+        Some(s) => s,
+        None => match wait_until(&mut child, deadline) {
+            Some(s) => s,
+            None => {
+                kill_group(pgid, &mut child);
+                return if signals::cancelled() {
+                    ExecResult::Cancelled
+                } else {
+                    ExecResult::TimedOut
+                };
+            }
+        },
+    };
+    match (status.code(), status.signal()) {
+        (Some(code), _) => ExecResult::Exited(code),
+        (None, Some(sig)) => ExecResult::Signaled(sig),
+        (None, None) => ExecResult::Exited(-1),
+    }
+}
+
+fn pollfd(fd: Option<i32>) -> libc::pollfd {
+    libc::pollfd {
+        fd: fd.unwrap_or(-1),
+        events: libc::POLLIN,
+        revents: 0,
+    }
+}
+
+fn read_some<R: Read>(
+    pipe: &mut Option<R>,
+    stream: Stream,
+    buf: &mut [u8],
+    on_output: &mut dyn FnMut(Stream, &[u8]),
+) {
+    if let Some(p) = pipe {
+        match p.read(buf) {
+            Ok(0) => *pipe = None,
+            Ok(n) => on_output(stream, &buf[..n]),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => *pipe = None,
+        }
+    }
+}
+
+/// Read what is already in the pipes without blocking, then close them.
+fn drain<R: Read + AsRawFd>(
+    out: &mut Option<R>,
+    err: &mut Option<R>,
+    buf: &mut [u8],
+    on_output: &mut dyn FnMut(Stream, &[u8]),
+) {
+    for (pipe, stream) in [(out, Stream::Stdout), (err, Stream::Stderr)] {
+        for _ in 0..64 {
+            let Some(p) = pipe.as_ref() else { break };
+            let mut fd = pollfd(Some(p.as_raw_fd()));
+            // SAFETY: one valid pollfd; zero timeout.
+            if unsafe { libc::poll(&mut fd, 1, 0) } <= 0 {
+                break;
+            }
+            read_some(pipe, stream, buf, on_output);
+        }
+        *pipe = None;
+    }
+}
+
+/// Wait for the child until `deadline` or cancellation; None if it did not exit in time.
+fn wait_until(child: &mut Child, deadline: Instant) -> Option<std::process::ExitStatus> {
+    loop {
+        if let Ok(Some(s)) = child.try_wait() {
+            return Some(s);
+        }
+        if Instant::now() >= deadline || signals::cancelled() {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// SIGTERM the whole group, give it `KILL_GRACE`, then SIGKILL whatever is left.
+pub fn kill_group(pgid: libc::pid_t, child: &mut Child) {
+    // SAFETY: signalling a process group we created; errors (ESRCH) are harmless.
+    unsafe {
+        libc::kill(-pgid, libc::SIGTERM);
+    }
+    let start = Instant::now();
+    while start.elapsed() < KILL_GRACE {
+        let _ = child.try_wait();
+        // SAFETY: signal 0 only checks whether the group still has members.
+        let alive = unsafe { libc::kill(-pgid, 0) } == 0;
+        if !alive {
+            return;
+        }
+        if child.try_wait().ok().flatten().is_some() && group_only_zombies(pgid) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // SAFETY: as above.
+    unsafe {
+        libc::kill(-pgid, libc::SIGKILL);
+    }
+    let _ = child.wait();
+}
+
+/// True when every process left in the group is a zombie (exited, not yet reaped by init).
+fn group_only_zombies(pgid: libc::pid_t) -> bool {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return false;
+    };
+    for entry in dir.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        // Fields after the command name (which is in parentheses): state, ppid, pgrp.
+        let Some(rest) = stat.rfind(')').map(|i| &stat[i + 2..]) else {
+            continue;
+        };
+        let mut f = rest.split(' ');
+        let state = f.next().unwrap_or("");
+        let pgrp = f.nth(1).and_then(|s| s.parse::<i32>().ok());
+        if pgrp == Some(pgid) && state != "Z" {
+            return false;
+        }
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::direct_argv;
+
+    #[test]
+    fn direct_exec_only_without_shell_syntax() {
+        assert_eq!(direct_argv("true"), Some(vec!["true"]));
+        assert_eq!(direct_argv("sleep  0.05"), Some(vec!["sleep", "0.05"]));
+        assert_eq!(direct_argv("echo $HOME"), None);
+        assert_eq!(direct_argv("cd /tmp"), None);
+        assert_eq!(direct_argv("A=1 env"), None);
+        assert_eq!(direct_argv("a && b"), None);
+        assert_eq!(direct_argv("  "), None);
+    }
+}

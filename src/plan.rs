@@ -1,0 +1,95 @@
+//! The DAG of a run: which tasks the named targets need (targets plus transitive deps,
+//! each once), in an order that respects every edge, and the phases (tasks at equal
+//! depth) used only for showing the plan. Built on petgraph. Must not: schedule or run.
+
+use petgraph::algo::toposort;
+use petgraph::graph::{DiGraph, NodeIndex};
+use petgraph::visit::{Dfs, Reversed};
+
+use crate::config::Config;
+use crate::error::{did_you_mean, Error};
+
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// Selected task indices, in a topological order (deps first).
+    pub tasks: Vec<usize>,
+    /// For each selected task (same order as `tasks`), its phase (0 = no selected deps).
+    pub phase: Vec<usize>,
+    /// The names the user asked for.
+    pub targets: Vec<String>,
+}
+
+/// Graph of all tasks: an edge dep -> task for each dependency.
+pub fn graph(config: &Config) -> DiGraph<usize, ()> {
+    graph_of(&config.tasks.iter().map(|t| t.deps.clone()).collect::<Vec<_>>())
+}
+
+/// Graph from an adjacency list (node -> its deps): an edge dep -> node.
+pub fn graph_of(deps: &[Vec<usize>]) -> DiGraph<usize, ()> {
+    let mut g = DiGraph::with_capacity(deps.len(), deps.iter().map(Vec::len).sum());
+    for i in 0..deps.len() {
+        g.add_node(i);
+    }
+    for (i, ds) in deps.iter().enumerate() {
+        for &d in ds {
+            g.add_edge(NodeIndex::new(d), NodeIndex::new(i), ());
+        }
+    }
+    g
+}
+
+/// Targets plus their transitive deps, in topological order, from an acyclic graph.
+pub fn select_indices(g: &DiGraph<usize, ()>, targets: &[usize]) -> Vec<usize> {
+    let mut keep = vec![false; g.node_count()];
+    let rev = Reversed(g);
+    for &t in targets {
+        let mut dfs = Dfs::new(&rev, NodeIndex::new(t));
+        while let Some(n) = dfs.next(&rev) {
+            keep[n.index()] = true;
+        }
+    }
+    // Validation guarantees a DAG; fall back to index order if it were not.
+    let order = toposort(g, None).unwrap_or_else(|_| g.node_indices().collect());
+    order
+        .into_iter()
+        .map(NodeIndex::index)
+        .filter(|&i| keep[i])
+        .collect()
+}
+
+/// Resolve target names and build the plan. `names` empty is a usage error.
+pub fn plan(config: &Config, names: &[String]) -> Result<Plan, Error> {
+    let mut idx = Vec::new();
+    for name in names {
+        match config.task_index(name) {
+            Some(i) => idx.push(i),
+            None => {
+                let help = did_you_mean(name, config.task_names()).unwrap_or_else(|| {
+                    if config.tasks.is_empty() {
+                        format!("{} defines no tasks", config.path.display())
+                    } else {
+                        "run `nexus list` to see the tasks".to_string()
+                    }
+                });
+                return Err(Error::usage(format!("unknown task `{name}`")).with_help(help));
+            }
+        }
+    }
+    let g = graph(config);
+    let tasks = select_indices(&g, &idx);
+    let mut depth = vec![0usize; config.tasks.len()];
+    for &t in &tasks {
+        depth[t] = config.tasks[t]
+            .deps
+            .iter()
+            .map(|&d| depth[d] + 1)
+            .max()
+            .unwrap_or(0);
+    }
+    let phase = tasks.iter().map(|&t| depth[t]).collect();
+    Ok(Plan {
+        tasks,
+        phase,
+        targets: names.to_vec(),
+    })
+}

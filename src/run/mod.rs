@@ -1,0 +1,109 @@
+//! A run: its identity (id, start time, git facts for placeholders), the checks that
+//! must pass before any command starts, and the scheduler that drives the units.
+//! Must not: parse flags or render output.
+
+pub mod scheduler;
+pub mod unit;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicU64;
+use std::time::SystemTime;
+
+use crate::config::template::Piece;
+use crate::config::Config;
+use crate::error::{Diagnostic, Error};
+use crate::timefmt;
+
+#[derive(Debug, Default, Clone)]
+pub struct GitInfo {
+    pub sha: String,
+    pub branch: String,
+}
+
+/// Facts of one run shared by every unit.
+#[derive(Debug)]
+pub struct RunInfo {
+    pub run_id: String,
+    pub started: SystemTime,
+    pub timestamp: String,
+    pub root: PathBuf,
+    pub git: GitInfo,
+    pub jitter_seed: AtomicU64,
+}
+
+impl RunInfo {
+    pub fn new(root: &Path) -> RunInfo {
+        let started = SystemTime::now();
+        let nanos = started
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0);
+        let seed = nanos ^ (u64::from(std::process::id()) << 32);
+        RunInfo {
+            run_id: new_run_id(started, seed),
+            started,
+            timestamp: timefmt::rfc3339(started),
+            root: root.to_path_buf(),
+            git: GitInfo::default(),
+            jitter_seed: AtomicU64::new(seed | 1),
+        }
+    }
+}
+
+/// A sortable id: UTC time to the millisecond, then 4 hex digits against collisions.
+pub fn new_run_id(t: SystemTime, seed: u64) -> String {
+    let compact = timefmt::compact(t);
+    format!("{compact}-{:04x}", (seed ^ (seed >> 17)) & 0xffff)
+}
+
+/// Everything that must hold before the first command: required env vars set, git facts
+/// available when used. All problems are reported together.
+pub fn preconditions(config: &Config, tasks: &[usize], run: &mut RunInfo) -> Result<(), Error> {
+    let mut diags: Vec<Diagnostic> = config.unset_env(tasks);
+    let uses_git = tasks.iter().any(|&i| {
+        let t = &config.tasks[i];
+        t.commands
+            .iter()
+            .map(|c| &c.template.value)
+            .chain(t.dir.iter().map(|d| &d.value))
+            .chain(t.env.iter().map(|(_, v)| &v.value))
+            .any(|tpl| tpl.uses(|p| matches!(p, Piece::GitSha | Piece::GitBranch)))
+    });
+    if uses_git {
+        match git_info(&config.root) {
+            Ok(g) => run.git = g,
+            Err(msg) => diags.push(
+                Diagnostic::new(msg)
+                    .help("{{ git_sha }} and {{ git_branch }} need the project root to be in a git repository"),
+            ),
+        }
+    }
+    if diags.is_empty() {
+        Ok(())
+    } else {
+        let mut e = Error::validation(diags);
+        e.title = "Cannot start the run".to_string();
+        Err(e)
+    }
+}
+
+fn git_info(root: &Path) -> Result<GitInfo, String> {
+    let git = |args: &[&str]| -> Result<String, String> {
+        let out = std::process::Command::new("git")
+            .arg("-C")
+            .arg(root)
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .map_err(|e| format!("cannot run git: {}", crate::error::io_reason(&e)))?;
+        if !out.status.success() {
+            let err = String::from_utf8_lossy(&out.stderr).trim().to_string();
+            return Err(format!("git {} failed in {}: {err}", args.join(" "), root.display()));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    };
+    Ok(GitInfo {
+        sha: git(&["rev-parse", "HEAD"])?,
+        branch: git(&["rev-parse", "--abbrev-ref", "HEAD"])?,
+    })
+}
