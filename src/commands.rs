@@ -209,6 +209,7 @@ fn list(args: &Args) -> Result<i32, Error> {
 }
 
 fn run_cmd(args: &Args) -> Result<i32, Error> {
+    let parallel_limit = args.count("parallel-limit")?;
     let config = load(args)?;
     let plan = plan::plan(&config, &args.positionals)?;
     let mut info = RunInfo::new(&config.root);
@@ -225,9 +226,7 @@ fn run_cmd(args: &Args) -> Result<i32, Error> {
         Verbosity::Normal
     };
     let opts = scheduler::Options {
-        parallel_limit: args
-            .count("parallel-limit")?
-            .unwrap_or(config.settings.parallel_limit),
+        parallel_limit: parallel_limit.unwrap_or(config.settings.parallel_limit),
         max_connections: config.settings.max_connections,
         continue_on_error: args.has("continue-on-error"),
         hosts_override: None,

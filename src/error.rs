@@ -189,11 +189,19 @@ impl std::error::Error for Error {}
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// The closest candidate by edit distance, if it is close enough to be a likely typo.
+/// Close means: at most one edit per three characters (a swap of neighbours is one edit),
+/// or the word is a prefix of at least three characters of the candidate.
 pub fn suggest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
-    let limit = (word.chars().count() / 3).max(1) + 1;
+    let len = word.chars().count();
+    let limit = (len / 3).max(1);
     candidates
         .into_iter()
-        .map(|c| (levenshtein(word, c), c))
+        .filter(|c| *c != word)
+        .map(|c| {
+            let d = edit_distance(word, c);
+            let prefix = len >= 3 && c.starts_with(word);
+            (if prefix { d.min(limit) } else { d }, c)
+        })
         .filter(|(d, c)| *d <= limit && *d < c.chars().count().max(2))
         .min_by_key(|(d, _)| *d)
         .map(|(_, c)| c)
@@ -204,19 +212,29 @@ pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str
     suggest(word, candidates).map(|s| format!("did you mean `{s}`?"))
 }
 
-pub fn levenshtein(a: &str, b: &str) -> usize {
+/// Optimal string alignment distance: insertions, deletions, substitutions and swaps of
+/// adjacent characters each cost one.
+pub fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
     let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    let mut cur = vec![0; b.len() + 1];
-    for (i, ca) in a.chars().enumerate() {
-        cur[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let cost = usize::from(ca != *cb);
-            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
-        }
-        std::mem::swap(&mut prev, &mut cur);
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
     }
-    prev[b.len()]
+    for j in 0..=b.len() {
+        d[0][j] = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut v = (d[i - 1][j] + 1).min(d[i][j - 1] + 1).min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                v = v.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = v;
+        }
+    }
+    d[a.len()][b.len()]
 }
 
 #[cfg(test)]
@@ -235,7 +253,11 @@ mod tests {
     #[test]
     fn suggestions_are_close_words_only() {
         assert_eq!(suggest("buld", ["build", "test"]), Some("build"));
+        assert_eq!(suggest("biuld", ["build", "test"]), Some("build"));
+        assert_eq!(suggest("dep", ["deps", "desc"]), Some("deps"));
         assert_eq!(suggest("zzzz", ["build", "test"]), None);
-        assert_eq!(levenshtein("kitten", "sitting"), 3);
+        assert_eq!(suggest("tcsh", ["bash", "zsh", "fish"]), None);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(edit_distance("hots", "host"), 1);
     }
 }

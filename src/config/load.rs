@@ -78,6 +78,8 @@ pub fn parse(path: &Path, root: &Path, source: &str) -> Result<Config, Error> {
     if w.diags.is_empty() {
         Ok(config)
     } else {
+        let key = |d: &Diagnostic| d.location.as_ref().map(|l| (l.line, l.column));
+        w.diags.sort_by_key(key);
         Err(Error::validation(w.diags))
     }
 }
@@ -664,7 +666,17 @@ impl<'a> Walker<'a> {
                 _ => {}
             }
         }
-        if task.commands.is_empty() && task.deps.is_empty() && !t.contains_key("deps") {
+        let empty_run = t
+            .get("run")
+            .is_some_and(|r| matches!(r.get_ref(), DeValue::Array(a) if a.is_empty()));
+        if empty_run && !t.contains_key("deps") {
+            self.error(
+                t.get("run").map_or(span.clone(), |r| r.span()),
+                format!("task `{name}` has an empty `run`"),
+                Some("list at least one command, or give the task `deps` (an aggregate)".into()),
+            );
+        }
+        if !t.contains_key("run") && !t.contains_key("deps") {
             self.error(
                 span,
                 format!("task `{name}` has nothing to do"),

@@ -1,0 +1,40 @@
+# nexus — `make demo` shows it, `make test` proves it.
+SHELL := /bin/bash
+CARGO ?= cargo
+TARGET_TRIPLE ?= x86_64-unknown-linux-gnu
+PREFIX ?= /usr/local
+
+.PHONY: build test lint demo bench static install clean deps
+
+build:
+	$(CARGO) build --release
+
+# Everything: unit tests, integration tests (real processes; SSH tests start their own sshd).
+test: deps
+	$(CARGO) test --all-targets
+
+lint:
+	$(CARGO) fmt --check
+	$(CARGO) clippy --all-targets -- -D warnings
+
+demo: build
+	./scripts/demo.sh
+
+bench: build
+	./scripts/bench-local.sh
+
+# A statically linked release binary (glibc, crt-static): target/$(TARGET_TRIPLE)/release/nexus
+static:
+	RUSTFLAGS="-C target-feature=+crt-static" $(CARGO) build --release --target $(TARGET_TRIPLE)
+	@file target/$(TARGET_TRIPLE)/release/nexus
+	@ls -l target/$(TARGET_TRIPLE)/release/nexus
+
+install: build
+	install -m 0755 target/release/nexus $(PREFIX)/bin/nexus
+
+# Tools the test suite needs on a fresh machine (Debian): sshd and dropbear for the SSH tests.
+deps:
+	@./scripts/ensure-deps.sh
+
+clean:
+	$(CARGO) clean

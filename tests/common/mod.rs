@@ -1,0 +1,281 @@
+//! Test harness: write a nexus.toml into a fresh directory, run the real binary, compare
+//! stdout, stderr and exit code together. Expected text is written unindented inline;
+//! durations and run ids are masked so the comparison is exact about everything else.
+
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_nexus");
+
+/// A scratch directory removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let p = std::env::temp_dir().join(format!("nexus-test-{}-{tag}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).expect("create temp dir");
+        TempDir(p)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Remove the common leading indentation and a leading newline (like just's `unindent`).
+pub fn unindent(s: &str) -> String {
+    let s = s.strip_prefix('\n').unwrap_or(s);
+    let indent = s
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| l.len() - l.trim_start().len())
+        .min()
+        .unwrap_or(0);
+    let mut out: String = s
+        .lines()
+        .map(|l| if l.len() >= indent { &l[indent..] } else { l.trim_start() })
+        .collect::<Vec<_>>()
+        .join("\n");
+    if s.ends_with('\n') {
+        out.push('\n');
+    }
+    // A trailing indented closing line leaves spaces after the last newline.
+    while out.ends_with(' ') {
+        out.pop();
+    }
+    out
+}
+
+/// Replace durations like `0.0s`, `12.3s` with `X.Xs` and run ids with `RUN_ID`.
+pub fn mask(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = String::with_capacity(s.len());
+    let mut i = 0;
+    while i < b.len() {
+        // Run id: 8 digits 'T' 9 digits 'Z-' 4 hex.
+        if i + 24 <= b.len()
+            && b[i..i + 8].iter().all(u8::is_ascii_digit)
+            && b[i + 8] == b'T'
+            && b[i + 9..i + 18].iter().all(u8::is_ascii_digit)
+            && &b[i + 18..i + 20] == b"Z-"
+            && b[i + 20..i + 24].iter().all(u8::is_ascii_hexdigit)
+        {
+            out.push_str("RUN_ID");
+            i += 24;
+            continue;
+        }
+        if b[i].is_ascii_digit() && (i == 0 || !b[i - 1].is_ascii_alphanumeric()) {
+            let mut j = i;
+            while j < b.len() && b[j].is_ascii_digit() {
+                j += 1;
+            }
+            if j + 2 < b.len() + 1
+                && b.get(j) == Some(&b'.')
+                && b.get(j + 1).is_some_and(u8::is_ascii_digit)
+            {
+                let mut k = j + 1;
+                while k < b.len() && b[k].is_ascii_digit() {
+                    k += 1;
+                }
+                if b.get(k) == Some(&b's') && !b.get(k + 1).is_some_and(u8::is_ascii_alphanumeric) {
+                    out.push_str("X.Xs");
+                    i = k + 1;
+                    continue;
+                }
+            }
+        }
+        let ch = s[i..].chars().next().unwrap_or(' ');
+        out.push(ch);
+        i += ch.len_utf8();
+    }
+    out
+}
+
+pub struct Run {
+    pub stdout: String,
+    pub stderr: String,
+    pub code: i32,
+}
+
+impl Run {
+    fn show(&self) -> String {
+        format!(
+            "--- exit code: {}\n--- stdout:\n{}\n--- stderr:\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+
+    /// Assert all three at once (masked), printing everything on mismatch.
+    pub fn expect(&self, code: i32, stdout: &str, stderr: &str) -> &Self {
+        let (out, err) = (mask(&self.stdout), mask(&self.stderr));
+        let (want_out, want_err) = (unindent(stdout), unindent(stderr));
+        if self.code != code || out != want_out || err != want_err {
+            panic!(
+                "\nexpected exit {code}\n--- expected stdout:\n{want_out}\n--- expected stderr:\n{want_err}\n\nGOT{}\n",
+                self.show()
+            );
+        }
+        self
+    }
+
+    pub fn expect_code(&self, code: i32) -> &Self {
+        assert_eq!(self.code, code, "{}", self.show());
+        self
+    }
+
+    pub fn expect_stderr(&self, stderr: &str) -> &Self {
+        assert_eq!(mask(&self.stderr), unindent(stderr), "{}", self.show());
+        self
+    }
+
+    pub fn expect_stdout(&self, stdout: &str) -> &Self {
+        assert_eq!(mask(&self.stdout), unindent(stdout), "{}", self.show());
+        self
+    }
+
+    /// stdout parsed as JSON Lines.
+    pub fn json_lines(&self) -> Vec<serde_json::Value> {
+        self.stdout
+            .lines()
+            .map(|l| {
+                serde_json::from_str(l)
+                    .unwrap_or_else(|e| panic!("line is not JSON ({e}): {l}\n{}", self.show()))
+            })
+            .collect()
+    }
+}
+
+pub struct Test {
+    pub dir: TempDir,
+    args: Vec<String>,
+    env: HashMap<String, String>,
+    remove_env: Vec<String>,
+}
+
+impl Test {
+    pub fn new() -> Test {
+        Test {
+            dir: TempDir::new("cli"),
+            args: Vec::new(),
+            env: HashMap::new(),
+            remove_env: vec![
+                "NO_COLOR".into(),
+                "FORCE_COLOR".into(),
+                "NEXUS_CONFIG".into(),
+                "NEXUS_LOG_LEVEL".into(),
+                "CI".into(),
+            ],
+        }
+    }
+
+    /// Write nexus.toml (unindented).
+    pub fn toml(self, text: &str) -> Test {
+        self.file("nexus.toml", text)
+    }
+
+    pub fn file(self, name: &str, text: &str) -> Test {
+        let p = self.dir.path().join(name);
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent).expect("mkdir");
+        }
+        std::fs::write(p, unindent(text)).expect("write file");
+        self
+    }
+
+    pub fn args(mut self, args: &[&str]) -> Test {
+        self.args.extend(args.iter().map(|s| s.to_string()));
+        self
+    }
+
+    pub fn env(mut self, k: &str, v: &str) -> Test {
+        self.env.insert(k.into(), v.into());
+        self
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub fn command(&self) -> Command {
+        let mut c = Command::new(BIN);
+        c.args(&self.args).current_dir(self.dir.path());
+        for k in &self.remove_env {
+            c.env_remove(k);
+        }
+        c.env("NEXUS_HOME", self.dir.path().join(".nexus-home"));
+        c.envs(&self.env);
+        c.stdin(Stdio::null());
+        c
+    }
+
+    pub fn run(&self) -> Run {
+        let out: Output = self.command().output().expect("run nexus");
+        Run {
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            code: out.status.code().unwrap_or(-1),
+        }
+    }
+
+    pub fn read(&self, name: &str) -> String {
+        std::fs::read_to_string(self.path(name)).unwrap_or_default()
+    }
+}
+
+/// Lines of a log file written by commands (`echo x >> log`).
+pub fn log_lines(text: &str) -> Vec<String> {
+    text.lines().map(str::to_string).collect()
+}
+
+/// Position of `needle` in `lines`, panicking with the log when absent.
+pub fn pos(lines: &[String], needle: &str) -> usize {
+    lines
+        .iter()
+        .position(|l| l == needle)
+        .unwrap_or_else(|| panic!("`{needle}` not in log: {lines:?}"))
+}
+
+/// Running processes (not zombies) whose command line contains `needle`.
+pub fn processes_matching(needle: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return found;
+    };
+    for e in dir.flatten() {
+        let name = e.file_name();
+        let Some(pid) = name.to_str().filter(|s| s.bytes().all(|b| b.is_ascii_digit())) else {
+            continue;
+        };
+        let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+            continue;
+        };
+        let cmd = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let zombie = stat.rfind(')').is_some_and(|i| stat[i + 1..].trim_start().starts_with('Z'));
+        if cmd.contains(needle) && !zombie {
+            found.push(format!("{pid}: {cmd}"));
+        }
+    }
+    found
+}
+
+#[test]
+fn mask_masks_only_durations_and_ids() {
+    assert_eq!(mask("ok a 0.0s (12.34s)"), "ok a X.Xs (X.Xs)");
+    assert_eq!(mask("v1.2s3 10s 1.5"), "v1.2s3 10s 1.5");
+    assert_eq!(mask("run 20261124T181847914Z-e378 done"), "run RUN_ID done");
+}
