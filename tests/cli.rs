@@ -51,7 +51,7 @@ fn unknown_keys_are_errors_with_suggestions() {
                 |
               8 | run = [{ cmd = "true", retry = 2 }]
                 |                        ^^^^^
-                = help: a command takes: cmd, sudo, user, pty, timeout, retries, retry_delay, continue_on_error
+                = help: did you mean `retry_delay`?
             "#,
         );
 }
