@@ -2,7 +2,6 @@
 //! each once), in an order that respects every edge, and the phases (tasks at equal
 //! depth) used only for showing the plan. Built on petgraph. Must not: schedule or run.
 
-use petgraph::algo::toposort;
 use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::visit::{Dfs, Reversed};
 
@@ -48,13 +47,42 @@ pub fn select_indices(g: &DiGraph<usize, ()>, targets: &[usize]) -> Vec<usize> {
             keep[n.index()] = true;
         }
     }
-    // Validation guarantees a DAG; fall back to index order if it were not.
-    let order = toposort(g, None).unwrap_or_else(|_| g.node_indices().collect());
-    order
+    stable_toposort(g)
         .into_iter()
-        .map(NodeIndex::index)
         .filter(|&i| keep[i])
         .collect()
+}
+
+/// A topological order that, among tasks free to go, takes the one declared first, so
+/// plans and summaries follow the file. (Kahn's algorithm with a min-heap.) Nodes on a
+/// cycle, which validation rules out, are appended in index order.
+pub fn stable_toposort(g: &DiGraph<usize, ()>) -> Vec<usize> {
+    use std::cmp::Reverse;
+    use std::collections::BinaryHeap;
+    let n = g.node_count();
+    let mut indegree: Vec<usize> = (0..n)
+        .map(|i| {
+            g.neighbors_directed(NodeIndex::new(i), petgraph::Direction::Incoming)
+                .count()
+        })
+        .collect();
+    let mut heap: BinaryHeap<Reverse<usize>> =
+        (0..n).filter(|&i| indegree[i] == 0).map(Reverse).collect();
+    let mut order = Vec::with_capacity(n);
+    let mut placed = vec![false; n];
+    while let Some(Reverse(i)) = heap.pop() {
+        order.push(i);
+        placed[i] = true;
+        for m in g.neighbors_directed(NodeIndex::new(i), petgraph::Direction::Outgoing) {
+            let j = m.index();
+            indegree[j] -= 1;
+            if indegree[j] == 0 {
+                heap.push(Reverse(j));
+            }
+        }
+    }
+    order.extend((0..n).filter(|&i| !placed[i]));
+    order
 }
 
 /// Resolve target names and build the plan. `names` empty is a usage error.

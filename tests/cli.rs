@@ -573,3 +573,373 @@ fn list_shows_desc_deps_and_targets() {
             "",
         );
 }
+
+// ---------------------------------------------------------------- execution order
+
+/// Intervals (start, end) per task from a log of `+ name` / `- name` lines.
+fn overlaps(lines: &[String], a: &str, b: &str) -> bool {
+    let (sa, ea) = (pos(lines, &format!("+ {a}")), pos(lines, &format!("- {a}")));
+    let (sb, eb) = (pos(lines, &format!("+ {b}")), pos(lines, &format!("- {b}")));
+    sa < eb && sb < ea
+}
+
+fn max_concurrency(lines: &[String]) -> usize {
+    let (mut cur, mut max) = (0usize, 0usize);
+    for l in lines {
+        if l.starts_with("+ ") {
+            cur += 1;
+            max = max.max(cur);
+        } else if l.starts_with("- ") {
+            cur -= 1;
+        }
+    }
+    max
+}
+
+const SPAN: &str = r#"echo "+ $NEXUS_TASK" >> log; sleep 0.3; echo "- $NEXUS_TASK" >> log"#;
+
+#[test]
+fn deps_run_before_dependents() {
+    let t = Test::new()
+        .toml(
+            r#"
+            [tasks.compile]
+            run = "echo compile >> log"
+            [tasks.lint]
+            run = "echo lint >> log"
+            [tasks.test]
+            deps = ["compile", "lint"]
+            run = "echo test >> log"
+            [tasks.package]
+            deps = ["test"]
+            run = ["echo package-1 >> log", "echo package-2 >> log"]
+            "#,
+        )
+        .args(&["run", "package", "-q"]);
+    t.run().expect_code(0);
+    let log = log_lines(&t.read("log"));
+    assert_eq!(log.len(), 5, "{log:?}");
+    assert!(pos(&log, "compile") < pos(&log, "test"));
+    assert!(pos(&log, "lint") < pos(&log, "test"));
+    assert!(pos(&log, "test") < pos(&log, "package-1"));
+    assert!(pos(&log, "package-1") < pos(&log, "package-2"));
+}
+
+#[test]
+fn independent_tasks_overlap_and_p1_serialises() {
+    let toml = format!(
+        "[tasks.a]\nrun = '{SPAN}'\n[tasks.b]\nrun = '{SPAN}'\n[tasks.c]\nrun = '{SPAN}'\n[tasks.all]\ndeps = [\"a\", \"b\", \"c\"]\n"
+    );
+    let t = Test::new().toml(&toml).args(&["run", "all", "-q"]);
+    t.run().expect_code(0);
+    let log = log_lines(&t.read("log"));
+    assert!(overlaps(&log, "a", "b") && overlaps(&log, "b", "c"), "{log:?}");
+    assert_eq!(max_concurrency(&log), 3, "{log:?}");
+
+    let t = Test::new().toml(&toml).args(&["run", "all", "-q", "-p", "1"]);
+    t.run().expect_code(0);
+    let log = log_lines(&t.read("log"));
+    assert_eq!(max_concurrency(&log), 1, "{log:?}");
+    assert_eq!(log.len(), 6);
+}
+
+#[test]
+fn parallel_limit_from_the_file_is_honoured() {
+    let mut toml = String::from("[config]\nparallel_limit = 2\n");
+    for n in ["a", "b", "c", "d"] {
+        toml += &format!("[tasks.{n}]\nrun = '{SPAN}'\n");
+    }
+    toml += "[tasks.all]\ndeps = [\"a\", \"b\", \"c\", \"d\"]\n";
+    let t = Test::new().toml(&toml).args(&["run", "all", "-q"]);
+    t.run().expect_code(0);
+    let log = log_lines(&t.read("log"));
+    assert_eq!(max_concurrency(&log), 2, "{log:?}");
+}
+
+#[test]
+fn diamond_has_no_phase_barrier() {
+    // top -> {slow, fast}; fast -> after_fast; bottom needs slow and after_fast.
+    // after_fast must start before slow ends: no waiting for the whole phase.
+    let t = Test::new()
+        .toml(
+            r#"
+            [tasks.top]
+            run = 'echo "+ top" >> log; echo "- top" >> log'
+            [tasks.slow]
+            deps = ["top"]
+            run = 'echo "+ slow" >> log; sleep 1; echo "- slow" >> log'
+            [tasks.fast]
+            deps = ["top"]
+            run = 'echo "+ fast" >> log; echo "- fast" >> log'
+            [tasks.after_fast]
+            deps = ["fast"]
+            run = 'echo "+ after_fast" >> log; echo "- after_fast" >> log'
+            [tasks.bottom]
+            deps = ["slow", "after_fast"]
+            run = 'echo "+ bottom" >> log; echo "- bottom" >> log'
+            "#,
+        )
+        .args(&["run", "bottom", "-q"]);
+    t.run().expect_code(0);
+    let log = log_lines(&t.read("log"));
+    assert!(pos(&log, "+ after_fast") < pos(&log, "- slow"), "{log:?}");
+    assert!(pos(&log, "- slow") < pos(&log, "+ bottom"), "{log:?}");
+    assert!(pos(&log, "- after_fast") < pos(&log, "+ bottom"), "{log:?}");
+}
+
+// ---------------------------------------------------------------- output
+
+#[test]
+fn normal_output_and_summary() {
+    Test::new()
+        .toml(
+            r#"
+            [tasks.build]
+            run = "echo building"
+            [tasks.test]
+            deps = ["build"]
+            run = "echo testing"
+            "#,
+        )
+        .args(&["run", "test"])
+        .run()
+        .expect(
+            0,
+            "
+            ok build X.Xs
+            ok test X.Xs
+
+            Summary:
+              ok        build  X.Xs
+              ok        test   X.Xs
+            Completed in X.Xs: 2 succeeded
+            ",
+            "",
+        );
+}
+
+#[test]
+fn failure_skips_dependents_and_reports_the_command() {
+    let t = Test::new()
+        .toml(
+            r#"
+            [tasks.build]
+            run = ["echo compiled", "echo 'error: linker failed' >&2; exit 3"]
+            [tasks.lint]
+            run = "sleep 0.3; echo lint >> log"
+            [tasks.deploy]
+            deps = ["build", "lint"]
+            run = "echo deployed >> log"
+            [tasks.later]
+            deps = ["deploy"]
+            run = "true"
+            "#,
+        )
+        .args(&["run", "later"]);
+    t.run().expect(
+        1,
+        "
+        FAILED build X.Xs
+        ok lint X.Xs
+
+        Summary:
+          FAILED    build   X.Xs
+          ok        lint    X.Xs
+          skipped   deploy  skipped
+          skipped   later   skipped
+        Failed in X.Xs: 1 succeeded, 1 failed, 2 skipped
+        ",
+        "
+        Error: Command failed
+
+          Host: local
+          Task: build
+          Command: echo 'error: linker failed' >&2; exit 3
+          Exit code: 3
+
+          Output (last lines of stderr):
+            error: linker failed
+
+          Previous commands in this task succeeded:
+            ok echo compiled
+
+        ",
+    );
+    // The running task finished (fail-fast lets it), the dependent never started.
+    assert_eq!(t.read("log"), "lint\n");
+}
+
+#[test]
+fn continue_on_error_runs_everything_whose_deps_succeeded() {
+    let t = Test::new()
+        .toml(
+            r#"
+            [tasks.bad]
+            run = "exit 1"
+            [tasks.after_bad]
+            deps = ["bad"]
+            run = "echo after_bad >> log"
+            [tasks.good]
+            run = "sleep 0.2; echo good >> log"
+            [tasks.after_good]
+            deps = ["good"]
+            run = "echo after_good >> log"
+            "#,
+        )
+        .args(&["run", "after_bad", "after_good", "-q", "--continue-on-error"]);
+    let r = t.run();
+    r.expect_code(1);
+    assert_eq!(t.read("log"), "good\nafter_good\n");
+    r.expect_stdout(
+        "
+        FAILED bad (X.Xs)
+        ok good (X.Xs)
+        ok after_good (X.Xs)
+        skipped after_bad
+        ",
+    );
+}
+
+#[test]
+fn command_continue_on_error_and_retries() {
+    let t = Test::new()
+        .toml(
+            r#"
+            [tasks.flaky]
+            run = [
+              { cmd = "echo tried >> attempts; [ $(wc -l < attempts) -ge 3 ]", retries = 3, retry_delay = "10ms" },
+              { cmd = "echo optional; exit 7", continue_on_error = true },
+              "echo done >> log",
+            ]
+            "#,
+        )
+        .args(&["run", "flaky", "-q"]);
+    let r = t.run();
+    r.expect(
+        0,
+        "ok flaky (X.Xs)\n",
+        "warning: task `flaky` on local: `echo optional; exit 7` exited with 7; continuing (continue_on_error)\n",
+    );
+    assert_eq!(t.read("attempts").lines().count(), 3);
+    assert_eq!(t.read("log"), "done\n");
+}
+
+#[test]
+fn retries_exhausted_fail_with_the_last_exit_code() {
+    let t = Test::new()
+        .toml(
+            r#"
+            [tasks.never]
+            run = [{ cmd = "echo x >> attempts; exit 5", retries = 2, retry_delay = 1 }]
+            "#,
+        )
+        .args(&["run", "never", "-q"]);
+    let r = t.run();
+    r.expect_code(1);
+    assert_eq!(t.read("attempts").lines().count(), 3);
+    assert!(r.stderr.contains("  Exit code: 5\n"), "{}", r.stderr);
+}
+
+#[test]
+fn verbose_streams_tagged_output_on_the_right_stream() {
+    Test::new()
+        .toml(
+            r#"
+            [tasks.hello]
+            run = ["echo out-line", "echo err-line >&2"]
+            "#,
+        )
+        .args(&["run", "hello", "-v"])
+        .run()
+        .expect(
+            0,
+            "
+            * hello
+            hello | $ echo out-line
+            hello | out-line
+            hello | $ echo err-line >&2
+            ok hello X.Xs
+            Completed in X.Xs: 1 succeeded
+            ",
+            "hello | err-line\n",
+        );
+}
+
+#[test]
+fn placeholders_env_and_dir() {
+    let t = Test::new()
+        .toml(
+            r#"
+            [tasks.show]
+            dir = "sub"
+            env = { GREETING = "hi {{ task }}", FROM_ENV = '{{ env("NEXUS_T_SET") }}' }
+            run = 'echo "{{ host }} {{ task }} $GREETING $FROM_ENV {{ env("NEXUS_T_MISSING", "dflt") }} {{ "{{" }} $NEXUS_TASK $NEXUS_HOST" > out; pwd >> out; echo {{ run_id }} >> out; echo $NEXUS_RUN_ID >> out'
+            "#,
+        )
+        .file("sub/.keep", "")
+        .env("NEXUS_T_SET", "set-value")
+        .args(&["run", "show", "-q"]);
+    t.run().expect_code(0);
+    let out = t.read("sub/out");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "local show hi show set-value dflt {{ show local");
+    let sub = std::fs::canonicalize(t.path("sub")).unwrap();
+    assert_eq!(lines[1], sub.display().to_string());
+    assert_eq!(lines[2], lines[3], "{{ run_id }} and NEXUS_RUN_ID agree");
+    assert_eq!(common::mask(lines[2]), "RUN_ID");
+}
+
+#[test]
+fn missing_dir_is_reported_with_a_suggestion() {
+    let t = Test::new()
+        .toml(
+            r#"
+            [tasks.x]
+            dir = "nope"
+            run = "true"
+            "#,
+        )
+        .args(&["run", "x", "-q"]);
+    let r = t.run();
+    r.expect_code(1);
+    let root = t.dir.path().display().to_string();
+    assert_eq!(
+        r.stderr,
+        format!(
+            "Error: Command could not start\n\n  Host: local\n  Task: x\n  Command: true\n  Reason: working directory {root}/nope does not exist\n\n  Suggestion: check `dir` and the command of task `x`\n\n"
+        )
+    );
+}
+
+#[test]
+fn colors_follow_the_environment() {
+    let toml = "[tasks.a]\nrun = \"true\"\n";
+    let plain = Test::new().toml(toml).args(&["run", "a", "-q"]).run();
+    assert!(!plain.stdout.contains('\x1b'), "no color when not a terminal");
+    let forced = Test::new()
+        .toml(toml)
+        .env("FORCE_COLOR", "1")
+        .args(&["run", "a", "-q"])
+        .run();
+    assert!(forced.stdout.contains("\x1b[1;32mok\x1b[0m"), "{:?}", forced.stdout);
+}
+
+#[test]
+fn aggregate_tasks_need_no_commands() {
+    let t = Test::new()
+        .toml(
+            r#"
+            [tasks.a]
+            run = "echo a >> log"
+            [tasks.b]
+            run = "echo b >> log"
+            [tasks.all]
+            deps = ["a", "b"]
+            "#,
+        )
+        .args(&["run", "all", "-q"]);
+    t.run().expect_code(0);
+    let mut log = log_lines(&t.read("log"));
+    log.sort();
+    assert_eq!(log, vec!["a", "b"]);
+}

@@ -142,9 +142,8 @@ impl<const MIN: usize, const MAX: usize> Dag<MIN, MAX> {
     /// True when some node has no path to or from another one (two tasks could overlap).
     fn has_independent_pair(&self) -> bool {
         let reach: Vec<BTreeSet<usize>> = (0..self.len()).map(|i| self.closure(&[i])).collect();
-        (0..self.len()).any(|a| {
-            (a + 1..self.len()).any(|b| !reach[a].contains(&b) && !reach[b].contains(&a))
-        })
+        (0..self.len())
+            .any(|a| (a + 1..self.len()).any(|b| !reach[a].contains(&b) && !reach[b].contains(&a)))
     }
 }
 
@@ -308,7 +307,10 @@ impl TempDir {
         ));
         std::fs::create_dir_all(&dir).expect("create temp dir");
         // Commands are `sh` lines that single-quote this path.
-        assert!(!dir.to_string_lossy().contains('\''), "temp dir has a quote");
+        assert!(
+            !dir.to_string_lossy().contains('\''),
+            "temp dir has a quote"
+        );
         TempDir(dir)
     }
 
@@ -346,7 +348,12 @@ fn write_config(
     let log = log.to_str().ok_or("temp path is not UTF-8")?;
     let mut text = format!("[config]\nparallel_limit = {limit}\n");
     for (i, ds) in deps.iter().enumerate() {
-        let _ = write!(text, "\n[tasks.{}]\nrun = {}\n", name(i), toml_str(&command(&name(i), log)));
+        let _ = write!(
+            text,
+            "\n[tasks.{}]\nrun = {}\n",
+            name(i),
+            toml_str(&command(&name(i), log))
+        );
         if !ds.is_empty() {
             let list: Vec<String> = ds.iter().map(|&d| toml_str(&name(d))).collect();
             let _ = writeln!(text, "deps = [{}]", list.join(", "));
@@ -354,11 +361,15 @@ fn write_config(
     }
     let path = dir.join("nexus.toml");
     std::fs::write(&path, &text).map_err(|e| format!("write {}: {e}", path.display()))?;
-    let config =
-        nexus::config::load(&path).map_err(|e| format!("load failed: {e}\n--- nexus.toml\n{text}"))?;
+    let config = nexus::config::load(&path)
+        .map_err(|e| format!("load failed: {e}\n--- nexus.toml\n{text}"))?;
     // The model must be the graph we wrote: names in file order, deps as written.
     if config.tasks.len() != deps.len() {
-        return Err(format!("loaded {} tasks, wrote {}", config.tasks.len(), deps.len()));
+        return Err(format!(
+            "loaded {} tasks, wrote {}",
+            config.tasks.len(),
+            deps.len()
+        ));
     }
     for (i, t) in config.tasks.iter().enumerate() {
         if t.name != name(i) || t.deps != deps[i] {
@@ -390,7 +401,12 @@ struct Ran {
 }
 
 /// Plan `targets` and run the plan with `limit`; read back the events and the log.
-fn run(dir: &Path, config: Config, targets: &[String], limit: usize) -> Result<(Plan, Ran), String> {
+fn run(
+    dir: &Path,
+    config: Config,
+    targets: &[String],
+    limit: usize,
+) -> Result<(Plan, Ran), String> {
     let plan = nexus::plan::plan(&config, targets).map_err(|e| format!("plan failed: {e}"))?;
     let opts = Options {
         parallel_limit: limit,
@@ -428,7 +444,10 @@ fn run(dir: &Path, config: Config, targets: &[String], limit: usize) -> Result<(
 fn check_success(plan: &Plan, config_names: &[String], ran: &Ran) -> Result<(), String> {
     let o = &ran.outcome;
     if o.exit_code != 0 || o.status != RunStatus::Success {
-        return Err(format!("run ended {:?} with exit code {}: {:?}", o.status, o.exit_code, o.tasks));
+        return Err(format!(
+            "run ended {:?} with exit code {}: {:?}",
+            o.status, o.exit_code, o.tasks
+        ));
     }
     let planned: Vec<&String> = plan.tasks.iter().map(|&t| &config_names[t]).collect();
     let reported: Vec<&String> = o.tasks.iter().map(|(n, _, _)| n).collect();
@@ -450,19 +469,24 @@ fn check_success(plan: &Plan, config_names: &[String], ran: &Ran) -> Result<(), 
     for n in &planned {
         let (s, f) = (starts.get(n.as_str()), finishes.get(n.as_str()));
         if s != Some(&1) || f != Some(&1) {
-            return Err(format!("task {n}: {s:?} task_start and {f:?} task_finish events"));
+            return Err(format!(
+                "task {n}: {s:?} task_start and {f:?} task_finish events"
+            ));
         }
     }
     if starts.len() != planned.len() || finishes.len() != planned.len() {
-        return Err(format!("events for tasks outside the plan: {starts:?} {finishes:?}"));
+        return Err(format!(
+            "events for tasks outside the plan: {starts:?} {finishes:?}"
+        ));
     }
     Ok(())
 }
 
-fn verdict(r: Result<(), String>) -> TestResult {
+/// The test result, naming the case (quickcheck itself only names shrunk cases).
+fn verdict(case: &dyn std::fmt::Debug, r: Result<(), String>) -> TestResult {
     match r {
         Ok(()) => TestResult::passed(),
-        Err(msg) => TestResult::error(msg),
+        Err(msg) => TestResult::error(format!("{msg}\ncase: {case:?}")),
     }
 }
 
@@ -491,24 +515,27 @@ fn positions(log: &[String], expected: &BTreeSet<usize>) -> Result<HashMap<usize
 
 fn runs_in_dependency_order(dag: Dag<1, 12>) -> TestResult {
     let dir = TempDir::new();
-    verdict((|| {
-        let config = write_config(dir.path(), &dag.deps, dag.limit, &append_name)?;
-        let names: Vec<String> = config.tasks.iter().map(|t| t.name.clone()).collect();
-        // Ask for every task, in reverse file order (order of targets must not matter).
-        let targets: Vec<String> = names.iter().rev().cloned().collect();
-        let (plan, ran) = run(dir.path(), config, &targets, dag.limit)?;
-        check_success(&plan, &names, &ran)?;
-        let all: BTreeSet<usize> = (0..dag.len()).collect();
-        let pos = positions(&ran.log, &all)?;
-        for (i, ds) in dag.deps.iter().enumerate() {
-            for &d in ds {
-                if pos[&d] > pos[&i] {
-                    return Err(format!("t{i} ran before its dep t{d}; log: {:?}", ran.log));
+    verdict(
+        &dag,
+        (|| {
+            let config = write_config(dir.path(), &dag.deps, dag.limit, &append_name)?;
+            let names: Vec<String> = config.tasks.iter().map(|t| t.name.clone()).collect();
+            // Ask for every task, in reverse file order (order of targets must not matter).
+            let targets: Vec<String> = names.iter().rev().cloned().collect();
+            let (plan, ran) = run(dir.path(), config, &targets, dag.limit)?;
+            check_success(&plan, &names, &ran)?;
+            let all: BTreeSet<usize> = (0..dag.len()).collect();
+            let pos = positions(&ran.log, &all)?;
+            for (i, ds) in dag.deps.iter().enumerate() {
+                for &d in ds {
+                    if pos[&d] > pos[&i] {
+                        return Err(format!("t{i} ran before its dep t{d}; log: {:?}", ran.log));
+                    }
                 }
             }
-        }
-        Ok(())
-    })())
+            Ok(())
+        })(),
+    )
 }
 
 #[test]
@@ -527,33 +554,38 @@ static ACYCLIC_CASES: AtomicUsize = AtomicUsize::new(0);
 
 fn cycle_matches_petgraph(g: Digraph) -> TestResult {
     let adj = &g.adj;
-    let found = nexus::config::cycle::find(adj);
-    let cyclic = petgraph::algo::is_cyclic_directed(&nexus::plan::graph_of(adj));
-    if found.is_some() != cyclic {
-        return TestResult::error(format!(
-            "cycle::find says {found:?}, petgraph says cyclic = {cyclic}"
-        ));
-    }
-    let Some(path) = found else {
-        ACYCLIC_CASES.fetch_add(1, Ordering::Relaxed);
-        return TestResult::passed();
-    };
-    CYCLIC_CASES.fetch_add(1, Ordering::Relaxed);
-    if path.len() < 2 || path.first() != path.last() {
-        return TestResult::error(format!("{path:?} is not a closed path"));
-    }
-    if let Some(w) = path.windows(2).find(|w| !adj[w[0]].contains(&w[1])) {
-        return TestResult::error(format!(
-            "{path:?}: {} does not depend on {}",
-            w[0], w[1]
-        ));
-    }
-    // Each node once (the message `a -> b -> c -> a` names the cycle, not a walk).
-    let inner = &path[..path.len() - 1];
-    if inner.iter().collect::<BTreeSet<_>>().len() != inner.len() {
-        return TestResult::error(format!("{path:?} visits a node twice"));
-    }
-    TestResult::passed()
+    verdict(
+        adj,
+        (|| {
+            let found = nexus::config::cycle::find(adj);
+            let cyclic = petgraph::algo::is_cyclic_directed(&nexus::plan::graph_of(adj));
+            if found.is_some() != cyclic {
+                return Err(format!(
+                    "cycle::find says {found:?}, petgraph says cyclic = {cyclic}"
+                ));
+            }
+            let Some(path) = found else {
+                ACYCLIC_CASES.fetch_add(1, Ordering::Relaxed);
+                return Ok(());
+            };
+            CYCLIC_CASES.fetch_add(1, Ordering::Relaxed);
+            if path.len() < 2 || path.first() != path.last() {
+                return Err(format!("{path:?} is not a closed path"));
+            }
+            if let Some(bad) = path.iter().find(|&&v| v >= adj.len()) {
+                return Err(format!("{path:?} names node {bad}, which does not exist"));
+            }
+            if let Some(w) = path.windows(2).find(|w| !adj[w[0]].contains(&w[1])) {
+                return Err(format!("{path:?}: {} does not depend on {}", w[0], w[1]));
+            }
+            // Each node once (the message `a -> b -> c -> a` names the cycle, not a walk).
+            let inner = &path[..path.len() - 1];
+            if inner.iter().collect::<BTreeSet<_>>().len() != inner.len() {
+                return Err(format!("{path:?} visits a node twice"));
+            }
+            Ok(())
+        })(),
+    )
 }
 
 #[test]
@@ -566,7 +598,11 @@ fn cycle_detection_agrees_with_petgraph() {
         CYCLIC_CASES.load(Ordering::Relaxed),
         ACYCLIC_CASES.load(Ordering::Relaxed),
     );
-    assert!(c >= 100 && a >= 100, "only {c} cyclic and {a} acyclic cases");
+    eprintln!("{c} cyclic and {a} acyclic graphs");
+    assert!(
+        c >= 100 && a >= 100,
+        "only {c} cyclic and {a} acyclic cases"
+    );
 }
 
 // ---------------------------------------------------------------------------------------
@@ -612,35 +648,41 @@ fn max_running(log: &[String], n: usize) -> Result<usize, String> {
 
 fn limit_is_respected(dag: Dag<4, 12>) -> TestResult {
     let dir = TempDir::new();
-    verdict((|| {
-        let config = write_config(dir.path(), &dag.deps, dag.limit, &plus_sleep_minus)?;
-        let names: Vec<String> = config.tasks.iter().map(|t| t.name.clone()).collect();
-        let (plan, ran) = run(dir.path(), config, &names, dag.limit)?;
-        check_success(&plan, &names, &ran)?;
-        let max = max_running(&ran.log, dag.len())?;
-        if max > dag.limit {
-            return Err(format!(
-                "{max} tasks ran at once with parallel_limit {}; log: {:?}",
-                dag.limit, ran.log
-            ));
-        }
-        // A dep ends before its dependent starts.
-        let at = |line: String| ran.log.iter().position(|l| *l == line).unwrap();
-        for (i, ds) in dag.deps.iter().enumerate() {
-            for &d in ds {
-                if at(format!("- t{d}")) > at(format!("+ t{i}")) {
-                    return Err(format!("t{i} started before t{d} ended; log: {:?}", ran.log));
+    verdict(
+        &dag,
+        (|| {
+            let config = write_config(dir.path(), &dag.deps, dag.limit, &plus_sleep_minus)?;
+            let names: Vec<String> = config.tasks.iter().map(|t| t.name.clone()).collect();
+            let (plan, ran) = run(dir.path(), config, &names, dag.limit)?;
+            check_success(&plan, &names, &ran)?;
+            let max = max_running(&ran.log, dag.len())?;
+            if max > dag.limit {
+                return Err(format!(
+                    "{max} tasks ran at once with parallel_limit {}; log: {:?}",
+                    dag.limit, ran.log
+                ));
+            }
+            // A dep ends before its dependent starts.
+            let at = |line: String| ran.log.iter().position(|l| *l == line).unwrap();
+            for (i, ds) in dag.deps.iter().enumerate() {
+                for &d in ds {
+                    if at(format!("- t{d}")) > at(format!("+ t{i}")) {
+                        return Err(format!(
+                            "t{i} started before t{d} ended; log: {:?}",
+                            ran.log
+                        ));
+                    }
                 }
             }
-        }
-        if dag.limit >= 2 && dag.has_independent_pair() {
-            COULD_OVERLAP.fetch_add(1, Ordering::Relaxed);
-            if max >= 2 {
-                OVERLAPPED.fetch_add(1, Ordering::Relaxed);
+            if dag.limit >= 2 && dag.has_independent_pair() {
+                COULD_OVERLAP.fetch_add(1, Ordering::Relaxed);
+                if max >= 2 {
+                    OVERLAPPED.fetch_add(1, Ordering::Relaxed);
+                }
             }
-        }
-        Ok(())
-    })())
+            Ok(())
+        })(),
+    )
 }
 
 #[test]
@@ -654,8 +696,12 @@ fn parallel_limit_is_never_exceeded() {
         COULD_OVERLAP.load(Ordering::Relaxed),
         OVERLAPPED.load(Ordering::Relaxed),
     );
+    eprintln!("overlap seen in {did} of {could} cases where it was possible");
     if could > 0 {
-        assert!(did > 0, "tasks never overlapped in {could} cases where they could");
+        assert!(
+            did > 0,
+            "tasks never overlapped in {could} cases where they could"
+        );
     }
 }
 
@@ -673,11 +719,19 @@ fn check_plan(sel: &Selection<1, 15>, plan: &Plan, names: &[String]) -> Result<(
     if got != expected {
         return Err(format!("plan selects {got:?}, expected {expected:?}"));
     }
-    let pos: HashMap<usize, usize> = plan.tasks.iter().enumerate().map(|(p, &t)| (t, p)).collect();
+    let pos: HashMap<usize, usize> = plan
+        .tasks
+        .iter()
+        .enumerate()
+        .map(|(p, &t)| (t, p))
+        .collect();
     for &t in &plan.tasks {
         for &d in &dag.deps[t] {
             if pos[&d] > pos[&t] {
-                return Err(format!("plan {:?} puts t{t} before its dep t{d}", plan.tasks));
+                return Err(format!(
+                    "plan {:?} puts t{t} before its dep t{d}",
+                    plan.tasks
+                ));
             }
         }
     }
@@ -685,34 +739,45 @@ fn check_plan(sel: &Selection<1, 15>, plan: &Plan, names: &[String]) -> Result<(
     let depth = dag.depth();
     let want: Vec<usize> = plan.tasks.iter().map(|&t| depth[t]).collect();
     if plan.phase != want {
-        return Err(format!("plan {:?} has phases {:?}, expected {want:?}", plan.tasks, plan.phase));
+        return Err(format!(
+            "plan {:?} has phases {:?}, expected {want:?}",
+            plan.tasks, plan.phase
+        ));
     }
     let asked: Vec<String> = sel.targets.iter().map(|&t| names[t].clone()).collect();
     if plan.targets != asked {
-        return Err(format!("plan.targets {:?}, asked for {asked:?}", plan.targets));
+        return Err(format!(
+            "plan.targets {:?}, asked for {asked:?}",
+            plan.targets
+        ));
     }
     Ok(())
 }
 
 fn selection_is_closure(sel: Selection<1, 15>) -> TestResult {
     let dir = TempDir::new();
-    verdict((|| {
-        // select_indices on the graph alone.
-        let g = nexus::plan::graph_of(&sel.dag.deps);
-        let picked = nexus::plan::select_indices(&g, &sel.targets);
-        let expected = sel.dag.closure(&sel.targets);
-        let set: BTreeSet<usize> = picked.iter().copied().collect();
-        if set != expected || set.len() != picked.len() {
-            return Err(format!("select_indices gave {picked:?}, expected {expected:?}"));
-        }
-        // The whole path: nexus.toml -> config -> plan.
-        let config = write_config(dir.path(), &sel.dag.deps, sel.dag.limit, &append_name)?;
-        let names: Vec<String> = config.tasks.iter().map(|t| t.name.clone()).collect();
-        let targets: Vec<String> = sel.targets.iter().map(|&t| names[t].clone()).collect();
-        let plan =
-            nexus::plan::plan(&config, &targets).map_err(|e| format!("plan failed: {e}"))?;
-        check_plan(&sel, &plan, &names)
-    })())
+    verdict(
+        &sel,
+        (|| {
+            // select_indices on the graph alone.
+            let g = nexus::plan::graph_of(&sel.dag.deps);
+            let picked = nexus::plan::select_indices(&g, &sel.targets);
+            let expected = sel.dag.closure(&sel.targets);
+            let set: BTreeSet<usize> = picked.iter().copied().collect();
+            if set != expected || set.len() != picked.len() {
+                return Err(format!(
+                    "select_indices gave {picked:?}, expected {expected:?}"
+                ));
+            }
+            // The whole path: nexus.toml -> config -> plan.
+            let config = write_config(dir.path(), &sel.dag.deps, sel.dag.limit, &append_name)?;
+            let names: Vec<String> = config.tasks.iter().map(|t| t.name.clone()).collect();
+            let targets: Vec<String> = sel.targets.iter().map(|&t| names[t].clone()).collect();
+            let plan =
+                nexus::plan::plan(&config, &targets).map_err(|e| format!("plan failed: {e}"))?;
+            check_plan(&sel, &plan, &names)
+        })(),
+    )
 }
 
 #[test]
@@ -724,23 +789,26 @@ fn targets_select_their_transitive_deps() {
 
 fn selection_runs_closure(sel: Selection<1, 15>) -> TestResult {
     let dir = TempDir::new();
-    verdict((|| {
-        let config = write_config(dir.path(), &sel.dag.deps, sel.dag.limit, &append_name)?;
-        let names: Vec<String> = config.tasks.iter().map(|t| t.name.clone()).collect();
-        let targets: Vec<String> = sel.targets.iter().map(|&t| names[t].clone()).collect();
-        let (plan, ran) = run(dir.path(), config, &targets, sel.dag.limit)?;
-        check_plan(&sel, &plan, &names)?;
-        check_success(&plan, &names, &ran)?;
-        let pos = positions(&ran.log, &sel.dag.closure(&sel.targets))?;
-        for (&t, &p) in &pos {
-            for &d in &sel.dag.deps[t] {
-                if pos[&d] > p {
-                    return Err(format!("t{t} ran before its dep t{d}; log: {:?}", ran.log));
+    verdict(
+        &sel,
+        (|| {
+            let config = write_config(dir.path(), &sel.dag.deps, sel.dag.limit, &append_name)?;
+            let names: Vec<String> = config.tasks.iter().map(|t| t.name.clone()).collect();
+            let targets: Vec<String> = sel.targets.iter().map(|&t| names[t].clone()).collect();
+            let (plan, ran) = run(dir.path(), config, &targets, sel.dag.limit)?;
+            check_plan(&sel, &plan, &names)?;
+            check_success(&plan, &names, &ran)?;
+            let pos = positions(&ran.log, &sel.dag.closure(&sel.targets))?;
+            for (&t, &p) in &pos {
+                for &d in &sel.dag.deps[t] {
+                    if pos[&d] > p {
+                        return Err(format!("t{t} ran before its dep t{d}; log: {:?}", ran.log));
+                    }
                 }
             }
-        }
-        Ok(())
-    })())
+            Ok(())
+        })(),
+    )
 }
 
 #[test]
