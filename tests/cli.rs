@@ -943,3 +943,302 @@ fn aggregate_tasks_need_no_commands() {
     log.sort();
     assert_eq!(log, vec!["a", "b"]);
 }
+
+// ---------------------------------------------------------------- timeouts, signals
+
+#[test]
+fn timeout_kills_the_whole_process_group() {
+    // A unique duration marks this test's grandchild among the machine's processes.
+    let marker = format!("300.{}", std::process::id());
+    let t = Test::new()
+        .toml(&format!(
+            r#"
+            [tasks.slow]
+            run = [{{ cmd = "sleep {marker} & echo started; wait", timeout = "500ms" }}]
+            [tasks.after]
+            deps = ["slow"]
+            run = "true"
+            "#
+        ))
+        .args(&["run", "after"]);
+    let r = t.run();
+    r.expect(
+        4,
+        "
+        TIMEOUT slow X.Xs
+
+        Summary:
+          TIMEOUT   slow   X.Xs
+          skipped   after  skipped
+        Failed in X.Xs: 0 succeeded, 1 timed out, 1 skipped
+        ",
+        &format!(
+            "
+            Error: Command timed out
+
+              Host: local
+              Task: slow
+              Command: sleep {marker} & echo started; wait
+              Timeout: 500ms (command timeout)
+
+              Output (last lines of stdout):
+                started
+
+              Suggestion: raise the command's `timeout` in task `slow` if it needs longer
+
+            "
+        ),
+    );
+    let left = processes_matching(&format!("sleep {marker}"));
+    assert!(left.is_empty(), "grandchild survived the timeout: {left:?}");
+}
+
+#[test]
+fn task_timeout_bounds_all_commands_on_a_host() {
+    let t = Test::new()
+        .toml(
+            r#"
+            [tasks.slow]
+            timeout = "400ms"
+            run = ["sleep 0.25", "sleep 0.25", "echo never >> log"]
+            "#,
+        )
+        .args(&["run", "slow", "-q"]);
+    let r = t.run();
+    r.expect_code(4);
+    assert!(r.stderr.contains("  Timeout: 400ms (task timeout)\n"), "{}", r.stderr);
+    assert!(!t.path("log").exists());
+}
+
+#[test]
+fn sigterm_stops_everything_and_exits_130() {
+    let marker = format!("301.{}", std::process::id());
+    let t = Test::new().toml(&format!(
+        r#"
+        [tasks.a]
+        run = [{{ cmd = "sleep {marker}", timeout = "10m" }}]
+        [tasks.b]
+        run = [{{ cmd = "sleep {marker} & sleep {marker}", timeout = "10m" }}]
+        [tasks.c]
+        deps = ["a"]
+        run = "echo c >> log"
+        [tasks.all]
+        deps = ["b", "c"]
+        "#
+    ));
+    let mut cmd = t.command();
+    cmd.args(["run", "all", "--format", "json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    // Wait (bounded) until all three sleeps run.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while processes_matching(&format!("sleep {marker}")).len() < 3 {
+        assert!(std::time::Instant::now() < deadline, "sleeps did not start");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let sent = std::time::Instant::now();
+    // SAFETY: signalling the child we spawned.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGTERM);
+    }
+    let out = child.wait_with_output().unwrap();
+    let took = sent.elapsed();
+    assert_eq!(out.status.code(), Some(130), "{out:?}");
+    assert!(took < std::time::Duration::from_secs(2), "took {took:?}");
+    let left = processes_matching(&format!("sleep {marker}"));
+    assert!(left.is_empty(), "processes survived SIGTERM: {left:?}");
+    assert!(!t.path("log").exists(), "nothing new starts after SIGTERM");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let last: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(last["event"], "run_finish");
+    assert_eq!(last["status"], "interrupted");
+    assert_eq!(last["tasks"]["a"], "cancelled");
+    assert_eq!(last["tasks"]["b"], "cancelled");
+    assert_eq!(last["tasks"]["c"], "skipped");
+    assert_eq!(last["tasks"]["all"], "skipped");
+}
+
+// ---------------------------------------------------------------- JSON
+
+fn events(lines: &[serde_json::Value]) -> Vec<String> {
+    lines
+        .iter()
+        .map(|l| {
+            let e = l["event"].as_str().unwrap().to_string();
+            match (l["task"].as_str(), l["stream"].as_str()) {
+                (Some(t), Some(s)) => format!("{e} {t} {s}"),
+                (Some(t), None) => format!("{e} {t}"),
+                _ => e,
+            }
+        })
+        .collect()
+}
+
+fn check_common_fields(lines: &[serde_json::Value]) {
+    let run_id = lines[0]["run_id"].as_str().unwrap();
+    for l in lines {
+        assert_eq!(l["run_id"], run_id);
+        let ts = l["ts"].as_str().unwrap();
+        assert!(ts.len() == 24 && ts.ends_with('Z') && &ts[10..11] == "T", "ts {ts}");
+        if l["event"] != "run_start" && l["event"] != "run_finish" {
+            assert!(l["task"].is_string(), "{l}");
+        }
+        if ["command_start", "command_finish", "output"].contains(&l["event"].as_str().unwrap()) {
+            assert_eq!(l["host"], "local");
+        }
+    }
+    assert_eq!(lines.last().unwrap()["event"], "run_finish");
+}
+
+#[test]
+fn json_success_sequence() {
+    let r = Test::new()
+        .toml(
+            r#"
+            [tasks.build]
+            run = "echo built"
+            [tasks.test]
+            deps = ["build"]
+            run = ["echo tested", "echo warn >&2"]
+            "#,
+        )
+        .args(&["run", "test", "--format", "json"])
+        .run();
+    r.expect_code(0);
+    assert_eq!(r.stderr, "");
+    let lines = r.json_lines();
+    check_common_fields(&lines);
+    assert_eq!(
+        events(&lines),
+        [
+            "run_start",
+            "task_start build",
+            "command_start build",
+            "output build stdout",
+            "command_finish build",
+            "task_finish build",
+            "task_start test",
+            "command_start test",
+            "output test stdout",
+            "command_finish test",
+            "command_start test",
+            "output test stderr",
+            "command_finish test",
+            "task_finish test",
+            "run_finish",
+        ]
+    );
+    assert_eq!(lines[0]["targets"], serde_json::json!(["test"]));
+    assert_eq!(lines[3]["line"], "built");
+    assert_eq!(lines[4]["exit_code"], 0);
+    assert!(lines[4]["duration_ms"].is_u64());
+    let last = lines.last().unwrap();
+    assert_eq!(last["status"], "success");
+    assert_eq!(last["exit_code"], 0);
+    assert_eq!(last["tasks"], serde_json::json!({"build": "success", "test": "success"}));
+    assert!(last["duration_ms"].is_u64());
+}
+
+#[test]
+fn json_failure_with_skipped_dependents() {
+    let r = Test::new()
+        .toml(
+            r#"
+            [tasks.build]
+            run = "exit 2"
+            [tasks.deploy]
+            deps = ["build"]
+            run = "true"
+            "#,
+        )
+        .args(&["run", "deploy", "--format", "json"])
+        .run();
+    r.expect_code(1);
+    let lines = r.json_lines();
+    check_common_fields(&lines);
+    assert_eq!(
+        events(&lines),
+        ["run_start", "task_start build", "command_start build", "command_finish build", "task_finish build", "run_finish"]
+    );
+    assert_eq!(lines[3]["exit_code"], 2);
+    assert_eq!(lines[3]["status"], "failed");
+    assert_eq!(lines[4]["status"], "failed");
+    let last = lines.last().unwrap();
+    assert_eq!(last["status"], "failed");
+    assert_eq!(last["tasks"], serde_json::json!({"build": "failed", "deploy": "skipped"}));
+}
+
+#[test]
+fn json_continue_on_error() {
+    let r = Test::new()
+        .toml(
+            r#"
+            [tasks.bad]
+            run = "exit 1"
+            [tasks.good]
+            run = "true"
+            [tasks.after_good]
+            deps = ["good"]
+            run = "true"
+            [tasks.after_bad]
+            deps = ["bad"]
+            run = "true"
+            "#,
+        )
+        .args(&["run", "after_good", "after_bad", "--format", "json", "--continue-on-error"])
+        .run();
+    r.expect_code(1);
+    let lines = r.json_lines();
+    check_common_fields(&lines);
+    assert_eq!(
+        lines.last().unwrap()["tasks"],
+        serde_json::json!({"bad": "failed", "good": "success", "after_good": "success", "after_bad": "skipped"})
+    );
+}
+
+#[test]
+fn json_timeout() {
+    let r = Test::new()
+        .toml(
+            r#"
+            [tasks.slow]
+            run = [{ cmd = "sleep 5", timeout = "200ms" }]
+            "#,
+        )
+        .args(&["run", "slow", "--format", "json"])
+        .run();
+    r.expect_code(4);
+    let lines = r.json_lines();
+    check_common_fields(&lines);
+    let finish = lines.iter().find(|l| l["event"] == "command_finish").unwrap();
+    assert_eq!(finish["status"], "timed_out");
+    assert_eq!(finish["exit_code"], serde_json::Value::Null);
+    assert_eq!(finish["error"], "timed out after 200ms (command timeout)");
+    let last = lines.last().unwrap();
+    assert_eq!(last["status"], "failed");
+    assert_eq!(last["exit_code"], 4);
+    assert_eq!(last["tasks"], serde_json::json!({"slow": "timed_out"}));
+}
+
+#[test]
+fn json_retries_report_every_attempt() {
+    let r = Test::new()
+        .toml(
+            r#"
+            [tasks.flaky]
+            run = [{ cmd = "echo x >> n; [ $(wc -l < n) -ge 2 ]", retries = 2, retry_delay = "5ms" }]
+            "#,
+        )
+        .args(&["run", "flaky", "--format", "json"])
+        .run();
+    r.expect_code(0);
+    let lines = r.json_lines();
+    let finishes: Vec<&serde_json::Value> = lines.iter().filter(|l| l["event"] == "command_finish").collect();
+    assert_eq!(finishes.len(), 2);
+    assert_eq!(finishes[0]["attempt"], 1);
+    assert_eq!(finishes[0]["status"], "failed");
+    assert!(finishes[0]["retry_in_ms"].as_u64().unwrap() <= 5);
+    assert_eq!(finishes[1]["attempt"], 2);
+    assert_eq!(finishes[1]["status"], "success");
+}
