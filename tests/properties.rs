@@ -400,14 +400,13 @@ struct Ran {
     log: Vec<String>,
 }
 
-/// Plan `targets` and run the plan with `limit`; read back the events and the log.
-fn run(
-    dir: &Path,
-    config: Config,
-    targets: &[String],
-    limit: usize,
-) -> Result<(Plan, Ran), String> {
-    let plan = nexus::plan::plan(&config, targets).map_err(|e| format!("plan failed: {e}"))?;
+/// Plan `targets`.
+fn plan(config: &Config, targets: &[String]) -> Result<Plan, String> {
+    nexus::plan::plan(config, targets).map_err(|e| format!("plan failed: {e}"))
+}
+
+/// Run `plan` with `limit`; read back the events and the log.
+fn run(dir: &Path, config: Config, plan: &Plan, limit: usize) -> Result<Ran, String> {
     let opts = Options {
         parallel_limit: limit,
         max_connections: 256,
@@ -417,7 +416,7 @@ fn run(
     let (tx, rx) = unbounded::<Event>();
     let outcome = execute(
         &Arc::new(config),
-        &plan,
+        plan,
         &Arc::new(RunInfo::new(dir)),
         &opts,
         &tx,
@@ -429,14 +428,11 @@ fn run(
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
         Err(e) => return Err(format!("read log: {e}")),
     };
-    Ok((
-        plan,
-        Ran {
-            outcome,
-            events,
-            log,
-        },
-    ))
+    Ok(Ran {
+        outcome,
+        events,
+        log,
+    })
 }
 
 /// The run succeeded, every planned task is reported once as a success, and every
@@ -522,7 +518,8 @@ fn runs_in_dependency_order(dag: Dag<1, 12>) -> TestResult {
             let names: Vec<String> = config.tasks.iter().map(|t| t.name.clone()).collect();
             // Ask for every task, in reverse file order (order of targets must not matter).
             let targets: Vec<String> = names.iter().rev().cloned().collect();
-            let (plan, ran) = run(dir.path(), config, &targets, dag.limit)?;
+            let plan = plan(&config, &targets)?;
+            let ran = run(dir.path(), config, &plan, dag.limit)?;
             check_success(&plan, &names, &ran)?;
             let all: BTreeSet<usize> = (0..dag.len()).collect();
             let pos = positions(&ran.log, &all)?;
@@ -653,7 +650,8 @@ fn limit_is_respected(dag: Dag<4, 12>) -> TestResult {
         (|| {
             let config = write_config(dir.path(), &dag.deps, dag.limit, &plus_sleep_minus)?;
             let names: Vec<String> = config.tasks.iter().map(|t| t.name.clone()).collect();
-            let (plan, ran) = run(dir.path(), config, &names, dag.limit)?;
+            let plan = plan(&config, &names)?;
+            let ran = run(dir.path(), config, &plan, dag.limit)?;
             check_success(&plan, &names, &ran)?;
             let max = max_running(&ran.log, dag.len())?;
             if max > dag.limit {
@@ -773,8 +771,7 @@ fn selection_is_closure(sel: Selection<1, 15>) -> TestResult {
             let config = write_config(dir.path(), &sel.dag.deps, sel.dag.limit, &append_name)?;
             let names: Vec<String> = config.tasks.iter().map(|t| t.name.clone()).collect();
             let targets: Vec<String> = sel.targets.iter().map(|&t| names[t].clone()).collect();
-            let plan =
-                nexus::plan::plan(&config, &targets).map_err(|e| format!("plan failed: {e}"))?;
+            let plan = plan(&config, &targets)?;
             check_plan(&sel, &plan, &names)
         })(),
     )
@@ -795,8 +792,9 @@ fn selection_runs_closure(sel: Selection<1, 15>) -> TestResult {
             let config = write_config(dir.path(), &sel.dag.deps, sel.dag.limit, &append_name)?;
             let names: Vec<String> = config.tasks.iter().map(|t| t.name.clone()).collect();
             let targets: Vec<String> = sel.targets.iter().map(|&t| names[t].clone()).collect();
-            let (plan, ran) = run(dir.path(), config, &targets, sel.dag.limit)?;
+            let plan = plan(&config, &targets)?;
             check_plan(&sel, &plan, &names)?;
+            let ran = run(dir.path(), config, &plan, sel.dag.limit)?;
             check_success(&plan, &names, &ran)?;
             let pos = positions(&ran.log, &sel.dag.closure(&sel.targets))?;
             for (&t, &p) in &pos {

@@ -213,7 +213,7 @@ impl<O: Write, E: Write> Renderer<O, E> {
                 let line = format!(
                     "{} `{command}` {what}; retrying in {} (attempt {} next)",
                     self.tag(task, host),
-                    secs(delay),
+                    duration::display(delay),
                     attempt + 1
                 );
                 let _ = writeln!(self.err, "{line}");
