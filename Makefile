@@ -25,7 +25,7 @@ bench: build
 
 # A statically linked release binary (glibc, crt-static): target/$(TARGET_TRIPLE)/release/nexus
 static:
-	RUSTFLAGS="-C target-feature=+crt-static" $(CARGO) build --release --target $(TARGET_TRIPLE)
+	RUSTFLAGS="-C target-feature=+crt-static -C relocation-model=static" $(CARGO) build --release --target $(TARGET_TRIPLE)
 	@file target/$(TARGET_TRIPLE)/release/nexus
 	@ls -l target/$(TARGET_TRIPLE)/release/nexus
 

@@ -478,8 +478,17 @@ fn check_success(plan: &Plan, config_names: &[String], ran: &Ran) -> Result<(), 
     Ok(())
 }
 
-/// The test result, naming the case (quickcheck itself only names shrunk cases).
-fn verdict(case: &dyn std::fmt::Debug, r: Result<(), String>) -> TestResult {
+/// Run one case's checks; the test result names the case (quickcheck itself only names
+/// cases it shrank), also when nexus panicked.
+fn verdict(case: &dyn std::fmt::Debug, check: impl FnOnce() -> Result<(), String>) -> TestResult {
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(check)).unwrap_or_else(|p| {
+        let msg = p
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_default();
+        Err(format!("panicked: {msg}"))
+    });
     match r {
         Ok(()) => TestResult::passed(),
         Err(msg) => TestResult::error(format!("{msg}\ncase: {case:?}")),
@@ -511,28 +520,25 @@ fn positions(log: &[String], expected: &BTreeSet<usize>) -> Result<HashMap<usize
 
 fn runs_in_dependency_order(dag: Dag<1, 12>) -> TestResult {
     let dir = TempDir::new();
-    verdict(
-        &dag,
-        (|| {
-            let config = write_config(dir.path(), &dag.deps, dag.limit, &append_name)?;
-            let names: Vec<String> = config.tasks.iter().map(|t| t.name.clone()).collect();
-            // Ask for every task, in reverse file order (order of targets must not matter).
-            let targets: Vec<String> = names.iter().rev().cloned().collect();
-            let plan = plan(&config, &targets)?;
-            let ran = run(dir.path(), config, &plan, dag.limit)?;
-            check_success(&plan, &names, &ran)?;
-            let all: BTreeSet<usize> = (0..dag.len()).collect();
-            let pos = positions(&ran.log, &all)?;
-            for (i, ds) in dag.deps.iter().enumerate() {
-                for &d in ds {
-                    if pos[&d] > pos[&i] {
-                        return Err(format!("t{i} ran before its dep t{d}; log: {:?}", ran.log));
-                    }
+    verdict(&dag, || {
+        let config = write_config(dir.path(), &dag.deps, dag.limit, &append_name)?;
+        let names: Vec<String> = config.tasks.iter().map(|t| t.name.clone()).collect();
+        // Ask for every task, in reverse file order (order of targets must not matter).
+        let targets: Vec<String> = names.iter().rev().cloned().collect();
+        let plan = plan(&config, &targets)?;
+        let ran = run(dir.path(), config, &plan, dag.limit)?;
+        let all: BTreeSet<usize> = (0..dag.len()).collect();
+        let pos = positions(&ran.log, &all)?;
+        for (i, ds) in dag.deps.iter().enumerate() {
+            for &d in ds {
+                if pos[&d] > pos[&i] {
+                    return Err(format!("t{i} ran before its dep t{d}; log: {:?}", ran.log));
                 }
             }
-            Ok(())
-        })(),
-    )
+        }
+        // Then what nexus itself reports: success, each task started and finished once.
+        check_success(&plan, &names, &ran)
+    })
 }
 
 #[test]
@@ -551,38 +557,35 @@ static ACYCLIC_CASES: AtomicUsize = AtomicUsize::new(0);
 
 fn cycle_matches_petgraph(g: Digraph) -> TestResult {
     let adj = &g.adj;
-    verdict(
-        adj,
-        (|| {
-            let found = nexus::config::cycle::find(adj);
-            let cyclic = petgraph::algo::is_cyclic_directed(&nexus::plan::graph_of(adj));
-            if found.is_some() != cyclic {
-                return Err(format!(
-                    "cycle::find says {found:?}, petgraph says cyclic = {cyclic}"
-                ));
-            }
-            let Some(path) = found else {
-                ACYCLIC_CASES.fetch_add(1, Ordering::Relaxed);
-                return Ok(());
-            };
-            CYCLIC_CASES.fetch_add(1, Ordering::Relaxed);
-            if path.len() < 2 || path.first() != path.last() {
-                return Err(format!("{path:?} is not a closed path"));
-            }
-            if let Some(bad) = path.iter().find(|&&v| v >= adj.len()) {
-                return Err(format!("{path:?} names node {bad}, which does not exist"));
-            }
-            if let Some(w) = path.windows(2).find(|w| !adj[w[0]].contains(&w[1])) {
-                return Err(format!("{path:?}: {} does not depend on {}", w[0], w[1]));
-            }
-            // Each node once (the message `a -> b -> c -> a` names the cycle, not a walk).
-            let inner = &path[..path.len() - 1];
-            if inner.iter().collect::<BTreeSet<_>>().len() != inner.len() {
-                return Err(format!("{path:?} visits a node twice"));
-            }
-            Ok(())
-        })(),
-    )
+    verdict(adj, || {
+        let found = nexus::config::cycle::find(adj);
+        let cyclic = petgraph::algo::is_cyclic_directed(&nexus::plan::graph_of(adj));
+        if found.is_some() != cyclic {
+            return Err(format!(
+                "cycle::find says {found:?}, petgraph says cyclic = {cyclic}"
+            ));
+        }
+        let Some(path) = found else {
+            ACYCLIC_CASES.fetch_add(1, Ordering::Relaxed);
+            return Ok(());
+        };
+        CYCLIC_CASES.fetch_add(1, Ordering::Relaxed);
+        if path.len() < 2 || path.first() != path.last() {
+            return Err(format!("{path:?} is not a closed path"));
+        }
+        if let Some(bad) = path.iter().find(|&&v| v >= adj.len()) {
+            return Err(format!("{path:?} names node {bad}, which does not exist"));
+        }
+        if let Some(w) = path.windows(2).find(|w| !adj[w[0]].contains(&w[1])) {
+            return Err(format!("{path:?}: {} does not depend on {}", w[0], w[1]));
+        }
+        // Each node once (the message `a -> b -> c -> a` names the cycle, not a walk).
+        let inner = &path[..path.len() - 1];
+        if inner.iter().collect::<BTreeSet<_>>().len() != inner.len() {
+            return Err(format!("{path:?} visits a node twice"));
+        }
+        Ok(())
+    })
 }
 
 #[test]
@@ -645,42 +648,39 @@ fn max_running(log: &[String], n: usize) -> Result<usize, String> {
 
 fn limit_is_respected(dag: Dag<4, 12>) -> TestResult {
     let dir = TempDir::new();
-    verdict(
-        &dag,
-        (|| {
-            let config = write_config(dir.path(), &dag.deps, dag.limit, &plus_sleep_minus)?;
-            let names: Vec<String> = config.tasks.iter().map(|t| t.name.clone()).collect();
-            let plan = plan(&config, &names)?;
-            let ran = run(dir.path(), config, &plan, dag.limit)?;
-            check_success(&plan, &names, &ran)?;
-            let max = max_running(&ran.log, dag.len())?;
-            if max > dag.limit {
-                return Err(format!(
-                    "{max} tasks ran at once with parallel_limit {}; log: {:?}",
-                    dag.limit, ran.log
-                ));
-            }
-            // A dep ends before its dependent starts.
-            let at = |line: String| ran.log.iter().position(|l| *l == line).unwrap();
-            for (i, ds) in dag.deps.iter().enumerate() {
-                for &d in ds {
-                    if at(format!("- t{d}")) > at(format!("+ t{i}")) {
-                        return Err(format!(
-                            "t{i} started before t{d} ended; log: {:?}",
-                            ran.log
-                        ));
-                    }
+    verdict(&dag, || {
+        let config = write_config(dir.path(), &dag.deps, dag.limit, &plus_sleep_minus)?;
+        let names: Vec<String> = config.tasks.iter().map(|t| t.name.clone()).collect();
+        let plan = plan(&config, &names)?;
+        let ran = run(dir.path(), config, &plan, dag.limit)?;
+        let max = max_running(&ran.log, dag.len())?;
+        if max > dag.limit {
+            return Err(format!(
+                "{max} tasks ran at once with parallel_limit {}; log: {:?}",
+                dag.limit, ran.log
+            ));
+        }
+        // A dep ends before its dependent starts.
+        let at = |line: String| ran.log.iter().position(|l| *l == line).unwrap();
+        for (i, ds) in dag.deps.iter().enumerate() {
+            for &d in ds {
+                if at(format!("- t{d}")) > at(format!("+ t{i}")) {
+                    return Err(format!(
+                        "t{i} started before t{d} ended; log: {:?}",
+                        ran.log
+                    ));
                 }
             }
-            if dag.limit >= 2 && dag.has_independent_pair() {
-                COULD_OVERLAP.fetch_add(1, Ordering::Relaxed);
-                if max >= 2 {
-                    OVERLAPPED.fetch_add(1, Ordering::Relaxed);
-                }
+        }
+        if dag.limit >= 2 && dag.has_independent_pair() {
+            COULD_OVERLAP.fetch_add(1, Ordering::Relaxed);
+            if max >= 2 {
+                OVERLAPPED.fetch_add(1, Ordering::Relaxed);
             }
-            Ok(())
-        })(),
-    )
+        }
+        // Then what nexus itself reports: success, each task started and finished once.
+        check_success(&plan, &names, &ran)
+    })
 }
 
 #[test]
@@ -754,27 +754,24 @@ fn check_plan(sel: &Selection<1, 15>, plan: &Plan, names: &[String]) -> Result<(
 
 fn selection_is_closure(sel: Selection<1, 15>) -> TestResult {
     let dir = TempDir::new();
-    verdict(
-        &sel,
-        (|| {
-            // select_indices on the graph alone.
-            let g = nexus::plan::graph_of(&sel.dag.deps);
-            let picked = nexus::plan::select_indices(&g, &sel.targets);
-            let expected = sel.dag.closure(&sel.targets);
-            let set: BTreeSet<usize> = picked.iter().copied().collect();
-            if set != expected || set.len() != picked.len() {
-                return Err(format!(
-                    "select_indices gave {picked:?}, expected {expected:?}"
-                ));
-            }
-            // The whole path: nexus.toml -> config -> plan.
-            let config = write_config(dir.path(), &sel.dag.deps, sel.dag.limit, &append_name)?;
-            let names: Vec<String> = config.tasks.iter().map(|t| t.name.clone()).collect();
-            let targets: Vec<String> = sel.targets.iter().map(|&t| names[t].clone()).collect();
-            let plan = plan(&config, &targets)?;
-            check_plan(&sel, &plan, &names)
-        })(),
-    )
+    verdict(&sel, || {
+        // select_indices on the graph alone.
+        let g = nexus::plan::graph_of(&sel.dag.deps);
+        let picked = nexus::plan::select_indices(&g, &sel.targets);
+        let expected = sel.dag.closure(&sel.targets);
+        let set: BTreeSet<usize> = picked.iter().copied().collect();
+        if set != expected || set.len() != picked.len() {
+            return Err(format!(
+                "select_indices gave {picked:?}, expected {expected:?}"
+            ));
+        }
+        // The whole path: nexus.toml -> config -> plan.
+        let config = write_config(dir.path(), &sel.dag.deps, sel.dag.limit, &append_name)?;
+        let names: Vec<String> = config.tasks.iter().map(|t| t.name.clone()).collect();
+        let targets: Vec<String> = sel.targets.iter().map(|&t| names[t].clone()).collect();
+        let plan = plan(&config, &targets)?;
+        check_plan(&sel, &plan, &names)
+    })
 }
 
 #[test]
@@ -786,27 +783,24 @@ fn targets_select_their_transitive_deps() {
 
 fn selection_runs_closure(sel: Selection<1, 15>) -> TestResult {
     let dir = TempDir::new();
-    verdict(
-        &sel,
-        (|| {
-            let config = write_config(dir.path(), &sel.dag.deps, sel.dag.limit, &append_name)?;
-            let names: Vec<String> = config.tasks.iter().map(|t| t.name.clone()).collect();
-            let targets: Vec<String> = sel.targets.iter().map(|&t| names[t].clone()).collect();
-            let plan = plan(&config, &targets)?;
-            check_plan(&sel, &plan, &names)?;
-            let ran = run(dir.path(), config, &plan, sel.dag.limit)?;
-            check_success(&plan, &names, &ran)?;
-            let pos = positions(&ran.log, &sel.dag.closure(&sel.targets))?;
-            for (&t, &p) in &pos {
-                for &d in &sel.dag.deps[t] {
-                    if pos[&d] > p {
-                        return Err(format!("t{t} ran before its dep t{d}; log: {:?}", ran.log));
-                    }
+    verdict(&sel, || {
+        let config = write_config(dir.path(), &sel.dag.deps, sel.dag.limit, &append_name)?;
+        let names: Vec<String> = config.tasks.iter().map(|t| t.name.clone()).collect();
+        let targets: Vec<String> = sel.targets.iter().map(|&t| names[t].clone()).collect();
+        let plan = plan(&config, &targets)?;
+        check_plan(&sel, &plan, &names)?;
+        let ran = run(dir.path(), config, &plan, sel.dag.limit)?;
+        let pos = positions(&ran.log, &sel.dag.closure(&sel.targets))?;
+        for (&t, &p) in &pos {
+            for &d in &sel.dag.deps[t] {
+                if pos[&d] > p {
+                    return Err(format!("t{t} ran before its dep t{d}; log: {:?}", ran.log));
                 }
             }
-            Ok(())
-        })(),
-    )
+        }
+        // Then what nexus itself reports: success, each task started and finished once.
+        check_success(&plan, &names, &ran)
+    })
 }
 
 #[test]
