@@ -71,7 +71,12 @@ fn build(cmd: &LocalCommand, direct: bool) -> Command {
         Some(words) => argv.extend(words),
         None => argv.extend(["sh", "-c", &cmd.line]),
     }
-    let mut c = Command::new(argv[0]);
+    let program = if cmd.sudo.is_none() && !cmd.env.iter().any(|(k, _)| k == "PATH") {
+        resolve_program(argv[0]).unwrap_or_else(|| PathBuf::from(argv[0]))
+    } else {
+        PathBuf::from(argv[0])
+    };
+    let mut c = Command::new(program);
     c.args(&argv[1..])
         .current_dir(&cmd.dir)
         .envs(cmd.env.iter().map(|(k, v)| (k, v)))
@@ -80,6 +85,33 @@ fn build(cmd: &LocalCommand, direct: bool) -> Command {
         .stderr(Stdio::piped())
         .process_group(0);
     c
+}
+
+/// The PATH lookup of `name`, done once per program per process (like a shell's hash
+/// table): execvp would otherwise try every PATH entry on every spawn.
+fn resolve_program(name: &str) -> Option<PathBuf> {
+    use std::collections::HashMap;
+    use std::os::unix::fs::PermissionsExt;
+    use std::sync::{Mutex, OnceLock};
+    static CACHE: OnceLock<Mutex<HashMap<String, Option<PathBuf>>>> = OnceLock::new();
+    if name.contains('/') {
+        return None;
+    }
+    let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));
+    if let Some(hit) = cache.lock().ok()?.get(name) {
+        return hit.clone();
+    }
+    let found = std::env::var_os("PATH").and_then(|path| {
+        std::env::split_paths(&path)
+            .filter(|d| !d.as_os_str().is_empty())
+            .map(|d| d.join(name))
+            .find(|p| {
+                std::fs::metadata(p)
+                    .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+            })
+    });
+    cache.lock().ok()?.insert(name.to_string(), found.clone());
+    found
 }
 
 fn spawn(cmd: &LocalCommand) -> io::Result<Child> {
@@ -115,13 +147,13 @@ pub fn exec(
     let pgid = child.id() as libc::pid_t;
     let mut out = child.stdout.take().map(|o| File::from(OwnedFd::from(o)));
     let mut err = child.stderr.take().map(|e| File::from(OwnedFd::from(e)));
+    // A pidfd makes the child's exit one more event for poll(2); without one (old
+    // kernels) we look every 100ms.
+    let pidfd = pidfd_open(pgid);
     let mut buf = vec![0u8; 64 * 1024];
     let mut exited = None;
 
     loop {
-        if out.is_none() && err.is_none() {
-            break;
-        }
         let now = Instant::now();
         if now >= deadline {
             kill_group(pgid, &mut child);
@@ -133,41 +165,41 @@ pub fn exec(
             drain(&mut out, &mut err, &mut buf, on_output);
             return ExecResult::Cancelled;
         }
-        // Wake at least every 100ms to notice a shell that exited while a background
-        // child still holds the pipes open.
-        let wait_ms = (deadline - now).as_millis().clamp(1, 100) as i32;
+        let limit = if pidfd.is_some() { i32::MAX as u128 } else { 100 };
+        let wait_ms = (deadline - now).as_millis().clamp(1, limit) as i32;
         let mut fds = [
             pollfd(out.as_ref().map(|o| o.as_raw_fd())),
             pollfd(err.as_ref().map(|e| e.as_raw_fd())),
             pollfd(Some(signals::wake_fd())),
+            pollfd(pidfd.as_ref().map(|p| p.as_raw_fd())),
         ];
-        // SAFETY: three valid pollfd structs; negative fds are ignored by poll.
-        let n = unsafe { libc::poll(fds.as_mut_ptr(), 3, wait_ms) };
+        // SAFETY: four valid pollfd structs; negative fds are ignored by poll.
+        let n = unsafe { libc::poll(fds.as_mut_ptr(), 4, wait_ms) };
         if n < 0 {
             if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
                 continue;
             }
             break;
         }
-        if n == 0 || (fds[0].revents == 0 && fds[1].revents == 0) {
-            if exited.is_none() {
-                if let Ok(Some(status)) = child.try_wait() {
-                    exited = Some(status);
-                }
-            }
-            if exited.is_some() {
-                // The command is done; whatever still holds the pipes is a background
-                // process that outlives it (as with make). Take what is there and stop.
-                drain(&mut out, &mut err, &mut buf, on_output);
-                break;
-            }
-            continue;
-        }
         if fds[0].revents != 0 {
             read_some(&mut out, Stream::Stdout, &mut buf, on_output);
         }
         if fds[1].revents != 0 {
             read_some(&mut err, Stream::Stderr, &mut buf, on_output);
+        }
+        let child_done = fds[3].revents != 0 || (pidfd.is_none() && n == 0);
+        if child_done || (out.is_none() && err.is_none()) {
+            if let Ok(Some(status)) = child.try_wait() {
+                // Done. Whatever still holds the pipes is a background process that
+                // outlives the command (as with make): take what is there and stop.
+                exited = Some(status);
+                drain(&mut out, &mut err, &mut buf, on_output);
+                break;
+            }
+            if out.is_none() && err.is_none() && pidfd.is_none() {
+                // Pipes closed, child still running, no pidfd: fall back to waiting.
+                break;
+            }
         }
     }
 
@@ -190,6 +222,17 @@ pub fn exec(
         (None, Some(sig)) => ExecResult::Signaled(sig),
         (None, None) => ExecResult::Exited(-1),
     }
+}
+
+/// A pidfd for `pid` (Linux 5.3+), or None where the kernel has none.
+fn pidfd_open(pid: libc::pid_t) -> Option<OwnedFd> {
+    // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if fd < 0 {
+        return None;
+    }
+    // SAFETY: the kernel just gave us this descriptor; we own it.
+    Some(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd as i32) })
 }
 
 fn pollfd(fd: Option<i32>) -> libc::pollfd {

@@ -2,6 +2,7 @@
 //! must pass before any command starts, and the scheduler that drives the units.
 //! Must not: parse flags or render output.
 
+pub mod pool;
 pub mod scheduler;
 pub mod unit;
 

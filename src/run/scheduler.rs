@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{unbounded, Sender};
 
+use super::pool::Pool;
 use super::unit::{run_unit, UnitResult};
 use super::RunInfo;
 use crate::config::{Config, Strategy, Target};
@@ -139,22 +140,20 @@ pub fn execute(
     let mut stopping = false;
     let mut first_failure: Option<i32> = None;
 
-    let spawn_unit = |p: usize, ti: usize, target: Target, tx: Sender<Done>| {
+    let mut pool = Pool::new();
+    let mut spawn_unit = |p: usize, ti: usize, target: Target, tx: Sender<Done>| {
         let config = Arc::clone(config);
         let run = Arc::clone(run);
         let events = events.clone();
         let task_idx = plan.tasks[p];
-        std::thread::Builder::new()
-            .stack_size(256 * 1024)
-            .spawn(move || {
-                let result = run_unit(&run, &config.tasks[task_idx], &target, &events);
-                let _ = tx.send(Done {
-                    task: p,
-                    target: ti,
-                    result,
-                });
-            })
-            .is_ok()
+        pool.submit(Box::new(move || {
+            let result = run_unit(&run, &config.tasks[task_idx], &target, &events);
+            let _ = tx.send(Done {
+                task: p,
+                target: ti,
+                result,
+            });
+        }))
     };
 
     loop {
