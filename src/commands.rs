@@ -100,19 +100,29 @@ fn init_logging(args: &Args) {
         });
     } else {
         b.format(|buf, rec| {
-            writeln!(buf, "nexus: {}: {}", rec.level().as_str().to_lowercase(), rec.args())
+            writeln!(
+                buf,
+                "nexus: {}: {}",
+                rec.level().as_str().to_lowercase(),
+                rec.args()
+            )
         });
     }
     let _ = b.try_init();
 }
 
 fn config_path(args: &Args) -> Result<PathBuf, Error> {
-    let cwd = std::env::current_dir()
-        .map_err(|e| Error::usage(format!("cannot read the current directory: {}", crate::error::io_reason(&e))))?;
-    let explicit = args
-        .value("config")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("NEXUS_CONFIG").filter(|v| !v.is_empty()).map(PathBuf::from));
+    let cwd = std::env::current_dir().map_err(|e| {
+        Error::usage(format!(
+            "cannot read the current directory: {}",
+            crate::error::io_reason(&e)
+        ))
+    })?;
+    let explicit = args.value("config").map(PathBuf::from).or_else(|| {
+        std::env::var_os("NEXUS_CONFIG")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    });
     config::find(explicit.as_deref(), &cwd)
 }
 
@@ -133,7 +143,8 @@ fn init(args: &Args) -> Result<i32, Error> {
             .with_help("use `nexus init --force` to overwrite it"));
     }
     std::fs::write(&path, STARTER).map_err(|e| {
-        Error::io("cannot write", &path, &e).with_help("check that the directory exists and is writable")
+        Error::io("cannot write", &path, &e)
+            .with_help("check that the directory exists and is writable")
     })?;
     print(&format!(
         "Wrote {}. Try: nexus list, then nexus run hello\n",
@@ -182,9 +193,17 @@ fn list(args: &Args) -> Result<i32, Error> {
         return print(&format!("{}\n", serde_json::Value::Array(tasks)));
     }
     if c.tasks.is_empty() {
-        return print(&format!("{} defines no tasks\n", config::display_path(&c.path).display()));
+        return print(&format!(
+            "{} defines no tasks\n",
+            config::display_path(&c.path).display()
+        ));
     }
-    let width = c.tasks.iter().map(|t| t.name.chars().count()).max().unwrap_or(0);
+    let width = c
+        .tasks
+        .iter()
+        .map(|t| t.name.chars().count())
+        .max()
+        .unwrap_or(0);
     let mut s = String::from("Tasks:\n");
     for t in &c.tasks {
         s += &format!("  {:<width$}", t.name);

@@ -20,7 +20,13 @@ pub struct Plan {
 
 /// Graph of all tasks: an edge dep -> task for each dependency.
 pub fn graph(config: &Config) -> DiGraph<usize, ()> {
-    graph_of(&config.tasks.iter().map(|t| t.deps.clone()).collect::<Vec<_>>())
+    graph_of(
+        &config
+            .tasks
+            .iter()
+            .map(|t| t.deps.clone())
+            .collect::<Vec<_>>(),
+    )
 }
 
 /// Graph from an adjacency list (node -> its deps): an edge dep -> node.

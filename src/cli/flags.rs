@@ -89,7 +89,8 @@ pub const FLAGS: &[Flag] = &[
         short: Some('c'),
         value: Some("PATH"),
         choices: &[],
-        help: "Use this nexus.toml (default: ./nexus.toml or the nearest parent's; env NEXUS_CONFIG)",
+        help:
+            "Use this nexus.toml (default: ./nexus.toml or the nearest parent's; env NEXUS_CONFIG)",
         commands: &[],
     },
     Flag {

@@ -29,7 +29,12 @@ pub fn general() -> String {
     );
     let rows: Vec<(String, &str)> = COMMANDS
         .iter()
-        .map(|c| (format!("{} {}", c.name, c.args).trim_end().to_string(), c.about))
+        .map(|c| {
+            (
+                format!("{} {}", c.name, c.args).trim_end().to_string(),
+                c.about,
+            )
+        })
         .collect();
     s += &table(&rows);
     s += "\nGlobal flags:\n";
@@ -111,12 +116,7 @@ fn bash() -> String {
             "shells" => SHELLS.join(" "),
             _ => String::new(),
         };
-        cases += &format!(
-            "    {}) opts=\"{} {}\" ;;\n",
-            c.name,
-            words(c.name),
-            pos
-        );
+        cases += &format!("    {}) opts=\"{} {}\" ;;\n", c.name, words(c.name), pos);
     }
     let mut values = String::new();
     for f in FLAGS.iter().filter(|f| f.value.is_some()) {
@@ -127,7 +127,10 @@ fn bash() -> String {
                 "COMPREPLY=()".to_string()
             }
         } else {
-            format!("COMPREPLY=($(compgen -W \"{}\" -- \"$cur\"))", f.choices.join(" "))
+            format!(
+                "COMPREPLY=($(compgen -W \"{}\" -- \"$cur\"))",
+                f.choices.join(" ")
+            )
         };
         let mut pats = vec![format!("--{}", f.long)];
         if let Some(s) = f.short {
@@ -166,7 +169,11 @@ fn zsh() -> String {
     for c in COMMANDS {
         s += &format!("    {})\n      _arguments \\\n", c.name);
         for f in flags_for(c.name) {
-            let help = f.help.replace('\'', "'\\''").replace('[', "(").replace(']', ")");
+            let help = f
+                .help
+                .replace('\'', "'\\''")
+                .replace('[', "(")
+                .replace(']', ")");
             let val = match (f.value, f.choices.is_empty()) {
                 (None, _) => String::new(),
                 (Some(v), false) => format!(":{v}:({})", f.choices.join(" ")),
@@ -174,7 +181,10 @@ fn zsh() -> String {
                 (Some(v), true) => format!(":{v}:"),
             };
             if let Some(sh) = f.short {
-                s += &format!("        '(-{sh} --{l})'{{-{sh},--{l}}}'[{help}]{val}' \\\n", l = f.long);
+                s += &format!(
+                    "        '(-{sh} --{l})'{{-{sh},--{l}}}'[{help}]{val}' \\\n",
+                    l = f.long
+                );
             } else {
                 s += &format!("        '--{}[{help}]{val}' \\\n", f.long);
             }
@@ -183,7 +193,11 @@ fn zsh() -> String {
             "tasks" => "        '*:task:($(nexus list --names 2>/dev/null))'\n".to_string(),
             "commands" => format!(
                 "        '1:command:({})'\n",
-                COMMANDS.iter().map(|c| c.name).collect::<Vec<_>>().join(" ")
+                COMMANDS
+                    .iter()
+                    .map(|c| c.name)
+                    .collect::<Vec<_>>()
+                    .join(" ")
             ),
             "shells" => format!("        '1:shell:({})'\n", SHELLS.join(" ")),
             _ => "        \n".to_string(),

@@ -26,7 +26,10 @@ impl Args {
     }
 
     pub fn value(&self, long: &str) -> Option<&str> {
-        self.values.get(long).and_then(|v| v.last()).map(String::as_str)
+        self.values
+            .get(long)
+            .and_then(|v| v.last())
+            .map(String::as_str)
     }
 
     /// A positive integer flag.
@@ -35,8 +38,10 @@ impl Args {
             None => Ok(None),
             Some(v) => match v.parse::<usize>() {
                 Ok(n) if n > 0 => Ok(Some(n)),
-                _ => Err(Error::usage(format!("--{long} needs a positive whole number, got `{v}`"))
-                    .with_help(format!("for example: --{long} 4"))),
+                _ => Err(Error::usage(format!(
+                    "--{long} needs a positive whole number, got `{v}`"
+                ))
+                .with_help(format!("for example: --{long} 4"))),
             },
         }
     }
@@ -124,7 +129,9 @@ pub fn parse(argv: Vec<OsString>) -> Result<Args, Error> {
                         )
                     })?
                     .into_string()
-                    .map_err(|v| Error::usage(format!("value {v:?} of {shown} is not valid UTF-8")))?;
+                    .map_err(|v| {
+                        Error::usage(format!("value {v:?} of {shown} is not valid UTF-8"))
+                    })?;
                 if !flag.choices.is_empty() && !flag.choices.contains(&v.as_str()) {
                     let help = did_you_mean(&v, flag.choices.iter().copied())
                         .unwrap_or_else(|| format!("choose one of: {}", flag.choices.join(", ")));

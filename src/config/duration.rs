@@ -89,7 +89,10 @@ mod tests {
     #[test]
     fn errors() {
         assert_eq!(parse("10"), Err("`10` has no unit".to_string()));
-        assert_eq!(parse("10x"), Err("`10x` has an unknown unit `x`".to_string()));
+        assert_eq!(
+            parse("10x"),
+            Err("`10x` has an unknown unit `x`".to_string())
+        );
         assert_eq!(parse("soon"), Err("`soon` is not a duration".to_string()));
     }
 

@@ -109,8 +109,14 @@ mod tests {
     #[test]
     fn forms() {
         assert_eq!(parse("web-1"), Ok(hs(None, "web-1", None)));
-        assert_eq!(parse("deploy@web-2:2222"), Ok(hs(Some("deploy"), "web-2", Some(2222))));
-        assert_eq!(parse("[2001:db8::7]:22"), Ok(hs(None, "2001:db8::7", Some(22))));
+        assert_eq!(
+            parse("deploy@web-2:2222"),
+            Ok(hs(Some("deploy"), "web-2", Some(2222)))
+        );
+        assert_eq!(
+            parse("[2001:db8::7]:22"),
+            Ok(hs(None, "2001:db8::7", Some(22)))
+        );
         assert_eq!(parse("u@[::1]"), Ok(hs(Some("u"), "::1", None)));
         assert_eq!(parse("::1"), Ok(hs(None, "::1", None)));
     }
@@ -126,7 +132,12 @@ mod tests {
 
     #[test]
     fn display_round_trips() {
-        for s in ["web-1", "deploy@web-2:2222", "[2001:db8::7]:22", "u@[::1]:9"] {
+        for s in [
+            "web-1",
+            "deploy@web-2:2222",
+            "[2001:db8::7]:22",
+            "u@[::1]:9",
+        ] {
             assert_eq!(parse(s).unwrap().to_string(), s);
         }
     }

@@ -142,7 +142,9 @@ impl<'a> Walker<'a> {
 
     fn integer(&mut self, v: &Value, key: &str, min: i64, max: i64) -> Option<i64> {
         let parsed = match v.get_ref() {
-            DeValue::Integer(i) => i64::from_str_radix(&i.as_str().replace('_', ""), i.radix()).ok(),
+            DeValue::Integer(i) => {
+                i64::from_str_radix(&i.as_str().replace('_', ""), i.radix()).ok()
+            }
             _ => None,
         };
         match parsed {
@@ -320,10 +322,14 @@ impl<'a> Walker<'a> {
                         match HostKeyChecking::parse(&text) {
                             Some(h) => s.host_key_checking = h,
                             None => {
-                                let help = did_you_mean(&text, HostKeyChecking::NAMES.iter().copied())
-                                    .unwrap_or_else(|| {
-                                        format!("choose one of: {}", HostKeyChecking::NAMES.join(", "))
-                                    });
+                                let help =
+                                    did_you_mean(&text, HostKeyChecking::NAMES.iter().copied())
+                                        .unwrap_or_else(|| {
+                                            format!(
+                                                "choose one of: {}",
+                                                HostKeyChecking::NAMES.join(", ")
+                                            )
+                                        });
                                 self.error(
                                     v.span(),
                                     format!("unknown host_key_checking `{text}`"),
@@ -359,8 +365,14 @@ impl<'a> Walker<'a> {
                             s.log_level = Some(level);
                         } else {
                             let help = did_you_mean(&level, LOG_LEVELS.iter().copied())
-                                .unwrap_or_else(|| format!("choose one of: {}", LOG_LEVELS.join(", ")));
-                            self.error(v.span(), format!("unknown log_level `{level}`"), Some(help));
+                                .unwrap_or_else(|| {
+                                    format!("choose one of: {}", LOG_LEVELS.join(", "))
+                                });
+                            self.error(
+                                v.span(),
+                                format!("unknown log_level `{level}`"),
+                                Some(help),
+                            );
                         }
                     }
                 }
@@ -374,7 +386,10 @@ impl<'a> Walker<'a> {
     fn host(&mut self, text: &str, span: Range<usize>) -> Option<HostSpec> {
         let tpl = self.template(text, span.clone())?;
         let env_only = tpl.value.pieces.iter().all(|p| {
-            matches!(p, super::template::Piece::Lit(_) | super::template::Piece::Env { .. })
+            matches!(
+                p,
+                super::template::Piece::Lit(_) | super::template::Piece::Env { .. }
+            )
         });
         if !env_only {
             self.error(
@@ -504,7 +519,13 @@ impl<'a> Walker<'a> {
             .map(|i| {
                 let mut seen = HashSet::new();
                 let mut hosts = Vec::new();
-                collect_hosts(i, &raws.iter().map(|r| &r.hosts).collect::<Vec<_>>(), &edges, &mut seen, &mut hosts);
+                collect_hosts(
+                    i,
+                    &raws.iter().map(|r| &r.hosts).collect::<Vec<_>>(),
+                    &edges,
+                    &mut seen,
+                    &mut hosts,
+                );
                 (names[i].clone(), hosts)
             })
             .collect()
@@ -529,7 +550,10 @@ impl<'a> Walker<'a> {
                 let text: Vec<&str> = path.iter().map(|&i| tasks[i].name.as_str()).collect();
                 let (from, to) = (path[0], path[1]);
                 let pos = tasks[from].deps.iter().position(|&d| d == to).unwrap_or(0);
-                let span = dep_spans[from].get(pos).cloned().unwrap_or(tasks[from].span.clone());
+                let span = dep_spans[from]
+                    .get(pos)
+                    .cloned()
+                    .unwrap_or(tasks[from].span.clone());
                 self.error(
                     span,
                     format!("dependency cycle: {}", text.join(" -> ")),
@@ -621,12 +645,18 @@ impl<'a> Walker<'a> {
                             "serial" => Strategy::Serial,
                             other => {
                                 let help = if matches!(other, "rolling" | "canary") {
-                                    format!("`{other}` is not available yet; choose parallel or serial")
+                                    format!(
+                                        "`{other}` is not available yet; choose parallel or serial"
+                                    )
                                 } else {
                                     did_you_mean(other, ["parallel", "serial"])
                                         .unwrap_or_else(|| "choose parallel or serial".into())
                                 };
-                                self.error(v.span(), format!("unknown strategy `{other}`"), Some(help));
+                                self.error(
+                                    v.span(),
+                                    format!("unknown strategy `{other}`"),
+                                    Some(help),
+                                );
                                 Strategy::Parallel
                             }
                         }
@@ -680,7 +710,10 @@ impl<'a> Walker<'a> {
             self.error(
                 span,
                 format!("task `{name}` has nothing to do"),
-                Some("give it `run = \"...\"` (commands) or `deps = [...]` (an aggregate), or both".into()),
+                Some(
+                    "give it `run = \"...\"` (commands) or `deps = [...]` (an aggregate), or both"
+                        .into(),
+                ),
             );
         }
         (task, dep_spans)
@@ -728,7 +761,11 @@ impl<'a> Walker<'a> {
                 defined_groups(&names)
             )
         });
-        self.error(span, format!("host group `{item}` is not defined"), Some(help));
+        self.error(
+            span,
+            format!("host group `{item}` is not defined"),
+            Some(help),
+        );
     }
 
     fn commands(&mut self, v: &Value, task: &str) -> Vec<Command> {
@@ -749,7 +786,11 @@ impl<'a> Walker<'a> {
                         out.push(c);
                     }
                 }
-                _ => self.type_error(item, "run", "a command string, a { cmd = ... } table, or a list of them"),
+                _ => self.type_error(
+                    item,
+                    "run",
+                    "a command string, a { cmd = ... } table, or a list of them",
+                ),
             }
         }
         out
@@ -801,7 +842,9 @@ impl<'a> Walker<'a> {
                 "pty" => c.pty = self.boolean(v, key).unwrap_or(false),
                 "timeout" => c.timeout = self.duration(v, key, false).unwrap_or(c.timeout),
                 "retries" => c.retries = self.integer(v, key, 0, 100).unwrap_or(0) as u32,
-                "retry_delay" => c.retry_delay = self.duration(v, key, true).unwrap_or(c.retry_delay),
+                "retry_delay" => {
+                    c.retry_delay = self.duration(v, key, true).unwrap_or(c.retry_delay)
+                }
                 "continue_on_error" => c.continue_on_error = self.boolean(v, key).unwrap_or(false),
                 _ => {}
             }

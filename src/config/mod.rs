@@ -20,7 +20,11 @@ pub const FILE_NAME: &str = "nexus.toml";
 /// or its nearest parent.
 pub fn find(explicit: Option<&Path>, cwd: &Path) -> Result<PathBuf, Error> {
     if let Some(p) = explicit {
-        let p = if p.is_absolute() { p.to_path_buf() } else { cwd.join(p) };
+        let p = if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            cwd.join(p)
+        };
         if p.is_dir() {
             return Ok(p.join(FILE_NAME));
         }

@@ -128,9 +128,12 @@ impl Template {
         for p in &self.pieces {
             match p {
                 Piece::Lit(s) => out.push_str(s),
-                Piece::Env { name, default, .. } => {
-                    out.push_str(&vars.env(name).or_else(|| default.clone()).unwrap_or_default())
-                }
+                Piece::Env { name, default, .. } => out.push_str(
+                    &vars
+                        .env(name)
+                        .or_else(|| default.clone())
+                        .unwrap_or_default(),
+                ),
                 Piece::Host => out.push_str(vars.host()),
                 Piece::Task => out.push_str(vars.task()),
                 Piece::RunId => out.push_str(vars.run_id()),
@@ -308,8 +311,14 @@ mod tests {
     #[test]
     fn placeholders_expand() {
         assert_eq!(expand("echo {{ host }}/{{task}}"), "echo web-1/deploy");
-        assert_eq!(expand("{{ env(\"SET\") }} {{ env(\"NOPE\", \"d\") }}"), "yes d");
-        assert_eq!(expand("{{ run_id }} {{ git_sha }}@{{ git_branch }}"), "R1 abc@main");
+        assert_eq!(
+            expand("{{ env(\"SET\") }} {{ env(\"NOPE\", \"d\") }}"),
+            "yes d"
+        );
+        assert_eq!(
+            expand("{{ run_id }} {{ git_sha }}@{{ git_branch }}"),
+            "R1 abc@main"
+        );
         assert_eq!(expand("a {{ \"{{\" }} b }}"), "a {{ b }}");
         assert_eq!(expand("echo $HOME ${X} }}"), "echo $HOME ${X} }}");
     }

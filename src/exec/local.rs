@@ -7,8 +7,8 @@
 
 use std::fs::File;
 use std::io::{self, Read};
-use std::os::fd::OwnedFd;
 use std::os::fd::AsRawFd;
+use std::os::fd::OwnedFd;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -42,8 +42,8 @@ const SHELL_WORDS: &[&str] = &[
 /// The argv to exec directly, when the line has no shell syntax at all.
 pub fn direct_argv(line: &str) -> Option<Vec<&str>> {
     const META: &[char] = &[
-        '#', ';', '"', '\'', '*', '?', '[', ']', '$', '<', '>', '(', ')', '{', '}', '|', '&',
-        '~', '`', '\\', '=', '%', '\n', '\r', '\t', '^', '!',
+        '#', ';', '"', '\'', '*', '?', '[', ']', '$', '<', '>', '(', ')', '{', '}', '|', '&', '~',
+        '`', '\\', '=', '%', '\n', '\r', '\t', '^', '!',
     ];
     if line.contains(META) {
         return None;
@@ -117,7 +117,9 @@ fn resolve_program(name: &str) -> Option<PathBuf> {
 fn spawn(cmd: &LocalCommand) -> io::Result<Child> {
     match build(cmd, true).spawn() {
         // Not found as a program: let the shell say so, with its usual exit code 127.
-        Err(e) if e.kind() == io::ErrorKind::NotFound && cmd.dir.is_dir() => build(cmd, false).spawn(),
+        Err(e) if e.kind() == io::ErrorKind::NotFound && cmd.dir.is_dir() => {
+            build(cmd, false).spawn()
+        }
         r => r,
     }
 }
@@ -165,7 +167,11 @@ pub fn exec(
             drain(&mut out, &mut err, &mut buf, on_output);
             return ExecResult::Cancelled;
         }
-        let limit = if pidfd.is_some() { i32::MAX as u128 } else { 100 };
+        let limit = if pidfd.is_some() {
+            i32::MAX as u128
+        } else {
+            100
+        };
         let wait_ms = (deadline - now).as_millis().clamp(1, limit) as i32;
         let mut fds = [
             pollfd(out.as_ref().map(|o| o.as_raw_fd())),

@@ -3,6 +3,7 @@
 //! command ended; it never prints and never decides about retries.
 
 pub mod local;
+pub mod ssh;
 
 /// Which output stream a chunk came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

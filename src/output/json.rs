@@ -43,10 +43,9 @@ fn failure_text(f: &Failure) -> String {
 pub fn to_json(ev: &Event, run_id: &str) -> Value {
     let mut m = Map::new();
     let (name, body) = match &ev.kind {
-        Kind::RunStart { targets, tasks } => (
-            "run_start",
-            json!({ "targets": targets, "tasks": tasks }),
-        ),
+        Kind::RunStart { targets, tasks } => {
+            ("run_start", json!({ "targets": targets, "tasks": tasks }))
+        }
         Kind::TaskStart { task, hosts } => ("task_start", json!({ "task": task, "hosts": hosts })),
         Kind::CommandStart {
             task,

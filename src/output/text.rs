@@ -162,7 +162,9 @@ impl<O: Write, E: Write> Renderer<O, E> {
                 retry_in,
                 ignored,
                 ..
-            } => self.command_finish(task, host, command, *attempt, *exit_code, failure, *retry_in, *ignored),
+            } => self.command_finish(
+                task, host, command, *attempt, *exit_code, failure, *retry_in, *ignored,
+            ),
             Kind::TaskFinish {
                 task,
                 status,
@@ -202,7 +204,10 @@ impl<O: Write, E: Write> Renderer<O, E> {
         retry_in: Option<std::time::Duration>,
         ignored: bool,
     ) {
-        let u = self.units.entry((task.to_string(), host.to_string())).or_default();
+        let u = self
+            .units
+            .entry((task.to_string(), host.to_string()))
+            .or_default();
         let Some(f) = failure else {
             u.succeeded.push(command.to_string());
             return;
@@ -252,7 +257,12 @@ impl<O: Write, E: Write> Renderer<O, E> {
                 } else {
                     secs(*d)
                 };
-                let _ = writeln!(self.out, "  {tree} {h} {} {}", self.mark(*s), self.dim(&shown));
+                let _ = writeln!(
+                    self.out,
+                    "  {tree} {h} {} {}",
+                    self.mark(*s),
+                    self.dim(&shown)
+                );
             }
         }
         for (h, s, _) in hosts {
@@ -294,14 +304,25 @@ impl<O: Write, E: Write> Renderer<O, E> {
             }
             Failure::Timeout { limit, task_limit } => {
                 let which = if *task_limit { "task" } else { "command" };
-                b += &format!("  Timeout: {} ({which} timeout)\n", duration::display(*limit));
+                b += &format!(
+                    "  Timeout: {} ({which} timeout)\n",
+                    duration::display(*limit)
+                );
             }
             Failure::Spawn(m) | Failure::Connect(m) => b += &format!("  Reason: {m}\n"),
             Failure::Cancelled => {}
         }
-        let tail = if u.stderr.is_empty() { &u.stdout } else { &u.stderr };
+        let tail = if u.stderr.is_empty() {
+            &u.stdout
+        } else {
+            &u.stderr
+        };
         if !tail.is_empty() {
-            let which = if u.stderr.is_empty() { "stdout" } else { "stderr" };
+            let which = if u.stderr.is_empty() {
+                "stdout"
+            } else {
+                "stderr"
+            };
             b += &format!("\n  Output (last lines of {which}):\n");
             for l in tail {
                 b += &format!("    {l}\n");
@@ -314,12 +335,16 @@ impl<O: Write, E: Write> Renderer<O, E> {
             }
         }
         let hint = match failure {
-            Failure::Timeout { task_limit: false, .. } => {
-                Some(format!("raise the command's `timeout` in task `{task}` if it needs longer"))
-            }
-            Failure::Timeout { task_limit: true, .. } => {
-                Some(format!("raise `timeout` of task `{task}` (the whole task on one host)"))
-            }
+            Failure::Timeout {
+                task_limit: false, ..
+            } => Some(format!(
+                "raise the command's `timeout` in task `{task}` if it needs longer"
+            )),
+            Failure::Timeout {
+                task_limit: true, ..
+            } => Some(format!(
+                "raise `timeout` of task `{task}` (the whole task on one host)"
+            )),
             Failure::Spawn(_) => Some(format!("check `dir` and the command of task `{task}`")),
             _ => None,
         };
@@ -363,7 +388,11 @@ impl<O: Write, E: Write> Renderer<O, E> {
             }
         }
         if status != RunStatus::Success || tasks.len() > 1 {
-            let width = tasks.iter().map(|(n, _, _)| n.chars().count()).max().unwrap_or(0);
+            let width = tasks
+                .iter()
+                .map(|(n, _, _)| n.chars().count())
+                .max()
+                .unwrap_or(0);
             let _ = writeln!(self.out, "\nSummary:");
             for (name, s, d) in tasks {
                 let shown = match (s, d) {
@@ -376,7 +405,11 @@ impl<O: Write, E: Write> Renderer<O, E> {
                 } else {
                     " ".repeat(9usize.saturating_sub(plain_word(*s).len()))
                 };
-                let _ = writeln!(self.out, "  {mark}{pad} {name:<width$}  {}", self.dim(&shown));
+                let _ = writeln!(
+                    self.out,
+                    "  {mark}{pad} {name:<width$}  {}",
+                    self.dim(&shown)
+                );
             }
         }
         let (mark, word) = match status {

@@ -99,7 +99,11 @@ fn git_info(root: &Path) -> Result<GitInfo, String> {
             .map_err(|e| format!("cannot run git: {}", crate::error::io_reason(&e)))?;
         if !out.status.success() {
             let err = String::from_utf8_lossy(&out.stderr).trim().to_string();
-            return Err(format!("git {} failed in {}: {err}", args.join(" "), root.display()));
+            return Err(format!(
+                "git {} failed in {}: {err}",
+                args.join(" "),
+                root.display()
+            ));
         }
         Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
     };

@@ -55,6 +55,12 @@ impl Pool {
     }
 }
 
+impl Default for Pool {
+    fn default() -> Pool {
+        Pool::new()
+    }
+}
+
 impl Drop for Pool {
     fn drop(&mut self) {
         self.tx = None;

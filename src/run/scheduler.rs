@@ -95,8 +95,16 @@ pub fn execute(
             };
             let runs = !task.commands.is_empty();
             TaskState {
-                pending: if runs { (0..targets.len()).collect() } else { VecDeque::new() },
-                results: if runs { vec![None; targets.len()] } else { Vec::new() },
+                pending: if runs {
+                    (0..targets.len()).collect()
+                } else {
+                    VecDeque::new()
+                },
+                results: if runs {
+                    vec![None; targets.len()]
+                } else {
+                    Vec::new()
+                },
                 targets,
                 waiting_deps: task.deps.len(),
                 running: 0,
@@ -122,7 +130,11 @@ pub fn execute(
 
     let _ = events.send(Event::now(Kind::RunStart {
         targets: plan.targets.clone(),
-        tasks: plan.tasks.iter().map(|&t| config.tasks[t].name.clone()).collect(),
+        tasks: plan
+            .tasks
+            .iter()
+            .map(|&t| config.tasks[t].name.clone())
+            .collect(),
     }));
 
     // Ready tasks by (longest chain of dependents, earliest in plan).
@@ -171,7 +183,15 @@ pub fn execute(
             }));
             if s.pending.is_empty() {
                 // An aggregate: nothing to run, done when its deps are.
-                finish_task(config, plan, &mut states, p, events, &mut ready, &dependents);
+                finish_task(
+                    config,
+                    plan,
+                    &mut states,
+                    p,
+                    events,
+                    &mut ready,
+                    &dependents,
+                );
                 continue;
             }
             running_tasks += 1;
@@ -219,7 +239,15 @@ pub fn execute(
             if !stuck.is_empty() {
                 for p in stuck {
                     running_tasks -= 1;
-                    let code = finish_task(config, plan, &mut states, p, events, &mut ready, &dependents);
+                    let code = finish_task(
+                        config,
+                        plan,
+                        &mut states,
+                        p,
+                        events,
+                        &mut ready,
+                        &dependents,
+                    );
                     note_failure(code, opts, &mut stopping, &mut first_failure);
                 }
                 continue;
@@ -253,7 +281,15 @@ pub fn execute(
         }
         if s.running == 0 && s.pending.is_empty() && units_waiting.iter().all(|&(q, _)| q != p) {
             running_tasks -= 1;
-            let code = finish_task(config, plan, &mut states, p, events, &mut ready, &dependents);
+            let code = finish_task(
+                config,
+                plan,
+                &mut states,
+                p,
+                events,
+                &mut ready,
+                &dependents,
+            );
             note_failure(code, opts, &mut stopping, &mut first_failure);
         }
     }
@@ -274,7 +310,10 @@ pub fn execute(
         .collect();
     let any_failed = tasks.iter().any(|(_, s, _)| *s != TaskStatus::Success);
     let (status, exit_code) = if cancelled {
-        (RunStatus::Interrupted, first_failure.unwrap_or(exit::INTERRUPTED))
+        (
+            RunStatus::Interrupted,
+            first_failure.unwrap_or(exit::INTERRUPTED),
+        )
     } else if any_failed {
         (RunStatus::Failed, first_failure.unwrap_or(exit::FAILED))
     } else {
@@ -321,8 +360,7 @@ fn finish_task(
     for r in s.results.iter().flatten() {
         if r.status == TaskStatus::Cancelled {
             any_cancelled = true;
-        } else if r.status != TaskStatus::Success
-            && failure.is_none_or(|f| r.duration < f.duration)
+        } else if r.status != TaskStatus::Success && failure.is_none_or(|f| r.duration < f.duration)
         {
             failure = Some(r);
         }

@@ -99,12 +99,7 @@ impl LineSink<'_> {
 }
 
 /// Run every command of `task` on `target`.
-pub fn run_unit(
-    run: &RunInfo,
-    task: &Task,
-    target: &Target,
-    events: &Sender<Event>,
-) -> UnitResult {
+pub fn run_unit(run: &RunInfo, task: &Task, target: &Target, events: &Sender<Event>) -> UnitResult {
     let start = Instant::now();
     let host = target.label();
     let vars = UnitVars {
@@ -219,7 +214,11 @@ fn run_command(
             ExecResult::Exited(c) => Some(Failure::Exit(*c)),
             ExecResult::Signaled(s) => Some(Failure::Signal(*s)),
             ExecResult::TimedOut => Some(Failure::Timeout {
-                limit: if task_limit { task.timeout } else { cmd.timeout },
+                limit: if task_limit {
+                    task.timeout
+                } else {
+                    cmd.timeout
+                },
                 task_limit,
             }),
             ExecResult::Cancelled => Some(Failure::Cancelled),
@@ -228,7 +227,14 @@ fn run_command(
         };
         let retryable = matches!(
             failure,
-            Some(Failure::Exit(_) | Failure::Signal(_) | Failure::Timeout { task_limit: false, .. })
+            Some(
+                Failure::Exit(_)
+                    | Failure::Signal(_)
+                    | Failure::Timeout {
+                        task_limit: false,
+                        ..
+                    }
+            )
         );
         let retry_in = (retryable && attempt < attempts && !crate::signals::cancelled())
             .then(|| backoff(cmd.retry_delay, attempt, &run.jitter_seed));
@@ -296,8 +302,9 @@ mod tests {
             let ceiling = Duration::from_secs(1 << (attempt - 1).min(20)).min(MAX_RETRY_DELAY);
             assert!(d <= ceiling, "attempt {attempt}: {d:?} > {ceiling:?}");
         }
-        let spread: std::collections::HashSet<_> =
-            (0..20).map(|_| backoff(Duration::from_secs(8), 4, &seed)).collect();
+        let spread: std::collections::HashSet<_> = (0..20)
+            .map(|_| backoff(Duration::from_secs(8), 4, &seed))
+            .collect();
         assert!(spread.len() > 10, "jitter should vary the delay");
     }
 }

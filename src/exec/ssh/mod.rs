@@ -1,0 +1,2 @@
+//! SSH transport.
+pub mod config;
