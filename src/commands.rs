@@ -227,12 +227,43 @@ fn list(args: &Args) -> Result<i32, Error> {
     print(&s)
 }
 
+/// `-H web,db-1.example.com`: group names expand to their hosts; anything else is a host.
+fn parse_hosts_flag(config: &Config, list: &str) -> Result<Vec<Target>, Error> {
+    let mut out = Vec::new();
+    for item in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        if let Some((_, hosts)) = config.groups.iter().find(|(g, _)| g == item) {
+            out.extend(hosts.iter().cloned().map(Target::Remote));
+            continue;
+        }
+        match config::host::parse(item) {
+            Ok(h) => out.push(Target::Remote(h)),
+            Err(msg) => {
+                return Err(Error::usage(format!("-H/--hosts: {msg}"))
+                    .with_help("give host strings (user@host:port) or group names, comma-separated"))
+            }
+        }
+    }
+    if out.is_empty() {
+        return Err(Error::usage("-H/--hosts names no hosts").with_help("for example: -H web-1,web-2"));
+    }
+    Ok(out)
+}
+
 fn run_cmd(args: &Args) -> Result<i32, Error> {
     let parallel_limit = args.count("parallel-limit")?;
     let config = load(args)?;
     let plan = plan::plan(&config, &args.positionals)?;
+    let hosts_override = match args.value("hosts") {
+        Some(list) => Some(parse_hosts_flag(&config, list)?),
+        None => None,
+    };
     let mut info = RunInfo::new(&config.root);
     run::preconditions(&config, &plan.tasks, &mut info)?;
+    let overrides = crate::exec::ssh::target::RunOverrides {
+        user: args.value("user").map(str::to_string),
+        identity: args.value("identity").map(str::to_string),
+    };
+    run::prepare_ssh(&config, &plan.tasks, hosts_override.as_deref(), &overrides, &mut info)?;
     let format = match args.value("format") {
         Some("json") => Format::Json,
         _ => Format::Text,
@@ -248,7 +279,7 @@ fn run_cmd(args: &Args) -> Result<i32, Error> {
         parallel_limit: parallel_limit.unwrap_or(config.settings.parallel_limit),
         max_connections: config.settings.max_connections,
         continue_on_error: args.has("continue-on-error"),
-        hosts_override: None,
+        hosts_override,
     };
     signals::install();
     let out_opts = output::Options {

@@ -397,7 +397,8 @@ fn config_is_found_in_a_parent_directory_and_commands_run_in_the_root() {
         )
         .file("sub/deeper/.keep", "");
     let mut c = t.command();
-    c.args(["run", "where", "-q"]).current_dir(t.path("sub/deeper"));
+    c.args(["run", "where", "-q"])
+        .current_dir(t.path("sub/deeper"));
     let out = c.output().unwrap();
     assert!(out.status.success(), "{out:?}");
     let root = std::fs::canonicalize(t.dir.path()).unwrap();
@@ -446,17 +447,20 @@ fn unknown_task_and_flag_get_suggestions() {
           did you mean `run`?
         ",
     );
-    Test::new().args(&["list", "--continue-on-error"]).run().expect(
-        2,
-        "",
-        "
+    Test::new()
+        .args(&["list", "--continue-on-error"])
+        .run()
+        .expect(
+            2,
+            "",
+            "
         Error: --continue-on-error does not apply to `nexus list`
 
           it is a flag of: run
 
           see `nexus help list`
         ",
-    );
+        );
     Test::new().args(&["run", "x", "-p", "0"]).run().expect(
         2,
         "",
@@ -473,23 +477,45 @@ fn version_and_help() {
     let r = Test::new().args(&["--version"]).run();
     r.expect_code(0);
     assert!(
-        r.stdout.starts_with(&format!("nexus {} (commit ", env!("CARGO_PKG_VERSION"))),
+        r.stdout
+            .starts_with(&format!("nexus {} (commit ", env!("CARGO_PKG_VERSION"))),
         "{}",
         r.stdout
     );
-    assert!(r.stdout.trim_end().ends_with("x86_64-unknown-linux-gnu)") || r.stdout.contains("linux"));
+    assert!(
+        r.stdout.trim_end().ends_with("x86_64-unknown-linux-gnu)") || r.stdout.contains("linux")
+    );
     let v = Test::new().args(&["version"]).run();
     assert_eq!(v.stdout, r.stdout);
 
     let h = Test::new().args(&["help", "run"]).run();
     h.expect_code(0);
-    for flag in ["--verbose", "--quiet", "--continue-on-error", "--parallel-limit N", "--format FORMAT", "--plain"] {
-        assert!(h.stdout.contains(flag), "help run lacks {flag}:\n{}", h.stdout);
+    for flag in [
+        "--verbose",
+        "--quiet",
+        "--continue-on-error",
+        "--parallel-limit N",
+        "--format FORMAT",
+        "--plain",
+    ] {
+        assert!(
+            h.stdout.contains(flag),
+            "help run lacks {flag}:\n{}",
+            h.stdout
+        );
     }
     let h2 = Test::new().args(&["run", "--help"]).run();
     assert_eq!(h.stdout, h2.stdout);
     let g = Test::new().args(&["-h"]).run();
-    for cmd in ["run TASK...", "list", "validate", "init", "version", "help [COMMAND]", "completions SHELL"] {
+    for cmd in [
+        "run TASK...",
+        "list",
+        "validate",
+        "init",
+        "version",
+        "help [COMMAND]",
+        "completions SHELL",
+    ] {
         assert!(g.stdout.contains(cmd), "help lacks {cmd}:\n{}", g.stdout);
     }
 }
@@ -499,7 +525,12 @@ fn completions_come_from_the_flag_table() {
     for shell in ["bash", "zsh", "fish"] {
         let r = Test::new().args(&["completions", shell]).run();
         r.expect_code(0);
-        for word in ["continue-on-error", "parallel-limit", "validate", "completions"] {
+        for word in [
+            "continue-on-error",
+            "parallel-limit",
+            "validate",
+            "completions",
+        ] {
             assert!(r.stdout.contains(word), "{shell} completion lacks {word}");
         }
     }
@@ -528,7 +559,11 @@ fn init_writes_a_valid_file_and_refuses_to_overwrite() {
     let init = t.command().arg("init").output().unwrap();
     assert!(init.status.success());
     let r = t.args(&["validate"]).run();
-    r.expect(0, "nexus.toml is valid: 4 tasks, 0 host groups, 0 hosts\n", "");
+    r.expect(
+        0,
+        "nexus.toml is valid: 4 tasks, 0 host groups, 0 hosts\n",
+        "",
+    );
     let t2 = Test::new().toml("[tasks.a]\nrun = \"true\"\n");
     t2.args(&["init"]).run().expect(
         2,
@@ -633,10 +668,15 @@ fn independent_tasks_overlap_and_p1_serialises() {
     let t = Test::new().toml(&toml).args(&["run", "all", "-q"]);
     t.run().expect_code(0);
     let log = log_lines(&t.read("log"));
-    assert!(overlaps(&log, "a", "b") && overlaps(&log, "b", "c"), "{log:?}");
+    assert!(
+        overlaps(&log, "a", "b") && overlaps(&log, "b", "c"),
+        "{log:?}"
+    );
     assert_eq!(max_concurrency(&log), 3, "{log:?}");
 
-    let t = Test::new().toml(&toml).args(&["run", "all", "-q", "-p", "1"]);
+    let t = Test::new()
+        .toml(&toml)
+        .args(&["run", "all", "-q", "-p", "1"]);
     t.run().expect_code(0);
     let log = log_lines(&t.read("log"));
     assert_eq!(max_concurrency(&log), 1, "{log:?}");
@@ -786,7 +826,13 @@ fn continue_on_error_runs_everything_whose_deps_succeeded() {
             run = "echo after_good >> log"
             "#,
         )
-        .args(&["run", "after_bad", "after_good", "-q", "--continue-on-error"]);
+        .args(&[
+            "run",
+            "after_bad",
+            "after_good",
+            "-q",
+            "--continue-on-error",
+        ]);
     let r = t.run();
     r.expect_code(1);
     assert_eq!(t.read("log"), "good\nafter_good\n");
@@ -915,13 +961,20 @@ fn missing_dir_is_reported_with_a_suggestion() {
 fn colors_follow_the_environment() {
     let toml = "[tasks.a]\nrun = \"true\"\n";
     let plain = Test::new().toml(toml).args(&["run", "a", "-q"]).run();
-    assert!(!plain.stdout.contains('\x1b'), "no color when not a terminal");
+    assert!(
+        !plain.stdout.contains('\x1b'),
+        "no color when not a terminal"
+    );
     let forced = Test::new()
         .toml(toml)
         .env("FORCE_COLOR", "1")
         .args(&["run", "a", "-q"])
         .run();
-    assert!(forced.stdout.contains("\x1b[1;32mok\x1b[0m"), "{:?}", forced.stdout);
+    assert!(
+        forced.stdout.contains("\x1b[1;32mok\x1b[0m"),
+        "{:?}",
+        forced.stdout
+    );
 }
 
 #[test]
@@ -1006,7 +1059,11 @@ fn task_timeout_bounds_all_commands_on_a_host() {
         .args(&["run", "slow", "-q"]);
     let r = t.run();
     r.expect_code(4);
-    assert!(r.stderr.contains("  Timeout: 400ms (task timeout)\n"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("  Timeout: 400ms (task timeout)\n"),
+        "{}",
+        r.stderr
+    );
     assert!(!t.path("log").exists());
 }
 
@@ -1080,7 +1137,10 @@ fn check_common_fields(lines: &[serde_json::Value]) {
     for l in lines {
         assert_eq!(l["run_id"], run_id);
         let ts = l["ts"].as_str().unwrap();
-        assert!(ts.len() == 24 && ts.ends_with('Z') && &ts[10..11] == "T", "ts {ts}");
+        assert!(
+            ts.len() == 24 && ts.ends_with('Z') && &ts[10..11] == "T",
+            "ts {ts}"
+        );
         if l["event"] != "run_start" && l["event"] != "run_finish" {
             assert!(l["task"].is_string(), "{l}");
         }
@@ -1136,7 +1196,10 @@ fn json_success_sequence() {
     let last = lines.last().unwrap();
     assert_eq!(last["status"], "success");
     assert_eq!(last["exit_code"], 0);
-    assert_eq!(last["tasks"], serde_json::json!({"build": "success", "test": "success"}));
+    assert_eq!(
+        last["tasks"],
+        serde_json::json!({"build": "success", "test": "success"})
+    );
     assert!(last["duration_ms"].is_u64());
 }
 
@@ -1159,14 +1222,24 @@ fn json_failure_with_skipped_dependents() {
     check_common_fields(&lines);
     assert_eq!(
         events(&lines),
-        ["run_start", "task_start build", "command_start build", "command_finish build", "task_finish build", "run_finish"]
+        [
+            "run_start",
+            "task_start build",
+            "command_start build",
+            "command_finish build",
+            "task_finish build",
+            "run_finish"
+        ]
     );
     assert_eq!(lines[3]["exit_code"], 2);
     assert_eq!(lines[3]["status"], "failed");
     assert_eq!(lines[4]["status"], "failed");
     let last = lines.last().unwrap();
     assert_eq!(last["status"], "failed");
-    assert_eq!(last["tasks"], serde_json::json!({"build": "failed", "deploy": "skipped"}));
+    assert_eq!(
+        last["tasks"],
+        serde_json::json!({"build": "failed", "deploy": "skipped"})
+    );
 }
 
 #[test]
@@ -1186,7 +1259,14 @@ fn json_continue_on_error() {
             run = "true"
             "#,
         )
-        .args(&["run", "after_good", "after_bad", "--format", "json", "--continue-on-error"])
+        .args(&[
+            "run",
+            "after_good",
+            "after_bad",
+            "--format",
+            "json",
+            "--continue-on-error",
+        ])
         .run();
     r.expect_code(1);
     let lines = r.json_lines();
@@ -1211,7 +1291,10 @@ fn json_timeout() {
     r.expect_code(4);
     let lines = r.json_lines();
     check_common_fields(&lines);
-    let finish = lines.iter().find(|l| l["event"] == "command_finish").unwrap();
+    let finish = lines
+        .iter()
+        .find(|l| l["event"] == "command_finish")
+        .unwrap();
     assert_eq!(finish["status"], "timed_out");
     assert_eq!(finish["exit_code"], serde_json::Value::Null);
     assert_eq!(finish["error"], "timed out after 200ms (command timeout)");
@@ -1234,7 +1317,10 @@ fn json_retries_report_every_attempt() {
         .run();
     r.expect_code(0);
     let lines = r.json_lines();
-    let finishes: Vec<&serde_json::Value> = lines.iter().filter(|l| l["event"] == "command_finish").collect();
+    let finishes: Vec<&serde_json::Value> = lines
+        .iter()
+        .filter(|l| l["event"] == "command_finish")
+        .collect();
     assert_eq!(finishes.len(), 2);
     assert_eq!(finishes[0]["attempt"], 1);
     assert_eq!(finishes[0]["status"], "failed");

@@ -11,7 +11,7 @@ use std::sync::atomic::AtomicU64;
 use std::time::SystemTime;
 
 use crate::config::template::Piece;
-use crate::config::Config;
+use crate::config::{Config, Target, Task};
 use crate::error::{Diagnostic, Error};
 use crate::timefmt;
 
@@ -22,7 +22,6 @@ pub struct GitInfo {
 }
 
 /// Facts of one run shared by every unit.
-#[derive(Debug)]
 pub struct RunInfo {
     pub run_id: String,
     pub started: SystemTime,
@@ -30,6 +29,8 @@ pub struct RunInfo {
     pub root: PathBuf,
     pub git: GitInfo,
     pub jitter_seed: AtomicU64,
+    /// SSH pool and resolved hosts, when the run has remote tasks.
+    pub ssh: Option<crate::exec::ssh::SshContext>,
 }
 
 impl RunInfo {
@@ -47,6 +48,7 @@ impl RunInfo {
             root: root.to_path_buf(),
             git: GitInfo::default(),
             jitter_seed: AtomicU64::new(seed | 1),
+            ssh: None,
         }
     }
 }
@@ -86,6 +88,44 @@ pub fn preconditions(config: &Config, tasks: &[usize], run: &mut RunInfo) -> Res
         e.title = "Cannot start the run".to_string();
         Err(e)
     }
+}
+
+/// The targets a task runs on in this run: `-H` replaces the hosts of remote tasks.
+pub fn effective_targets(task: &Task, hosts_override: Option<&[Target]>) -> Vec<Target> {
+    match hosts_override {
+        Some(hosts) if task.targets.iter().any(|t| matches!(t, Target::Remote(_))) => hosts.to_vec(),
+        _ => task.targets.clone(),
+    }
+}
+
+/// Resolve the SSH settings of every remote host the run will touch.
+pub fn prepare_ssh(
+    config: &Config,
+    tasks: &[usize],
+    hosts_override: Option<&[Target]>,
+    overrides: &crate::exec::ssh::target::RunOverrides,
+    run: &mut RunInfo,
+) -> Result<(), Error> {
+    let mut hosts = Vec::new();
+    for &i in tasks {
+        if config.tasks[i].commands.is_empty() {
+            continue;
+        }
+        for t in effective_targets(&config.tasks[i], hosts_override) {
+            if let Target::Remote(h) = t {
+                if !hosts.contains(&h) {
+                    hosts.push(h);
+                }
+            }
+        }
+    }
+    if hosts.is_empty() {
+        return Ok(());
+    }
+    let ctx = crate::exec::ssh::SshContext::prepare(&hosts, &config.settings, overrides)
+        .map_err(|e| Error::usage(format!("cannot read ssh_config: {e}")).with_help("fix the file, or set ssh_config = \"none\" in [config]"))?;
+    run.ssh = Some(ctx);
+    Ok(())
 }
 
 fn git_info(root: &Path) -> Result<GitInfo, String> {

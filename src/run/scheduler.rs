@@ -87,12 +87,7 @@ pub fn execute(
         .iter()
         .map(|&t| {
             let task = &config.tasks[t];
-            let targets = match (&opts.hosts_override, task.targets.as_slice()) {
-                (Some(hosts), ts) if ts.iter().any(|t| matches!(t, Target::Remote(_))) => {
-                    hosts.clone()
-                }
-                (_, ts) => ts.to_vec(),
-            };
+            let targets = super::effective_targets(task, opts.hosts_override.as_deref());
             let runs = !task.commands.is_empty();
             TaskState {
                 pending: if runs {
@@ -138,6 +133,7 @@ pub fn execute(
     }));
 
     // Ready tasks by (longest chain of dependents, earliest in plan).
+    let parallel_limit = opts.parallel_limit.max(1);
     let mut ready: BinaryHeap<(usize, std::cmp::Reverse<usize>)> = states
         .iter()
         .enumerate()
@@ -170,7 +166,7 @@ pub fn execute(
 
     loop {
         // Start ready tasks while there is room.
-        while !stopping && !signals::cancelled() && running_tasks < opts.parallel_limit {
+        while !stopping && !signals::cancelled() && running_tasks < parallel_limit {
             let Some((_, std::cmp::Reverse(p))) = ready.pop() else {
                 break;
             };

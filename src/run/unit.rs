@@ -9,6 +9,7 @@ use crossbeam_channel::Sender;
 
 use super::RunInfo;
 use crate::config::{Command, Target, Task};
+use crate::exec::ssh::{self, remote};
 use crate::exec::{local, ExecResult, Stream};
 use crate::output::event::{Event, Failure, Kind, TaskStatus};
 
@@ -123,37 +124,119 @@ pub fn run_unit(run: &RunInfo, task: &Task, target: &Target, events: &Sender<Eve
             .map(|(k, v)| (k.clone(), v.value.expand(&vars))),
     );
 
+    let mut remote: Option<RemoteSession> = match target {
+        Target::Local => None,
+        Target::Remote(spec) => match run.ssh.as_ref().and_then(|s| s.target(spec)) {
+            Some((pool, t)) => Some(RemoteSession {
+                pool,
+                target: t,
+                conn: None,
+            }),
+            None => {
+                return UnitResult {
+                    status: TaskStatus::Failed,
+                    failure: Some(Failure::Connect(format!(
+                        "no SSH settings were prepared for {host}"
+                    ))),
+                    duration: start.elapsed(),
+                }
+            }
+        },
+    };
+
+    let mut outcome = None;
     for cmd in &task.commands {
         let line = cmd.template.value.expand(&vars);
-        let outcome = run_command(
-            run,
-            task,
-            cmd,
-            target,
-            &host,
-            &line,
-            &dir,
-            &env,
-            task_deadline,
-            events,
-        );
-        if let Some(failure) = outcome {
+        let mut exec = |deadline: Instant, sink: &mut dyn FnMut(Stream, &[u8])| -> ExecResult {
+            match remote.as_mut() {
+                None => {
+                    let spec = local::LocalCommand {
+                        line: line.clone(),
+                        dir: dir.clone(),
+                        env: env.clone(),
+                        sudo: cmd.sudo.then(|| cmd.user.clone()),
+                    };
+                    local::exec(&spec, deadline, sink)
+                }
+                Some(r) => {
+                    let spec = remote::RemoteCommand {
+                        line: line.clone(),
+                        dir: task.dir.as_ref().map(|d| d.value.expand(&vars)),
+                        env: env.clone(),
+                        sudo: cmd.sudo.then(|| cmd.user.clone()),
+                        pty: cmd.pty,
+                    };
+                    r.exec(&spec, deadline, sink)
+                }
+            }
+        };
+        if let Some(failure) = run_command(run, task, cmd, &host, &line, task_deadline, events, &mut exec) {
             let status = match failure {
                 Failure::Timeout { .. } => TaskStatus::TimedOut,
                 Failure::Cancelled => TaskStatus::Cancelled,
                 _ => TaskStatus::Failed,
             };
-            return UnitResult {
-                status,
-                failure: Some(failure),
-                duration: start.elapsed(),
-            };
+            outcome = Some((status, failure));
+            break;
         }
     }
-    UnitResult {
-        status: TaskStatus::Success,
-        failure: None,
-        duration: start.elapsed(),
+    if let Some(r) = remote.as_mut() {
+        r.release();
+    }
+    match outcome {
+        Some((status, failure)) => UnitResult {
+            status,
+            failure: Some(failure),
+            duration: start.elapsed(),
+        },
+        None => UnitResult {
+            status: TaskStatus::Success,
+            failure: None,
+            duration: start.elapsed(),
+        },
+    }
+}
+
+/// A unit's hold on one pooled SSH session, taken at its first command.
+struct RemoteSession<'a> {
+    pool: &'a ssh::pool::Pool,
+    target: &'a ssh::target::SshTarget,
+    conn: Option<ssh::connect::Conn>,
+}
+
+impl RemoteSession<'_> {
+    fn exec(
+        &mut self,
+        cmd: &remote::RemoteCommand,
+        deadline: Instant,
+        sink: &mut dyn FnMut(Stream, &[u8]),
+    ) -> ExecResult {
+        if self.conn.is_none() {
+            match self.pool.checkout(self.target) {
+                Ok(c) => self.conn = Some(c),
+                Err(e) if crate::signals::cancelled() => {
+                    let _ = e;
+                    return ExecResult::Cancelled;
+                }
+                Err(e) => return ExecResult::ConnectError(e.text()),
+            }
+        }
+        let Some(conn) = self.conn.as_ref() else {
+            return ExecResult::ConnectError("no session".into());
+        };
+        let (result, reusable) = remote::exec(conn, cmd, deadline, sink);
+        if !reusable {
+            if let Some(c) = self.conn.take() {
+                self.pool.discard(self.target, c);
+            }
+        }
+        result
+    }
+
+    fn release(&mut self) {
+        if let Some(c) = self.conn.take() {
+            self.pool.checkin(self.target, c);
+        }
     }
 }
 
@@ -163,13 +246,11 @@ fn run_command(
     run: &RunInfo,
     task: &Task,
     cmd: &Command,
-    target: &Target,
     host: &str,
     line: &str,
-    dir: &std::path::Path,
-    env: &[(String, String)],
     task_deadline: Instant,
     events: &Sender<Event>,
+    exec: &mut dyn FnMut(Instant, &mut dyn FnMut(Stream, &[u8])) -> ExecResult,
 ) -> Option<Failure> {
     let attempts = cmd.retries + 1;
     let tolerated = cmd.continue_on_error || task.continue_on_error;
@@ -193,20 +274,7 @@ fn run_command(
             host,
             bufs: [Vec::new(), Vec::new()],
         };
-        let result = match target {
-            Target::Local => {
-                let spec = local::LocalCommand {
-                    line: line.to_string(),
-                    dir: dir.to_path_buf(),
-                    env: env.to_vec(),
-                    sudo: cmd.sudo.then(|| cmd.user.clone()),
-                };
-                local::exec(&spec, deadline, &mut |s, d| sink.push(s, d))
-            }
-            Target::Remote(_) => ExecResult::ConnectError(
-                "remote execution over SSH is not available in this build yet".to_string(),
-            ),
-        };
+        let result = exec(deadline, &mut |s, d| sink.push(s, d));
         sink.finish();
         let duration = started.elapsed();
         let failure = match &result {

@@ -1,2 +1,47 @@
-//! SSH transport.
+//! SSH transport: ssh_config reading, target resolution, connecting (host keys, auth),
+//! the per-host session pool, and running one command remotely.
+
 pub mod config;
+pub mod connect;
+pub mod pool;
+pub mod remote;
+pub mod target;
+
+use std::collections::HashMap;
+
+use crate::config::host::HostSpec;
+use crate::config::Settings;
+
+/// Everything a run needs to reach its remote hosts, prepared before the first command.
+pub struct SshContext {
+    pub pool: pool::Pool,
+    targets: HashMap<HostSpec, target::SshTarget>,
+}
+
+impl SshContext {
+    /// Resolve every host of the run once (ssh_config is read once).
+    pub fn prepare<'a>(
+        hosts: impl IntoIterator<Item = &'a HostSpec>,
+        settings: &Settings,
+        overrides: &target::RunOverrides,
+    ) -> Result<SshContext, String> {
+        let ssh_config = target::load_ssh_config(settings)?;
+        let targets = hosts
+            .into_iter()
+            .map(|h| {
+                (
+                    h.clone(),
+                    target::resolve(h, settings, ssh_config.as_ref(), overrides),
+                )
+            })
+            .collect();
+        Ok(SshContext {
+            pool: pool::Pool::new(settings.pool_size, settings.max_connections),
+            targets,
+        })
+    }
+
+    pub fn target(&self, spec: &HostSpec) -> Option<(&pool::Pool, &target::SshTarget)> {
+        self.targets.get(spec).map(|t| (&self.pool, t))
+    }
+}

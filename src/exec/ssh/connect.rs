@@ -1,0 +1,409 @@
+//! Opening one authenticated SSH session: TCP connect (3 attempts with backoff), the
+//! handshake with curve25519/ed25519 preferred, the host key check of SPEC §5, and
+//! authentication in SPEC §5 order (explicit identities, ssh-agent, default keys).
+//! Errors are `ConnectError`s whose text follows REQ-0131. Must not: prompt when there
+//! is no terminal or CI is set.
+
+use std::io::{IsTerminal, Write};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::os::fd::{AsRawFd, RawFd};
+use std::path::Path;
+use std::time::Duration;
+
+use ssh2::{CheckResult, HostKeyType, KnownHostFileKind, MethodType, Session};
+
+use super::target::{default_identities, SshTarget};
+use crate::config::HostKeyChecking;
+
+/// An authenticated session and the socket under it (for poll).
+pub struct Conn {
+    pub session: Session,
+    pub fd: RawFd,
+}
+
+/// Why a connection failed; `message` is the whole REQ-0131 body after the title.
+#[derive(Debug, Clone)]
+pub struct ConnectError {
+    pub reason: String,
+    pub suggestions: Vec<String>,
+}
+
+impl ConnectError {
+    fn new(reason: impl Into<String>, suggestions: Vec<String>) -> ConnectError {
+        ConnectError {
+            reason: reason.into(),
+            suggestions,
+        }
+    }
+
+    /// One text for the failure report: reason, then suggestions.
+    pub fn text(&self) -> String {
+        let mut s = self.reason.clone();
+        if !self.suggestions.is_empty() {
+            s += "\n\n  Suggestions:";
+            for x in &self.suggestions {
+                s += &format!("\n    - {x}");
+            }
+        }
+        s
+    }
+}
+
+const KEX: &str = "curve25519-sha256,curve25519-sha256@libssh.org,ecdh-sha2-nistp256,ecdh-sha2-nistp384,ecdh-sha2-nistp521,diffie-hellman-group14-sha256,diffie-hellman-group16-sha512,diffie-hellman-group-exchange-sha256";
+const HOSTKEYS: &str = "ssh-ed25519,ecdsa-sha2-nistp256,ecdsa-sha2-nistp384,ecdsa-sha2-nistp521,rsa-sha2-512,rsa-sha2-256,ssh-rsa";
+const ATTEMPTS: u32 = 3;
+
+fn tcp(t: &SshTarget) -> Result<TcpStream, ConnectError> {
+    let addrs: Vec<SocketAddr> = match (t.hostname.as_str(), t.port).to_socket_addrs() {
+        Ok(a) => a.collect(),
+        Err(e) => {
+            return Err(ConnectError::new(
+                format!("cannot resolve host name {}: {}", t.hostname, crate::error::io_reason(&e)),
+                vec![
+                    format!("check the spelling of `{}` in nexus.toml or ssh_config", t.label),
+                    format!("check DNS: getent hosts {}", t.hostname),
+                ],
+            ))
+        }
+    };
+    let mut last = None;
+    for attempt in 0..ATTEMPTS {
+        if attempt > 0 && !crate::signals::sleep(Duration::from_millis(250 << attempt)) {
+            return Err(ConnectError::new("cancelled", vec![]));
+        }
+        for a in &addrs {
+            match TcpStream::connect_timeout(a, t.connect_timeout) {
+                Ok(s) => {
+                    let _ = s.set_nodelay(true);
+                    return Ok(s);
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+    }
+    let e = last.unwrap_or_else(|| std::io::Error::other("no address"));
+    let port = t.port;
+    let host = &t.hostname;
+    let reason = match e.kind() {
+        std::io::ErrorKind::ConnectionRefused => format!("Connection refused (port {port})"),
+        std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock => format!(
+            "Connection timed out after {} (port {port})",
+            crate::config::duration::display(t.connect_timeout)
+        ),
+        _ => format!("{} (port {port})", crate::error::io_reason(&e)),
+    };
+    Err(ConnectError::new(
+        format!("{reason}, {ATTEMPTS} attempts"),
+        vec![
+            format!("Verify the host is reachable: ping {host}"),
+            format!("Check if SSH is running: nc -zv {host} {port}"),
+            format!("Verify firewall rules allow port {port}"),
+        ],
+    ))
+}
+
+/// Connect, check the host key and authenticate.
+pub fn connect(t: &SshTarget) -> Result<Conn, ConnectError> {
+    let stream = tcp(t)?;
+    let fd = stream.as_raw_fd();
+    let mut session = Session::new().map_err(|e| ConnectError::new(format!("libssh2: {e}"), vec![]))?;
+    let _ = session.method_pref(MethodType::Kex, KEX);
+    let _ = session.method_pref(MethodType::HostKey, HOSTKEYS);
+    session.set_tcp_stream(stream);
+    session.set_timeout(t.connect_timeout.as_millis().min(u32::MAX as u128) as u32);
+    session.handshake().map_err(|e| {
+        ConnectError::new(
+            format!("SSH handshake failed: {}", e.message()),
+            vec![format!("check that port {} on {} is an SSH server", t.port, t.hostname)],
+        )
+    })?;
+    check_host_key(&session, t)?;
+    authenticate(&session, t)?;
+    session.set_timeout(0);
+    if t.keepalive > 0 {
+        session.set_keepalive(true, t.keepalive);
+    }
+    Ok(Conn { session, fd })
+}
+
+fn key_type_name(t: HostKeyType) -> &'static str {
+    match t {
+        HostKeyType::Rsa => "ssh-rsa",
+        HostKeyType::Dss => "ssh-dss",
+        HostKeyType::Ecdsa256 => "ecdsa-sha2-nistp256",
+        HostKeyType::Ecdsa384 => "ecdsa-sha2-nistp384",
+        HostKeyType::Ecdsa521 => "ecdsa-sha2-nistp521",
+        HostKeyType::Ed25519 => "ssh-ed25519",
+        HostKeyType::Unknown => "unknown",
+    }
+}
+
+/// The known_hosts name of a host: `host`, or `[host]:port` off port 22.
+fn known_name(host: &str, port: u16) -> String {
+    if port == 22 {
+        host.to_string()
+    } else {
+        format!("[{host}]:{port}")
+    }
+}
+
+static KNOWN_HOSTS_WRITE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn check_host_key(session: &Session, t: &SshTarget) -> Result<(), ConnectError> {
+    let Some((key, kind)) = session.host_key() else {
+        return Err(ConnectError::new("the server sent no host key", vec![]));
+    };
+    let name = known_name(&t.hostname, t.port);
+    let fingerprint = session
+        .host_key_hash(ssh2::HashType::Sha256)
+        .map(|h| format!("SHA256:{}", base64(h).trim_end_matches('=')))
+        .unwrap_or_default();
+    if t.host_key_checking == HostKeyChecking::Off {
+        log::warn!(
+            "host key checking is off: accepted {} key {fingerprint} of {name} without checking",
+            key_type_name(kind)
+        );
+        return Ok(());
+    }
+    let file = &t.known_hosts;
+    let text = std::fs::read_to_string(file).unwrap_or_default();
+    let mut kh = session
+        .known_hosts()
+        .map_err(|e| ConnectError::new(format!("libssh2: {e}"), vec![]))?;
+    for line in text.lines() {
+        // Line by line, so one entry libssh2 cannot read does not hide the others.
+        let _ = kh.read_str(line, KnownHostFileKind::OpenSSH);
+    }
+    match kh.check_port(&t.hostname, t.port, key) {
+        CheckResult::Match => Ok(()),
+        CheckResult::Mismatch => {
+            let line = mismatch_line(session, &text, t, key).map_or(String::new(), |n| format!(":{n}"));
+            Err(ConnectError::new(
+                format!(
+                    "HOST KEY CHANGED for {name}: the server's {} key is {fingerprint}, which does not match {}{line}",
+                    key_type_name(kind),
+                    file.display()
+                ),
+                vec![
+                    "someone may be intercepting the connection (man-in-the-middle), or the host was reinstalled".into(),
+                    format!("if the change is expected, remove the old key: ssh-keygen -R '{name}' -f {}", file.display()),
+                ],
+            ))
+        }
+        CheckResult::NotFound | CheckResult::Failure => match t.host_key_checking {
+            HostKeyChecking::Strict => Err(ConnectError::new(
+                format!(
+                    "host key of {name} is not in {} (host_key_checking = \"strict\"); its {} key is {fingerprint}",
+                    file.display(),
+                    key_type_name(kind)
+                ),
+                vec![
+                    format!("add it after checking the fingerprint: ssh-keyscan -p {} {} >> {}", t.port, t.hostname, file.display()),
+                    "or set host_key_checking = \"accept-new\" to trust keys on first use".into(),
+                ],
+            )),
+            _ => {
+                append_known_host(file, &name, kind, key).map_err(|e| {
+                    ConnectError::new(
+                        format!("cannot add the host key of {name} to {}: {e}", file.display()),
+                        vec!["check that the file's directory exists and is writable".into()],
+                    )
+                })?;
+                if t.host_key_checking == HostKeyChecking::Tofu {
+                    log::warn!("trusting new host key of {name} on first use: {} {fingerprint}", key_type_name(kind));
+                }
+                Ok(())
+            }
+        },
+    }
+}
+
+/// The 1-based line of `text` whose entry matches the host with a different key.
+fn mismatch_line(session: &Session, text: &str, t: &SshTarget, key: &[u8]) -> Option<usize> {
+    for (i, line) in text.lines().enumerate() {
+        let Ok(mut kh) = session.known_hosts() else {
+            return None;
+        };
+        if kh.read_str(line, KnownHostFileKind::OpenSSH).is_err() {
+            continue;
+        }
+        if matches!(kh.check_port(&t.hostname, t.port, key), CheckResult::Mismatch) {
+            return Some(i + 1);
+        }
+    }
+    None
+}
+
+fn append_known_host(file: &Path, name: &str, kind: HostKeyType, key: &[u8]) -> std::io::Result<()> {
+    let _guard = KNOWN_HOSTS_WRITE.lock();
+    if let Some(dir) = file.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(file)?;
+    writeln!(f, "{name} {} {}", key_type_name(kind), base64(key))
+}
+
+fn base64(data: &[u8]) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
+    for c in data.chunks(3) {
+        let n = (u32::from(c[0]) << 16)
+            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
+            | u32::from(*c.get(2).unwrap_or(&0));
+        out.push(T[(n >> 18) as usize & 63] as char);
+        out.push(T[(n >> 12) as usize & 63] as char);
+        out.push(if c.len() > 1 { T[(n >> 6) as usize & 63] as char } else { '=' });
+        out.push(if c.len() > 2 { T[n as usize & 63] as char } else { '=' });
+    }
+    out
+}
+
+fn is_encrypted(path: &Path) -> bool {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return false;
+    };
+    if text.contains("ENCRYPTED") {
+        return true;
+    }
+    // OpenSSH format: the cipher name follows the magic; "none" means unencrypted.
+    let body: String = text
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .collect::<Vec<_>>()
+        .join("");
+    decode_b64_prefix(&body, 64).is_some_and(|bytes| {
+        bytes.starts_with(b"openssh-key-v1\0") && !bytes[15..].windows(4).take(8).any(|w| w == b"none")
+    })
+}
+
+fn decode_b64_prefix(s: &str, max: usize) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut buf = 0u32;
+    let mut bits = 0;
+    for c in s.bytes() {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => break,
+        };
+        buf = (buf << 6) | u32::from(v);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((buf >> bits) as u8);
+            if out.len() >= max {
+                break;
+            }
+        }
+    }
+    Some(out)
+}
+
+fn interactive() -> bool {
+    std::io::stdin().is_terminal() && std::env::var_os("CI").filter(|v| !v.is_empty()).is_none()
+}
+
+fn authenticate(session: &Session, t: &SshTarget) -> Result<(), ConnectError> {
+    let user = t.user.as_str();
+    let mut tried: Vec<String> = Vec::new();
+    let try_key = |path: &Path, tried: &mut Vec<String>| -> bool {
+        let shown = path.display().to_string();
+        if !path.exists() {
+            tried.push(format!("{shown} (not found)"));
+            return false;
+        }
+        if is_encrypted(path) {
+            // Passphrase prompts need a terminal; without one this key cannot be used.
+            tried.push(format!("{shown} (encrypted; no passphrase can be asked without a terminal)"));
+            return false;
+        }
+        match session.userauth_pubkey_file(user, None, path, None) {
+            Ok(()) if session.authenticated() => true,
+            Ok(()) => {
+                tried.push(format!("{shown} (rejected)"));
+                false
+            }
+            Err(e) => {
+                let why = if e.message().contains("Unable to extract public key")
+                    || e.message().contains("Unable to open")
+                {
+                    "unreadable"
+                } else {
+                    "rejected"
+                };
+                tried.push(format!("{shown} ({why})"));
+                false
+            }
+        }
+    };
+    for id in &t.identities {
+        if try_key(id, &mut tried) {
+            return Ok(());
+        }
+    }
+    if !t.identities_only {
+        match std::env::var_os("SSH_AUTH_SOCK") {
+            None => tried.push("ssh-agent (SSH_AUTH_SOCK is not set)".into()),
+            Some(_) => match agent_auth(session, user) {
+                Ok(true) => return Ok(()),
+                Ok(false) => tried.push("ssh-agent (no key accepted)".into()),
+                Err(e) => tried.push(format!("ssh-agent ({e})")),
+            },
+        }
+        for id in default_identities() {
+            if try_key(&id, &mut tried) {
+                return Ok(());
+            }
+        }
+    }
+    if interactive() {
+        tried.push("password (prompting is not supported yet)".into());
+    } else {
+        tried.push("password (not asked: no terminal or CI is set)".into());
+    }
+    Err(ConnectError::new(
+        format!("Authentication failed for user {user}; tried: {}", tried.join(", ")),
+        vec![
+            format!("check that the public key is in ~{user}/.ssh/authorized_keys on {}", t.hostname),
+            "name the key with -i PATH, ssh_identity in nexus.toml, or IdentityFile in ssh_config".into(),
+            "load it into ssh-agent: ssh-add PATH".into(),
+        ],
+    ))
+}
+
+fn agent_auth(session: &Session, user: &str) -> Result<bool, String> {
+    let mut agent = session.agent().map_err(|e| e.message().to_string())?;
+    agent.connect().map_err(|e| format!("cannot connect: {}", e.message()))?;
+    agent.list_identities().map_err(|e| e.message().to_string())?;
+    let ids = agent.identities().map_err(|e| e.message().to_string())?;
+    for id in &ids {
+        if agent.userauth(user, id).is_ok() && session.authenticated() {
+            let _ = agent.disconnect();
+            return Ok(true);
+        }
+    }
+    let _ = agent.disconnect();
+    Ok(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_matches_the_rfc_vectors() {
+        assert_eq!(base64(b""), "");
+        assert_eq!(base64(b"f"), "Zg==");
+        assert_eq!(base64(b"fo"), "Zm8=");
+        assert_eq!(base64(b"foobar"), "Zm9vYmFy");
+    }
+
+    #[test]
+    fn known_names() {
+        assert_eq!(known_name("h", 22), "h");
+        assert_eq!(known_name("127.0.0.1", 2222), "[127.0.0.1]:2222");
+    }
+}

@@ -1,0 +1,156 @@
+//! What nexus will use to reach one host: host string > ssh_config > nexus.toml
+//! `[config]` > defaults (SPEC §2), with per-run overrides from `-u` and `-i` on top.
+//! Must not: open connections.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::config::{Fallbacks, Overrides, Resolved, SshConfig};
+use crate::config::host::HostSpec;
+use crate::config::{HostKeyChecking, Settings};
+
+/// Per-run overrides from the command line.
+#[derive(Debug, Clone, Default)]
+pub struct RunOverrides {
+    pub user: Option<String>,
+    pub identity: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SshTarget {
+    /// The host as written in nexus.toml (label in output).
+    pub label: String,
+    pub hostname: String,
+    pub port: u16,
+    pub user: String,
+    /// Identity files named explicitly (-i, host string level, ssh_identity, IdentityFile).
+    pub identities: Vec<PathBuf>,
+    pub identities_only: bool,
+    pub host_key_checking: HostKeyChecking,
+    pub known_hosts: PathBuf,
+    pub connect_timeout: Duration,
+    pub keepalive: u32,
+    /// ProxyJump hops as written (`user@host:port,...`); None for a direct connection.
+    pub proxy_jump: Option<String>,
+}
+
+pub fn home() -> PathBuf {
+    std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/"))
+}
+
+/// `~/x` -> `$HOME/x`.
+pub fn expand_tilde(p: &str) -> PathBuf {
+    match p.strip_prefix("~/") {
+        Some(rest) => home().join(rest),
+        None if p == "~" => home(),
+        None => PathBuf::from(p),
+    }
+}
+
+/// Load the ssh_config named by the settings (None when "none" or absent on disk).
+pub fn load_ssh_config(settings: &Settings) -> Result<Option<SshConfig>, String> {
+    let Some(path) = &settings.ssh_config else {
+        return Ok(None);
+    };
+    let path = expand_tilde(path);
+    if !path.exists() {
+        return Ok(None);
+    }
+    super::config::parse_file(&path)
+        .map(Some)
+        .map_err(|e| e.to_string())
+}
+
+/// The local user's name.
+pub fn local_user() -> String {
+    std::env::var("USER")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| "root".to_string())
+}
+
+pub fn resolve(
+    spec: &HostSpec,
+    settings: &Settings,
+    ssh_config: Option<&SshConfig>,
+    run: &RunOverrides,
+) -> SshTarget {
+    let overrides = Overrides {
+        user: run.user.clone().or_else(|| spec.user.clone()),
+        port: spec.port,
+        identity: run.identity.clone(),
+    };
+    let fallbacks = Fallbacks {
+        user: settings.ssh_user.clone(),
+        port: Some(settings.ssh_port),
+        identity: settings.ssh_identity.clone(),
+    };
+    let r: Resolved = match ssh_config {
+        Some(c) => c.resolve_with(&spec.host, &overrides, &fallbacks),
+        None => SshConfig::default().resolve_with(&spec.host, &overrides, &fallbacks),
+    };
+    let host_key_checking = match r.strict_host_key_checking.as_str() {
+        "true" | "yes" => HostKeyChecking::Strict,
+        "accept-new" => HostKeyChecking::AcceptNew,
+        "false" | "no" | "off" => HostKeyChecking::Off,
+        _ => settings.host_key_checking,
+    };
+    let known_hosts = match &settings.known_hosts {
+        Some(k) => expand_tilde(k),
+        None => r
+            .user_known_hosts_files
+            .first()
+            .map(|p| expand_tilde(p))
+            .unwrap_or_else(|| home().join(".ssh/known_hosts")),
+    };
+    let identities = r
+        .identity_files
+        .iter()
+        .map(|p| expand_tilde(p))
+        .filter(|p| !is_default_identity(p))
+        .collect();
+    SshTarget {
+        label: spec.label(),
+        hostname: r.hostname.clone(),
+        port: r.port,
+        user: r.user.clone(),
+        identities,
+        identities_only: r.identities_only,
+        host_key_checking,
+        known_hosts,
+        connect_timeout: r
+            .connect_timeout
+            .map(Duration::from_secs)
+            .unwrap_or(settings.connect_timeout),
+        keepalive: r.server_alive_interval as u32,
+        proxy_jump: r.proxy_jump.clone().filter(|p| p != "none"),
+    }
+}
+
+/// The default keys, tried after the agent (SPEC §5 order).
+pub fn default_identities() -> Vec<PathBuf> {
+    let ssh = home().join(".ssh");
+    ["id_ed25519", "id_ecdsa", "id_rsa"]
+        .iter()
+        .map(|n| ssh.join(n))
+        .collect()
+}
+
+/// ssh_config reports OpenSSH's default key list when none is configured; those are
+/// tried in their own place in the order, not as explicit identities.
+fn is_default_identity(p: &Path) -> bool {
+    let ssh = home().join(".ssh");
+    [
+        "id_rsa",
+        "id_ecdsa",
+        "id_ecdsa_sk",
+        "id_ed25519",
+        "id_ed25519_sk",
+        "id_xmss",
+        "id_dsa",
+    ]
+    .iter()
+    .any(|n| ssh.join(n) == p)
+}
