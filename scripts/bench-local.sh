@@ -31,9 +31,15 @@
 #   BENCH_TOOLS               default: <repo>/.bench-tools (just is installed here if missing)
 #   OUT                       default: <repo>/.bench-out/local (raw hyperfine JSON, summary)
 #   NEXUS_BIN                 use this binary and skip `cargo build --release`
+#   NEXUS_REV                 build this committed revision (e.g. HEAD) from `git archive` in
+#                             a temp tree instead of the work tree (target/bench-rev/)
 #   DAG_DIR                   where to generate the workloads (default: a temp dir, removed
 #                             unless KEEP_DAG=1; copies go to $OUT/files/)
 #   STEP_TIMEOUT=300          seconds, bound on every single run
+#   WAIT_IDLE=60              before each hyperfine invocation, wait up to this many seconds
+#                             for the CPUs to be >= IDLE_PCT (85) % idle (the machine is shared;
+#                             other processes' load hurts nexus's thread hand-offs more than
+#                             make's); 0 = do not wait. The idle share is recorded either way.
 set -euo pipefail
 
 REPO="$(cd "$(dirname "$0")/.." && pwd)"
@@ -47,6 +53,8 @@ WORKLOADS="${WORKLOADS:-chain fan layered}"
 JOBS="${JOBS:-8}"
 SEED="${SEED:-42}"
 STEP_TIMEOUT="${STEP_TIMEOUT:-300}"
+WAIT_IDLE="${WAIT_IDLE:-60}"
+IDLE_PCT="${IDLE_PCT:-85}"
 export PATH="$BENCH_TOOLS/bin:$PATH"
 
 log() { printf '[bench-local %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
@@ -62,6 +70,29 @@ apt_install() {
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null 2>&1 ||
     { as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null 2>&1 &&
       as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null 2>&1; }
+}
+
+# cpu_idle_pct: share of CPU time idle over the next 2 s, from /proc/stat
+cpu_idle_pct() {
+  python3 -c '
+import time
+def snap():
+    f = [int(x) for x in open("/proc/stat").readline().split()[1:]]
+    return f[3] + f[4], sum(f)
+i0, t0 = snap(); time.sleep(2); i1, t1 = snap()
+print(round(100 * (i1 - i0) / max(1, t1 - t0)))'
+}
+# wait_idle: wait (bounded by WAIT_IDLE s) until the CPUs are >= IDLE_PCT % idle; echo the last sample
+wait_idle() {
+  local idle start=$SECONDS
+  idle="$(cpu_idle_pct)"
+  while [ "$idle" -lt "$IDLE_PCT" ] && [ $((SECONDS - start)) -lt "$WAIT_IDLE" ]; do
+    log "CPUs only $idle % idle (other processes); waiting for >= $IDLE_PCT % (up to ${WAIT_IDLE}s)"
+    sleep 3
+    idle="$(cpu_idle_pct)"
+  done
+  [ "$idle" -lt "$IDLE_PCT" ] && log "WARNING: CPUs $idle % idle: timing anyway, numbers will be noisy"
+  echo "$idle"
 }
 
 # ---- tools ---------------------------------------------------------------------------
@@ -81,7 +112,7 @@ if ! command -v just >/dev/null; then
 fi
 if [ -z "$JUST_SKIP" ] && ! command -v just >/dev/null; then JUST_SKIP="just not on PATH after install"; fi
 JUST_PARALLEL_SKIP=""
-if [ -z "$JUST_SKIP" ] && ! just --help 2>/dev/null | grep -q -- '--jobs'; then
+if [ -z "$JUST_SKIP" ] && ! grep -q -- '--jobs' <<< "$(just --help 2>/dev/null)"; then
   JUST_PARALLEL_SKIP="$(just --version) has no --jobs (needs a just with [parallel] and --jobs)"
 fi
 [ -n "$JUST_SKIP" ] && log "just SKIPPED: $JUST_SKIP"
@@ -91,10 +122,25 @@ fi
 if [ -n "${NEXUS_BIN:-}" ]; then
   NEXUS="$(cd "$(dirname "$NEXUS_BIN")" && pwd)/$(basename "$NEXUS_BIN")"
   log "using NEXUS_BIN=$NEXUS (no build)"
+  rev="binary $NEXUS (NEXUS_BIN)"
+elif [ -n "${NEXUS_REV:-}" ]; then
+  # A committed revision, built from `git archive` in a temp tree (the work tree may be
+  # mid-edit); its own target dir under target/ keeps the dependencies between runs.
+  rev="$(git -C "$REPO" rev-parse --short=12 "$NEXUS_REV")" || die "unknown NEXUS_REV=$NEXUS_REV"
+  src="$(mktemp -d "${TMPDIR:-/tmp}/nexus-rev.XXXXXX")"
+  git -C "$REPO" archive "$rev" | tar -x -C "$src"
+  log "cargo build --release of $rev (NEXUS_REV=$NEXUS_REV) in $src"
+  CARGO_TARGET_DIR="$REPO/target/bench-rev" cargo build --release -q --manifest-path "$src/Cargo.toml" ||
+    { rm -rf "$src"; die "cargo build --release of $rev failed"; }
+  rm -rf "$src"
+  NEXUS="$REPO/target/bench-rev/release/nexus"
+  rev="commit $rev (NEXUS_REV=$NEXUS_REV, clean tree)"
 else
   log "cargo build --release"
-  (cd "$REPO" && cargo build --release -q) || die "cargo build --release failed"
+  (cd "$REPO" && cargo build --release -q) ||
+    die "cargo build --release failed (work tree mid-edit? NEXUS_REV=HEAD builds the last commit, NEXUS_BIN=PATH uses a binary)"
   NEXUS="$REPO/target/release/nexus"
+  rev="work tree at $(git -C "$REPO" describe --always --dirty --abbrev=12 2>/dev/null || echo '?')"
 fi
 [ -x "$NEXUS" ] || die "no nexus binary at $NEXUS"
 
@@ -103,12 +149,16 @@ if [ -z "${DAG_DIR:-}" ]; then DAG_DIR="$(mktemp -d "${TMPDIR:-/tmp}/nexus-bench
 case "$DAG_DIR" in *' '*) die "DAG_DIR must not contain spaces (hyperfine -N splits on them)";; esac
 cleanup() { if [ -n "$made_tmp" ] && [ "${KEEP_DAG:-0}" != 1 ]; then rm -rf "$DAG_DIR"; fi; }
 trap cleanup EXIT
-log "nexus: $NEXUS ($("$NEXUS" --version 2>&1 | head -1)); DAG files in $DAG_DIR; results in $OUT"
+# Time a private copy: other people's `cargo build` may replace target/release/nexus mid-run.
+cp "$NEXUS" "$DAG_DIR/nexus"
+NEXUS_SRC="$NEXUS"
+NEXUS="$DAG_DIR/nexus"
+log "nexus: copy of $NEXUS_SRC ($("$NEXUS" --version 2>&1 | head -1), sha256 $(sha256sum "$NEXUS" | cut -c1-12)); DAG files in $DAG_DIR; results in $OUT"
 
 # ---- machine facts -------------------------------------------------------------------
-python3 - "$OUT/meta.json" "$NEXUS" "$RSS_TOOL" "$JUST_SKIP" "$JUST_PARALLEL_SKIP" "$RUNS" "$WARMUP" "$REPO" <<'EOF'
+python3 - "$OUT/meta.json" "$NEXUS" "$RSS_TOOL" "$JUST_SKIP" "$JUST_PARALLEL_SKIP" "$RUNS" "$WARMUP" "$REPO" "${rev:-}" <<'EOF'
 import json, os, platform, subprocess, sys, time
-out, nexus, rss_tool, just_skip, jp_skip, runs, warmup, repo = sys.argv[1:]
+out, nexus, rss_tool, just_skip, jp_skip, runs, warmup, repo, rev = sys.argv[1:]
 def sh(*c):
     try:
         return subprocess.run(c, capture_output=True, text=True, timeout=20).stdout.strip().splitlines()[0]
@@ -121,7 +171,7 @@ for l in open("/proc/cpuinfo"):
 meta = {
     "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "nproc": os.cpu_count(), "cpu": cpu,
     "kernel": platform.release(), "loadavg_start": open("/proc/loadavg").read().split()[:3],
-    "nexus": sh(nexus, "--version"), "git": sh("git", "-C", repo, "rev-parse", "--short", "HEAD"),
+    "nexus": sh(nexus, "--version"), "nexus_sha256": sh("sha256sum", nexus).split()[0], "source": rev,
     "make": sh("make", "--version"), "just": just_skip and f"skipped: {just_skip}" or sh("just", "--version"),
     "just_parallel_skip": jp_skip, "hyperfine": sh("hyperfine", "--version"), "rss_tool": rss_tool,
     "runs": int(runs), "warmup": int(warmup),
@@ -225,8 +275,10 @@ for w in $WORKLOADS; do
   # 2. one hyperfine invocation for all modes of this workload
   args=()
   for m in $modes; do args+=(-n "$m" "timeout -k 5 $STEP_TIMEOUT $(cmd_for "$m" "$d")"); done
-  log "$w: hyperfine -N --warmup $WARMUP --runs $RUNS:$modes"
-  echo "load before: $(cat /proc/loadavg)" > "$o/hyperfine.log"
+  idle="$(wait_idle)"
+  echo "$idle" > "$o/idle_before.txt"
+  log "$w: hyperfine -N --warmup $WARMUP --runs $RUNS:$modes (CPUs $idle % idle before)"
+  echo "load before: $(cat /proc/loadavg); CPU idle over 2 s before: $idle %" > "$o/hyperfine.log"
   if ! hyperfine -N --style basic --warmup "$WARMUP" --runs "$RUNS" --export-json "$o/hyperfine.json" \
       "${args[@]}" 2>&1 | tee -a "$o/hyperfine.log" | grep -E '^(Benchmark|  Time|  Range)' >&2; then
     :
@@ -247,6 +299,7 @@ chain_toml="$DAG_DIR/chain/nexus.toml"
                           python3 "$REPO/scripts/dag_to_nexus.py" "$DAG_DIR/chain/tasks.json" -o "$chain_toml"; }
 mkdir -p "$OUT/startup"
 "$NEXUS" -c "$chain_toml" validate > "$OUT/startup/validate.out" 2>&1 || die "nexus validate failed on the chain: $(cat "$OUT/startup/validate.out")"
+idle="$(wait_idle)"; echo "$idle" > "$OUT/startup/idle_before.txt"
 log "startup: hyperfine -N --warmup 3 --runs $RUNS_STARTUP: nexus --version, nexus validate (chain)"
 hyperfine -N --style basic --warmup 3 --runs "$RUNS_STARTUP" --export-json "$OUT/startup/hyperfine.json" \
   -n "nexus --version" "$NEXUS --version" \
@@ -299,15 +352,19 @@ cols = ["nexus", "make-j1", "make-j8", "just-serial", "just-parallel-j8", "nexus
 print(f"# nexus vs make / just — local DAG workloads\n")
 print(f"{meta['date']}, {meta['nproc']} CPUs ({meta['cpu']}), Linux {meta['kernel']}, "
       f"load {' '.join(meta['loadavg_start'])} at start, {' '.join(meta['loadavg_end'])} at end; "
-      f"{meta['nexus']}, {meta['make']}, just: {meta['just']}, {meta['hyperfine']}; "
+      f"{meta['nexus']} built from {meta['source']}, {meta['make']}, just: {meta['just']}, {meta['hyperfine']}; "
       f"hyperfine -N, {meta['warmup']} warmup + {meta['runs']} runs per command.\n")
 print("## Medians (s)\n")
 present = []
 for w in workloads:
     r = results(os.path.join(out, w, "hyperfine.json"))
     tj = json.load(open(os.path.join(out, w, "tasks.json")))
+    try:
+        idle = int(open(os.path.join(out, w, "idle_before.txt")).read())
+    except (OSError, ValueError):
+        idle = None
     summary["workloads"][w] = {"results": r, "lower_bound_s": tj["lower_bound_s"], "ideal_fifo_s": tj["ideal_fifo_s"],
-                               "tasks": tj["tasks_total"]}
+                               "tasks": tj["tasks_total"], "cpu_idle_pct_before": idle}
     present += [c for c in r if c not in present]
 order = [c for c in cols if c in present] + [c for c in present if c not in cols]
 print("| workload | lower bound | " + " | ".join(order) + " |")
@@ -320,6 +377,18 @@ for w in workloads:
         cells.append(f"{x['median']:.3f} (±{x['stddev'] or 0:.3f})" if x else "–")
     print(f"| {w} ({s['tasks']} tasks) | {s['lower_bound_s']:.3f} | " + " | ".join(cells) + " |")
 print("\n(± is hyperfine's standard deviation)\n")
+print("## CPU time per run, user + sys of the tool and its children (s, hyperfine mean)\n")
+print("| workload | CPUs idle before | " + " | ".join(order) + " |")
+print("|---|---:|" + "---:|" * len(order))
+for w in workloads:
+    s = summary["workloads"][w]
+    cells = []
+    for c in order:
+        x = s["results"].get(c)
+        cells.append(f"{x['user'] + x['system']:.3f}" if x and x["user"] is not None else "–")
+    idle = s["cpu_idle_pct_before"]
+    print(f"| {w} | {'?' if idle is None else idle} % | " + " | ".join(cells) + " |")
+print()
 
 print("## Ratios (nexus median / other median)\n")
 print("| workload | " + " | ".join(f"nexus / {c}" for c in order if c != "nexus") + " | nexus / lower bound |")

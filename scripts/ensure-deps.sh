@@ -7,6 +7,9 @@ command -v sshd >/dev/null 2>&1 || [ -x /usr/sbin/sshd ] || need+=(openssh-serve
 command -v ssh-keygen >/dev/null 2>&1 || need+=(openssh-client)
 command -v dropbear >/dev/null 2>&1 || [ -x /usr/sbin/dropbear ] || need+=(dropbear-bin)
 command -v file >/dev/null 2>&1 || need+=(file)
+command -v ssh-agent >/dev/null 2>&1 || need+=(openssh-client)
+# The SSH tests run `sudo = true` commands; root may always use sudo -n.
+command -v sudo >/dev/null 2>&1 || need+=(sudo)
 [ ${#need[@]} -eq 0 ] && exit 0
 echo "ensure-deps: installing ${need[*]}" >&2
 as_root=()

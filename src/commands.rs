@@ -238,13 +238,16 @@ fn parse_hosts_flag(config: &Config, list: &str) -> Result<Vec<Target>, Error> {
         match config::host::parse(item) {
             Ok(h) => out.push(Target::Remote(h)),
             Err(msg) => {
-                return Err(Error::usage(format!("-H/--hosts: {msg}"))
-                    .with_help("give host strings (user@host:port) or group names, comma-separated"))
+                return Err(Error::usage(format!("-H/--hosts: {msg}")).with_help(
+                    "give host strings (user@host:port) or group names, comma-separated",
+                ))
             }
         }
     }
     if out.is_empty() {
-        return Err(Error::usage("-H/--hosts names no hosts").with_help("for example: -H web-1,web-2"));
+        return Err(
+            Error::usage("-H/--hosts names no hosts").with_help("for example: -H web-1,web-2")
+        );
     }
     Ok(out)
 }
@@ -263,7 +266,13 @@ fn run_cmd(args: &Args) -> Result<i32, Error> {
         user: args.value("user").map(str::to_string),
         identity: args.value("identity").map(str::to_string),
     };
-    run::prepare_ssh(&config, &plan.tasks, hosts_override.as_deref(), &overrides, &mut info)?;
+    run::prepare_ssh(
+        &config,
+        &plan.tasks,
+        hosts_override.as_deref(),
+        &overrides,
+        &mut info,
+    )?;
     let format = match args.value("format") {
         Some("json") => Format::Json,
         _ => Format::Text,

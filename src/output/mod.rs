@@ -60,17 +60,18 @@ pub struct Options {
 pub fn spawn(opts: Options, run_id: String) -> (Sender<Event>, JoinHandle<()>) {
     let (tx, rx) = unbounded::<Event>();
     let handle = std::thread::spawn(move || {
+        // Handles, not held locks: log records from other threads must still get through.
         let stdout = std::io::stdout();
         let stderr = std::io::stderr();
         match opts.format {
             Format::Json => {
-                let mut r = json::Renderer::new(stdout.lock(), run_id);
+                let mut r = json::Renderer::new(std::io::LineWriter::new(stdout), run_id);
                 for ev in rx {
                     r.event(&ev);
                 }
             }
             Format::Text => {
-                let mut r = text::Renderer::new(stdout.lock(), stderr.lock(), opts);
+                let mut r = text::Renderer::new(std::io::LineWriter::new(stdout), stderr, opts);
                 for ev in rx {
                     r.event(&ev);
                 }

@@ -93,7 +93,9 @@ pub fn preconditions(config: &Config, tasks: &[usize], run: &mut RunInfo) -> Res
 /// The targets a task runs on in this run: `-H` replaces the hosts of remote tasks.
 pub fn effective_targets(task: &Task, hosts_override: Option<&[Target]>) -> Vec<Target> {
     match hosts_override {
-        Some(hosts) if task.targets.iter().any(|t| matches!(t, Target::Remote(_))) => hosts.to_vec(),
+        Some(hosts) if task.targets.iter().any(|t| matches!(t, Target::Remote(_))) => {
+            hosts.to_vec()
+        }
         _ => task.targets.clone(),
     }
 }
@@ -122,8 +124,12 @@ pub fn prepare_ssh(
     if hosts.is_empty() {
         return Ok(());
     }
-    let ctx = crate::exec::ssh::SshContext::prepare(&hosts, &config.settings, overrides)
-        .map_err(|e| Error::usage(format!("cannot read ssh_config: {e}")).with_help("fix the file, or set ssh_config = \"none\" in [config]"))?;
+    let ctx = crate::exec::ssh::SshContext::prepare(&hosts, &config.settings, overrides).map_err(
+        |e| {
+            Error::usage(format!("cannot read ssh_config: {e}"))
+                .with_help("fix the file, or set ssh_config = \"none\" in [config]")
+        },
+    )?;
     run.ssh = Some(ctx);
     Ok(())
 }

@@ -48,6 +48,8 @@ struct TaskState {
     duration: Option<Duration>,
     /// Length of the longest chain of selected dependents (priority).
     chain: usize,
+    /// Hosts that failed in a dependency (with --continue-on-error): skipped here.
+    excluded: Vec<String>,
 }
 
 struct Done {
@@ -107,6 +109,7 @@ pub fn execute(
                 status: None,
                 duration: None,
                 chain: 0,
+                excluded: Vec::new(),
             }
         })
         .collect();
@@ -187,8 +190,36 @@ pub fn execute(
                     events,
                     &mut ready,
                     &dependents,
+                    opts.continue_on_error,
                 );
                 continue;
+            }
+            if !s.excluded.is_empty() {
+                let excluded = std::mem::take(&mut s.excluded);
+                s.pending.retain(|&ti| {
+                    let skip = excluded.contains(&s.targets[ti].label());
+                    if skip {
+                        s.results[ti] = Some(UnitResult {
+                            status: TaskStatus::Skipped,
+                            failure: None,
+                            duration: Duration::ZERO,
+                        });
+                    }
+                    !skip
+                });
+                if s.pending.is_empty() {
+                    finish_task(
+                        config,
+                        plan,
+                        &mut states,
+                        p,
+                        events,
+                        &mut ready,
+                        &dependents,
+                        opts.continue_on_error,
+                    );
+                    continue;
+                }
             }
             running_tasks += 1;
             let serial = config.tasks[plan.tasks[p]].strategy == Strategy::Serial;
@@ -243,6 +274,7 @@ pub fn execute(
                         events,
                         &mut ready,
                         &dependents,
+                        opts.continue_on_error,
                     );
                     note_failure(code, opts, &mut stopping, &mut first_failure);
                 }
@@ -285,6 +317,7 @@ pub fn execute(
                 events,
                 &mut ready,
                 &dependents,
+                opts.continue_on_error,
             );
             note_failure(code, opts, &mut stopping, &mut first_failure);
         }
@@ -338,7 +371,11 @@ fn note_failure(code: Option<i32>, opts: &Options, stopping: &mut bool, first: &
 }
 
 /// Close a task: aggregate its units, emit `task_finish`, release its dependents.
-/// Returns the exit code class of its failure, if it failed.
+/// With `keep_going` (--continue-on-error), a task that failed on some hosts but not all
+/// releases its dependents too, which then skip the hosts that failed (as Ansible
+/// drops failed hosts from the rest of a play). Returns the exit code class of its
+/// failure, if it failed.
+#[allow(clippy::too_many_arguments)]
 fn finish_task(
     config: &Config,
     plan: &Plan,
@@ -347,6 +384,7 @@ fn finish_task(
     events: &Sender<Event>,
     ready: &mut BinaryHeap<(usize, std::cmp::Reverse<usize>)>,
     dependents: &[Vec<usize>],
+    keep_going: bool,
 ) -> Option<i32> {
     let s = &mut states[p];
     let duration = s.started.map(|t| t.elapsed()).unwrap_or_default();
@@ -356,18 +394,37 @@ fn finish_task(
     for r in s.results.iter().flatten() {
         if r.status == TaskStatus::Cancelled {
             any_cancelled = true;
-        } else if r.status != TaskStatus::Success && failure.is_none_or(|f| r.duration < f.duration)
+        } else if !matches!(r.status, TaskStatus::Success | TaskStatus::Skipped)
+            && failure.is_none_or(|f| r.duration < f.duration)
         {
             failure = Some(r);
         }
     }
     let never_ran = s.results.iter().any(Option::is_none);
+    let all_skipped = !s.results.is_empty()
+        && s.results
+            .iter()
+            .all(|r| r.as_ref().is_some_and(|r| r.status == TaskStatus::Skipped));
     let status = match (failure, any_cancelled) {
         (Some(f), _) => f.status,
         (None, true) => TaskStatus::Cancelled,
-        (None, false) if never_ran => TaskStatus::Skipped,
+        (None, false) if never_ran || all_skipped => TaskStatus::Skipped,
         (None, false) => TaskStatus::Success,
     };
+    let succeeded_somewhere = s
+        .results
+        .iter()
+        .any(|r| r.as_ref().is_some_and(|r| r.status == TaskStatus::Success));
+    let failed_hosts: Vec<String> = s
+        .targets
+        .iter()
+        .zip(&s.results)
+        .filter(|(_, r)| r.as_ref().is_none_or(|r| r.status != TaskStatus::Success))
+        .map(|(t, _)| t.label())
+        .collect();
+    let partial = keep_going
+        && matches!(status, TaskStatus::Failed | TaskStatus::TimedOut)
+        && succeeded_somewhere;
     let code = failure.and_then(|f| f.failure.as_ref()).map(failure_code);
     s.status = Some(status);
     s.duration = Some(duration);
@@ -386,8 +443,12 @@ fn finish_task(
         duration,
         hosts,
     }));
-    if status == TaskStatus::Success {
+    if status == TaskStatus::Success || partial {
         for &q in &dependents[p] {
+            if partial {
+                let ex = &mut states[q].excluded;
+                ex.extend(failed_hosts.iter().cloned());
+            }
             states[q].waiting_deps -= 1;
             if states[q].waiting_deps == 0 {
                 ready.push((states[q].chain, std::cmp::Reverse(q)));

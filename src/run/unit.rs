@@ -170,7 +170,16 @@ pub fn run_unit(run: &RunInfo, task: &Task, target: &Target, events: &Sender<Eve
                 }
             }
         };
-        if let Some(failure) = run_command(run, task, cmd, &host, &line, task_deadline, events, &mut exec) {
+        if let Some(failure) = run_command(
+            run,
+            task,
+            cmd,
+            &host,
+            &line,
+            task_deadline,
+            events,
+            &mut exec,
+        ) {
             let status = match failure {
                 Failure::Timeout { .. } => TaskStatus::TimedOut,
                 Failure::Cancelled => TaskStatus::Cancelled,
@@ -240,6 +249,9 @@ impl RemoteSession<'_> {
     }
 }
 
+/// Runs one attempt of a command until the deadline, passing its output on.
+type Exec<'a> = dyn FnMut(Instant, &mut dyn FnMut(Stream, &[u8])) -> ExecResult + 'a;
+
 /// Run one command with its retries. None on success (or a tolerated failure).
 #[allow(clippy::too_many_arguments)]
 fn run_command(
@@ -250,7 +262,7 @@ fn run_command(
     line: &str,
     task_deadline: Instant,
     events: &Sender<Event>,
-    exec: &mut dyn FnMut(Instant, &mut dyn FnMut(Stream, &[u8])) -> ExecResult,
+    exec: &mut Exec<'_>,
 ) -> Option<Failure> {
     let attempts = cmd.retries + 1;
     let tolerated = cmd.continue_on_error || task.continue_on_error;

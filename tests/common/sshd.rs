@@ -25,10 +25,16 @@ impl Keys {
             let _ = std::fs::remove_dir_all(&dir);
             std::fs::create_dir_all(&dir).expect("key dir");
             let mut auth = String::new();
-            for (name, kind, bits) in [("id_ed25519", "ed25519", None), ("id_ecdsa", "ecdsa", Some("256")), ("id_rsa", "rsa", Some("2048")), ("wrong_ed25519", "ed25519", None)] {
+            for (name, kind, bits) in [
+                ("id_ed25519", "ed25519", None),
+                ("id_ecdsa", "ecdsa", Some("256")),
+                ("id_rsa", "rsa", Some("2048")),
+                ("wrong_ed25519", "ed25519", None),
+            ] {
                 keygen(&dir.join(name), kind, bits);
                 if name != "wrong_ed25519" {
-                    auth += &std::fs::read_to_string(dir.join(format!("{name}.pub"))).expect("pub key");
+                    auth +=
+                        &std::fs::read_to_string(dir.join(format!("{name}.pub"))).expect("pub key");
                 }
             }
             std::fs::write(dir.join("authorized_keys"), auth).expect("authorized_keys");
@@ -43,11 +49,14 @@ impl Keys {
 
 fn keygen(path: &Path, kind: &str, bits: Option<&str>) {
     let mut c = Command::new("ssh-keygen");
-    c.args(["-q", "-t", kind, "-N", "", "-C", "nexus-test", "-f"]).arg(path);
+    c.args(["-q", "-t", kind, "-N", "", "-C", "nexus-test", "-f"])
+        .arg(path);
     if let Some(b) = bits {
         c.args(["-b", b]);
     }
-    let st = c.status().expect("ssh-keygen (install openssh-client: make deps)");
+    let st = c
+        .status()
+        .expect("ssh-keygen (install openssh-client: make deps)");
     assert!(st.success(), "ssh-keygen failed for {}", path.display());
 }
 
@@ -68,7 +77,10 @@ fn wait_for_port(port: u16, child: &mut Child, log: &Path) {
                 std::fs::read_to_string(log).unwrap_or_default()
             );
         }
-        assert!(Instant::now() < deadline, "ssh server did not listen on {port} within 10 s");
+        assert!(
+            Instant::now() < deadline,
+            "ssh server did not listen on {port} within 10 s"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -120,7 +132,11 @@ impl Server {
             .expect("start sshd");
         wait_for_port(port, &mut child, &log);
         let host_key = std::fs::read_to_string(d.join("host_ed25519.pub")).expect("host key");
-        let host_key = host_key.split_whitespace().take(2).collect::<Vec<_>>().join(" ");
+        let host_key = host_key
+            .split_whitespace()
+            .take(2)
+            .collect::<Vec<_>>()
+            .join(" ");
         Server {
             port,
             dir,
@@ -143,7 +159,12 @@ impl Server {
             .status()
             .expect("dropbearkey is not installed: run `make deps` (apt-get install dropbear-bin)");
         assert!(st.success());
-        let out = Command::new("dropbearkey").arg("-y").arg("-f").arg(&key).output().expect("dropbearkey -y");
+        let out = Command::new("dropbearkey")
+            .arg("-y")
+            .arg("-f")
+            .arg(&key)
+            .output()
+            .expect("dropbearkey -y");
         let text = String::from_utf8_lossy(&out.stdout);
         let host_key = text
             .lines()
@@ -180,7 +201,8 @@ impl Server {
     /// A known_hosts file that knows this server.
     pub fn known_hosts(&self) -> PathBuf {
         let p = self.dir.path().join("known_hosts");
-        std::fs::write(&p, format!("[127.0.0.1]:{} {}\n", self.port, self.host_key)).expect("known_hosts");
+        std::fs::write(&p, format!("[127.0.0.1]:{} {}\n", self.port, self.host_key))
+            .expect("known_hosts");
         p
     }
 

@@ -58,9 +58,16 @@ fn tcp(t: &SshTarget) -> Result<TcpStream, ConnectError> {
         Ok(a) => a.collect(),
         Err(e) => {
             return Err(ConnectError::new(
-                format!("cannot resolve host name {}: {}", t.hostname, crate::error::io_reason(&e)),
+                format!(
+                    "cannot resolve host name {}: {}",
+                    t.hostname,
+                    crate::error::io_reason(&e)
+                ),
                 vec![
-                    format!("check the spelling of `{}` in nexus.toml or ssh_config", t.label),
+                    format!(
+                        "check the spelling of `{}` in nexus.toml or ssh_config",
+                        t.label
+                    ),
                     format!("check DNS: getent hosts {}", t.hostname),
                 ],
             ))
@@ -106,7 +113,8 @@ fn tcp(t: &SshTarget) -> Result<TcpStream, ConnectError> {
 pub fn connect(t: &SshTarget) -> Result<Conn, ConnectError> {
     let stream = tcp(t)?;
     let fd = stream.as_raw_fd();
-    let mut session = Session::new().map_err(|e| ConnectError::new(format!("libssh2: {e}"), vec![]))?;
+    let mut session =
+        Session::new().map_err(|e| ConnectError::new(format!("libssh2: {e}"), vec![]))?;
     let _ = session.method_pref(MethodType::Kex, KEX);
     let _ = session.method_pref(MethodType::HostKey, HOSTKEYS);
     session.set_tcp_stream(stream);
@@ -114,7 +122,10 @@ pub fn connect(t: &SshTarget) -> Result<Conn, ConnectError> {
     session.handshake().map_err(|e| {
         ConnectError::new(
             format!("SSH handshake failed: {}", e.message()),
-            vec![format!("check that port {} on {} is an SSH server", t.port, t.hostname)],
+            vec![format!(
+                "check that port {} on {} is an SSH server",
+                t.port, t.hostname
+            )],
         )
     })?;
     check_host_key(&session, t)?;
@@ -227,19 +238,30 @@ fn mismatch_line(session: &Session, text: &str, t: &SshTarget, key: &[u8]) -> Op
         if kh.read_str(line, KnownHostFileKind::OpenSSH).is_err() {
             continue;
         }
-        if matches!(kh.check_port(&t.hostname, t.port, key), CheckResult::Mismatch) {
+        if matches!(
+            kh.check_port(&t.hostname, t.port, key),
+            CheckResult::Mismatch
+        ) {
             return Some(i + 1);
         }
     }
     None
 }
 
-fn append_known_host(file: &Path, name: &str, kind: HostKeyType, key: &[u8]) -> std::io::Result<()> {
+fn append_known_host(
+    file: &Path,
+    name: &str,
+    kind: HostKeyType,
+    key: &[u8],
+) -> std::io::Result<()> {
     let _guard = KNOWN_HOSTS_WRITE.lock();
     if let Some(dir) = file.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(file)?;
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(file)?;
     writeln!(f, "{name} {} {}", key_type_name(kind), base64(key))
 }
 
@@ -252,8 +274,16 @@ fn base64(data: &[u8]) -> String {
             | u32::from(*c.get(2).unwrap_or(&0));
         out.push(T[(n >> 18) as usize & 63] as char);
         out.push(T[(n >> 12) as usize & 63] as char);
-        out.push(if c.len() > 1 { T[(n >> 6) as usize & 63] as char } else { '=' });
-        out.push(if c.len() > 2 { T[n as usize & 63] as char } else { '=' });
+        out.push(if c.len() > 1 {
+            T[(n >> 6) as usize & 63] as char
+        } else {
+            '='
+        });
+        out.push(if c.len() > 2 {
+            T[n as usize & 63] as char
+        } else {
+            '='
+        });
     }
     out
 }
@@ -272,7 +302,8 @@ fn is_encrypted(path: &Path) -> bool {
         .collect::<Vec<_>>()
         .join("");
     decode_b64_prefix(&body, 64).is_some_and(|bytes| {
-        bytes.starts_with(b"openssh-key-v1\0") && !bytes[15..].windows(4).take(8).any(|w| w == b"none")
+        bytes.starts_with(b"openssh-key-v1\0")
+            && !bytes[15..].windows(4).take(8).any(|w| w == b"none")
     })
 }
 
@@ -317,7 +348,9 @@ fn authenticate(session: &Session, t: &SshTarget) -> Result<(), ConnectError> {
         }
         if is_encrypted(path) {
             // Passphrase prompts need a terminal; without one this key cannot be used.
-            tried.push(format!("{shown} (encrypted; no passphrase can be asked without a terminal)"));
+            tried.push(format!(
+                "{shown} (encrypted; no passphrase can be asked without a terminal)"
+            ));
             return false;
         }
         match session.userauth_pubkey_file(user, None, path, None) {
@@ -345,7 +378,7 @@ fn authenticate(session: &Session, t: &SshTarget) -> Result<(), ConnectError> {
         }
     }
     if !t.identities_only {
-        match std::env::var_os("SSH_AUTH_SOCK") {
+        match std::env::var_os("SSH_AUTH_SOCK").filter(|s| !s.is_empty()) {
             None => tried.push("ssh-agent (SSH_AUTH_SOCK is not set)".into()),
             Some(_) => match agent_auth(session, user) {
                 Ok(true) => return Ok(()),
@@ -365,10 +398,17 @@ fn authenticate(session: &Session, t: &SshTarget) -> Result<(), ConnectError> {
         tried.push("password (not asked: no terminal or CI is set)".into());
     }
     Err(ConnectError::new(
-        format!("Authentication failed for user {user}; tried: {}", tried.join(", ")),
+        format!(
+            "Authentication failed for user {user}; tried: {}",
+            tried.join(", ")
+        ),
         vec![
-            format!("check that the public key is in ~{user}/.ssh/authorized_keys on {}", t.hostname),
-            "name the key with -i PATH, ssh_identity in nexus.toml, or IdentityFile in ssh_config".into(),
+            format!(
+                "check that the public key is in ~{user}/.ssh/authorized_keys on {}",
+                t.hostname
+            ),
+            "name the key with -i PATH, ssh_identity in nexus.toml, or IdentityFile in ssh_config"
+                .into(),
             "load it into ssh-agent: ssh-add PATH".into(),
         ],
     ))
@@ -376,8 +416,12 @@ fn authenticate(session: &Session, t: &SshTarget) -> Result<(), ConnectError> {
 
 fn agent_auth(session: &Session, user: &str) -> Result<bool, String> {
     let mut agent = session.agent().map_err(|e| e.message().to_string())?;
-    agent.connect().map_err(|e| format!("cannot connect: {}", e.message()))?;
-    agent.list_identities().map_err(|e| e.message().to_string())?;
+    agent
+        .connect()
+        .map_err(|e| format!("cannot connect: {}", e.message()))?;
+    agent
+        .list_identities()
+        .map_err(|e| e.message().to_string())?;
     let ids = agent.identities().map_err(|e| e.message().to_string())?;
     for id in &ids {
         if agent.userauth(user, id).is_ok() && session.authenticated() {

@@ -43,7 +43,7 @@ fn sudo_prefix(sudo: &Option<Option<String>>) -> String {
 
 /// The command line sent to the server's shell.
 pub fn wrap(cmd: &RemoteCommand) -> String {
-    let mut s = format!("printf '\\036nexus-pgid %s\\n' \"$$\"; ");
+    let mut s = String::from("printf '\\036nexus-pgid %s\\n' \"$$\"; ");
     if let Some(d) = &cmd.dir {
         s += &format!("cd {} || exit 1; ", quote(d));
     }
@@ -89,7 +89,10 @@ pub fn exec(
     }
     if let Err(e) = channel.exec(&wrap(cmd)) {
         return (
-            ExecResult::SpawnError(format!("the server refused to run the command: {}", e.message())),
+            ExecResult::SpawnError(format!(
+                "the server refused to run the command: {}",
+                e.message()
+            )),
             true,
         );
     }
@@ -198,7 +201,10 @@ pub fn exec(
 fn wait_socket(conn: &Conn, left: Duration) {
     let dirs = conn.session.block_directions();
     let mut events = libc::POLLIN;
-    if matches!(dirs, ssh2::BlockDirections::Outbound | ssh2::BlockDirections::Both) {
+    if matches!(
+        dirs,
+        ssh2::BlockDirections::Outbound | ssh2::BlockDirections::Both
+    ) {
         events |= libc::POLLOUT;
     }
     let mut fds = [

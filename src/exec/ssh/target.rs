@@ -102,7 +102,13 @@ pub fn resolve(
         None => r
             .user_known_hosts_files
             .first()
-            .map(|p| expand_tilde(p))
+            .map(|p| {
+                if p == "none" {
+                    PathBuf::from("/dev/null")
+                } else {
+                    expand_tilde(p)
+                }
+            })
             .unwrap_or_else(|| home().join(".ssh/known_hosts")),
     };
     let identities = r

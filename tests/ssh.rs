@@ -1,0 +1,570 @@
+//! SSH tests against real servers the suite starts on 127.0.0.1: OpenSSH sshd and
+//! dropbear, with throwaway host and client keys. None is skipped: a missing server
+//! binary fails the test with the command that installs it.
+
+mod common;
+
+use common::sshd::{Keys, Server};
+use common::*;
+
+/// A test whose nexus.toml reaches `server` as root with `key`.
+fn ssh_test(server: &Server, key: &str, body: &str) -> Test {
+    let keys = Keys::get();
+    let toml = format!(
+        "[config]\nssh_config = \"none\"\nknown_hosts = \"{kh}\"\nssh_identity = \"{id}\"\n\n[hosts]\nweb = [\"root@127.0.0.1:{port}\"]\n\n{body}",
+        kh = server.known_hosts().display(),
+        id = keys.key(key).display(),
+        port = server.port,
+    );
+    isolated(Test::new().toml(&toml))
+}
+
+/// No real ~/.ssh, no agent: only what the test configures.
+fn isolated(t: Test) -> Test {
+    let home = t.path("home");
+    std::fs::create_dir_all(&home).unwrap();
+    t.env("HOME", home.to_str().unwrap())
+        .env("SSH_AUTH_SOCK", "")
+}
+
+fn host(server: &Server) -> String {
+    format!("root@127.0.0.1:{}", server.port)
+}
+
+#[test]
+fn openssh_runs_commands_with_each_key_type() {
+    let server = Server::openssh();
+    for key in ["id_ed25519", "id_ecdsa", "id_rsa"] {
+        let t = ssh_test(
+            &server,
+            key,
+            r#"
+[tasks.hello]
+on = "web"
+run = ["echo out-{{ host }} $NEXUS_TASK", "echo err-line >&2", "exit 7"]
+"#,
+        )
+        .args(&["run", "hello", "--format", "json"]);
+        let r = t.run();
+        r.expect_code(1);
+        let lines = r.json_lines();
+        let h = host(&server);
+        let outputs: Vec<(String, String)> = lines
+            .iter()
+            .filter(|l| l["event"] == "output")
+            .map(|l| {
+                (
+                    l["stream"].as_str().unwrap().to_string(),
+                    l["line"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            outputs,
+            vec![
+                ("stdout".to_string(), format!("out-{h} hello")),
+                ("stderr".to_string(), "err-line".to_string())
+            ],
+            "key {key}"
+        );
+        let codes: Vec<&serde_json::Value> = lines
+            .iter()
+            .filter(|l| l["event"] == "command_finish")
+            .map(|l| &l["exit_code"])
+            .collect();
+        assert_eq!(codes, [0, 0, 7], "key {key}");
+        assert!(lines
+            .iter()
+            .filter(|l| l["host"].is_string())
+            .all(|l| l["host"] == h));
+    }
+}
+
+#[test]
+fn wrong_key_fails_with_exit_3_naming_host_and_identities() {
+    let server = Server::openssh();
+    let t = ssh_test(
+        &server,
+        "wrong_ed25519",
+        "[tasks.t]\non = \"web\"\nrun = \"true\"\n",
+    )
+    .args(&["run", "t", "-q"]);
+    let r = t.run();
+    let home = t.path("home");
+    let wrong = Keys::get().key("wrong_ed25519");
+    r.expect(
+        3,
+        "FAILED t (X.Xs)\n",
+        &format!(
+            "
+            Error: SSH connection failed
+
+              Host: {h}
+              Task: t
+              Command: true
+              Reason: Authentication failed for user root; tried: {w} (rejected), ssh-agent (SSH_AUTH_SOCK is not set), {home}/.ssh/id_ed25519 (not found), {home}/.ssh/id_ecdsa (not found), {home}/.ssh/id_rsa (not found), password (not asked: no terminal or CI is set)
+
+              Suggestions:
+                - check that the public key is in ~root/.ssh/authorized_keys on 127.0.0.1
+                - name the key with -i PATH, ssh_identity in nexus.toml, or IdentityFile in ssh_config
+                - load it into ssh-agent: ssh-add PATH
+
+            ",
+            h = host(&server),
+            w = wrong.display(),
+            home = home.display()
+        ),
+    );
+}
+
+#[test]
+fn strict_rejects_an_unknown_host() {
+    let server = Server::openssh();
+    let t = ssh_test(
+        &server,
+        "id_ed25519",
+        "[tasks.t]\non = \"web\"\nrun = \"true\"\n",
+    )
+    .args(&["run", "t", "-q"]);
+    let kh = server.dir.path().join("known_hosts");
+    std::fs::write(&kh, "").unwrap();
+    let r = t.run();
+    r.expect_code(3);
+    let want = format!(
+        "  Reason: host key of [127.0.0.1]:{p} is not in {kh} (host_key_checking = \"strict\"); its ssh-ed25519 key is SHA256:",
+        p = server.port,
+        kh = kh.display()
+    );
+    assert!(r.stderr.contains(&want), "{}", r.stderr);
+    assert!(
+        r.stderr.contains(&format!(
+            "    - add it after checking the fingerprint: ssh-keyscan -p {} 127.0.0.1 >> {}\n",
+            server.port,
+            kh.display()
+        )),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn accept_new_writes_the_key_then_a_changed_key_is_refused_with_its_line() {
+    let server = Server::openssh();
+    let kh = server.dir.path().join("kh-new");
+    let body = "[tasks.t]\non = \"web\"\nrun = \"true\"\n";
+    let t = ssh_test(&server, "id_ed25519", body);
+    let toml = std::fs::read_to_string(t.path("nexus.toml"))
+        .unwrap()
+        .replace(
+            &server.known_hosts().display().to_string(),
+            &kh.display().to_string(),
+        )
+        .replace(
+            "[config]\n",
+            "[config]\nhost_key_checking = \"accept-new\"\n",
+        );
+    std::fs::write(t.path("nexus.toml"), toml).unwrap();
+    let t = t.args(&["run", "t", "-q"]);
+    t.run().expect(0, "ok t (X.Xs)\n", "");
+    let written = std::fs::read_to_string(&kh).unwrap();
+    assert_eq!(
+        written,
+        format!("[127.0.0.1]:{} {}\n", server.port, server.host_key)
+    );
+    t.run().expect(0, "ok t (X.Xs)\n", "");
+
+    // Another key for the same host on line 2: the server's key no longer matches.
+    let other = Server::openssh();
+    std::fs::write(
+        &kh,
+        format!(
+            "# comment\n[127.0.0.1]:{} {}\n",
+            server.port, other.host_key
+        ),
+    )
+    .unwrap();
+    let r = t.run();
+    r.expect_code(3);
+    let want = format!(
+        "  Reason: HOST KEY CHANGED for [127.0.0.1]:{p}: the server's ssh-ed25519 key is SHA256:",
+        p = server.port
+    );
+    assert!(r.stderr.contains(&want), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains(&format!(", which does not match {}:2\n", kh.display())),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains(&format!(
+            "ssh-keygen -R '[127.0.0.1]:{}' -f {}",
+            server.port,
+            kh.display()
+        )),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn host_key_checking_off_warns() {
+    let server = Server::openssh();
+    let t = ssh_test(
+        &server,
+        "id_ed25519",
+        "[tasks.t]\non = \"web\"\nrun = \"true\"\n",
+    );
+    let toml = std::fs::read_to_string(t.path("nexus.toml"))
+        .unwrap()
+        .replace("[config]\n", "[config]\nhost_key_checking = \"off\"\n");
+    std::fs::write(t.path("nexus.toml"), toml).unwrap();
+    std::fs::write(server.dir.path().join("known_hosts"), "").unwrap();
+    let r = t.args(&["run", "t", "-q"]).run();
+    r.expect_code(0);
+    let want = "nexus: warn: host key checking is off: accepted ssh-ed25519 key SHA256:";
+    assert!(r.stderr.starts_with(want), "{}", r.stderr);
+    assert!(
+        r.stderr.ends_with(&format!(
+            " of [127.0.0.1]:{} without checking\n",
+            server.port
+        )),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn ssh_agent_authenticates() {
+    let server = Server::openssh();
+    let dir = TempDir::new("agent");
+    let sock = dir.path().join("agent.sock");
+    let mut agent = std::process::Command::new("ssh-agent")
+        .arg("-D")
+        .arg("-a")
+        .arg(&sock)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("ssh-agent (openssh-client)");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !sock.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "ssh-agent socket did not appear"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let added = std::process::Command::new("ssh-add")
+        .arg(Keys::get().key("id_ecdsa"))
+        .env("SSH_AUTH_SOCK", &sock)
+        .output()
+        .unwrap();
+    assert!(added.status.success(), "{added:?}");
+    let t = ssh_test(
+        &server,
+        "wrong_ed25519",
+        "[tasks.t]\non = \"web\"\nrun = \"echo via-agent\"\n",
+    )
+    .env("SSH_AUTH_SOCK", sock.to_str().unwrap())
+    .args(&["run", "t", "-v", "--plain"]);
+    let r = t.run();
+    // SAFETY: stopping the agent we started, by PID.
+    unsafe {
+        libc::kill(agent.id() as i32, libc::SIGTERM);
+    }
+    let _ = agent.wait();
+    r.expect_code(0);
+    assert!(
+        r.stdout
+            .contains(&format!("t@{} | via-agent\n", host(&server))),
+        "{}",
+        r.stdout
+    );
+}
+
+#[test]
+fn pool_reuses_connections_across_commands_and_tasks() {
+    let server = Server::openssh();
+    let mut body = String::from("[tasks.many]\non = \"web\"\nrun = [");
+    for i in 0..20 {
+        body += &format!("\"echo {i}\", ");
+    }
+    body += "]\n[tasks.second]\non = \"web\"\ndeps = [\"many\"]\nrun = [\"true\", \"true\"]\n";
+    for p in ["p1", "p2", "p3", "p4", "p5"] {
+        body += &format!("[tasks.{p}]\non = \"web\"\ndeps = [\"second\"]\nrun = \"sleep 0.3\"\n");
+    }
+    body += "[tasks.all]\ndeps = [\"p1\", \"p2\", \"p3\", \"p4\", \"p5\"]\n";
+    let t = ssh_test(&server, "id_ed25519", &body);
+    let toml = std::fs::read_to_string(t.path("nexus.toml"))
+        .unwrap()
+        .replace("[config]\n", "[config]\npool_size = 2\n");
+    std::fs::write(t.path("nexus.toml"), toml).unwrap();
+    let before = server.log_count("Accepted publickey");
+    t.args(&["run", "all", "-q"]).run().expect_code(0);
+    let opened = server.log_count("Accepted publickey") - before;
+    // 20 commands and the next task share one session; five parallel tasks need more,
+    // but never more than pool_size = 2.
+    assert_eq!(opened, 2, "connections opened: {opened}");
+}
+
+#[test]
+fn remote_timeout_kills_the_remote_process() {
+    let server = Server::openssh();
+    let marker = format!("302.{}", std::process::id());
+    let t = ssh_test(
+        &server,
+        "id_ed25519",
+        &format!("[tasks.slow]\non = \"web\"\nrun = [{{ cmd = \"sleep {marker} & sleep {marker}\", timeout = \"500ms\" }}]\n"),
+    )
+    .args(&["run", "slow", "-q"]);
+    let r = t.run();
+    r.expect_code(4);
+    assert!(
+        r.stderr.contains("  Timeout: 500ms (command timeout)\n"),
+        "{}",
+        r.stderr
+    );
+    let left = processes_matching(&format!("sleep {marker}"));
+    assert!(left.is_empty(), "remote processes survived: {left:?}");
+}
+
+#[test]
+fn ctrl_c_during_a_remote_task_leaves_nothing_behind() {
+    let server = Server::openssh();
+    let marker = format!("303.{}", std::process::id());
+    let t = ssh_test(
+        &server,
+        "id_ed25519",
+        &format!("[tasks.slow]\non = \"web\"\nrun = [{{ cmd = \"sleep {marker}\", timeout = \"10m\" }}]\n"),
+    );
+    let mut cmd = t.command();
+    cmd.args(["run", "slow", "-q"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while processes_matching(&format!("sleep {marker}")).is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "remote sleep did not start"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // SAFETY: signalling the child we spawned.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGINT);
+    }
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{out:?}");
+    let left = processes_matching(&format!("sleep {marker}"));
+    assert!(
+        left.is_empty(),
+        "remote processes survived Ctrl-C: {left:?}"
+    );
+}
+
+#[test]
+fn sudo_runs_as_root_or_the_named_user() {
+    let server = Server::openssh();
+    let t = ssh_test(
+        &server,
+        "id_ed25519",
+        r#"
+[tasks.t]
+on = "web"
+run = [{ cmd = "id -un", sudo = true }, { cmd = "id -un", user = "nobody" }]
+"#,
+    )
+    .args(&["run", "t", "--format", "json"]);
+    let r = t.run();
+    r.expect_code(0);
+    let out: Vec<String> = r
+        .json_lines()
+        .iter()
+        .filter(|l| l["event"] == "output")
+        .map(|l| l["line"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(out, ["root", "nobody"]);
+}
+
+#[test]
+fn unreachable_host_reports_per_host_and_exits_3() {
+    let server = Server::openssh();
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let body = format!(
+        r#"
+[hosts.mixed]
+hosts = ["root@127.0.0.1:{good}", "root@127.0.0.1:{closed}"]
+
+[tasks.deploy]
+on = "mixed"
+run = "true"
+
+[tasks.verify]
+on = "mixed"
+deps = ["deploy"]
+run = "echo verified-{{{{ host }}}}"
+
+[tasks.local_report]
+run = "echo report >> log"
+"#,
+        good = server.port
+    );
+    let t = ssh_test(&server, "id_ed25519", &body);
+    let good = format!("root@127.0.0.1:{}", server.port);
+    let bad = format!("root@127.0.0.1:{closed}");
+    let mut c = t.command();
+    c.args(["run", "verify", "--plain"]);
+    let r = c.output().unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&r.stdout),
+        String::from_utf8_lossy(&r.stderr),
+    );
+    assert_eq!(r.status.code(), Some(3), "{stdout}{stderr}");
+    assert_eq!(
+        common::mask(&stdout),
+        format!(
+            "FAILED deploy X.Xs\n  |- {good} ok X.Xs\n  `- {bad} FAILED X.Xs\n\nSummary:\n  FAILED    deploy  X.Xs\n  skipped   verify  skipped\nFailed in X.Xs: 0 succeeded, 1 failed, 1 skipped\n"
+        )
+    );
+    assert_eq!(
+        stderr,
+        format!(
+            "Error: SSH connection failed\n\n  Host: {bad}\n  Task: deploy\n  Command: true\n  Reason: Connection refused (port {closed}), 3 attempts\n\n  Suggestions:\n    - Verify the host is reachable: ping 127.0.0.1\n    - Check if SSH is running: nc -zv 127.0.0.1 {closed}\n    - Verify firewall rules allow port {closed}\n\n"
+        )
+    );
+
+    // With --continue-on-error the reachable host goes on to the next task.
+    let mut c = t.command();
+    c.args([
+        "run",
+        "verify",
+        "local_report",
+        "--continue-on-error",
+        "--format",
+        "json",
+    ]);
+    let r2 = c.output().unwrap();
+    assert_eq!(r2.status.code(), Some(3));
+    let stdout = String::from_utf8_lossy(&r2.stdout);
+    let lines: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let verify_out: Vec<&serde_json::Value> = lines
+        .iter()
+        .filter(|l| l["event"] == "output" && l["task"] == "verify")
+        .collect();
+    assert_eq!(verify_out.len(), 1, "{stdout}");
+    assert_eq!(verify_out[0]["host"], good.as_str());
+    assert_eq!(verify_out[0]["line"], format!("verified-{good}").as_str());
+    let vf = lines
+        .iter()
+        .find(|l| l["event"] == "task_finish" && l["task"] == "verify")
+        .unwrap();
+    assert_eq!(vf["status"], "success");
+    assert_eq!(vf["hosts"][&good], "success");
+    assert_eq!(vf["hosts"][&bad], "skipped");
+    assert_eq!(t.read("log"), "report\n");
+}
+
+/// A local user for dropbear, which reads ~/.ssh/authorized_keys of the login user.
+fn dropbear_user() -> &'static str {
+    let user = "nexustest";
+    let home = "/var/tmp/nexustest-home";
+    let exists = std::process::Command::new("id")
+        .arg(user)
+        .output()
+        .unwrap()
+        .status
+        .success();
+    if !exists {
+        let st = std::process::Command::new("useradd")
+            .args([
+                "--home-dir",
+                home,
+                "--create-home",
+                "--shell",
+                "/bin/sh",
+                user,
+            ])
+            .status()
+            .expect("useradd");
+        assert!(st.success(), "useradd {user} failed");
+    }
+    let ssh = std::path::Path::new(home).join(".ssh");
+    std::fs::create_dir_all(&ssh).unwrap();
+    std::fs::copy(
+        Keys::get().dir.join("authorized_keys"),
+        ssh.join("authorized_keys"),
+    )
+    .unwrap();
+    let st = std::process::Command::new("chown")
+        .args(["-R", &format!("{user}:{user}"), home])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(home, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&ssh, std::fs::Permissions::from_mode(0o700)).unwrap();
+    std::fs::set_permissions(
+        ssh.join("authorized_keys"),
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
+    user
+}
+
+#[test]
+fn dropbear_exec_exit_status_stderr_and_key_auth() {
+    let user = dropbear_user();
+    let server = Server::dropbear();
+    let toml = format!(
+        "[config]\nssh_config = \"none\"\nknown_hosts = \"{kh}\"\nssh_identity = \"{id}\"\n[hosts]\ndb = [\"{user}@127.0.0.1:{port}\"]\n[tasks.t]\non = \"db\"\nrun = [\"echo hello-$(id -un)\", \"echo to-stderr >&2\", \"exit 5\"]\n",
+        kh = server.known_hosts().display(),
+        id = Keys::get().key("id_ed25519").display(),
+        port = server.port
+    );
+    let t = isolated(Test::new().toml(&toml)).args(&["run", "t", "--format", "json"]);
+    let r = t.run();
+    r.expect_code(1);
+    let lines = r.json_lines();
+    let out: Vec<(String, String)> = lines
+        .iter()
+        .filter(|l| l["event"] == "output")
+        .map(|l| {
+            (
+                l["stream"].as_str().unwrap().into(),
+                l["line"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        out,
+        [
+            ("stdout".to_string(), format!("hello-{user}")),
+            ("stderr".to_string(), "to-stderr".to_string())
+        ]
+    );
+    let codes: Vec<&serde_json::Value> = lines
+        .iter()
+        .filter(|l| l["event"] == "command_finish")
+        .map(|l| &l["exit_code"])
+        .collect();
+    assert_eq!(codes, [0, 0, 5]);
+
+    // A key dropbear does not know is refused: exit 3.
+    let toml = toml.replace("id_ed25519", "wrong_ed25519");
+    let t = isolated(Test::new().toml(&toml)).args(&["run", "t", "-q"]);
+    let r = t.run();
+    r.expect_code(3);
+    assert!(
+        r.stderr
+            .contains("Reason: Authentication failed for user nexustest; tried: "),
+        "{}",
+        r.stderr
+    );
+}
