@@ -60,6 +60,7 @@ pub fn dispatch(args: &Args) -> Result<i32, Error> {
         Some("validate") => validate(args),
         Some("list") => list(args),
         Some("run") => run_cmd(args),
+        Some("hosts") => hosts(args),
         Some(other) => Err(Error::usage(format!("unknown command `{other}`"))),
     }
 }
@@ -150,6 +151,58 @@ fn init(args: &Args) -> Result<i32, Error> {
         "Wrote {}. Try: nexus list, then nexus run hello\n",
         path.display()
     ))
+}
+
+/// `nexus hosts resolve HOST`: host string > ssh_config > nexus.toml [config] > defaults.
+fn hosts(args: &Args) -> Result<i32, Error> {
+    use crate::exec::ssh::config as sshc;
+    if args.positionals[0] != "resolve" {
+        let mut e = Error::usage(format!(
+            "unknown hosts subcommand `{}`",
+            args.positionals[0]
+        ));
+        if let Some(h) = crate::error::did_you_mean(&args.positionals[0], ["resolve"]) {
+            e = e.with_help(h);
+        }
+        return Err(e.with_help("usage: nexus hosts resolve HOST"));
+    }
+    let spec = config::host::parse(&args.positionals[1]).map_err(|m| {
+        Error::usage(m).with_help("give a host string: host, user@host, user@host:port")
+    })?;
+    // nexus.toml is optional here: its [config] only fills in what ssh_config leaves open.
+    let settings = match config_path(args) {
+        Ok(p) if p.is_file() => load(args)?.settings,
+        _ => config::Settings::default(),
+    };
+    let ssh_config = match args.value("ssh-config") {
+        Some(path) => Some(sshc::parse_file(std::path::Path::new(path)).map_err(|e| {
+            Error::usage(format!("cannot read ssh_config: {e}"))
+                .with_help("fix the file, or point --ssh-config at another")
+        })?),
+        None => crate::exec::ssh::target::load_ssh_config(&settings).map_err(|e| {
+            Error::usage(format!("cannot read ssh_config: {e}"))
+                .with_help("fix the file, or set ssh_config = \"none\" in [config]")
+        })?,
+    };
+    let overrides = sshc::Overrides {
+        user: spec.user.clone(),
+        port: spec.port,
+        identity: None,
+    };
+    let fallbacks = sshc::Fallbacks {
+        user: settings.ssh_user.clone(),
+        port: (settings.ssh_port != 22).then_some(settings.ssh_port),
+        identity: settings.ssh_identity.clone(),
+    };
+    let resolved = ssh_config
+        .unwrap_or_default()
+        .resolve_with(&spec.host, &overrides, &fallbacks);
+    let text: String = resolved
+        .ssh_g_lines()
+        .iter()
+        .map(|l| format!("{l}\n"))
+        .collect();
+    print(&text)
 }
 
 fn validate(args: &Args) -> Result<i32, Error> {

@@ -306,6 +306,7 @@ fn corpus_matches_ssh_g() {
     let mut failures = Vec::new();
     let mut n_files = 0;
     let mut n_cases = 0;
+    let mut n_cli = 0;
     for file in &files {
         let text = std::fs::read_to_string(file).expect("read corpus file");
         let (cases, expect_error) = cases_of(&text);
@@ -372,9 +373,33 @@ fn corpus_matches_ssh_g() {
                     diff(&expected, &actual)
                 ));
             }
+            if case.ssh_args.is_empty() {
+                // The same through the binary: `nexus hosts resolve ALIAS --ssh-config FILE`.
+                n_cli += 1;
+                let out = std::process::Command::new(env!("CARGO_BIN_EXE_nexus"))
+                    .args(["hosts", "resolve", &case.alias, "--ssh-config"])
+                    .arg(file)
+                    .current_dir(&home.0)
+                    .env_remove("NEXUS_CONFIG")
+                    .output()
+                    .expect("run nexus");
+                let cli: Vec<String> = String::from_utf8_lossy(&out.stdout)
+                    .lines()
+                    .map(str::to_string)
+                    .collect();
+                if !out.status.success() || cli != expected {
+                    failures.push(format!(
+                        "{name} {} (nexus hosts resolve, exit {:?}):\n{}{}",
+                        case.alias,
+                        out.status.code(),
+                        diff(&expected, &cli),
+                        String::from_utf8_lossy(&out.stderr)
+                    ));
+                }
+            }
         }
     }
-    eprintln!("ssh_config corpus: {n_files} files, {n_cases} cases");
+    eprintln!("ssh_config corpus: {n_files} files, {n_cases} cases, {n_cli} through `nexus hosts resolve`");
     assert!(n_files >= 25, "corpus has only {n_files} files");
     assert!(
         failures.is_empty(),

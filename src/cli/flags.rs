@@ -43,6 +43,13 @@ pub const COMMANDS: &[CommandDef] = &[
         complete: "",
     },
     CommandDef {
+        name: "hosts",
+        args: "resolve HOST",
+        about: "Print the SSH settings nexus would use for HOST, in `ssh -G` form",
+        arity: (2, Some(2)),
+        complete: "",
+    },
+    CommandDef {
         name: "version",
         args: "",
         about: "Print version, commit and target",
@@ -196,6 +203,14 @@ pub const FLAGS: &[Flag] = &[
         choices: &[],
         help: "SSH private key, tried before the agent and the default keys",
         commands: &["run"],
+    },
+    Flag {
+        long: "ssh-config",
+        short: None,
+        value: Some("PATH"),
+        choices: &[],
+        help: "Read this ssh_config instead of the one nexus.toml or ~/.ssh/config names",
+        commands: &["hosts"],
     },
     Flag {
         long: "names",

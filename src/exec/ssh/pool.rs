@@ -36,7 +36,7 @@ pub struct Pool {
 }
 
 fn key(t: &SshTarget) -> String {
-    format!("{}@{}:{}", t.user, t.hostname, t.port)
+    t.label.clone()
 }
 
 impl Pool {
