@@ -568,3 +568,67 @@ fn dropbear_exec_exit_status_stderr_and_key_auth() {
         r.stderr
     );
 }
+
+#[test]
+fn proxy_jump_through_a_second_sshd() {
+    let jump = Server::openssh();
+    let target = Server::openssh();
+    let keys = Keys::get();
+    let t = Test::new();
+    let kh = t.path("known_hosts");
+    std::fs::write(
+        &kh,
+        format!(
+            "[127.0.0.1]:{} {}\n[127.0.0.1]:{} {}\n",
+            jump.port, jump.host_key, target.port, target.host_key
+        ),
+    )
+    .unwrap();
+    let ssh_config = format!(
+        "Host behind\n  HostName 127.0.0.1\n  Port {tp}\n  User root\n  ProxyJump root@127.0.0.1:{jp}\n\nHost direct\n  HostName 127.0.0.1\n  Port {tp}\n  User root\n  ProxyJump none\n",
+        tp = target.port,
+        jp = jump.port
+    );
+    let toml = format!(
+        "[config]\nssh_config = \"{cfg}\"\nknown_hosts = \"{kh}\"\nssh_identity = \"{id}\"\n[hosts]\nweb = [\"behind\"]\n[tasks.t]\non = \"web\"\nrun = [\"echo through-the-jump\", \"echo second-command\"]\n",
+        cfg = t.path("ssh_config").display(),
+        kh = kh.display(),
+        id = keys.key("id_ed25519").display()
+    );
+    let t = isolated(t.file("ssh_config", &ssh_config).toml(&toml))
+        .args(&["run", "t", "-v", "--plain"]);
+    let jump_before = jump.log_count("Accepted publickey");
+    let target_before = target.log_count("Accepted publickey");
+    let r = t.run();
+    r.expect_code(0);
+    assert!(
+        r.stdout.contains("t@behind | through-the-jump\n"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("t@behind | second-command\n"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(
+        jump.log_count("Accepted publickey") - jump_before,
+        1,
+        "one login on the jump host"
+    );
+    assert_eq!(
+        target.log_count("Accepted publickey") - target_before,
+        1,
+        "one login on the target"
+    );
+
+    // With the jump host down, the target is unreachable through it: exit 3, naming the hop.
+    drop(jump);
+    let r = t.run();
+    r.expect_code(3);
+    assert!(
+        r.stderr.contains("  Reason: ProxyJump hop root@127.0.0.1:"),
+        "{}",
+        r.stderr
+    );
+}

@@ -109,10 +109,157 @@ fn tcp(t: &SshTarget) -> Result<TcpStream, ConnectError> {
     ))
 }
 
-/// Connect, check the host key and authenticate.
+/// Connect (through the ProxyJump hops, if any), check the host key, authenticate.
 pub fn connect(t: &SshTarget) -> Result<Conn, ConnectError> {
-    let stream = tcp(t)?;
+    let Some((first, rest)) = t.jumps.split_first() else {
+        let stream = tcp(t)?;
+        let fd = stream.as_raw_fd();
+        return establish(stream, fd, t);
+    };
+    // Each next hop (and finally the target) is reached through a direct-tcpip channel
+    // of the previous session, bridged to a socket pair the next session runs over.
+    let stream = tcp(first).map_err(|e| via(e, first))?;
     let fd = stream.as_raw_fd();
+    let mut prev = establish(stream, fd, first).map_err(|e| via(e, first))?;
+    let hops: Vec<&SshTarget> = rest.iter().collect();
+    for (i, next) in hops.iter().copied().chain(std::iter::once(t)).enumerate() {
+        let is_target = i == hops.len();
+        let stream = tunnel(prev, next)?;
+        let fd = stream.as_raw_fd();
+        prev = establish(stream, fd, next).map_err(|e| if is_target { e } else { via(e, next) })?;
+    }
+    Ok(prev)
+}
+
+fn via(mut e: ConnectError, hop: &SshTarget) -> ConnectError {
+    e.reason = format!("ProxyJump hop {}: {}", hop.label, e.reason);
+    e
+}
+
+/// A socket whose other end is pumped to and from a direct-tcpip channel of `prev`
+/// towards `next`. The pump thread owns `prev` and ends when either side closes.
+fn tunnel(prev: Conn, next: &SshTarget) -> Result<std::os::unix::net::UnixStream, ConnectError> {
+    use std::os::unix::net::UnixStream;
+    prev.session.set_blocking(true);
+    let channel = prev
+        .session
+        .channel_direct_tcpip(&next.hostname, next.port, None)
+        .map_err(|e| {
+            ConnectError::new(
+                format!(
+                    "the jump host refused to forward to {}:{}: {}",
+                    next.hostname,
+                    next.port,
+                    e.message()
+                ),
+                vec!["check AllowTcpForwarding on the jump host and the target's address".into()],
+            )
+        })?;
+    let (ours, theirs) =
+        UnixStream::pair().map_err(|e| ConnectError::new(format!("socketpair: {e}"), vec![]))?;
+    std::thread::Builder::new()
+        .name("nexus-jump".into())
+        .stack_size(128 * 1024)
+        .spawn(move || pump(prev, channel, ours))
+        .map_err(|e| ConnectError::new(format!("cannot start a tunnel thread: {e}"), vec![]))?;
+    Ok(theirs)
+}
+
+/// Move bytes between the channel and the socket until either side closes.
+fn pump(prev: Conn, mut channel: ssh2::Channel, mut sock: std::os::unix::net::UnixStream) {
+    use std::io::{ErrorKind, Read};
+    let _ = sock.set_nonblocking(true);
+    prev.session.set_blocking(false);
+    let mut buf = vec![0u8; 32 * 1024];
+    let mut pending: Vec<u8> = Vec::new(); // from the socket, not yet taken by the channel
+    loop {
+        let mut progressed = false;
+        match channel.read(&mut buf) {
+            Ok(0) if channel.eof() => return,
+            Ok(0) => {}
+            Ok(n) => {
+                progressed = true;
+                if write_all_blocking(&mut sock, &buf[..n]).is_err() {
+                    return;
+                }
+            }
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+            Err(_) => return,
+        }
+        if pending.is_empty() {
+            match sock.read(&mut buf) {
+                Ok(0) => return,
+                Ok(n) => {
+                    progressed = true;
+                    pending.extend_from_slice(&buf[..n]);
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+                Err(_) => return,
+            }
+        }
+        if !pending.is_empty() {
+            match channel.write(&pending) {
+                Ok(n) => {
+                    progressed = progressed || n > 0;
+                    pending.drain(..n);
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+                Err(_) => return,
+            }
+        }
+        if !progressed {
+            let ssh_events = libc::POLLIN | if pending.is_empty() { 0 } else { libc::POLLOUT };
+            let sock_events = if pending.is_empty() { libc::POLLIN } else { 0 };
+            let mut fds = [
+                libc::pollfd {
+                    fd: prev.fd,
+                    events: ssh_events,
+                    revents: 0,
+                },
+                libc::pollfd {
+                    fd: sock.as_raw_fd(),
+                    events: sock_events,
+                    revents: 0,
+                },
+            ];
+            // SAFETY: two valid pollfd structs.
+            unsafe {
+                libc::poll(fds.as_mut_ptr(), 2, 100);
+            }
+        }
+    }
+}
+
+fn write_all_blocking(
+    sock: &mut std::os::unix::net::UnixStream,
+    mut data: &[u8],
+) -> std::io::Result<()> {
+    while !data.is_empty() {
+        match sock.write(data) {
+            Ok(n) => data = &data[n..],
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                let mut fd = libc::pollfd {
+                    fd: sock.as_raw_fd(),
+                    events: libc::POLLOUT,
+                    revents: 0,
+                };
+                // SAFETY: one valid pollfd.
+                unsafe {
+                    libc::poll(&mut fd, 1, 100);
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Handshake, host key check and authentication over `stream`.
+fn establish<S: AsRawFd + 'static>(
+    stream: S,
+    fd: RawFd,
+    t: &SshTarget,
+) -> Result<Conn, ConnectError> {
     let mut session =
         Session::new().map_err(|e| ConnectError::new(format!("libssh2: {e}"), vec![]))?;
     let _ = session.method_pref(MethodType::Kex, KEX);

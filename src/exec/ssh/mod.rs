@@ -26,15 +26,11 @@ impl SshContext {
         overrides: &target::RunOverrides,
     ) -> Result<SshContext, String> {
         let ssh_config = target::load_ssh_config(settings)?;
-        let targets = hosts
-            .into_iter()
-            .map(|h| {
-                (
-                    h.clone(),
-                    target::resolve(h, settings, ssh_config.as_ref(), overrides),
-                )
-            })
-            .collect();
+        let mut targets = HashMap::new();
+        for h in hosts {
+            let t = target::resolve_with_jumps(h, settings, ssh_config.as_ref(), overrides)?;
+            targets.insert(h.clone(), t);
+        }
         Ok(SshContext {
             pool: pool::Pool::new(settings.pool_size, settings.max_connections),
             targets,

@@ -32,6 +32,8 @@ pub struct SshTarget {
     pub keepalive: u32,
     /// ProxyJump hops as written (`user@host:port,...`); None for a direct connection.
     pub proxy_jump: Option<String>,
+    /// The hops, resolved like any host (their own ProxyJump is not followed).
+    pub jumps: Vec<SshTarget>,
 }
 
 pub fn home() -> PathBuf {
@@ -132,7 +134,33 @@ pub fn resolve(
             .unwrap_or(settings.connect_timeout),
         keepalive: r.server_alive_interval as u32,
         proxy_jump: r.proxy_jump.clone().filter(|p| p != "none"),
+        jumps: Vec::new(),
     }
+}
+
+/// `resolve`, then the ProxyJump hops (SPEC §5: one or more hops, or `none`).
+pub fn resolve_with_jumps(
+    spec: &HostSpec,
+    settings: &Settings,
+    ssh_config: Option<&SshConfig>,
+    run: &RunOverrides,
+) -> Result<SshTarget, String> {
+    let mut t = resolve(spec, settings, ssh_config, run);
+    if let Some(hops) = t.proxy_jump.clone() {
+        for hop in hops.split(',').map(str::trim).filter(|h| !h.is_empty()) {
+            let hop_spec = crate::config::host::parse(hop.trim_start_matches("ssh://"))
+                .map_err(|e| format!("ProxyJump of {}: {e}", t.label))?;
+            // -u applies to the target, not to the hops.
+            let hop_run = RunOverrides {
+                user: None,
+                identity: run.identity.clone(),
+            };
+            let mut h = resolve(&hop_spec, settings, ssh_config, &hop_run);
+            h.proxy_jump = None;
+            t.jumps.push(h);
+        }
+    }
+    Ok(t)
 }
 
 /// The default keys, tried after the agent (SPEC §5 order).
