@@ -427,7 +427,7 @@ run = "echo report >> log"
     assert_eq!(
         common::mask(&stdout),
         format!(
-            "FAILED deploy X.Xs\n  |- {good} ok X.Xs\n  `- {bad} FAILED X.Xs\n\nSummary:\n  FAILED    deploy  X.Xs\n  skipped   verify  skipped\nFailed in X.Xs: 0 succeeded, 1 failed, 1 skipped\n"
+            "FAILED deploy X.Xs\n  |- {good} ok X.Xs\n  `- {bad} UNREACHABLE X.Xs\n\nSummary:\n  FAILED    deploy  X.Xs\n  skipped   verify  skipped\nFailed in X.Xs: 0 succeeded, 1 failed, 1 skipped\n"
         )
     );
     assert_eq!(
@@ -631,4 +631,55 @@ fn proxy_jump_through_a_second_sshd() {
         "{}",
         r.stderr
     );
+}
+
+#[test]
+fn encrypted_key_needs_a_terminal_for_its_passphrase() {
+    let server = Server::openssh();
+    let t = ssh_test(
+        &server,
+        "enc_ed25519",
+        "[tasks.t]\non = \"web\"\nrun = \"echo unlocked\"\n",
+    );
+    let enc = Keys::get().key("enc_ed25519");
+    // No terminal: a clear error naming the key, exit 3.
+    let mut c = t.command();
+    c.args(["run", "t", "-q"]);
+    let out = c.output().unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "tried: {} (encrypted; no passphrase can be asked without a terminal), ",
+            enc.display()
+        )),
+        "{stderr}"
+    );
+    // On a terminal (script(1) gives nexus a pty), the passphrase is asked and used.
+    let nexus = common::BIN;
+    let mut c = std::process::Command::new("script");
+    c.args(["-qec", &format!("{nexus} run t -v --plain"), "/dev/null"])
+        .current_dir(t.dir.path())
+        .env("HOME", t.path("home"))
+        .env("SSH_AUTH_SOCK", "")
+        .env_remove("CI")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = c.spawn().expect("script (util-linux)");
+    {
+        use std::io::Write;
+        // Give nexus time to reach the prompt; script forwards stdin to the pty.
+        std::thread::sleep(std::time::Duration::from_millis(800));
+        let mut stdin = child.stdin.take().unwrap();
+        writeln!(stdin, "{}", common::sshd::ENC_PASSPHRASE).unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&format!("Enter passphrase for key '{}': ", enc.display())),
+        "{text}"
+    );
+    assert!(text.contains("t@") && text.contains("| unlocked"), "{text}");
+    assert_eq!(out.status.code(), Some(0), "{text}");
 }

@@ -257,12 +257,21 @@ impl<O: Write, E: Write> Renderer<O, E> {
                 } else {
                     secs(*d)
                 };
-                let _ = writeln!(
-                    self.out,
-                    "  {tree} {h} {} {}",
-                    self.mark(*s),
-                    self.dim(&shown)
-                );
+                let unreachable = self
+                    .units
+                    .get(&(task.to_string(), h.clone()))
+                    .is_some_and(|u| matches!(u.failure, Some((_, Failure::Connect(_), _))));
+                let mark = if unreachable {
+                    let word = if self.opts.style.unicode {
+                        "✗ unreachable"
+                    } else {
+                        "UNREACHABLE"
+                    };
+                    self.paint(Color::Red, true, word)
+                } else {
+                    self.mark(*s)
+                };
+                let _ = writeln!(self.out, "  {tree} {h} {mark} {}", self.dim(&shown));
             }
         }
         for (h, s, _) in hosts {

@@ -30,8 +30,14 @@ impl Keys {
                 ("id_ecdsa", "ecdsa", Some("256")),
                 ("id_rsa", "rsa", Some("2048")),
                 ("wrong_ed25519", "ed25519", None),
+                ("enc_ed25519", "ed25519", None),
             ] {
-                keygen(&dir.join(name), kind, bits);
+                let passphrase = if name == "enc_ed25519" {
+                    ENC_PASSPHRASE
+                } else {
+                    ""
+                };
+                keygen_with(&dir.join(name), kind, bits, passphrase);
                 if name != "wrong_ed25519" {
                     auth +=
                         &std::fs::read_to_string(dir.join(format!("{name}.pub"))).expect("pub key");
@@ -47,9 +53,16 @@ impl Keys {
     }
 }
 
+/// The passphrase of the encrypted test key `enc_ed25519`.
+pub const ENC_PASSPHRASE: &str = "correct horse";
+
 fn keygen(path: &Path, kind: &str, bits: Option<&str>) {
+    keygen_with(path, kind, bits, "")
+}
+
+fn keygen_with(path: &Path, kind: &str, bits: Option<&str>, passphrase: &str) {
     let mut c = Command::new("ssh-keygen");
-    c.args(["-q", "-t", kind, "-N", "", "-C", "nexus-test", "-f"])
+    c.args(["-q", "-t", kind, "-N", passphrase, "-C", "nexus-test", "-f"])
         .arg(path);
     if let Some(b) = bits {
         c.args(["-b", b]);

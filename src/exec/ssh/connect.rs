@@ -480,8 +480,67 @@ fn decode_b64_prefix(s: &str, max: usize) -> Option<Vec<u8>> {
     Some(out)
 }
 
+/// Prompts are allowed: a controlling terminal exists and CI is not set.
 fn interactive() -> bool {
-    std::io::stdin().is_terminal() && std::env::var_os("CI").filter(|v| !v.is_empty()).is_none()
+    let ci = std::env::var_os("CI").filter(|v| !v.is_empty()).is_some();
+    !ci && (std::io::stdin().is_terminal() || std::io::stderr().is_terminal())
+        && std::fs::File::open("/dev/tty").is_ok()
+}
+
+/// Secrets typed at the terminal, by key file or user@host, asked once per run.
+static SECRETS: std::sync::Mutex<Option<std::collections::HashMap<String, String>>> =
+    std::sync::Mutex::new(None);
+
+/// The secret for `key`: remembered, or asked on /dev/tty with echo off (one prompt at
+/// a time, whatever the number of connecting threads).
+fn secret(key: &str, prompt: &str) -> Option<String> {
+    let mut guard = SECRETS.lock().unwrap_or_else(|e| e.into_inner());
+    let map = guard.get_or_insert_with(Default::default);
+    if let Some(s) = map.get(key) {
+        return Some(s.clone());
+    }
+    let answer = read_tty(prompt)?;
+    map.insert(key.to_string(), answer.clone());
+    Some(answer)
+}
+
+fn forget(key: &str) {
+    if let Some(map) = SECRETS.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+        map.remove(key);
+    }
+}
+
+fn read_tty(prompt: &str) -> Option<String> {
+    use std::io::BufRead;
+    let tty = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/tty")
+        .ok()?;
+    let fd = tty.as_raw_fd();
+    // SAFETY: termios calls on a terminal fd we own; the old mode is restored below.
+    let old = unsafe {
+        let mut t: libc::termios = std::mem::zeroed();
+        if libc::tcgetattr(fd, &mut t) != 0 {
+            return None;
+        }
+        let old = t;
+        t.c_lflag &= !libc::ECHO;
+        t.c_lflag |= libc::ECHONL;
+        libc::tcsetattr(fd, libc::TCSANOW, &t);
+        old
+    };
+    let mut out = &tty;
+    let _ = out.write_all(prompt.as_bytes());
+    let _ = out.flush();
+    let mut line = String::new();
+    let read = std::io::BufReader::new(&tty).read_line(&mut line);
+    // SAFETY: restoring the mode saved above.
+    unsafe {
+        libc::tcsetattr(fd, libc::TCSANOW, &old);
+    }
+    read.ok().filter(|&n| n > 0)?;
+    Some(line.trim_end_matches(['\n', '\r']).to_string())
 }
 
 fn authenticate(session: &Session, t: &SshTarget) -> Result<(), ConnectError> {
@@ -493,14 +552,25 @@ fn authenticate(session: &Session, t: &SshTarget) -> Result<(), ConnectError> {
             tried.push(format!("{shown} (not found)"));
             return false;
         }
-        if is_encrypted(path) {
-            // Passphrase prompts need a terminal; without one this key cannot be used.
-            tried.push(format!(
-                "{shown} (encrypted; no passphrase can be asked without a terminal)"
-            ));
-            return false;
-        }
-        match session.userauth_pubkey_file(user, None, path, None) {
+        let passphrase = if is_encrypted(path) {
+            if !interactive() {
+                // Passphrase prompts need a terminal; without one this key cannot be used.
+                tried.push(format!(
+                    "{shown} (encrypted; no passphrase can be asked without a terminal)"
+                ));
+                return false;
+            }
+            match secret(&shown, &format!("Enter passphrase for key '{shown}': ")) {
+                Some(p) => Some(p),
+                None => {
+                    tried.push(format!("{shown} (encrypted; no passphrase given)"));
+                    return false;
+                }
+            }
+        } else {
+            None
+        };
+        match session.userauth_pubkey_file(user, None, path, passphrase.as_deref()) {
             Ok(()) if session.authenticated() => true,
             Ok(()) => {
                 tried.push(format!("{shown} (rejected)"));
@@ -540,7 +610,15 @@ fn authenticate(session: &Session, t: &SshTarget) -> Result<(), ConnectError> {
         }
     }
     if interactive() {
-        tried.push("password (prompting is not supported yet)".into());
+        let key = format!("password {user}@{}:{}", t.hostname, t.port);
+        let prompt = format!("{user}@{}'s password: ", t.hostname);
+        if let Some(pw) = secret(&key, &prompt) {
+            if session.userauth_password(user, &pw).is_ok() && session.authenticated() {
+                return Ok(());
+            }
+            forget(&key);
+        }
+        tried.push("password (rejected)".into());
     } else {
         tried.push("password (not asked: no terminal or CI is set)".into());
     }
