@@ -10,7 +10,9 @@ use crate::config::{self, Config, Target};
 use crate::error::{exit, Error};
 use crate::output::{self, Format, Style, Verbosity};
 use crate::run::{self, scheduler, RunInfo};
+use crate::state::{self, journal::Journal};
 use crate::{plan, signals};
+use std::io::IsTerminal;
 
 pub const STARTER: &str = include_str!("../nexus.toml.example");
 
@@ -61,6 +63,8 @@ pub fn dispatch(args: &Args) -> Result<i32, Error> {
         Some("list") => list(args),
         Some("run") => run_cmd(args),
         Some("hosts") => hosts(args),
+        Some("runs") => runs(args),
+        Some("resume") => resume(args),
         Some(other) => Err(Error::usage(format!("unknown command `{other}`"))),
     }
 }
@@ -326,6 +330,44 @@ fn run_cmd(args: &Args) -> Result<i32, Error> {
         &overrides,
         &mut info,
     )?;
+
+    let home = state::home();
+    if !args.has("no-resume") {
+        if let Some(code) = offer_resume(args, &home, &plan.targets)? {
+            return Ok(code);
+        }
+    }
+    let _ = state::gc(&home, state::KEEP_RUNS.saturating_sub(1));
+    info.counter = state::next_counter(&home, &state::target_key(&plan.targets))?;
+    let path = state::journal_path(&home, &info.run_id);
+    let journal =
+        Journal::create(&path).map_err(|e| state::unusable("create the run journal", &path, &e))?;
+    journal.record(
+        "run_start",
+        serde_json::json!({
+            "run_id": info.run_id,
+            "counter": info.counter,
+            "targets": plan.targets,
+            "config": config.path.display().to_string(),
+            "config_hash": format!("{:016x}", fnv(config.source.as_bytes())),
+            "task_hashes": task_hashes(&config),
+            "plan": plan.tasks.iter().map(|&t| &config.tasks[t].name).collect::<Vec<_>>(),
+            "pid": std::process::id(),
+        }),
+    );
+    info.journal = Some(journal);
+    execute(args, config, plan, info, parallel_limit, hosts_override)
+}
+
+/// Scheduler, renderer and signals for a prepared run; returns the exit code.
+fn execute(
+    args: &Args,
+    config: Config,
+    plan: plan::Plan,
+    info: RunInfo,
+    parallel_limit: Option<usize>,
+    hosts_override: Option<Vec<Target>>,
+) -> Result<i32, Error> {
     let format = match args.value("format") {
         Some("json") => Format::Json,
         _ => Format::Text,
@@ -356,4 +398,406 @@ fn run_cmd(args: &Args) -> Result<i32, Error> {
     drop(tx);
     let _ = renderer.join();
     Ok(outcome.exit_code)
+}
+
+/// FNV-1a, 64 bit: a cheap fingerprint of the config and of each task.
+fn fnv(data: &[u8]) -> u64 {
+    data.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// Per task, a fingerprint of everything that decides what it runs.
+fn task_hashes(config: &Config) -> serde_json::Map<String, serde_json::Value> {
+    config
+        .tasks
+        .iter()
+        .map(|t| {
+            let deps: Vec<&str> = t
+                .deps
+                .iter()
+                .map(|&d| config.tasks[d].name.as_str())
+                .collect();
+            let cmds: Vec<String> = t
+                .commands
+                .iter()
+                .map(|c| {
+                    format!(
+                        "{}|{}|{:?}|{}|{:?}|{}|{:?}|{}",
+                        c.text,
+                        c.sudo,
+                        c.user,
+                        c.pty,
+                        c.timeout,
+                        c.retries,
+                        c.retry_delay,
+                        c.continue_on_error
+                    )
+                })
+                .collect();
+            let env: Vec<String> = t
+                .env
+                .iter()
+                .map(|(k, v)| format!("{k}={:?}", v.value))
+                .collect();
+            let text = format!(
+                "{deps:?}|{:?}|{:?}|{:?}|{:?}|{env:?}|{}|{cmds:?}",
+                t.on,
+                t.strategy,
+                t.timeout,
+                t.dir.as_ref().map(|d| &d.value),
+                t.continue_on_error
+            );
+            (
+                t.name.clone(),
+                serde_json::Value::from(format!("{:016x}", fnv(text.as_bytes()))),
+            )
+        })
+        .collect()
+}
+
+/// The last run of these targets was interrupted: ask (terminal) or hint (CI, no tty).
+/// Some(code) when the user chose to resume it here.
+fn offer_resume(
+    args: &Args,
+    home: &std::path::Path,
+    targets: &[String],
+) -> Result<Option<i32>, Error> {
+    let Ok((runs, _)) = state::history(home) else {
+        return Ok(None);
+    };
+    let key = state::target_key(targets);
+    let Some(last) = runs.iter().find(|r| state::target_key(&r.targets) == key) else {
+        return Ok(None);
+    };
+    if last.state != state::RunState::Interrupted {
+        return Ok(None);
+    }
+    let what = format!(
+        "the last run of `{}` ({} #{}) was interrupted",
+        key, last.id, last.counter
+    );
+    let ci = std::env::var_os("CI").filter(|v| !v.is_empty()).is_some();
+    let tty = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
+    if ci || !tty {
+        let _ = writeln!(
+            std::io::stderr(),
+            "nexus: {what}; starting a new run (resume it instead with `nexus resume {}`)",
+            last.id
+        );
+        return Ok(None);
+    }
+    let _ = write!(std::io::stderr(), "nexus: {what}. Resume? [Y/n/discard] ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    let _ = std::io::stdin().read_line(&mut answer);
+    match answer.trim().to_lowercase().as_str() {
+        "" | "y" | "yes" => resume_run(args, home, &last.path, false).map(Some),
+        "d" | "discard" => {
+            let _ = std::fs::remove_file(&last.path);
+            Ok(None)
+        }
+        _ => Ok(None),
+    }
+}
+
+fn resume(args: &Args) -> Result<i32, Error> {
+    let home = state::home();
+    let path = match args.positionals.first() {
+        Some(id) => {
+            let p = state::journal_path(&home, id);
+            if !p.exists() {
+                let (runs, _) = state::history(&home)?;
+                let ids = runs.iter().map(|r| r.id.as_str());
+                let mut e = Error::usage(format!(
+                    "no run `{id}` in {}",
+                    state::runs_dir(&home).display()
+                ));
+                if let Some(h) = crate::error::did_you_mean(id, ids) {
+                    e = e.with_help(h);
+                }
+                return Err(
+                    e.with_help("`nexus runs --interrupted` lists the runs that can be resumed")
+                );
+            }
+            p
+        }
+        None => {
+            let (runs, _) = state::history(&home)?;
+            match runs
+                .into_iter()
+                .find(|r| r.state == state::RunState::Interrupted)
+            {
+                Some(r) => r.path,
+                None => {
+                    return Err(Error::usage("no interrupted run to resume")
+                        .with_help("`nexus runs` lists the recent runs"))
+                }
+            }
+        }
+    };
+    resume_run(args, &home, &path, args.has("force"))
+}
+
+/// Continue the run journaled at `path`: completed (task, host) pairs are not run again.
+fn resume_run(
+    args: &Args,
+    _home: &std::path::Path,
+    path: &std::path::Path,
+    force: bool,
+) -> Result<i32, Error> {
+    let summary = state::summarize(path).map_err(|why| {
+        Error::usage(format!("cannot resume from {}: {why}", path.display()))
+            .with_help("the journal has no usable start record; start a new run with `nexus run`")
+    })?;
+    match summary.state {
+        state::RunState::Interrupted => {}
+        state::RunState::Running => {
+            return Err(Error::usage(format!("run {} is still running", summary.id))
+                .with_help("wait for it to finish, or stop it first"))
+        }
+        ref s => {
+            return Err(Error::usage(format!(
+                "run {} was not interrupted (it finished: {})",
+                summary.id,
+                s.name()
+            ))
+            .with_help("start a new run with `nexus run`"))
+        }
+    }
+    if let Some((line, reason)) = &summary.problem {
+        let _ = writeln!(
+            std::io::stderr(),
+            "nexus: warning: {}:{line}: {reason}; resuming from the {} valid records before it",
+            path.display(),
+            summary.records.len()
+        );
+    }
+    let head = &summary.records[0];
+    let config = match args.value("config") {
+        Some(_) => load(args)?,
+        None => match head["config"].as_str() {
+            Some(p) if std::path::Path::new(p).is_file() => config::load(std::path::Path::new(p))?,
+            _ => load(args)?,
+        },
+    };
+    let hash = format!("{:016x}", fnv(config.source.as_bytes()));
+    if head["config_hash"].as_str() != Some(hash.as_str()) && !force {
+        let now = task_hashes(&config);
+        let then = head["task_hashes"].as_object().cloned().unwrap_or_default();
+        let mut changed: Vec<String> = now
+            .iter()
+            .filter(|(k, v)| then.get(*k) != Some(*v))
+            .map(|(k, _)| k.clone())
+            .collect();
+        changed.extend(
+            then.keys()
+                .filter(|k| !now.contains_key(*k))
+                .map(|k| format!("{k} (removed)")),
+        );
+        let detail = if changed.is_empty() {
+            "no task changed (only other parts of the file)".to_string()
+        } else {
+            format!("tasks changed: {}", changed.join(", "))
+        };
+        return Err(Error::usage(format!(
+            "{} changed since run {} started; {detail}",
+            config::display_path(&config.path).display(),
+            summary.id
+        ))
+        .with_help(format!(
+            "resume anyway with `nexus resume {} --force`, or start fresh with `nexus run`",
+            summary.id
+        )));
+    }
+    let plan = plan::plan(&config, &summary.targets)?;
+    let mut info = RunInfo::new(&config.root);
+    info.run_id = summary.id.clone();
+    info.counter = summary.counter;
+    run::preconditions(&config, &plan.tasks, &mut info)?;
+    run::prepare_ssh(
+        &config,
+        &plan.tasks,
+        None,
+        &crate::exec::ssh::target::RunOverrides::default(),
+        &mut info,
+    )?;
+    info.checkpoint = Some(state::checkpoint(&summary.records));
+    let seq = summary
+        .records
+        .last()
+        .and_then(|r| r["seq"].as_u64())
+        .unwrap_or(0);
+    if summary.problem.is_some() {
+        // Cut the bad tail so the journal stays a valid prefix plus what follows.
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        let keep: String = text
+            .lines()
+            .take(summary.records.len())
+            .map(|l| format!("{l}\n"))
+            .collect();
+        std::fs::write(path, keep).map_err(|e| state::unusable("repair", path, &e))?;
+    }
+    let journal =
+        Journal::append_to(path, seq).map_err(|e| state::unusable("append to", path, &e))?;
+    journal.record("resume", serde_json::json!({"pid": std::process::id()}));
+    info.journal = Some(journal);
+    let parallel_limit = args.count("parallel-limit")?;
+    execute(args, config, plan, info, parallel_limit, None)
+}
+
+fn runs(args: &Args) -> Result<i32, Error> {
+    let home = state::home();
+    match args.positionals.first().map(String::as_str) {
+        None => runs_list(args, &home),
+        Some("show") => match args.positionals.get(1) {
+            Some(id) => runs_show(&home, id),
+            None => Err(Error::usage("`nexus runs show` needs a run id")
+                .with_help("`nexus runs` lists them")),
+        },
+        Some("gc") => {
+            let keep = args.count("keep")?.unwrap_or(state::KEEP_RUNS);
+            let n = state::gc(&home, keep)?;
+            print(&format!(
+                "removed {n} run journals, kept the newest {keep}\n"
+            ))
+        }
+        Some(other) => {
+            let mut e = Error::usage(format!("unknown runs subcommand `{other}`"));
+            if let Some(h) = crate::error::did_you_mean(other, ["show", "gc"]) {
+                e = e.with_help(h);
+            }
+            Err(e.with_help("usage: nexus runs [show ID | gc]"))
+        }
+    }
+}
+
+fn runs_list(args: &Args, home: &std::path::Path) -> Result<i32, Error> {
+    let (runs, bad) = state::history(home)?;
+    for (p, why) in &bad {
+        let _ = writeln!(
+            std::io::stderr(),
+            "nexus: warning: unreadable run journal {}: {why}",
+            p.display()
+        );
+    }
+    let runs: Vec<&state::Summary> = runs
+        .iter()
+        .filter(|r| !args.has("interrupted") || r.state == state::RunState::Interrupted)
+        .collect();
+    for r in &runs {
+        if let Some((line, why)) = &r.problem {
+            let _ = writeln!(
+                std::io::stderr(),
+                "nexus: warning: {}:{line}: {why}",
+                r.path.display()
+            );
+        }
+    }
+    if args.value("format") == Some("json") {
+        let v: Vec<serde_json::Value> = runs
+            .iter()
+            .map(|r| {
+                serde_json::json!({
+                    "id": r.id, "counter": r.counter, "started": r.started, "targets": r.targets,
+                    "status": r.state.name(), "duration_ms": r.duration_ms,
+                    "journal": r.path.display().to_string(),
+                })
+            })
+            .collect();
+        return print(&format!("{}\n", serde_json::Value::Array(v)));
+    }
+    if runs.is_empty() {
+        return print("no runs\n");
+    }
+    let mut rows = vec![[
+        "ID".to_string(),
+        "RUN".into(),
+        "STARTED".into(),
+        "TARGETS".into(),
+        "STATUS".into(),
+        "DURATION".into(),
+    ]];
+    for r in &runs {
+        rows.push([
+            r.id.clone(),
+            format!("{} #{}", state::target_key(&r.targets), r.counter),
+            r.started.clone(),
+            r.targets.join(","),
+            r.state.name().to_string(),
+            r.duration_ms
+                .map(|d| crate::timefmt::secs(std::time::Duration::from_millis(d)))
+                .unwrap_or_else(|| "-".into()),
+        ]);
+    }
+    let widths: Vec<usize> = (0..6)
+        .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
+        .collect();
+    let mut out = String::new();
+    for r in rows {
+        let line: Vec<String> = r
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("{c:<w$}", w = widths[i]))
+            .collect();
+        out += line.join("  ").trim_end();
+        out.push('\n');
+    }
+    print(&out)
+}
+
+fn runs_show(home: &std::path::Path, id: &str) -> Result<i32, Error> {
+    let path = state::journal_path(home, id);
+    let summary = state::summarize(&path).map_err(|why| {
+        Error::usage(format!(
+            "cannot read run {id} from {}: {why}",
+            path.display()
+        ))
+        .with_help("`nexus runs` lists the runs")
+    })?;
+    let mut out = format!(
+        "Run {} ({} #{})\n  started:  {}\n  status:   {}\n  duration: {}\n  journal:  {}\n",
+        summary.id,
+        state::target_key(&summary.targets),
+        summary.counter,
+        summary.started,
+        summary.state.name(),
+        summary
+            .duration_ms
+            .map(|d| crate::timefmt::secs(std::time::Duration::from_millis(d)))
+            .unwrap_or_else(|| "-".into()),
+        path.display()
+    );
+    if let Some((line, why)) = &summary.problem {
+        out += &format!("  warning:  line {line}: {why}\n");
+    }
+    out += "\nTasks:\n";
+    for r in &summary.records {
+        match r["ev"].as_str() {
+            Some("task_finish") => {
+                out += &format!(
+                    "  {} {}\n",
+                    r["task"].as_str().unwrap_or(""),
+                    r["status"].as_str().unwrap_or("")
+                );
+            }
+            Some("cmd_finish") => {
+                out += &format!(
+                    "    [{}] #{} attempt {} {} (exit {})\n",
+                    r["host"].as_str().unwrap_or(""),
+                    r["index"],
+                    r["attempt"],
+                    r["status"].as_str().unwrap_or(""),
+                    r["exit_code"]
+                );
+                for (stream, tag) in [("stdout", "|"), ("stderr", "!")] {
+                    for l in r[stream].as_str().unwrap_or("").lines() {
+                        out += &format!("      {tag} {l}\n");
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    print(&out)
 }

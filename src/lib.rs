@@ -12,6 +12,7 @@ pub mod output;
 pub mod plan;
 pub mod run;
 pub mod signals;
+pub mod state;
 pub mod timefmt;
 
 mod commands;

@@ -50,6 +50,20 @@ pub const COMMANDS: &[CommandDef] = &[
         complete: "",
     },
     CommandDef {
+        name: "runs",
+        args: "[show ID | gc]",
+        about: "List recent runs, show one, or remove old journals",
+        arity: (0, Some(2)),
+        complete: "",
+    },
+    CommandDef {
+        name: "resume",
+        args: "[RUN_ID]",
+        about: "Continue an interrupted run (the latest one by default)",
+        arity: (0, Some(1)),
+        complete: "",
+    },
+    CommandDef {
         name: "version",
         args: "",
         about: "Print version, commit and target",
@@ -146,7 +160,7 @@ pub const FLAGS: &[Flag] = &[
         value: None,
         choices: &[],
         help: "Stream every command and its output, tagged with task and host",
-        commands: &["run"],
+        commands: &["run", "resume"],
     },
     Flag {
         long: "quiet",
@@ -154,15 +168,15 @@ pub const FLAGS: &[Flag] = &[
         value: None,
         choices: &[],
         help: "One line per task",
-        commands: &["run"],
+        commands: &["run", "resume"],
     },
     Flag {
         long: "format",
         short: None,
         value: Some("FORMAT"),
         choices: &["text", "json"],
-        help: "Output as text, or JSON Lines events on stdout",
-        commands: &["run", "list"],
+        help: "Output as text, or JSON (events for run/resume, one document for list/runs)",
+        commands: &["run", "resume", "list", "runs"],
     },
     Flag {
         long: "continue-on-error",
@@ -170,7 +184,7 @@ pub const FLAGS: &[Flag] = &[
         value: None,
         choices: &[],
         help: "Keep going after a failure: run every task whose dependencies succeeded",
-        commands: &["run"],
+        commands: &["run", "resume"],
     },
     Flag {
         long: "parallel-limit",
@@ -178,7 +192,7 @@ pub const FLAGS: &[Flag] = &[
         value: Some("N"),
         choices: &[],
         help: "Run at most N tasks at once (default: parallel_limit, 10)",
-        commands: &["run"],
+        commands: &["run", "resume"],
     },
     Flag {
         long: "hosts",
@@ -213,6 +227,30 @@ pub const FLAGS: &[Flag] = &[
         commands: &["hosts"],
     },
     Flag {
+        long: "no-resume",
+        short: None,
+        value: None,
+        choices: &[],
+        help: "Do not offer to resume an interrupted run of the same targets",
+        commands: &["run"],
+    },
+    Flag {
+        long: "interrupted",
+        short: None,
+        value: None,
+        choices: &[],
+        help: "Only runs that were interrupted",
+        commands: &["runs"],
+    },
+    Flag {
+        long: "keep",
+        short: None,
+        value: Some("N"),
+        choices: &[],
+        help: "runs gc: keep the newest N journals (default 200)",
+        commands: &["runs"],
+    },
+    Flag {
         long: "names",
         short: None,
         value: None,
@@ -225,8 +263,8 @@ pub const FLAGS: &[Flag] = &[
         short: None,
         value: None,
         choices: &[],
-        help: "Overwrite an existing file",
-        commands: &["init"],
+        help: "init: overwrite an existing file; resume: even if nexus.toml changed",
+        commands: &["init", "resume"],
     },
 ];
 

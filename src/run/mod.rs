@@ -31,6 +31,12 @@ pub struct RunInfo {
     pub jitter_seed: AtomicU64,
     /// SSH pool and resolved hosts, when the run has remote tasks.
     pub ssh: Option<crate::exec::ssh::SshContext>,
+    /// The run's journal (None only in library use without state).
+    pub journal: Option<crate::state::journal::Journal>,
+    /// Run number of these targets (`deploy #42`).
+    pub counter: u64,
+    /// What an interrupted run had done, when this run resumes it.
+    pub checkpoint: Option<crate::state::Checkpoint>,
 }
 
 impl RunInfo {
@@ -49,6 +55,9 @@ impl RunInfo {
             git: GitInfo::default(),
             jitter_seed: AtomicU64::new(seed | 1),
             ssh: None,
+            journal: None,
+            counter: 0,
+            checkpoint: None,
         }
     }
 }

@@ -118,6 +118,18 @@ pub fn execute(
             dependents[pos[d]].push(p);
         }
     }
+    // Resuming: tasks the interrupted run completed count as done, without events.
+    if let Some(cp) = &run.checkpoint {
+        for (p, &t) in plan.tasks.iter().enumerate() {
+            if cp.done_tasks.contains(&config.tasks[t].name) {
+                states[p].status = Some(TaskStatus::Success);
+                states[p].duration = Some(Duration::ZERO);
+                for &q in &dependents[p] {
+                    states[q].waiting_deps -= 1;
+                }
+            }
+        }
+    }
     for p in (0..plan.tasks.len()).rev() {
         states[p].chain = dependents[p]
             .iter()
@@ -140,7 +152,7 @@ pub fn execute(
     let mut ready: BinaryHeap<(usize, std::cmp::Reverse<usize>)> = states
         .iter()
         .enumerate()
-        .filter(|(_, s)| s.waiting_deps == 0)
+        .filter(|(_, s)| s.waiting_deps == 0 && s.status.is_none())
         .map(|(p, s)| (s.chain, std::cmp::Reverse(p)))
         .collect();
     let (tx, rx) = unbounded::<Done>();
@@ -185,6 +197,7 @@ pub fn execute(
                 finish_task(
                     config,
                     plan,
+                    run,
                     &mut states,
                     p,
                     events,
@@ -193,6 +206,35 @@ pub fn execute(
                     opts.continue_on_error,
                 );
                 continue;
+            }
+            if let Some(cp) = &run.checkpoint {
+                let task_name = &config.tasks[plan.tasks[p]].name;
+                s.pending.retain(|&ti| {
+                    let key = (task_name.clone(), s.targets[ti].label());
+                    let done = cp.done_units.contains(&key);
+                    if done {
+                        s.results[ti] = Some(UnitResult {
+                            status: TaskStatus::Success,
+                            failure: None,
+                            duration: Duration::ZERO,
+                        });
+                    }
+                    !done
+                });
+                if s.pending.is_empty() {
+                    finish_task(
+                        config,
+                        plan,
+                        run,
+                        &mut states,
+                        p,
+                        events,
+                        &mut ready,
+                        &dependents,
+                        opts.continue_on_error,
+                    );
+                    continue;
+                }
             }
             if !s.excluded.is_empty() {
                 let excluded = std::mem::take(&mut s.excluded);
@@ -211,6 +253,7 @@ pub fn execute(
                     finish_task(
                         config,
                         plan,
+                        run,
                         &mut states,
                         p,
                         events,
@@ -269,6 +312,7 @@ pub fn execute(
                     let code = finish_task(
                         config,
                         plan,
+                        run,
                         &mut states,
                         p,
                         events,
@@ -312,6 +356,7 @@ pub fn execute(
             let code = finish_task(
                 config,
                 plan,
+                run,
                 &mut states,
                 p,
                 events,
@@ -348,6 +393,17 @@ pub fn execute(
     } else {
         (RunStatus::Success, exit::SUCCESS)
     };
+    if let Some(j) = &run.journal {
+        j.record(
+            "run_finish",
+            serde_json::json!({
+                "status": status.name(),
+                "exit_code": exit_code,
+                "duration_ms": start.elapsed().as_millis() as u64,
+            }),
+        );
+        j.sync();
+    }
     let _ = events.send(Event::now(Kind::RunFinish {
         status,
         duration: start.elapsed(),
@@ -379,6 +435,7 @@ fn note_failure(code: Option<i32>, opts: &Options, stopping: &mut bool, first: &
 fn finish_task(
     config: &Config,
     plan: &Plan,
+    run: &RunInfo,
     states: &mut [TaskState],
     p: usize,
     events: &Sender<Event>,
@@ -437,6 +494,17 @@ fn finish_task(
             None => (t.label(), TaskStatus::Skipped, Duration::ZERO),
         })
         .collect();
+    if let Some(j) = &run.journal {
+        j.record(
+            "task_finish",
+            serde_json::json!({
+                "task": config.tasks[plan.tasks[p]].name,
+                "status": status.name(),
+                "duration_ms": duration.as_millis() as u64,
+            }),
+        );
+        j.checkpoint();
+    }
     let _ = events.send(Event::now(Kind::TaskFinish {
         task: config.tasks[plan.tasks[p]].name.clone(),
         status,

@@ -6,12 +6,14 @@
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::Sender;
+use serde_json::json;
 
 use super::RunInfo;
 use crate::config::{Command, Target, Task};
 use crate::exec::ssh::{self, remote};
 use crate::exec::{local, ExecResult, Stream};
 use crate::output::event::{Event, Failure, Kind, TaskStatus};
+use crate::state::journal;
 
 /// Longest delay between two attempts of a command.
 pub const MAX_RETRY_DELAY: Duration = Duration::from_secs(30);
@@ -59,6 +61,8 @@ struct LineSink<'a> {
     task: &'a str,
     host: &'a str,
     bufs: [Vec<u8>; 2],
+    /// What the journal keeps of each stream (capped).
+    captured: [String; 2],
 }
 
 impl LineSink<'_> {
@@ -81,6 +85,11 @@ impl LineSink<'_> {
             .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
         if line.ends_with('\r') {
             line.pop();
+        }
+        let cap = &mut self.captured[stream as usize];
+        if cap.len() + line.len() < journal::OUTPUT_CAP {
+            cap.push_str(&line);
+            cap.push('\n');
         }
         let _ = self.events.send(Event::now(Kind::Output {
             task: self.task.to_string(),
@@ -117,6 +126,7 @@ pub fn run_unit(run: &RunInfo, task: &Task, target: &Target, events: &Sender<Eve
         ("NEXUS_RUN_ID".into(), run.run_id.clone()),
         ("NEXUS_TASK".into(), task.name.clone()),
         ("NEXUS_HOST".into(), host.clone()),
+        ("NEXUS_RUN_COUNTER".into(), run.counter.to_string()),
     ];
     env.extend(
         task.env
@@ -144,8 +154,15 @@ pub fn run_unit(run: &RunInfo, task: &Task, target: &Target, events: &Sender<Eve
         },
     };
 
+    // On resume, the commands this host already completed are not run again.
+    let first = run
+        .checkpoint
+        .as_ref()
+        .and_then(|c| c.next_command.get(&(task.name.clone(), host.clone())))
+        .copied()
+        .unwrap_or(0);
     let mut outcome = None;
-    for cmd in &task.commands {
+    for (index, cmd) in task.commands.iter().enumerate().skip(first) {
         let line = cmd.template.value.expand(&vars);
         let mut exec = |deadline: Instant, sink: &mut dyn FnMut(Stream, &[u8])| -> ExecResult {
             match remote.as_mut() {
@@ -170,16 +187,14 @@ pub fn run_unit(run: &RunInfo, task: &Task, target: &Target, events: &Sender<Eve
                 }
             }
         };
-        if let Some(failure) = run_command(
-            run,
+        let step = Step {
             task,
             cmd,
-            &host,
-            &line,
-            task_deadline,
-            events,
-            &mut exec,
-        ) {
+            index,
+            host: &host,
+            line: &line,
+        };
+        if let Some(failure) = run_command(run, &step, task_deadline, events, &mut exec) {
             let status = match failure {
                 Failure::Timeout { .. } => TaskStatus::TimedOut,
                 Failure::Cancelled => TaskStatus::Cancelled,
@@ -191,6 +206,13 @@ pub fn run_unit(run: &RunInfo, task: &Task, target: &Target, events: &Sender<Eve
     }
     if let Some(r) = remote.as_mut() {
         r.release();
+    }
+    if let Some(j) = &run.journal {
+        let status = outcome.as_ref().map_or(TaskStatus::Success, |(s, _)| *s);
+        j.record(
+            "unit_finish",
+            json!({"task": task.name, "host": host, "status": status.name()}),
+        );
     }
     match outcome {
         Some((status, failure)) => UnitResult {
@@ -252,21 +274,40 @@ impl RemoteSession<'_> {
 /// Runs one attempt of a command until the deadline, passing its output on.
 type Exec<'a> = dyn FnMut(Instant, &mut dyn FnMut(Stream, &[u8])) -> ExecResult + 'a;
 
+/// One command of a unit, as written (`cmd`) and expanded (`line`).
+struct Step<'a> {
+    task: &'a Task,
+    cmd: &'a Command,
+    /// Position in the task's `run` list (the journal's checkpoint unit).
+    index: usize,
+    host: &'a str,
+    line: &'a str,
+}
+
 /// Run one command with its retries. None on success (or a tolerated failure).
-#[allow(clippy::too_many_arguments)]
 fn run_command(
     run: &RunInfo,
-    task: &Task,
-    cmd: &Command,
-    host: &str,
-    line: &str,
+    step: &Step<'_>,
     task_deadline: Instant,
     events: &Sender<Event>,
     exec: &mut Exec<'_>,
 ) -> Option<Failure> {
+    let Step {
+        task,
+        cmd,
+        index,
+        host,
+        line,
+    } = *step;
     let attempts = cmd.retries + 1;
     let tolerated = cmd.continue_on_error || task.continue_on_error;
     for attempt in 1..=attempts {
+        if let Some(j) = &run.journal {
+            j.record(
+                "cmd_start",
+                json!({"task": task.name, "host": host, "index": index, "attempt": attempt, "command": line}),
+            );
+        }
         let _ = events.send(Event::now(Kind::CommandStart {
             task: task.name.clone(),
             host: host.to_string(),
@@ -285,6 +326,7 @@ fn run_command(
             task: &task.name,
             host,
             bufs: [Vec::new(), Vec::new()],
+            captured: [String::new(), String::new()],
         };
         let result = exec(deadline, &mut |s, d| sink.push(s, d));
         sink.finish();
@@ -323,6 +365,23 @@ fn run_command(
             && retry_in.is_none()
             && tolerated
             && !matches!(failure, Some(Failure::Cancelled));
+        if let Some(j) = &run.journal {
+            let status = match &failure {
+                None => "success",
+                Some(Failure::Timeout { .. }) => "timed_out",
+                Some(Failure::Cancelled) => "cancelled",
+                Some(_) => "failed",
+            };
+            j.record(
+                "cmd_finish",
+                json!({
+                    "task": task.name, "host": host, "index": index, "attempt": attempt,
+                    "status": status, "exit_code": result.exit_code(),
+                    "duration_ms": duration.as_millis() as u64, "ignored": ignored,
+                    "stdout": sink.captured[0], "stderr": sink.captured[1],
+                }),
+            );
+        }
         let _ = events.send(Event::now(Kind::CommandFinish {
             task: task.name.clone(),
             host: host.to_string(),

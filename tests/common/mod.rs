@@ -130,7 +130,8 @@ impl Run {
     /// Assert all three at once (masked), printing everything on mismatch.
     pub fn expect(&self, code: i32, stdout: &str, stderr: &str) -> &Self {
         let (out, err) = (mask(&self.stdout), mask(&self.stderr));
-        let (want_out, want_err) = (unindent(stdout), unindent(stderr));
+        // Expected text is masked too, so tests may spell out real ids and paths.
+        let (want_out, want_err) = (mask(&unindent(stdout)), mask(&unindent(stderr)));
         if self.code != code || out != want_out || err != want_err {
             panic!(
                 "\nexpected exit {code}\n--- expected stdout:\n{want_out}\n--- expected stderr:\n{want_err}\n\nGOT{}\n",
@@ -168,7 +169,7 @@ impl Run {
 }
 
 pub struct Test {
-    pub dir: TempDir,
+    pub dir: std::sync::Arc<TempDir>,
     args: Vec<String>,
     env: HashMap<String, String>,
     remove_env: Vec<String>,
@@ -177,7 +178,7 @@ pub struct Test {
 impl Test {
     pub fn new() -> Test {
         Test {
-            dir: TempDir::new("cli"),
+            dir: std::sync::Arc::new(TempDir::new("cli")),
             args: Vec::new(),
             env: HashMap::new(),
             remove_env: vec![
@@ -202,6 +203,16 @@ impl Test {
         }
         std::fs::write(p, unindent(text)).expect("write file");
         self
+    }
+
+    /// Another command in the same directory and environment, with these arguments.
+    pub fn clone_args(&self, args: &[&str]) -> Test {
+        Test {
+            dir: std::sync::Arc::clone(&self.dir),
+            args: args.iter().map(|s| s.to_string()).collect(),
+            env: self.env.clone(),
+            remove_env: self.remove_env.clone(),
+        }
     }
 
     pub fn args(mut self, args: &[&str]) -> Test {

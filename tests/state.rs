@@ -1,0 +1,422 @@
+//! Run journal, history and crash-resume: SIGKILL mid-run, resume, corrupt journals,
+//! counters.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::sshd::{Keys, Server};
+use common::*;
+
+fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn kill9(pid: u32) {
+    // SAFETY: killing a child process we started.
+    unsafe {
+        libc::kill(pid as i32, libc::SIGKILL);
+    }
+}
+
+/// Stop whatever a SIGKILLed nexus left running (it cannot clean up after itself).
+fn reap_orphans(marker: &str) {
+    for p in processes_matching(marker) {
+        if let Some(pid) = p.split(':').next().and_then(|s| s.parse::<i32>().ok()) {
+            // SAFETY: signalling leftover test processes by PID.
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
+            }
+        }
+    }
+}
+
+fn chain_toml(marker_sleep: &str) -> String {
+    format!(
+        r#"
+        [tasks.t1]
+        run = "echo t1 >> marker"
+        [tasks.t2]
+        deps = ["t1"]
+        run = "echo t2 >> marker"
+        [tasks.t3]
+        deps = ["t2"]
+        run = [{{ cmd = "echo t3 >> marker; sleep {marker_sleep}", timeout = "1m" }}]
+        [tasks.t4]
+        deps = ["t3"]
+        run = "echo t4 >> marker"
+        [tasks.t5]
+        deps = ["t4"]
+        run = "echo t5 >> marker"
+        "#
+    )
+}
+
+fn json_runs(t: &Test, extra: &[&str]) -> Vec<serde_json::Value> {
+    let mut c = t.command();
+    c.args(["runs", "--format", "json"]).args(extra);
+    let out = c.output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    serde_json::from_slice::<serde_json::Value>(&out.stdout)
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+#[test]
+fn sigkill_then_resume_finishes_the_chain_without_rerunning_completed_tasks() {
+    let sleep = format!("2.{}", std::process::id());
+    let t = Test::new().toml(&chain_toml(&sleep));
+    let mut c = t.command();
+    c.args(["run", "t5", "-q"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut child = c.spawn().unwrap();
+    wait_for("t3 to start", || t.read("marker").contains("t3"));
+    kill9(child.id());
+    let _ = child.wait();
+    reap_orphans(&format!("sleep {sleep}"));
+
+    let interrupted = json_runs(&t, &["--interrupted"]);
+    assert_eq!(interrupted.len(), 1, "{interrupted:?}");
+    assert_eq!(interrupted[0]["status"], "interrupted");
+    assert_eq!(interrupted[0]["targets"], serde_json::json!(["t5"]));
+    let id = interrupted[0]["id"].as_str().unwrap().to_string();
+
+    let r = t.clone_args(&["resume", "-q"]).run();
+    r.expect(0, "ok t3 (X.Xs)\nok t4 (X.Xs)\nok t5 (X.Xs)\n", "");
+    let marker = log_lines(&t.read("marker"));
+    assert_eq!(marker, ["t1", "t2", "t3", "t3", "t4", "t5"]);
+    let all = json_runs(&t, &[]);
+    assert_eq!(all.len(), 1);
+    assert_eq!(all[0]["id"], id.as_str());
+    assert_eq!(all[0]["status"], "success");
+    assert!(json_runs(&t, &["--interrupted"]).is_empty());
+}
+
+#[test]
+fn a_new_run_after_an_interrupted_one_prints_the_resume_hint() {
+    let sleep = format!("2.{}1", std::process::id());
+    let t = Test::new().toml(&chain_toml(&sleep));
+    let mut c = t.command();
+    c.args(["run", "t5", "-q"])
+        .stdout(std::process::Stdio::null());
+    let mut child = c.spawn().unwrap();
+    wait_for("t3 to start", || t.read("marker").contains("t3"));
+    kill9(child.id());
+    let _ = child.wait();
+    reap_orphans(&format!("sleep {sleep}"));
+    let id = json_runs(&t, &[])[0]["id"].as_str().unwrap().to_string();
+
+    let toml = chain_toml("0");
+    std::fs::write(t.path("nexus.toml"), unindent(&toml)).unwrap();
+    let r = t.clone_args(&["run", "t1", "-q"]).run();
+    r.expect(0, "ok t1 (X.Xs)\n", "");
+    let r = t
+        .clone_args(&["run", "t5", "-q", "-p", "1"])
+        .env("CI", "true")
+        .run();
+    r.expect_code(0);
+    assert_eq!(
+        r.stderr,
+        format!("nexus: the last run of `t5` ({id} #1) was interrupted; starting a new run (resume it instead with `nexus resume {id}`)\n")
+    );
+    let r = t.clone_args(&["run", "t5", "-q", "--no-resume"]).run();
+    r.expect_code(0);
+    assert_eq!(r.stderr, "");
+}
+
+#[test]
+fn resume_refuses_a_changed_config_unless_forced() {
+    let sleep = format!("2.{}2", std::process::id());
+    let t = Test::new().toml(&chain_toml(&sleep));
+    let mut c = t.command();
+    c.args(["run", "t5", "-q"])
+        .stdout(std::process::Stdio::null());
+    let mut child = c.spawn().unwrap();
+    wait_for("t3 to start", || t.read("marker").contains("t3"));
+    kill9(child.id());
+    let _ = child.wait();
+    reap_orphans(&format!("sleep {sleep}"));
+    let id = json_runs(&t, &[])[0]["id"].as_str().unwrap().to_string();
+
+    let changed = chain_toml("0").replace("echo t4 >> marker", "echo t4-new >> marker");
+    std::fs::write(t.path("nexus.toml"), unindent(&changed)).unwrap();
+    t.clone_args(&["resume", &id]).run().expect(
+        2,
+        "",
+        &format!(
+            "
+            Error: nexus.toml changed since run {id} started; tasks changed: t3, t4
+
+              resume anyway with `nexus resume {id} --force`, or start fresh with `nexus run`
+            "
+        ),
+    );
+    t.clone_args(&["resume", &id, "--force", "-q"])
+        .run()
+        .expect_code(0);
+    assert_eq!(
+        log_lines(&t.read("marker")),
+        ["t1", "t2", "t3", "t3", "t4-new", "t5"]
+    );
+}
+
+#[test]
+fn counters_increment_per_target_and_reach_commands() {
+    let t = Test::new().toml(
+        r#"
+        [tasks.build]
+        run = "echo build $NEXUS_RUN_COUNTER $NEXUS_TASK $NEXUS_HOST >> log"
+        [tasks.deploy]
+        run = "echo deploy $NEXUS_RUN_COUNTER >> log; exit 1"
+        "#,
+    );
+    t.clone_args(&["run", "build", "-q"]).run().expect_code(0);
+    t.clone_args(&["run", "deploy", "-q"]).run().expect_code(1);
+    t.clone_args(&["run", "deploy", "-q"]).run().expect_code(1);
+    t.clone_args(&["run", "build", "-q"]).run().expect_code(0);
+    assert_eq!(
+        log_lines(&t.read("log")),
+        [
+            "build 1 build local",
+            "deploy 1",
+            "deploy 2",
+            "build 2 local"
+        ]
+        .iter()
+        .map(|s| s.replace("build 2 local", "build 2 build local"))
+        .collect::<Vec<_>>()
+    );
+    let runs = json_runs(&t, &[]);
+    let seen: Vec<(String, u64, String)> = runs
+        .iter()
+        .map(|r| {
+            (
+                r["targets"][0].as_str().unwrap().to_string(),
+                r["counter"].as_u64().unwrap(),
+                r["status"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("build".to_string(), 2, "success".to_string()),
+            ("deploy".to_string(), 2, "failed".to_string()),
+            ("deploy".to_string(), 1, "failed".to_string()),
+            ("build".to_string(), 1, "success".to_string()),
+        ]
+    );
+    let text = t.clone_args(&["runs"]).run();
+    text.expect_code(0);
+    assert!(text.stdout.contains("  deploy #2  "), "{}", text.stdout);
+}
+
+/// Run a two-task chain to completion and return the journal's path.
+fn finished_run(t: &Test) -> std::path::PathBuf {
+    t.clone_args(&["run", "b", "-q"]).run().expect_code(0);
+    let runs = json_runs(t, &[]);
+    std::path::PathBuf::from(runs[0]["journal"].as_str().unwrap())
+}
+
+const AB: &str = r#"
+[tasks.a]
+run = "echo a >> marker"
+[tasks.b]
+deps = ["a"]
+run = "echo b >> marker"
+"#;
+
+#[test]
+fn truncated_journal_is_reported_and_its_valid_prefix_resumed() {
+    let t = Test::new().toml(AB);
+    let path = finished_run(&t);
+    let text = std::fs::read_to_string(&path).unwrap();
+    // Cut in the middle of the line after a's task_finish: the run looks interrupted.
+    let lines: Vec<&str> = text.lines().collect();
+    let a_done = lines
+        .iter()
+        .position(|l| l.contains("\"ev\":\"task_finish\""))
+        .unwrap();
+    let keep: String = lines[..=a_done].iter().map(|l| format!("{l}\n")).collect();
+    let partial = &lines[a_done + 1][..20];
+    std::fs::write(&path, format!("{keep}{partial}")).unwrap();
+    let line = a_done + 2;
+
+    let r = t.clone_args(&["runs", "--interrupted"]).run();
+    r.expect_code(0);
+    assert_eq!(
+        r.stderr,
+        format!(
+            "nexus: warning: {}:{line}: truncated last line (no checksum (truncated or not a journal line))\n",
+            path.display()
+        )
+    );
+    assert!(r.stdout.contains(" interrupted "), "{}", r.stdout);
+    let r = t.clone_args(&["resume", "-q"]).run();
+    r.expect_code(0);
+    assert_eq!(
+        r.stdout,
+        format!("ok b ({})\n", r.stdout.split(['(', ')']).nth(1).unwrap())
+    );
+    assert!(
+        r.stderr.starts_with(&format!(
+            "nexus: warning: {}:{line}: truncated last line",
+            path.display()
+        )),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(log_lines(&t.read("marker")), ["a", "b", "b"]);
+}
+
+#[test]
+fn flipped_bytes_fail_the_checksum() {
+    let t = Test::new().toml(AB);
+    let path = finished_run(&t);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let flipped = text.replacen("\"status\":\"success\"", "\"status\":\"succesS\"", 1);
+    std::fs::write(&path, &flipped).unwrap();
+    let bad_line = flipped.lines().position(|l| l.contains("succesS")).unwrap() + 1;
+    let r = t.clone_args(&["runs"]).run();
+    r.expect_code(0);
+    assert!(
+        r.stderr.starts_with(&format!(
+            "nexus: warning: {}:{bad_line}: checksum mismatch (stored ",
+            path.display()
+        )),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn empty_journal_and_directory_in_its_place_are_clear_errors() {
+    let t = Test::new().toml(AB);
+    let runs = t.path(".nexus-home/runs");
+    std::fs::create_dir_all(&runs).unwrap();
+    std::fs::write(runs.join("20260101T000000000Z-0001.jsonl"), "").unwrap();
+    std::fs::create_dir_all(runs.join("20260101T000000000Z-0002.jsonl")).unwrap();
+    let r = t.clone_args(&["runs"]).run();
+    r.expect(
+        0,
+        "no runs\n",
+        &format!(
+            "nexus: warning: unreadable run journal {d}/20260101T000000000Z-0002.jsonl: Is a directory\nnexus: warning: unreadable run journal {d}/20260101T000000000Z-0001.jsonl: line 1: the journal is empty\n",
+            d = runs.display()
+        ),
+    );
+    t.clone_args(&["resume", "20260101T000000000Z-0001"]).run().expect(
+        2,
+        "",
+        &format!(
+            "
+            Error: cannot resume from {d}/20260101T000000000Z-0001.jsonl: line 1: the journal is empty
+
+              the journal has no usable start record; start a new run with `nexus run`
+            ",
+            d = runs.display()
+        ),
+    );
+    t.clone_args(&["resume", "20260101T000000000Z-0002"])
+        .run()
+        .expect(
+            2,
+            "",
+            &format!(
+                "
+            Error: cannot resume from {d}/20260101T000000000Z-0002.jsonl: Is a directory
+
+              the journal has no usable start record; start a new run with `nexus run`
+            ",
+                d = runs.display()
+            ),
+        );
+}
+
+#[test]
+fn unwritable_state_directory_stops_the_run_before_any_command() {
+    let t = Test::new().toml(AB);
+    // A file where the state directory should be: nothing can be created under it.
+    std::fs::write(t.path("not-a-dir"), "").unwrap();
+    let home = t.path("not-a-dir").join("state");
+    let r = t
+        .clone_args(&["run", "b"])
+        .env("NEXUS_HOME", home.to_str().unwrap())
+        .run();
+    r.expect(
+        2,
+        "",
+        &format!(
+            "
+            Error: cannot create {}: Not a directory
+
+              nexus keeps a journal of every run there; make it writable, or set NEXUS_HOME to a directory that is
+            ",
+            home.display()
+        ),
+    );
+    assert!(!t.path("marker").exists());
+}
+
+#[test]
+fn gc_keeps_the_newest_journals() {
+    let t = Test::new().toml(AB);
+    for _ in 0..4 {
+        t.clone_args(&["run", "a", "-q"]).run().expect_code(0);
+    }
+    t.clone_args(&["runs", "gc", "--keep", "2"]).run().expect(
+        0,
+        "removed 2 run journals, kept the newest 2\n",
+        "",
+    );
+    assert_eq!(json_runs(&t, &[]).len(), 2);
+}
+
+#[test]
+fn remote_resume_skips_hosts_that_finished() {
+    let server = Server::openssh();
+    let sleep = format!("2.{}3", std::process::id());
+    let marker = TempDir::new("remote-marker");
+    let m = marker.path().join("marker");
+    let toml = format!(
+        "[config]\nssh_config = \"none\"\nknown_hosts = \"{kh}\"\nssh_identity = \"{id}\"\n[hosts]\nweb = [\"root@127.0.0.1:{p}\", \"127.0.0.1:{p}\"]\n[tasks.roll]\non = \"web\"\nstrategy = \"serial\"\nrun = [{{ cmd = \"echo {{{{ host }}}} >> {m}; case {{{{ host }}}} in root@*) ;; *) sleep {sleep};; esac\", timeout = \"1m\" }}]\n[tasks.after]\ndeps = [\"roll\"]\nrun = \"echo after >> {m}\"\n",
+        kh = server.known_hosts().display(),
+        id = Keys::get().key("id_ed25519").display(),
+        p = server.port,
+        m = m.display(),
+    );
+    let t = Test::new().toml(&toml);
+    let home = t.path("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let t = t
+        .env("HOME", home.to_str().unwrap())
+        .env("SSH_AUTH_SOCK", "");
+    let mut c = t.command();
+    c.args(["run", "after", "-q"])
+        .stdout(std::process::Stdio::null());
+    let mut child = c.spawn().unwrap();
+    let second = format!("127.0.0.1:{}", server.port);
+    wait_for("the second host to start", || {
+        std::fs::read_to_string(&m)
+            .unwrap_or_default()
+            .lines()
+            .any(|l| l == second)
+    });
+    kill9(child.id());
+    let _ = child.wait();
+    reap_orphans(&format!("sleep {sleep}"));
+    let r = t.clone_args(&["resume", "-q"]).run();
+    r.expect_code(0);
+    let first = format!("root@127.0.0.1:{}", server.port);
+    assert_eq!(
+        log_lines(&std::fs::read_to_string(&m).unwrap()),
+        [first.as_str(), second.as_str(), second.as_str(), "after"]
+    );
+}
