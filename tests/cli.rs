@@ -456,7 +456,7 @@ fn unknown_task_and_flag_get_suggestions() {
             "
         Error: --continue-on-error does not apply to `nexus list`
 
-          it is a flag of: run
+          it is a flag of: run, resume
 
           see `nexus help list`
         ",
