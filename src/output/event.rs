@@ -55,6 +55,23 @@ pub enum Failure {
     Connect(String),
 }
 
+impl Failure {
+    /// "exited with 3", "timed out after 5s", ...: the end of a sentence about a command.
+    pub fn describe(&self) -> String {
+        match self {
+            Failure::Exit(c) => format!("exited with {c}"),
+            Failure::Signal(s) => format!("was killed by signal {s}"),
+            Failure::Timeout { limit, task_limit } => format!(
+                "timed out after {} ({} timeout)",
+                crate::config::duration::display(*limit),
+                if *task_limit { "task" } else { "command" }
+            ),
+            Failure::Cancelled => "was cancelled".to_string(),
+            Failure::Spawn(m) | Failure::Connect(m) => m.clone(),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub enum Kind {
     RunStart {

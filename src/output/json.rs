@@ -26,20 +26,6 @@ impl<W: Write> Renderer<W> {
     }
 }
 
-fn failure_text(f: &Failure) -> String {
-    match f {
-        Failure::Exit(c) => format!("exited with {c}"),
-        Failure::Signal(s) => format!("killed by signal {s}"),
-        Failure::Timeout { limit, task_limit } => format!(
-            "timed out after {} ({} timeout)",
-            crate::config::duration::display(*limit),
-            if *task_limit { "task" } else { "command" }
-        ),
-        Failure::Cancelled => "cancelled".to_string(),
-        Failure::Spawn(m) | Failure::Connect(m) => m.clone(),
-    }
-}
-
 pub fn to_json(ev: &Event, run_id: &str) -> Value {
     let mut m = Map::new();
     let (name, body) = match &ev.kind {
@@ -88,7 +74,7 @@ pub fn to_json(ev: &Event, run_id: &str) -> Value {
                 "status": status,
             });
             if let Some(f) = failure {
-                v["error"] = json!(failure_text(f));
+                v["error"] = json!(f.describe());
             }
             if let Some(d) = retry_in {
                 v["retry_in_ms"] = json!(d.as_millis() as u64);

@@ -212,7 +212,7 @@ impl<O: Write, E: Write> Renderer<O, E> {
             u.succeeded.push(command.to_string());
             return;
         };
-        let what = describe(f);
+        let what = f.describe();
         if let Some(delay) = retry_in {
             if self.opts.verbosity != Verbosity::Quiet {
                 let line = format!(
@@ -448,15 +448,5 @@ fn plain_word(status: TaskStatus) -> &'static str {
         TaskStatus::TimedOut => "TIMEOUT",
         TaskStatus::Skipped => "skipped",
         TaskStatus::Cancelled => "cancelled",
-    }
-}
-
-fn describe(f: &Failure) -> String {
-    match f {
-        Failure::Exit(c) => format!("exited with {c}"),
-        Failure::Signal(s) => format!("was killed by signal {s}"),
-        Failure::Timeout { limit, .. } => format!("timed out after {}", duration::display(*limit)),
-        Failure::Cancelled => "was cancelled".to_string(),
-        Failure::Spawn(m) | Failure::Connect(m) => m.clone(),
     }
 }

@@ -207,62 +207,32 @@ pub fn execute(
                 );
                 continue;
             }
+            // Hosts that need no run: done before an interruption (resume), or failed in
+            // a dependency (--continue-on-error).
+            let task_name = &config.tasks[plan.tasks[p]].name;
+            let excluded = std::mem::take(&mut s.excluded);
+            settle_targets(s, TaskStatus::Skipped, |label| {
+                excluded.iter().any(|e| e == label)
+            });
             if let Some(cp) = &run.checkpoint {
-                let task_name = &config.tasks[plan.tasks[p]].name;
-                s.pending.retain(|&ti| {
-                    let key = (task_name.clone(), s.targets[ti].label());
-                    let done = cp.done_units.contains(&key);
-                    if done {
-                        s.results[ti] = Some(UnitResult {
-                            status: TaskStatus::Success,
-                            failure: None,
-                            duration: Duration::ZERO,
-                        });
-                    }
-                    !done
+                settle_targets(s, TaskStatus::Success, |label| {
+                    cp.done_units
+                        .contains(&(task_name.clone(), label.to_string()))
                 });
-                if s.pending.is_empty() {
-                    finish_task(
-                        config,
-                        plan,
-                        run,
-                        &mut states,
-                        p,
-                        events,
-                        &mut ready,
-                        &dependents,
-                        opts.continue_on_error,
-                    );
-                    continue;
-                }
             }
-            if !s.excluded.is_empty() {
-                let excluded = std::mem::take(&mut s.excluded);
-                s.pending.retain(|&ti| {
-                    let skip = excluded.contains(&s.targets[ti].label());
-                    if skip {
-                        s.results[ti] = Some(UnitResult {
-                            status: TaskStatus::Skipped,
-                            failure: None,
-                            duration: Duration::ZERO,
-                        });
-                    }
-                    !skip
-                });
-                if s.pending.is_empty() {
-                    finish_task(
-                        config,
-                        plan,
-                        run,
-                        &mut states,
-                        p,
-                        events,
-                        &mut ready,
-                        &dependents,
-                        opts.continue_on_error,
-                    );
-                    continue;
-                }
+            if s.pending.is_empty() {
+                finish_task(
+                    config,
+                    plan,
+                    run,
+                    &mut states,
+                    p,
+                    events,
+                    &mut ready,
+                    &dependents,
+                    opts.continue_on_error,
+                );
+                continue;
             }
             running_tasks += 1;
             let serial = config.tasks[plan.tasks[p]].strategy == Strategy::Serial;
@@ -415,6 +385,22 @@ pub fn execute(
         exit_code,
         tasks,
     }
+}
+
+/// Take the targets whose label matches out of `pending`, recording `status` for them.
+fn settle_targets(s: &mut TaskState, status: TaskStatus, matches: impl Fn(&str) -> bool) {
+    let (targets, results) = (&s.targets, &mut s.results);
+    s.pending.retain(|&ti| {
+        let hit = matches(&targets[ti].label());
+        if hit {
+            results[ti] = Some(UnitResult {
+                status,
+                failure: None,
+                duration: Duration::ZERO,
+            });
+        }
+        !hit
+    });
 }
 
 fn note_failure(code: Option<i32>, opts: &Options, stopping: &mut bool, first: &mut Option<i32>) {

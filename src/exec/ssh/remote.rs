@@ -160,6 +160,8 @@ pub fn exec(
         if signals::cancelled() {
             break Some(ExecResult::Cancelled);
         }
+        // Sends a keepalive only when ServerAliveInterval has passed (no-op when 0).
+        let _ = session.keepalive_send();
         wait_socket(conn, deadline - now);
     };
     if let Some(h) = head.filter(|h| !h.is_empty()) {
