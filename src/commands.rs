@@ -11,7 +11,7 @@ use crate::error::{exit, Error};
 use crate::output::{self, Format, Style, Verbosity};
 use crate::run::{self, scheduler, RunInfo};
 use crate::state::{self, journal::Journal};
-use crate::{plan, signals};
+use crate::{dryrun, plan, preflight, signals};
 use std::io::IsTerminal;
 
 pub const STARTER: &str = include_str!("../nexus.toml.example");
@@ -64,6 +64,7 @@ pub fn dispatch(args: &Args) -> Result<i32, Error> {
         Some("run") => run_cmd(args),
         Some("hosts") => hosts(args),
         Some("runs") => runs(args),
+        Some("preflight") => preflight_cmd(args),
         Some("resume") => resume(args),
         Some(other) => Err(Error::usage(format!("unknown command `{other}`"))),
     }
@@ -331,6 +332,40 @@ fn run_cmd(args: &Args) -> Result<i32, Error> {
         &mut info,
     )?;
 
+    if args.value("format") == Some("quiet") {
+        return Err(Error::usage("--format quiet is for `nexus preflight`")
+            .with_help("use -q for one line per task"));
+    }
+    if args.has("dry-run") {
+        return dry_run(args, &config, &plan, &info, hosts_override.as_deref());
+    }
+    let mut unavailable = Vec::new();
+    if args.has("force") {
+        let mut opts = preflight_options(args)?;
+        opts.skip_sudo = true;
+        let report = preflight::run(
+            &config,
+            &plan,
+            info.ssh.as_ref(),
+            hosts_override.as_deref(),
+            &opts,
+        );
+        unavailable = report.unavailable();
+        if !unavailable.is_empty() {
+            let style = Style::detect(args.has("plain"));
+            let _ = write!(
+                std::io::stderr(),
+                "{}",
+                preflight::render_text(&report, style, true)
+            );
+            let _ = writeln!(
+                std::io::stderr(),
+                "nexus: --force: continuing without {}",
+                unavailable.join(", ")
+            );
+        }
+    }
+
     let home = state::home();
     if !args.has("no-resume") {
         if let Some(code) = offer_resume(args, &home, &plan.targets)? {
@@ -356,7 +391,106 @@ fn run_cmd(args: &Args) -> Result<i32, Error> {
         }),
     );
     info.journal = Some(journal);
+    info.unavailable = unavailable;
     execute(args, config, plan, info, parallel_limit, hosts_override)
+}
+
+fn preflight_options(args: &Args) -> Result<preflight::Options, Error> {
+    let timeout = match args.value("timeout") {
+        None => std::time::Duration::from_secs(5),
+        Some(t) => config::duration::parse(t).map_err(|m| {
+            Error::usage(format!("--timeout: {m}")).with_help("for example: --timeout 5s")
+        })?,
+    };
+    Ok(preflight::Options {
+        skip_connectivity: args.has("skip-connectivity"),
+        skip_auth: args.has("skip-auth"),
+        skip_sudo: args.has("skip-sudo-check"),
+        skip_disk: args.has("skip-disk-check"),
+        timeout,
+        parallel: args.count("parallel")?.unwrap_or(10),
+    })
+}
+
+fn dry_run(
+    args: &Args,
+    config: &Config,
+    plan: &plan::Plan,
+    info: &RunInfo,
+    hosts_override: Option<&[Target]>,
+) -> Result<i32, Error> {
+    let report = preflight::run(
+        config,
+        plan,
+        info.ssh.as_ref(),
+        hosts_override,
+        &preflight_options(args)?,
+    );
+    let code = report.exit_code();
+    if args.value("format") == Some("json") {
+        let doc = dryrun::to_json(
+            config,
+            plan,
+            info,
+            hosts_override,
+            preflight::to_json(&report),
+        );
+        print(&format!("{doc}\n"))?;
+    } else {
+        let style = Style::detect(args.has("plain"));
+        let checks = preflight::render_text(&report, style, false);
+        print(&dryrun::render_text(
+            config,
+            plan,
+            info,
+            hosts_override,
+            &checks,
+            style.unicode,
+        ))?;
+    }
+    Ok(code)
+}
+
+fn preflight_cmd(args: &Args) -> Result<i32, Error> {
+    let opts = preflight_options(args)?;
+    let config = load(args)?;
+    let plan = plan::plan(&config, &args.positionals)?;
+    let hosts_override = match args.value("hosts") {
+        Some(list) => Some(parse_hosts_flag(&config, list)?),
+        None => None,
+    };
+    let mut info = RunInfo::new(&config.root);
+    run::preconditions(&config, &plan.tasks, &mut info)?;
+    run::prepare_ssh(
+        &config,
+        &plan.tasks,
+        hosts_override.as_deref(),
+        &crate::exec::ssh::target::RunOverrides::default(),
+        &mut info,
+    )?;
+    let report = preflight::run(
+        &config,
+        &plan,
+        info.ssh.as_ref(),
+        hosts_override.as_deref(),
+        &opts,
+    );
+    match args.value("format") {
+        Some("json") => print(&format!("{}\n", preflight::to_json(&report)))?,
+        fmt => {
+            let style = Style::detect(args.has("plain"));
+            print(&preflight::render_text(
+                &report,
+                style,
+                fmt == Some("quiet"),
+            ))?
+        }
+    };
+    Ok(if args.has("force") {
+        exit::SUCCESS
+    } else {
+        report.exit_code()
+    })
 }
 
 /// Scheduler, renderer and signals for a prepared run; returns the exit code.

@@ -6,10 +6,12 @@
 
 pub mod cli;
 pub mod config;
+pub mod dryrun;
 pub mod error;
 pub mod exec;
 pub mod output;
 pub mod plan;
+pub mod preflight;
 pub mod run;
 pub mod signals;
 pub mod state;

@@ -37,6 +37,8 @@ pub struct RunInfo {
     pub counter: u64,
     /// What an interrupted run had done, when this run resumes it.
     pub checkpoint: Option<crate::state::Checkpoint>,
+    /// Hosts found unreachable by pre-flight (`run --force`): skipped in every task.
+    pub unavailable: Vec<String>,
 }
 
 impl RunInfo {
@@ -58,6 +60,7 @@ impl RunInfo {
             journal: None,
             counter: 0,
             checkpoint: None,
+            unavailable: Vec::new(),
         }
     }
 }

@@ -109,7 +109,7 @@ pub fn execute(
                 status: None,
                 duration: None,
                 chain: 0,
-                excluded: Vec::new(),
+                excluded: run.unavailable.clone(),
             }
         })
         .collect();

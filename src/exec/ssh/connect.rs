@@ -19,6 +19,8 @@ use crate::config::HostKeyChecking;
 pub struct Conn {
     pub session: Session,
     pub fd: RawFd,
+    /// How authentication succeeded: "key: PATH", "ssh-agent", "password".
+    pub auth: String,
 }
 
 /// Why a connection failed; `message` is the whole REQ-0131 body after the title.
@@ -276,12 +278,12 @@ fn establish<S: AsRawFd + 'static>(
         )
     })?;
     check_host_key(&session, t)?;
-    authenticate(&session, t)?;
+    let auth = authenticate(&session, t)?;
     session.set_timeout(0);
     if t.keepalive > 0 {
         session.set_keepalive(true, t.keepalive);
     }
-    Ok(Conn { session, fd })
+    Ok(Conn { session, fd, auth })
 }
 
 fn key_type_name(t: HostKeyType) -> &'static str {
@@ -543,7 +545,7 @@ fn read_tty(prompt: &str) -> Option<String> {
     Some(line.trim_end_matches(['\n', '\r']).to_string())
 }
 
-fn authenticate(session: &Session, t: &SshTarget) -> Result<(), ConnectError> {
+fn authenticate(session: &Session, t: &SshTarget) -> Result<String, ConnectError> {
     let user = t.user.as_str();
     let mut tried: Vec<String> = Vec::new();
     let try_key = |path: &Path, tried: &mut Vec<String>| -> bool {
@@ -591,21 +593,21 @@ fn authenticate(session: &Session, t: &SshTarget) -> Result<(), ConnectError> {
     };
     for id in &t.identities {
         if try_key(id, &mut tried) {
-            return Ok(());
+            return Ok(format!("key: {}", id.display()));
         }
     }
     if !t.identities_only {
         match std::env::var_os("SSH_AUTH_SOCK").filter(|s| !s.is_empty()) {
             None => tried.push("ssh-agent (SSH_AUTH_SOCK is not set)".into()),
             Some(_) => match agent_auth(session, user) {
-                Ok(true) => return Ok(()),
+                Ok(true) => return Ok("ssh-agent".into()),
                 Ok(false) => tried.push("ssh-agent (no key accepted)".into()),
                 Err(e) => tried.push(format!("ssh-agent ({e})")),
             },
         }
         for id in default_identities() {
             if try_key(&id, &mut tried) {
-                return Ok(());
+                return Ok(format!("key: {}", id.display()));
             }
         }
     }
@@ -614,7 +616,7 @@ fn authenticate(session: &Session, t: &SshTarget) -> Result<(), ConnectError> {
         let prompt = format!("{user}@{}'s password: ", t.hostname);
         if let Some(pw) = secret(&key, &prompt) {
             if session.userauth_password(user, &pw).is_ok() && session.authenticated() {
-                return Ok(());
+                return Ok("password".into());
             }
             forget(&key);
         }

@@ -99,9 +99,20 @@ pub fn resolve(
         "false" | "no" | "off" => HostKeyChecking::Off,
         _ => settings.host_key_checking,
     };
+    // ssh_config's UserKnownHostsFile wins over [config] (SPEC §2 precedence); an unset
+    // one shows up as OpenSSH's default pair.
+    let ssh_default = [
+        home().join(".ssh/known_hosts"),
+        home().join(".ssh/known_hosts2"),
+    ];
+    let from_ssh_config = r
+        .user_known_hosts_files
+        .iter()
+        .map(|p| expand_tilde(p))
+        .ne(ssh_default.iter().cloned());
     let known_hosts = match &settings.known_hosts {
-        Some(k) => expand_tilde(k),
-        None => r
+        Some(k) if !from_ssh_config => expand_tilde(k),
+        _ => r
             .user_known_hosts_files
             .first()
             .map(|p| {

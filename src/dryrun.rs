@@ -1,0 +1,252 @@
+//! `nexus run --dry-run`: the plan by phase with every command as it would run
+//! (placeholders expanded; `{{ host }}` kept when a task has several hosts), its
+//! annotations, and a summary with an estimate from earlier runs' journals.
+//! Must not: run, connect (the pre-flight checks do that) or write anything.
+
+use serde_json::json;
+
+use crate::config::template::{Piece, Vars};
+use crate::config::{duration, Command, Config, Strategy, Target, DEFAULT_COMMAND_TIMEOUT};
+use crate::plan::Plan;
+use crate::run::unit::UnitVars;
+use crate::run::RunInfo;
+
+/// One task of the plan as shown.
+struct Shown {
+    name: String,
+    phase: usize,
+    targets: Vec<String>,
+    strategy: &'static str,
+    commands: Vec<(String, Vec<String>)>,
+}
+
+fn annotations(c: &Command, task_coe: bool) -> Vec<String> {
+    let mut a = Vec::new();
+    match (&c.user, c.sudo) {
+        (Some(u), _) => a.push(format!("sudo:{u}")),
+        (None, true) => a.push("sudo".into()),
+        _ => {}
+    }
+    if c.retries > 0 {
+        a.push(format!("retries:{}", c.retries));
+    }
+    if c.timeout != DEFAULT_COMMAND_TIMEOUT {
+        a.push(format!("timeout:{}", duration::display(c.timeout)));
+    }
+    if c.pty {
+        a.push("pty".into());
+    }
+    if c.continue_on_error || task_coe {
+        a.push("continue_on_error".into());
+    }
+    a
+}
+
+fn shown(
+    config: &Config,
+    plan: &Plan,
+    run: &RunInfo,
+    hosts_override: Option<&[Target]>,
+) -> Vec<Shown> {
+    plan.tasks
+        .iter()
+        .zip(&plan.phase)
+        .map(|(&i, &phase)| {
+            let t = &config.tasks[i];
+            let targets: Vec<String> = crate::run::effective_targets(t, hosts_override)
+                .iter()
+                .map(Target::label)
+                .collect();
+            let single = (targets.len() == 1).then(|| targets[0].clone());
+            let commands = t
+                .commands
+                .iter()
+                .map(|c| {
+                    let text = match &single {
+                        Some(h) => c.template.value.expand(&UnitVars {
+                            run,
+                            task: &t.name,
+                            host: h,
+                        }),
+                        None => expand_keeping_host(&c.template.value, run, &t.name),
+                    };
+                    (text, annotations(c, t.continue_on_error))
+                })
+                .collect();
+            Shown {
+                name: t.name.clone(),
+                phase,
+                targets,
+                strategy: match t.strategy {
+                    Strategy::Parallel => "parallel",
+                    Strategy::Serial => "serial",
+                },
+                commands,
+            }
+        })
+        .collect()
+}
+
+/// Expand a template but write `{{ host }}` back where the host goes.
+fn expand_keeping_host(
+    tpl: &crate::config::template::Template,
+    run: &RunInfo,
+    task: &str,
+) -> String {
+    let vars = UnitVars {
+        run,
+        task,
+        host: "",
+    };
+    let mut out = String::new();
+    for p in &tpl.pieces {
+        match p {
+            Piece::Host => out.push_str("{{ host }}"),
+            other => out.push_str(
+                &crate::config::template::Template {
+                    pieces: vec![other.clone()],
+                }
+                .expand(&vars as &dyn Vars),
+            ),
+        }
+    }
+    out
+}
+
+/// Median duration of earlier successful runs of the same targets, from the journals.
+pub fn estimate(targets: &[String]) -> Option<(std::time::Duration, usize)> {
+    let home = crate::state::home();
+    let (runs, _) = crate::state::history(&home).ok()?;
+    let key = crate::state::target_key(targets);
+    let mut d: Vec<u64> = runs
+        .iter()
+        .filter(|r| {
+            r.state == crate::state::RunState::Success
+                && crate::state::target_key(&r.targets) == key
+        })
+        .filter_map(|r| r.duration_ms)
+        .collect();
+    if d.is_empty() {
+        return None;
+    }
+    d.sort_unstable();
+    Some((std::time::Duration::from_millis(d[d.len() / 2]), d.len()))
+}
+
+fn counts(tasks: &[Shown]) -> (usize, usize, usize) {
+    let phases = tasks.iter().map(|t| t.phase).max().map_or(0, |p| p + 1);
+    let mut hosts: Vec<&String> = tasks
+        .iter()
+        .flat_map(|t| t.targets.iter())
+        .filter(|h| h.as_str() != "local")
+        .collect();
+    hosts.sort();
+    hosts.dedup();
+    let commands = tasks
+        .iter()
+        .map(|t| t.commands.len() * t.targets.len())
+        .sum();
+    (phases, hosts.len(), commands)
+}
+
+pub fn render_text(
+    config: &Config,
+    plan: &Plan,
+    run: &RunInfo,
+    hosts_override: Option<&[Target]>,
+    preflight: &str,
+    unicode: bool,
+) -> String {
+    let tasks = shown(config, plan, run, hosts_override);
+    let (bullet, mid, last) = if unicode {
+        ("●", "├─", "└─")
+    } else {
+        ("*", "|-", "`-")
+    };
+    let mut s = String::from("DRY RUN: no command will be executed\n\n");
+    s += preflight;
+    s += "\nExecution plan\n";
+    let phases = tasks.iter().map(|t| t.phase).max().map_or(0, |p| p + 1);
+    for phase in 0..phases {
+        let in_phase: Vec<&Shown> = tasks.iter().filter(|t| t.phase == phase).collect();
+        let how = if in_phase.len() > 1 {
+            " (parallel)"
+        } else {
+            ""
+        };
+        s += &format!("\n  Phase {}{how}:\n", phase + 1);
+        for t in in_phase {
+            let strategy = if t.targets.len() > 1 && t.strategy == "serial" {
+                ", serial: one host at a time"
+            } else {
+                ""
+            };
+            s += &format!(
+                "    {bullet} {} [{}]{strategy}\n",
+                t.name,
+                t.targets.join(", ")
+            );
+            if t.commands.is_empty() {
+                s += &format!("      {last} (aggregate: no commands)\n");
+            }
+            for (i, (cmd, ann)) in t.commands.iter().enumerate() {
+                let branch = if i + 1 == t.commands.len() { last } else { mid };
+                let ann = if ann.is_empty() {
+                    String::new()
+                } else {
+                    format!("  [{}]", ann.join("] ["))
+                };
+                s += &format!("      {branch} {cmd}{ann}\n");
+            }
+        }
+    }
+    let (phases, hosts, commands) = counts(&tasks);
+    s += "\nSummary\n";
+    s += &format!("  Tasks:     {} tasks, {phases} phases\n", tasks.len());
+    s += &format!("  Hosts:     {hosts} unique remote hosts\n");
+    s += &format!("  Commands:  {commands} commands in all (per host)\n");
+    s += &match estimate(&plan.targets) {
+        Some((d, n)) => format!(
+            "  Estimated: ~{} (median of {n} previous successful run{})\n",
+            crate::timefmt::secs(d),
+            if n == 1 { "" } else { "s" }
+        ),
+        None => "  Estimated: none (no previous successful runs of these targets)\n".into(),
+    };
+    s += "\nRun without --dry-run to execute.\n";
+    s
+}
+
+pub fn to_json(
+    config: &Config,
+    plan: &Plan,
+    run: &RunInfo,
+    hosts_override: Option<&[Target]>,
+    preflight: serde_json::Value,
+) -> serde_json::Value {
+    let tasks = shown(config, plan, run, hosts_override);
+    let (phases, hosts, commands) = counts(&tasks);
+    let est = estimate(&plan.targets);
+    json!({
+        "dry_run": true,
+        "targets": plan.targets,
+        "preflight": preflight,
+        "phases": (0..phases).map(|p| json!({
+            "phase": p + 1,
+            "tasks": tasks.iter().filter(|t| t.phase == p).map(|t| json!({
+                "task": t.name,
+                "targets": t.targets,
+                "strategy": t.strategy,
+                "commands": t.commands.iter().map(|(c, a)| json!({"command": c, "annotations": a})).collect::<Vec<_>>(),
+            })).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+        "summary": {
+            "tasks": tasks.len(),
+            "phases": phases,
+            "hosts": hosts,
+            "commands": commands,
+            "estimate_ms": est.map(|(d, _)| d.as_millis() as u64),
+            "estimate_runs": est.map(|(_, n)| n),
+        },
+    })
+}
