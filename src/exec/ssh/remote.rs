@@ -47,6 +47,16 @@ pub fn wrap(cmd: &RemoteCommand) -> String {
     if let Some(d) = &cmd.dir {
         s += &format!("cd {} || exit 1; ", quote(d));
     }
+    let shell_names = cmd.env.iter().all(|(k, _)| is_shell_name(k));
+    if cmd.sudo.is_none() && shell_names {
+        // The command runs in the login shell itself (SPEC §4), in the process group
+        // reported above.
+        for (k, v) in &cmd.env {
+            s += &format!("{k}={}; export {k}; ", quote(v));
+        }
+        s += &cmd.line;
+        return s;
+    }
     s += "exec ";
     s += &sudo_prefix(&cmd.sudo);
     if !cmd.env.is_empty() {
@@ -59,6 +69,12 @@ pub fn wrap(cmd: &RemoteCommand) -> String {
     s += "sh -c ";
     s += &quote(&cmd.line);
     s
+}
+
+fn is_shell_name(k: &str) -> bool {
+    !k.is_empty()
+        && !k.starts_with(|c: char| c.is_ascii_digit())
+        && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 /// Run `cmd` on `conn`. The bool says whether the session is still fit for reuse.
@@ -281,6 +297,21 @@ mod tests {
     #[test]
     fn quoting_survives_single_quotes() {
         assert_eq!(quote("it's"), "'it'\\''s'");
+    }
+
+    #[test]
+    fn plain_commands_run_in_the_login_shell() {
+        let cmd = RemoteCommand {
+            line: "echo $HOME".into(),
+            dir: None,
+            env: vec![("NEXUS_TASK".into(), "t".into())],
+            sudo: None,
+            pty: false,
+        };
+        assert_eq!(
+            wrap(&cmd),
+            "printf '\\036nexus-pgid %s\\n' \"$$\"; NEXUS_TASK='t'; export NEXUS_TASK; echo $HOME"
+        );
     }
 
     #[test]
