@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Instant;
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 /// Captured output kept per command and stream in the journal.
 pub const OUTPUT_CAP: usize = 64 * 1024;
@@ -27,18 +27,26 @@ struct Inner {
     last_sync: Instant,
 }
 
-/// CRC-32 (IEEE), bitwise: journal lines are short and written once.
+/// CRC-32 (IEEE 802.3), table-driven.
 pub fn crc32(data: &[u8]) -> u32 {
+    const TABLE: [u32; 256] = {
+        let mut t = [0u32; 256];
+        let mut i = 0;
+        while i < 256 {
+            let mut c = i as u32;
+            let mut k = 0;
+            while k < 8 {
+                c = if c & 1 != 0 { (c >> 1) ^ 0xEDB8_8320 } else { c >> 1 };
+                k += 1;
+            }
+            t[i] = c;
+            i += 1;
+        }
+        t
+    };
     let mut crc = !0u32;
     for &b in data {
-        crc ^= u32::from(b);
-        for _ in 0..8 {
-            crc = if crc & 1 != 0 {
-                (crc >> 1) ^ 0xEDB8_8320
-            } else {
-                crc >> 1
-            };
-        }
+        crc = TABLE[((crc ^ u32::from(b)) & 0xff) as usize] ^ (crc >> 8);
     }
     !crc
 }
@@ -103,19 +111,19 @@ impl Journal {
 
     /// Append one record: `ev` plus `fields`, stamped with `seq` and `ts`.
     pub fn record(&self, ev: &str, fields: Value) {
+        let ts = crate::timefmt::rfc3339(std::time::SystemTime::now());
+        let fields = fields.to_string();
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         inner.seq += 1;
-        let mut m = Map::new();
-        m.insert("seq".into(), Value::from(inner.seq));
-        m.insert("ev".into(), Value::from(ev));
-        m.insert(
-            "ts".into(),
-            Value::from(crate::timefmt::rfc3339(std::time::SystemTime::now())),
-        );
-        if let Value::Object(f) = fields {
-            m.extend(f);
+        // `{"seq":N,"ev":"…","ts":"…"` + the fields' members; ev is one of ours (no escaping).
+        let mut body = format!("{{\"seq\":{},\"ev\":\"{ev}\",\"ts\":\"{ts}\"", inner.seq);
+        match fields.strip_prefix('{') {
+            Some("}") | None => body.push('}'),
+            Some(rest) => {
+                body.push(',');
+                body.push_str(rest);
+            }
         }
-        let body = Value::Object(m).to_string();
         let mut line = seal(&body);
         line.push('\n');
         if let Err(e) = inner.file.write_all(line.as_bytes()) {
