@@ -420,3 +420,56 @@ fn remote_resume_skips_hosts_that_finished() {
         [first.as_str(), second.as_str(), second.as_str(), "after"]
     );
 }
+
+#[test]
+fn runs_show_prints_the_summary_and_captured_output() {
+    let t = Test::new().toml(
+        r#"
+        [tasks.a]
+        run = ["echo out-of-a", "echo err-of-a >&2"]
+        [tasks.b]
+        deps = ["a"]
+        run = "exit 4"
+        "#,
+    );
+    t.clone_args(&["run", "b", "-q"]).run().expect_code(1);
+    let runs = json_runs(&t, &[]);
+    let id = runs[0]["id"].as_str().unwrap().to_string();
+    let journal = runs[0]["journal"].as_str().unwrap().to_string();
+    let r = t.clone_args(&["runs", "show", &id]).run();
+    r.expect(
+        0,
+        &format!(
+            "
+            Run {id} (b #1)
+              started:  {started}
+              status:   failed
+              duration: X.Xs
+              journal:  {journal}
+
+            Tasks:
+                [local] #0 attempt 1 success (exit 0)
+                  | out-of-a
+                [local] #1 attempt 1 success (exit 0)
+                  ! err-of-a
+              a success
+                [local] #0 attempt 1 failed (exit 4)
+              b failed
+            ",
+            started = runs[0]["started"].as_str().unwrap()
+        ),
+        "",
+    );
+    t.clone_args(&["runs", "show", "nope"]).run().expect(
+        2,
+        "",
+        &format!(
+            "
+            Error: cannot read run nope from {}/runs/nope.jsonl: No such file or directory
+
+              `nexus runs` lists the runs
+            ",
+            t.path(".nexus-home").display()
+        ),
+    );
+}
