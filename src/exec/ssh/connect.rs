@@ -28,6 +28,8 @@ pub struct Conn {
 pub struct ConnectError {
     pub reason: String,
     pub suggestions: Vec<String>,
+    /// A transient failure (the handshake timed out): worth another attempt.
+    pub retryable: bool,
 }
 
 impl ConnectError {
@@ -35,6 +37,7 @@ impl ConnectError {
         ConnectError {
             reason: reason.into(),
             suggestions,
+            retryable: false,
         }
     }
 
@@ -114,9 +117,24 @@ fn tcp(t: &SshTarget) -> Result<TcpStream, ConnectError> {
 /// Connect (through the ProxyJump hops, if any), check the host key, authenticate.
 pub fn connect(t: &SshTarget) -> Result<Conn, ConnectError> {
     let Some((first, rest)) = t.jumps.split_first() else {
-        let stream = tcp(t)?;
-        let fd = stream.as_raw_fd();
-        return establish(stream, fd, t);
+        let mut attempt = 0;
+        loop {
+            let stream = tcp(t)?;
+            let fd = stream.as_raw_fd();
+            match establish(stream, fd, t) {
+                Err(e) if e.retryable && attempt + 1 < ATTEMPTS => {
+                    attempt += 1;
+                    if !crate::signals::sleep(Duration::from_millis(250 << attempt)) {
+                        return Err(e);
+                    }
+                }
+                Err(mut e) if e.retryable => {
+                    e.reason = format!("{}, {ATTEMPTS} attempts", e.reason);
+                    return Err(e);
+                }
+                other => return other,
+            }
+        }
     };
     // Each next hop (and finally the target) is reached through a direct-tcpip channel
     // of the previous session, bridged to a socket pair the next session runs over.
@@ -269,13 +287,16 @@ fn establish<S: AsRawFd + 'static>(
     session.set_tcp_stream(stream);
     session.set_timeout(t.connect_timeout.as_millis().min(u32::MAX as u128) as u32);
     session.handshake().map_err(|e| {
-        ConnectError::new(
+        let mut err = ConnectError::new(
             format!("SSH handshake failed: {}", e.message()),
             vec![format!(
                 "check that port {} on {} is an SSH server",
                 t.port, t.hostname
             )],
-        )
+        );
+        // A busy server (many logins at once) answers late: try again.
+        err.retryable = true;
+        err
     })?;
     check_host_key(&session, t)?;
     let auth = authenticate(&session, t)?;

@@ -59,6 +59,7 @@ impl Pool {
                 return Err(ConnectError {
                     reason: "cancelled".into(),
                     suggestions: vec![],
+                    retryable: false,
                 });
             }
             close_idle(&mut st);
