@@ -597,11 +597,8 @@ fn offer_resume(
     home: &std::path::Path,
     targets: &[String],
 ) -> Result<Option<i32>, Error> {
-    let Ok((runs, _)) = state::history(home) else {
-        return Ok(None);
-    };
     let key = state::target_key(targets);
-    let Some(last) = runs.iter().find(|r| state::target_key(&r.targets) == key) else {
+    let Some(last) = state::latest_of(home, &key) else {
         return Ok(None);
     };
     if last.state != state::RunState::Interrupted {

@@ -116,7 +116,7 @@ fn expand_keeping_host(
 /// Median duration of earlier successful runs of the same targets, from the journals.
 pub fn estimate(targets: &[String]) -> Option<(std::time::Duration, usize)> {
     let home = crate::state::home();
-    let (runs, _) = crate::state::history(&home).ok()?;
+    let (runs, _) = crate::state::history_light(&home).ok()?;
     let key = crate::state::target_key(targets);
     let mut d: Vec<u64> = runs
         .iter()

@@ -172,11 +172,122 @@ pub fn summarize(path: &Path) -> Result<Summary, String> {
     })
 }
 
+/// A cheap summary for the start of every run: the first line and the last 64 KiB only,
+/// so the cost does not grow with the size of the history. No records, no full check.
+pub fn peek(path: &Path) -> Result<Summary, String> {
+    use std::io::{BufRead, Read, Seek, SeekFrom};
+    let mut f = std::fs::File::open(path).map_err(|e| io_reason(&e))?;
+    let mut first = String::new();
+    std::io::BufReader::new(&f)
+        .take(1 << 20)
+        .read_line(&mut first)
+        .map_err(|e| io_reason(&e))?;
+    let head = journal::unseal(first.trim_end())
+        .ok()
+        .filter(|h| h["ev"] == "run_start")
+        .ok_or_else(|| "it does not start with a valid run_start record".to_string())?;
+    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    let from = len.saturating_sub(16 * 1024);
+    let mut tail = Vec::new();
+    f.seek(SeekFrom::Start(from)).map_err(|e| io_reason(&e))?;
+    f.read_to_end(&mut tail).map_err(|e| io_reason(&e))?;
+    let tail = String::from_utf8_lossy(&tail);
+    // Only the records that decide the state are parsed.
+    let recent: Vec<Value> = tail
+        .lines()
+        .skip(usize::from(from > 0))
+        .filter(|l| l.contains("\"ev\":\"run_finish\"") || l.contains("\"ev\":\"resume\""))
+        .filter_map(|l| journal::unseal(l).ok())
+        .collect();
+    let finish = recent.iter().rev().find(|r| r["ev"] == "run_finish");
+    let last_pid = recent
+        .iter()
+        .rev()
+        .find(|r| r["ev"] == "resume")
+        .unwrap_or(&head)["pid"]
+        .as_u64()
+        .unwrap_or(0);
+    let state = match finish.and_then(|f| f["status"].as_str()) {
+        Some("success") => RunState::Success,
+        Some("failed") => RunState::Failed,
+        Some(_) => RunState::Interrupted,
+        None if pid_alive(last_pid) => RunState::Running,
+        None => RunState::Interrupted,
+    };
+    Ok(Summary {
+        id: head["run_id"].as_str().unwrap_or_default().to_string(),
+        counter: head["counter"].as_u64().unwrap_or(0),
+        started: head["ts"].as_str().unwrap_or_default().to_string(),
+        targets: head["targets"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        state,
+        duration_ms: finish.and_then(|f| f["duration_ms"].as_u64()),
+        path: path.to_path_buf(),
+        problem: None,
+        records: Vec::new(),
+    })
+}
+
 /// Journals that could not be read at all: (path, reason).
 pub type Unreadable = Vec<(PathBuf, String)>;
 
-/// All journals, newest first; unreadable ones as (path, reason).
+/// The newest run of these targets (by counter key), reading only what it must:
+/// the first line of newer journals of other targets, then `peek` of the match.
+pub fn latest_of(home: &Path, key: &str) -> Option<Summary> {
+    use std::io::BufRead;
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(runs_dir(home))
+        .ok()?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
+        .collect();
+    paths.sort();
+    for p in paths.iter().rev() {
+        let Ok(f) = std::fs::File::open(p) else {
+            continue;
+        };
+        let mut first = String::new();
+        if std::io::BufReader::new(f).read_line(&mut first).is_err() {
+            continue;
+        }
+        let Ok(head) = journal::unseal(first.trim_end()) else {
+            continue;
+        };
+        let targets: Vec<String> = head["targets"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if target_key(&targets) == key {
+            return peek(p).ok();
+        }
+    }
+    None
+}
+
+/// All journals, newest first, fully read and checked; unreadable ones as (path, reason).
 pub fn history(home: &Path) -> Result<(Vec<Summary>, Unreadable), Error> {
+    history_with(home, summarize)
+}
+
+/// All journals, newest first, from `peek` (cheap: for the start of a run).
+pub fn history_light(home: &Path) -> Result<(Vec<Summary>, Unreadable), Error> {
+    history_with(home, peek)
+}
+
+fn history_with(
+    home: &Path,
+    read: fn(&Path) -> Result<Summary, String>,
+) -> Result<(Vec<Summary>, Unreadable), Error> {
     let dir = runs_dir(home);
     let entries = match std::fs::read_dir(&dir) {
         Ok(e) => e,
@@ -193,7 +304,7 @@ pub fn history(home: &Path) -> Result<(Vec<Summary>, Unreadable), Error> {
     let mut good = Vec::new();
     let mut bad = Vec::new();
     for p in paths {
-        match summarize(&p) {
+        match read(&p) {
             Ok(s) => good.push(s),
             Err(why) => bad.push((p, why)),
         }
