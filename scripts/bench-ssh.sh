@@ -25,7 +25,7 @@
 #   the N_BIG run completes with peak RSS < 200 MB.
 #
 # Environment:
-#   NS="10 50 100 200"        fleet sizes for step 1
+#   NS="10 50 100 200"        fleet sizes for step 1 (NS="" skips step 1)
 #   PEERS="ssh-c25519 pssh pyinfra ansible"   ssh-peers.sh tools (also: ssh, ansible-pipe, ...)
 #   RUNS=5 WARMUP=1           hyperfine runs for nexus and the peers
 #   RUNS_ANSIBLE=3            runs for the Ansible tools (~35 s a run at N = 100)
@@ -64,8 +64,8 @@ set -euo pipefail
 
 REPO="$(cd "$(dirname "$0")/.." && pwd)"
 SHARED_BENCH="${SHARED_BENCH:-$(cd "$REPO/../shared/bench" 2>/dev/null && pwd || echo "$REPO/../shared/bench")}"
-NS="${NS:-10 50 100 200}"
-PEERS="${PEERS:-ssh-c25519 pssh pyinfra ansible}"
+NS="${NS-10 50 100 200}"
+PEERS="${PEERS-ssh-c25519 pssh pyinfra ansible}"
 RUNS="${RUNS:-5}"
 WARMUP="${WARMUP:-1}"
 RUNS_ANSIBLE="${RUNS_ANSIBLE:-3}"

@@ -208,19 +208,23 @@ fn accept_new_writes_the_key_then_a_changed_key_is_refused_with_its_line() {
 }
 
 #[test]
-fn host_key_checking_off_warns() {
+fn host_key_checking_off_warns_once_per_endpoint_and_key() {
+    // Two aliases of one server: two sessions, one endpoint and key, so one warning.
     let server = Server::openssh();
-    let t = ssh_test(
-        &server,
-        "id_ed25519",
-        "[tasks.t]\non = \"web\"\nrun = \"true\"\n",
+    let keys = Keys::get();
+    let ssh_config = format!(
+        "Host a b\n  HostName 127.0.0.1\n  Port {p}\n  User root\n  IdentityFile {id}\n",
+        p = server.port,
+        id = keys.key("id_ed25519").display(),
     );
-    let toml = std::fs::read_to_string(t.path("nexus.toml"))
-        .unwrap()
-        .replace("[config]\n", "[config]\nhost_key_checking = \"off\"\n");
-    std::fs::write(t.path("nexus.toml"), toml).unwrap();
+    let t = Test::new().file("ssh_config", &ssh_config);
+    let toml = format!(
+        "[config]\nssh_config = \"{cfg}\"\nknown_hosts = \"{kh}\"\nhost_key_checking = \"off\"\n[hosts]\nweb = [\"a\", \"b\"]\n[tasks.t]\non = \"web\"\nrun = \"true\"\n",
+        cfg = t.path("ssh_config").display(),
+        kh = server.dir.path().join("known_hosts").display(),
+    );
     std::fs::write(server.dir.path().join("known_hosts"), "").unwrap();
-    let r = t.args(&["run", "t", "-q"]).run();
+    let r = isolated(t.toml(&toml)).args(&["run", "t", "-q"]).run();
     r.expect_code(0);
     let want = "nexus: warn: host key checking is off: accepted ssh-ed25519 key SHA256:";
     assert!(r.stderr.starts_with(want), "{}", r.stderr);
@@ -232,6 +236,8 @@ fn host_key_checking_off_warns() {
         "{}",
         r.stderr
     );
+    assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
+    assert_eq!(mask(&r.stdout), "ok t (X.Xs)\n");
 }
 
 #[test]
