@@ -207,6 +207,76 @@ fn accept_new_writes_the_key_then_a_changed_key_is_refused_with_its_line() {
     );
 }
 
+/// `ssh-ed25519 AAAA...` of a public key file.
+fn public_key(path: &std::path::Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap();
+    text.split_whitespace()
+        .take(2)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[test]
+fn a_host_known_by_its_ecdsa_key_is_asked_for_that_key_and_hashed_names_match() {
+    // The server has ed25519 and ECDSA host keys; known_hosts knows only the ECDSA one,
+    // under a hashed name. nexus prefers ed25519 unless known_hosts says otherwise.
+    let keys_dir = TempDir::new("hostkeys");
+    let ecdsa = keys_dir.path().join("host_ecdsa");
+    common::sshd::keygen(&ecdsa, "ecdsa", None);
+    let server = Server::openssh_with(&format!("HostKey {}", ecdsa.display()));
+    let kh = server.dir.path().join("kh-ecdsa");
+    let ecdsa_pub = public_key(&ecdsa.with_extension("pub"));
+    std::fs::write(&kh, format!("[127.0.0.1]:{} {ecdsa_pub}\n", server.port)).unwrap();
+    let st = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-H", "-f"])
+        .arg(&kh)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let hashed = std::fs::read_to_string(&kh).unwrap();
+    assert!(hashed.starts_with("|1|"), "{hashed}");
+
+    let body = "[tasks.t]\non = \"web\"\nrun = \"true\"\n";
+    let t = ssh_test(&server, "id_ed25519", body);
+    let toml = std::fs::read_to_string(t.path("nexus.toml"))
+        .unwrap()
+        .replace(
+            &server.known_hosts().display().to_string(),
+            &kh.display().to_string(),
+        );
+    std::fs::write(t.path("nexus.toml"), toml).unwrap();
+    let t = t.args(&["run", "t", "-q"]);
+    t.run().expect(0, "ok t (X.Xs)\n", "");
+
+    // Another ECDSA key on line 2 for the host: a changed key, reported with its line.
+    let other = keys_dir.path().join("other_ecdsa");
+    common::sshd::keygen(&other, "ecdsa", None);
+    std::fs::write(
+        &kh,
+        format!(
+            "# comment\n[127.0.0.1]:{} {}\n",
+            server.port,
+            public_key(&other.with_extension("pub"))
+        ),
+    )
+    .unwrap();
+    let r = t.run();
+    r.expect_code(3);
+    let want = format!(
+        "  Reason: HOST KEY CHANGED for [127.0.0.1]:{p}: the server's ecdsa-sha2-nistp256 key is SHA256:",
+        p = server.port
+    );
+    assert!(r.stderr.contains(&want), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains(&format!(", which does not match {}:2\n", kh.display())),
+        "{}",
+        r.stderr
+    );
+}
+
 #[test]
 fn host_key_checking_off_warns_once_per_endpoint_and_key() {
     // Two aliases of one server: two sessions, one endpoint and key, so one warning.

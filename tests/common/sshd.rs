@@ -56,7 +56,7 @@ impl Keys {
 /// The passphrase of the encrypted test key `enc_ed25519`.
 pub const ENC_PASSPHRASE: &str = "correct horse";
 
-fn keygen(path: &Path, kind: &str, bits: Option<&str>) {
+pub fn keygen(path: &Path, kind: &str, bits: Option<&str>) {
     keygen_with(path, kind, bits, "")
 }
 

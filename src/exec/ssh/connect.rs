@@ -11,8 +11,9 @@ use std::os::fd::{AsRawFd, RawFd};
 use std::path::Path;
 use std::time::Duration;
 
-use ssh2::{CheckResult, HostKeyType, KnownHostFileKind, MethodType, Session};
+use ssh2::{HostKeyType, MethodType, Session};
 
+use super::known_hosts::{known_name, KnownHosts, Verdict};
 use super::target::{default_identities, SshTarget};
 use crate::config::HostKeyChecking;
 
@@ -63,6 +64,37 @@ impl ConnectError {
 const KEX: &str = "ecdh-sha2-nistp256,curve25519-sha256,curve25519-sha256@libssh.org,ecdh-sha2-nistp384,ecdh-sha2-nistp521,diffie-hellman-group14-sha256,diffie-hellman-group16-sha512,diffie-hellman-group-exchange-sha256";
 const HOSTKEYS: &str = "ssh-ed25519,ecdsa-sha2-nistp256,ecdsa-sha2-nistp384,ecdsa-sha2-nistp521,rsa-sha2-512,rsa-sha2-256,ssh-rsa";
 const ATTEMPTS: u32 = 3;
+
+/// HOSTKEYS with the algorithms of the key types known_hosts holds for the host first (as
+/// ssh does): a host known by its ECDSA key is asked for that key, not for an ed25519 key
+/// that would then be unknown.
+fn host_key_prefs(t: &SshTarget) -> String {
+    if t.host_key_checking == HostKeyChecking::Off {
+        return HOSTKEYS.to_string();
+    }
+    let known = KnownHosts::load(&t.known_hosts).key_types(&t.hostname, t.port);
+    let algorithms = |key_type: &str| -> &'static [&'static str] {
+        match key_type {
+            "ssh-rsa" => &["rsa-sha2-512", "rsa-sha2-256", "ssh-rsa"],
+            "ssh-ed25519" => &["ssh-ed25519"],
+            "ecdsa-sha2-nistp256" => &["ecdsa-sha2-nistp256"],
+            "ecdsa-sha2-nistp384" => &["ecdsa-sha2-nistp384"],
+            "ecdsa-sha2-nistp521" => &["ecdsa-sha2-nistp521"],
+            _ => &[],
+        }
+    };
+    let first: Vec<&str> = HOSTKEYS
+        .split(',')
+        .filter(|a| known.iter().any(|k| algorithms(k).contains(a)))
+        .collect();
+    let rest = HOSTKEYS.split(',').filter(|a| !first.contains(a));
+    first
+        .iter()
+        .copied()
+        .chain(rest)
+        .collect::<Vec<_>>()
+        .join(",")
+}
 
 fn tcp(t: &SshTarget) -> Result<TcpStream, ConnectError> {
     let addrs: Vec<SocketAddr> = match (t.hostname.as_str(), t.port).to_socket_addrs() {
@@ -289,7 +321,7 @@ fn establish<S: AsRawFd + 'static>(
     let mut session =
         Session::new().map_err(|e| ConnectError::new(format!("libssh2: {e}"), vec![]))?;
     let _ = session.method_pref(MethodType::Kex, KEX);
-    let _ = session.method_pref(MethodType::HostKey, HOSTKEYS);
+    let _ = session.method_pref(MethodType::HostKey, &host_key_prefs(t));
     session.set_tcp_stream(stream);
     session.set_timeout(t.connect_timeout.as_millis().min(u32::MAX as u128) as u32);
     session.handshake().map_err(|e| {
@@ -325,15 +357,6 @@ fn key_type_name(t: HostKeyType) -> &'static str {
     }
 }
 
-/// The known_hosts name of a host: `host`, or `[host]:port` off port 22.
-fn known_name(host: &str, port: u16) -> String {
-    if port == 22 {
-        host.to_string()
-    } else {
-        format!("[{host}]:{port}")
-    }
-}
-
 static KNOWN_HOSTS_WRITE: std::sync::Mutex<()> = std::sync::Mutex::new(());
 /// Endpoints and fingerprints accepted with `host_key_checking = "off"` in this run.
 static ACCEPTED_UNCHECKED: std::sync::Mutex<BTreeSet<(String, String)>> =
@@ -364,31 +387,28 @@ fn check_host_key(session: &Session, t: &SshTarget) -> Result<(), ConnectError> 
         return Ok(());
     }
     let file = &t.known_hosts;
-    let text = std::fs::read_to_string(file).unwrap_or_default();
-    let mut kh = session
-        .known_hosts()
-        .map_err(|e| ConnectError::new(format!("libssh2: {e}"), vec![]))?;
-    for line in text.lines() {
-        // Line by line, so one entry libssh2 cannot read does not hide the others.
-        let _ = kh.read_str(line, KnownHostFileKind::OpenSSH);
-    }
-    match kh.check_port(&t.hostname, t.port, key) {
-        CheckResult::Match => Ok(()),
-        CheckResult::Mismatch => {
-            let line = mismatch_line(session, &text, t, key).map_or(String::new(), |n| format!(":{n}"));
-            Err(ConnectError::new(
-                format!(
-                    "HOST KEY CHANGED for {name}: the server's {} key is {fingerprint}, which does not match {}{line}",
-                    key_type_name(kind),
-                    file.display()
-                ),
-                vec![
-                    "someone may be intercepting the connection (man-in-the-middle), or the host was reinstalled".into(),
-                    format!("if the change is expected, remove the old key: ssh-keygen -R '{name}' -f {}", file.display()),
-                ],
-            ))
-        }
-        CheckResult::NotFound | CheckResult::Failure => match t.host_key_checking {
+    match KnownHosts::load(file).check(&t.hostname, t.port, key) {
+        Verdict::Match => Ok(()),
+        Verdict::Changed { line } => Err(ConnectError::new(
+            format!(
+                "HOST KEY CHANGED for {name}: the server's {} key is {fingerprint}, which does not match {}:{line}",
+                key_type_name(kind),
+                file.display()
+            ),
+            vec![
+                "someone may be intercepting the connection (man-in-the-middle), or the host was reinstalled".into(),
+                format!("if the change is expected, remove the old key: ssh-keygen -R '{name}' -f {}", file.display()),
+            ],
+        )),
+        Verdict::Revoked { line } => Err(ConnectError::new(
+            format!(
+                "the {} key {fingerprint} of {name} is marked @revoked in {}:{line}",
+                key_type_name(kind),
+                file.display()
+            ),
+            vec!["the server still uses a key its administrators revoked: ask them which key is current".into()],
+        )),
+        Verdict::Unknown => match t.host_key_checking {
             HostKeyChecking::Strict => Err(ConnectError::new(
                 format!(
                     "host key of {name} is not in {} (host_key_checking = \"strict\"); its {} key is {fingerprint}",
@@ -416,25 +436,6 @@ fn check_host_key(session: &Session, t: &SshTarget) -> Result<(), ConnectError> 
     }
 }
 
-/// The 1-based line of `text` whose entry matches the host with a different key.
-fn mismatch_line(session: &Session, text: &str, t: &SshTarget, key: &[u8]) -> Option<usize> {
-    for (i, line) in text.lines().enumerate() {
-        let Ok(mut kh) = session.known_hosts() else {
-            return None;
-        };
-        if kh.read_str(line, KnownHostFileKind::OpenSSH).is_err() {
-            continue;
-        }
-        if matches!(
-            kh.check_port(&t.hostname, t.port, key),
-            CheckResult::Mismatch
-        ) {
-            return Some(i + 1);
-        }
-    }
-    None
-}
-
 fn append_known_host(
     file: &Path,
     name: &str,
@@ -452,7 +453,7 @@ fn append_known_host(
     writeln!(f, "{name} {} {}", key_type_name(kind), base64(key))
 }
 
-fn base64(data: &[u8]) -> String {
+pub(crate) fn base64(data: &[u8]) -> String {
     const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
     for c in data.chunks(3) {

@@ -3,6 +3,7 @@
 
 pub mod config;
 pub mod connect;
+pub mod known_hosts;
 pub mod pool;
 pub mod remote;
 pub mod target;
