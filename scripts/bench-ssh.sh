@@ -11,10 +11,15 @@
 #      hyperfine, peak RSS (/usr/bin/time -f %M, largest of 3 runs) and one run under
 #      measure.py (client CPU vs sshd CPU). Then the peers through ssh-peers.sh, same N,
 #      same fleet: TOOLS="$PEERS" (Ansible only for N <= ANSIBLE_MAX_N, RUNS_ANSIBLE runs).
+#   1b. interleaved: the sweep times each tool in a block of its own, and on a shared machine
+#      whose speed drifts over minutes the ratio of two blocks carries that drift. At
+#      TARGET_N, ROUNDS_AB rounds each run nexus and every non-Ansible peer once (order
+#      rotated per round) -> interleaved.json; the targets are reported on both.
 #   2. pooled: POOLED_CMDS (10) commands `true` in one task on POOLED_N (50) hosts against
 #      the same task with 1 command, in one hyperfine invocation; per command per host =
 #      (median(10) - median(1)) / 9 / 50, compared with OpenSSH with warm ControlMaster
-#      masters (ssh-peers.sh, TOOLS=ssh-mux: hyperfine mean / N).
+#      masters (ssh-peers.sh, TOOLS=ssh-mux: hyperfine mean / N). Then ROUNDS_AB interleaved
+#      rounds of the three (pooled/interleaved.json), judged the same way on their medians.
 #   3. big: N_BIG (1000) hosts, one check run (--format json) and RUNS_BIG timed runs, each
 #      under /usr/bin/time (wall, peak RSS); sshd's MaxStartups must be >= N_BIG.
 #   4. $OUT/summary.md (tables, ratios, targets met or not) and $OUT/summary.json.
@@ -31,6 +36,7 @@
 #   RUNS_ANSIBLE=3            runs for the Ansible tools (~35 s a run at N = 100)
 #   ANSIBLE_MAX_N=100         Ansible tools only for N <= this (0: never)
 #   TARGET_N=100              the N the ratio targets are judged at
+#   ROUNDS_AB=10              step 1b: interleaved rounds at TARGET_N (0 skips it)
 #   POOLED_N=50 POOLED_CMDS=10 RUNS_POOLED=10   step 2 (POOLED=0 skips it)
 #   N_BIG=1000 RUNS_BIG=1     step 3 (N_BIG=0 skips it); BIG_MEASURE=1 adds a measure.py run
 #   BIG_VARIANT='connect_timeout = "60s"'   step 3 is repeated with this line added to [config]
@@ -70,6 +76,7 @@ RUNS="${RUNS:-5}"
 WARMUP="${WARMUP:-1}"
 RUNS_ANSIBLE="${RUNS_ANSIBLE:-3}"
 ANSIBLE_MAX_N="${ANSIBLE_MAX_N:-100}"
+ROUNDS_AB="${ROUNDS_AB:-10}"
 TARGET_N="${TARGET_N:-100}"
 POOLED="${POOLED:-1}"
 POOLED_N="${POOLED_N:-50}"
@@ -466,6 +473,50 @@ for n in $NS; do
   fi
 done
 
+# ---- 1b. interleaved rounds at TARGET_N ----------------------------------------------
+d="$OUT/n$TARGET_N/true"
+# The peers' wrappers come from the sweep (or, with NS="" KEEP_OUT=1, from an earlier one).
+if [ "$ROUNDS_AB" -gt 0 ] && [ -d "$d" ]; then
+  "$FLEET" start "$TARGET_N" 2> "$WORK/fleet.log" || { cat "$WORK/fleet.log" >&2; die "sshd-fleet.sh start $TARGET_N failed"; }
+  eval "$("$FLEET" env)"
+  [ -f "$WORK/n$TARGET_N.toml" ] || write_toml "$WORK/n$TARGET_N.toml" "$TARGET_N" 1
+  ab_tools="nexus"
+  for t in $other_tools; do [ -f "$d/run-$t.sh" ] && ab_tools="$ab_tools $t"; done
+  idle="$(wait_idle)"
+  log "N=$TARGET_N interleaved: $ROUNDS_AB rounds of: $ab_tools (CPUs $idle % idle before)"
+  python3 - "$OUT/interleaved.json" "$TARGET_N" "$ROUNDS_AB" "$STEP_TIMEOUT" "$NEXUS" "$WORK/n$TARGET_N.toml" "$d" $ab_tools <<'EOF' >&2
+import json, os, shutil, statistics, subprocess, sys, time
+out, n, rounds, tmo, nexus, toml, d, *tools = sys.argv[1:]
+rounds = int(rounds)
+cmds = {t: ["timeout", "-k", "5", tmo, nexus, "-c", toml, "run", "t", "-q"] if t == "nexus"
+        else ["bash", os.path.join(d, f"run-{t}.sh")] for t in tools}
+times = {t: [] for t in tools}
+failures = {t: 0 for t in tools}
+home = os.environ["NEXUS_HOME"]
+for t in tools:  # one untimed run each (warm caches; ssh-mux: (re)opens its masters)
+    subprocess.run(cmds[t], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+for r in range(rounds):
+    k = r % len(tools)
+    for t in tools[k:] + tools[:k]:
+        if t == "nexus":  # an empty run history, as in every other nexus step
+            shutil.rmtree(home, ignore_errors=True)
+            os.makedirs(home)
+        t0 = time.perf_counter()
+        rc = subprocess.run(cmds[t], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL).returncode
+        if rc == 0:
+            times[t].append(time.perf_counter() - t0)
+        else:
+            failures[t] += 1
+json.dump({"n": int(n), "rounds": rounds, "tools": tools, "times": times, "failures": failures,
+           "loadavg_end": open("/proc/loadavg").read().split()[:3]}, open(out, "w"), indent=1)
+for t in tools:
+    v = times[t]
+    print(f"  {t:12s} median {statistics.median(v):.3f} s  min {min(v):.3f}  max {max(v):.3f}  failures {failures[t]}" if v
+          else f"  {t:12s} no successful run ({failures[t]} failures)")
+EOF
+fi
+
 # ---- 2. pooled sessions: POOLED_CMDS commands per host in one task -------------------
 if [ "$POOLED" = 1 ]; then
   n="$POOLED_N"
@@ -485,6 +536,44 @@ if [ "$POOLED" = 1 ]; then
     log "pooled: CHECK FAILED, not timed: $(cat "$d/nexus.verify.json")"
   fi
   run_peers "$n" ssh-mux "$RUNS_POOLED"
+  # Interleaved: one run each of nexus (1 and POOLED_CMDS commands) and ssh-mux (its masters
+  # are still warm from the step above) per round, ROUNDS_AB rounds.
+  if [ "$ROUNDS_AB" -gt 0 ] && [ -f "$OUT/n$n/true/run-ssh-mux.sh" ]; then
+    log "pooled interleaved: $ROUNDS_AB rounds of nexus-1cmd, nexus-${POOLED_CMDS}cmd, ssh-mux"
+    python3 - "$d/interleaved.json" "$n" "$POOLED_CMDS" "$ROUNDS_AB" "$STEP_TIMEOUT" "$NEXUS" "$WORK/p1.toml" "$WORK/pK.toml" "$OUT/n$n/true/run-ssh-mux.sh" <<'EOF' >&2
+import json, os, shutil, statistics, subprocess, sys, time
+out, n, k, rounds, tmo, nexus, p1, pk, mux = sys.argv[1:]
+n, k, rounds = int(n), int(k), int(rounds)
+cmds = {"nexus-1cmd": ["timeout", "-k", "5", tmo, nexus, "-c", p1, "run", "t", "-q"],
+        f"nexus-{k}cmd": ["timeout", "-k", "5", tmo, nexus, "-c", pk, "run", "t", "-q"],
+        "ssh-mux": ["bash", mux]}
+tools = list(cmds)
+times = {t: [] for t in tools}
+failures = {t: 0 for t in tools}
+home = os.environ["NEXUS_HOME"]
+for t in tools:  # one untimed run each (warm caches; ssh-mux: (re)opens its masters)
+    subprocess.run(cmds[t], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+for r in range(rounds):
+    j = r % len(tools)
+    for t in tools[j:] + tools[:j]:
+        if t.startswith("nexus"):
+            shutil.rmtree(home, ignore_errors=True)
+            os.makedirs(home)
+        t0 = time.perf_counter()
+        rc = subprocess.run(cmds[t], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL).returncode
+        if rc == 0:
+            times[t].append(time.perf_counter() - t0)
+        else:
+            failures[t] += 1
+json.dump({"n": n, "cmds": k, "rounds": rounds, "tools": tools, "times": times, "failures": failures},
+          open(out, "w"), indent=1)
+for t in tools:
+    v = times[t]
+    print(f"  {t:12s} median {statistics.median(v):.3f} s  min {min(v):.3f}  max {max(v):.3f}  failures {failures[t]}" if v
+          else f"  {t:12s} no successful run ({failures[t]} failures)")
+EOF
+  fi
 fi
 
 # ---- 3. big fleet --------------------------------------------------------------------
@@ -689,6 +778,21 @@ for tool, lim in (("ssh-c25519", 0.75), ("pyinfra", 0.6), ("pssh", 0.6)):
     p = res.get(tn, {}).get(tool)
     target(f"N={tn}: nexus <= {lim} x {tool}", r_t.get(tool), lim, "<=", "x",
            f"nexus {nx['median']:.3f} s vs {tool} {p['median']:.3f} s" if nx and p else f"{tool}: {cell(tn, tool)[1] if tn in ns else 'not run'}")
+pab = load(os.path.join(out, "pooled", "interleaved.json"))
+if pab and all(pab["times"].get(t) for t in pab["tools"]):
+    pm = {t: statistics.median(v) for t, v in pab["times"].items()}
+    per_cmd = (pm[f"nexus-{pab['cmds']}cmd"] - pm["nexus-1cmd"]) / (pab["cmds"] - 1) / pab["n"]
+    per_mux = pm["ssh-mux"] / pab["n"]
+    target("pooled, interleaved: nexus per command per host <= 0.3 x ssh-mux per host", per_cmd / per_mux, 0.3, "<=", "x",
+           f"{per_cmd * 1000:.2f} ms vs {per_mux * 1000:.2f} ms, medians of {pab['rounds']} rounds")
+ab = load(os.path.join(out, "interleaved.json"))
+ab_med = {}
+if ab:
+    ab_med = {t: statistics.median(v) for t, v in ab["times"].items() if v}
+    for tool, lim in (("ssh-c25519", 0.75), ("pyinfra", 0.6), ("pssh", 0.6)):
+        if tool in ab_med and "nexus" in ab_med:
+            target(f"N={ab['n']}, interleaved: nexus <= {lim} x {tool}", ab_med["nexus"] / ab_med[tool], lim, "<=", "x",
+                   f"nexus {ab_med['nexus']:.3f} s vs {tool} {ab_med[tool]:.3f} s, medians of {ab['rounds']} rounds")
 p = res.get(tn, {}).get("ansible")
 target(f"N={tn}: nexus >= 15 x faster than ansible", (p["median"] / nx["median"]) if nx and p else None, 15, ">=", "x",
        f"ansible {p['median']:.2f} s / nexus {nx['median']:.3f} s" if nx and p else f"ansible: {cell(tn, 'ansible')[1] if tn in ns else 'not run'}")
@@ -818,6 +922,17 @@ if meta.get("n_big"):
         target(f"(same, with `{variant}`: not the prescribed config)", bv["peak_rss_kb"] / 1024 if bv["peak_rss_kb"] and bv["ok"] else None,
                200, "<", "MB", big_detail(bv))
 
+if ab_med:
+    print(f"\n## Interleaved rounds at N={ab['n']} ({ab['rounds']} rounds, each tool once per round, order rotated)\n")
+    print("| tool | median s | min–max s | failed runs | nexus / tool |")
+    print("|---|---:|---:|---:|---:|")
+    for t in ab["tools"]:
+        v = ab["times"][t]
+        if not v:
+            print(f"| {t} | – | – | {ab['failures'][t]} | – |")
+            continue
+        ratio = f"{ab_med['nexus'] / ab_med[t]:.2f}" if "nexus" in ab_med and t != "nexus" else "–"
+        print(f"| {t} | {ab_med[t]:.3f} | {min(v):.3f}–{max(v):.3f} | {ab['failures'][t]} | {ratio} |")
 print("\n## Targets\n")
 print("| target | measured | limit | met |")
 print("|---|---|---:|---|")
@@ -827,7 +942,7 @@ for t in targets:
 
 json.dump({"meta": meta, "results": {str(n): {t: r for t, r in v.items()} for n, v in res.items()},
            "ratios": {str(n): v for n, v in ratios.items()}, "rss_kb": {str(n): v for n, v in rss.items()},
-           "pooled": pooled, "big": big, "targets": targets},
+           "pooled": pooled, "big": big, "interleaved": ab, "targets": targets},
           open(os.path.join(out, "summary.json"), "w"), indent=1, default=str)
 EOF
 log "raw results: $OUT (summary.md, summary.json, n<N>/true/, pooled/, big/)"
