@@ -441,6 +441,47 @@ run_peers() { # N TOOLS RUNS
   [ "$prc" = 0 ] || log "ssh-peers.sh $n failed (rc $prc); the tools it did not finish are reported as missing"
 }
 
+# interleave OUT_JSON ROUNDS META_JSON NAME CMD [NAME CMD...]: one untimed run of every CMD
+# (warm caches; ssh-mux (re)opens its masters), then ROUNDS rounds that run every CMD once, in
+# an order rotated per round. Runs of names starting with "nexus" get an empty history.
+# OUT_JSON: META_JSON's fields + rounds, tools, times (s, successful runs), failures.
+interleave() {
+  python3 - "$@" <<'EOF' >&2
+import json, os, shlex, shutil, statistics, subprocess, sys, time
+out, rounds, meta, *pairs = sys.argv[1:]
+rounds = int(rounds)
+tools = pairs[0::2]
+cmds = dict(zip(tools, (shlex.split(c) for c in pairs[1::2])))
+times = {t: [] for t in tools}
+failures = {t: 0 for t in tools}
+home = os.environ["NEXUS_HOME"]
+def run(t):
+    if t.startswith("nexus"):
+        shutil.rmtree(home, ignore_errors=True)
+        os.makedirs(home)
+    t0 = time.perf_counter()
+    rc = subprocess.run(cmds[t], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                        stderr=subprocess.DEVNULL).returncode
+    return rc, time.perf_counter() - t0
+for t in tools:
+    run(t)
+for r in range(rounds):
+    k = r % len(tools)
+    for t in tools[k:] + tools[:k]:
+        rc, dt = run(t)
+        if rc == 0:
+            times[t].append(dt)
+        else:
+            failures[t] += 1
+json.dump(dict(json.loads(meta), rounds=rounds, tools=tools, times=times, failures=failures,
+               loadavg_end=open("/proc/loadavg").read().split()[:3]), open(out, "w"), indent=1)
+for t in tools:
+    v = times[t]
+    print(f"  {t:12s} median {statistics.median(v):.3f} s  min {min(v):.3f}  max {max(v):.3f}  failures {failures[t]}" if v
+          else f"  {t:12s} no successful run ({failures[t]} failures)")
+EOF
+}
+
 # ---- 1. the sweep --------------------------------------------------------------------
 ansible_tools=""; other_tools=""
 for t in $PEERS; do
@@ -480,41 +521,11 @@ if [ "$ROUNDS_AB" -gt 0 ] && [ -d "$d" ]; then
   "$FLEET" start "$TARGET_N" 2> "$WORK/fleet.log" || { cat "$WORK/fleet.log" >&2; die "sshd-fleet.sh start $TARGET_N failed"; }
   eval "$("$FLEET" env)"
   [ -f "$WORK/n$TARGET_N.toml" ] || write_toml "$WORK/n$TARGET_N.toml" "$TARGET_N" 1
-  ab_tools="nexus"
-  for t in $other_tools; do [ -f "$d/run-$t.sh" ] && ab_tools="$ab_tools $t"; done
+  ab=(nexus "timeout -k 5 $STEP_TIMEOUT $NEXUS -c $WORK/n$TARGET_N.toml run t -q")
+  for t in $other_tools; do [ -f "$d/run-$t.sh" ] && ab+=("$t" "bash $d/run-$t.sh"); done
   idle="$(wait_idle)"
-  log "N=$TARGET_N interleaved: $ROUNDS_AB rounds of: $ab_tools (CPUs $idle % idle before)"
-  python3 - "$OUT/interleaved.json" "$TARGET_N" "$ROUNDS_AB" "$STEP_TIMEOUT" "$NEXUS" "$WORK/n$TARGET_N.toml" "$d" $ab_tools <<'EOF' >&2
-import json, os, shutil, statistics, subprocess, sys, time
-out, n, rounds, tmo, nexus, toml, d, *tools = sys.argv[1:]
-rounds = int(rounds)
-cmds = {t: ["timeout", "-k", "5", tmo, nexus, "-c", toml, "run", "t", "-q"] if t == "nexus"
-        else ["bash", os.path.join(d, f"run-{t}.sh")] for t in tools}
-times = {t: [] for t in tools}
-failures = {t: 0 for t in tools}
-home = os.environ["NEXUS_HOME"]
-for t in tools:  # one untimed run each (warm caches; ssh-mux: (re)opens its masters)
-    subprocess.run(cmds[t], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-for r in range(rounds):
-    k = r % len(tools)
-    for t in tools[k:] + tools[:k]:
-        if t == "nexus":  # an empty run history, as in every other nexus step
-            shutil.rmtree(home, ignore_errors=True)
-            os.makedirs(home)
-        t0 = time.perf_counter()
-        rc = subprocess.run(cmds[t], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL).returncode
-        if rc == 0:
-            times[t].append(time.perf_counter() - t0)
-        else:
-            failures[t] += 1
-json.dump({"n": int(n), "rounds": rounds, "tools": tools, "times": times, "failures": failures,
-           "loadavg_end": open("/proc/loadavg").read().split()[:3]}, open(out, "w"), indent=1)
-for t in tools:
-    v = times[t]
-    print(f"  {t:12s} median {statistics.median(v):.3f} s  min {min(v):.3f}  max {max(v):.3f}  failures {failures[t]}" if v
-          else f"  {t:12s} no successful run ({failures[t]} failures)")
-EOF
+  log "N=$TARGET_N interleaved: $ROUNDS_AB rounds (CPUs $idle % idle before)"
+  interleave "$OUT/interleaved.json" "$ROUNDS_AB" "{\"n\": $TARGET_N}" "${ab[@]}"
 fi
 
 # ---- 2. pooled sessions: POOLED_CMDS commands per host in one task -------------------
@@ -540,39 +551,10 @@ if [ "$POOLED" = 1 ]; then
   # are still warm from the step above) per round, ROUNDS_AB rounds.
   if [ "$ROUNDS_AB" -gt 0 ] && [ -f "$OUT/n$n/true/run-ssh-mux.sh" ]; then
     log "pooled interleaved: $ROUNDS_AB rounds of nexus-1cmd, nexus-${POOLED_CMDS}cmd, ssh-mux"
-    python3 - "$d/interleaved.json" "$n" "$POOLED_CMDS" "$ROUNDS_AB" "$STEP_TIMEOUT" "$NEXUS" "$WORK/p1.toml" "$WORK/pK.toml" "$OUT/n$n/true/run-ssh-mux.sh" <<'EOF' >&2
-import json, os, shutil, statistics, subprocess, sys, time
-out, n, k, rounds, tmo, nexus, p1, pk, mux = sys.argv[1:]
-n, k, rounds = int(n), int(k), int(rounds)
-cmds = {"nexus-1cmd": ["timeout", "-k", "5", tmo, nexus, "-c", p1, "run", "t", "-q"],
-        f"nexus-{k}cmd": ["timeout", "-k", "5", tmo, nexus, "-c", pk, "run", "t", "-q"],
-        "ssh-mux": ["bash", mux]}
-tools = list(cmds)
-times = {t: [] for t in tools}
-failures = {t: 0 for t in tools}
-home = os.environ["NEXUS_HOME"]
-for t in tools:  # one untimed run each (warm caches; ssh-mux: (re)opens its masters)
-    subprocess.run(cmds[t], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-for r in range(rounds):
-    j = r % len(tools)
-    for t in tools[j:] + tools[:j]:
-        if t.startswith("nexus"):
-            shutil.rmtree(home, ignore_errors=True)
-            os.makedirs(home)
-        t0 = time.perf_counter()
-        rc = subprocess.run(cmds[t], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL).returncode
-        if rc == 0:
-            times[t].append(time.perf_counter() - t0)
-        else:
-            failures[t] += 1
-json.dump({"n": n, "cmds": k, "rounds": rounds, "tools": tools, "times": times, "failures": failures},
-          open(out, "w"), indent=1)
-for t in tools:
-    v = times[t]
-    print(f"  {t:12s} median {statistics.median(v):.3f} s  min {min(v):.3f}  max {max(v):.3f}  failures {failures[t]}" if v
-          else f"  {t:12s} no successful run ({failures[t]} failures)")
-EOF
+    interleave "$d/interleaved.json" "$ROUNDS_AB" "{\"n\": $n, \"cmds\": $POOLED_CMDS}" \
+      nexus-1cmd "timeout -k 5 $STEP_TIMEOUT $NEXUS -c $WORK/p1.toml run t -q" \
+      "nexus-${POOLED_CMDS}cmd" "timeout -k 5 $STEP_TIMEOUT $NEXUS -c $WORK/pK.toml run t -q" \
+      ssh-mux "bash $OUT/n$n/true/run-ssh-mux.sh"
   fi
 fi
 

@@ -147,6 +147,17 @@ fn strict_rejects_an_unknown_host() {
     );
 }
 
+/// A changed host key: exit 3, the key type, and the known_hosts file:line it contradicts.
+fn assert_changed_key(r: &Run, port: u16, key_type: &str, kh: &std::path::Path, line: usize) {
+    r.expect_code(3);
+    let want = format!(
+        "  Reason: HOST KEY CHANGED for [127.0.0.1]:{port}: the server's {key_type} key is SHA256:"
+    );
+    assert!(r.stderr.contains(&want), "{}", r.stderr);
+    let want = format!(", which does not match {}:{line}\n", kh.display());
+    assert!(r.stderr.contains(&want), "{}", r.stderr);
+}
+
 #[test]
 fn accept_new_writes_the_key_then_a_changed_key_is_refused_with_its_line() {
     let server = Server::openssh();
@@ -184,18 +195,7 @@ fn accept_new_writes_the_key_then_a_changed_key_is_refused_with_its_line() {
     )
     .unwrap();
     let r = t.run();
-    r.expect_code(3);
-    let want = format!(
-        "  Reason: HOST KEY CHANGED for [127.0.0.1]:{p}: the server's ssh-ed25519 key is SHA256:",
-        p = server.port
-    );
-    assert!(r.stderr.contains(&want), "{}", r.stderr);
-    assert!(
-        r.stderr
-            .contains(&format!(", which does not match {}:2\n", kh.display())),
-        "{}",
-        r.stderr
-    );
+    assert_changed_key(&r, server.port, "ssh-ed25519", &kh, 2);
     assert!(
         r.stderr.contains(&format!(
             "ssh-keygen -R '[127.0.0.1]:{}' -f {}",
@@ -262,19 +262,7 @@ fn a_host_known_by_its_ecdsa_key_is_asked_for_that_key_and_hashed_names_match() 
         ),
     )
     .unwrap();
-    let r = t.run();
-    r.expect_code(3);
-    let want = format!(
-        "  Reason: HOST KEY CHANGED for [127.0.0.1]:{p}: the server's ecdsa-sha2-nistp256 key is SHA256:",
-        p = server.port
-    );
-    assert!(r.stderr.contains(&want), "{}", r.stderr);
-    assert!(
-        r.stderr
-            .contains(&format!(", which does not match {}:2\n", kh.display())),
-        "{}",
-        r.stderr
-    );
+    assert_changed_key(&t.run(), server.port, "ecdsa-sha2-nistp256", &kh, 2);
 }
 
 #[test]

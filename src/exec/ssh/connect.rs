@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use ssh2::{HostKeyType, MethodType, Session};
 
+use super::base64;
 use super::known_hosts::{known_name, KnownHosts, Verdict};
 use super::target::{default_identities, SshTarget};
 use crate::config::HostKeyChecking;
@@ -369,7 +370,7 @@ fn check_host_key(session: &Session, t: &SshTarget) -> Result<(), ConnectError> 
     let name = known_name(&t.hostname, t.port);
     let fingerprint = session
         .host_key_hash(ssh2::HashType::Sha256)
-        .map(|h| format!("SHA256:{}", base64(h).trim_end_matches('=')))
+        .map(|h| format!("SHA256:{}", base64::encode(h).trim_end_matches('=')))
         .unwrap_or_default();
     if t.host_key_checking == HostKeyChecking::Off {
         // Said once per run for each endpoint and key (SPEC §5: "says so on every run"),
@@ -450,30 +451,7 @@ fn append_known_host(
         .create(true)
         .append(true)
         .open(file)?;
-    writeln!(f, "{name} {} {}", key_type_name(kind), base64(key))
-}
-
-pub(crate) fn base64(data: &[u8]) -> String {
-    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
-    for c in data.chunks(3) {
-        let n = (u32::from(c[0]) << 16)
-            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
-            | u32::from(*c.get(2).unwrap_or(&0));
-        out.push(T[(n >> 18) as usize & 63] as char);
-        out.push(T[(n >> 12) as usize & 63] as char);
-        out.push(if c.len() > 1 {
-            T[(n >> 6) as usize & 63] as char
-        } else {
-            '='
-        });
-        out.push(if c.len() > 2 {
-            T[n as usize & 63] as char
-        } else {
-            '='
-        });
-    }
-    out
+    writeln!(f, "{name} {} {}", key_type_name(kind), base64::encode(key))
 }
 
 fn is_encrypted(path: &Path) -> bool {
@@ -486,39 +464,13 @@ fn is_encrypted(path: &Path) -> bool {
     // OpenSSH format: the cipher name follows the magic; "none" means unencrypted.
     let body: String = text
         .lines()
+        .map(str::trim)
         .filter(|l| !l.starts_with("-----"))
-        .collect::<Vec<_>>()
-        .join("");
-    decode_b64_prefix(&body, 64).is_some_and(|bytes| {
+        .collect();
+    base64::decode(&body).is_some_and(|bytes| {
         bytes.starts_with(b"openssh-key-v1\0")
             && !bytes[15..].windows(4).take(8).any(|w| w == b"none")
     })
-}
-
-fn decode_b64_prefix(s: &str, max: usize) -> Option<Vec<u8>> {
-    let mut out = Vec::new();
-    let mut buf = 0u32;
-    let mut bits = 0;
-    for c in s.bytes() {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            _ => break,
-        };
-        buf = (buf << 6) | u32::from(v);
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((buf >> bits) as u8);
-            if out.len() >= max {
-                break;
-            }
-        }
-    }
-    Some(out)
 }
 
 /// Prompts are allowed: a controlling terminal exists and CI is not set.
@@ -709,14 +661,6 @@ fn agent_auth(session: &Session, user: &str) -> Result<bool, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn base64_matches_the_rfc_vectors() {
-        assert_eq!(base64(b""), "");
-        assert_eq!(base64(b"f"), "Zg==");
-        assert_eq!(base64(b"fo"), "Zm8=");
-        assert_eq!(base64(b"foobar"), "Zm9vYmFy");
-    }
 
     #[test]
     fn known_names() {

@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
+use super::base64;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Names {
     Patterns(Vec<String>),
@@ -154,13 +156,13 @@ fn parse_line(line: usize, text: &str) -> Option<Entry> {
         first = fields.next()?;
     }
     let _type_name = fields.next()?;
-    let key = b64_decode(fields.next()?)?;
+    let key = base64::decode(fields.next()?)?;
     let names = match first.strip_prefix("|1|") {
         Some(rest) => {
             let (salt, hash) = rest.split_once('|')?;
             Names::Hashed {
-                salt: b64_decode(salt)?,
-                hash: b64_decode(hash)?,
+                salt: base64::decode(salt)?,
+                hash: base64::decode(hash)?,
             }
         }
         None => Names::Patterns(first.split(',').map(|p| p.to_ascii_lowercase()).collect()),
@@ -212,29 +214,6 @@ fn glob(p: &[u8], s: &[u8]) -> bool {
         }
     }
     p[pi..].iter().all(|&c| c == b'*')
-}
-
-fn b64_decode(s: &str) -> Option<Vec<u8>> {
-    let s = s.trim_end_matches('=');
-    let mut out = Vec::with_capacity(s.len() * 3 / 4);
-    let (mut buf, mut bits) = (0u32, 0);
-    for c in s.bytes() {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            _ => return None,
-        };
-        buf = (buf << 6) | u32::from(v);
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((buf >> bits) as u8);
-        }
-    }
-    Some(out)
 }
 
 fn sha1(data: &[u8]) -> [u8; 20] {
@@ -335,11 +314,7 @@ mod tests {
         // |1|salt|hash of "[127.0.0.1]:2222", made with `ssh-keygen -H`'s scheme.
         let salt = [7u8; 20];
         let hash = hmac_sha1(&salt, b"[127.0.0.1]:2222");
-        let hashed = format!(
-            "|1|{}|{}",
-            crate::exec::ssh::connect::base64(&salt),
-            crate::exec::ssh::connect::base64(&hash)
-        );
+        let hashed = format!("|1|{}|{}", base64::encode(&salt), base64::encode(&hash));
         let text = format!(
             "# comment\n\
              web1,web2 ssh-ed25519 {ED}\n\
@@ -350,9 +325,9 @@ mod tests {
              garbage\n"
         );
         let kh = KnownHosts::parse(&text);
-        let ed = b64_decode(ED).unwrap();
-        let ed2 = b64_decode(ED2).unwrap();
-        let ec = b64_decode(EC).unwrap();
+        let ed = base64::decode(ED).unwrap();
+        let ed2 = base64::decode(ED2).unwrap();
+        let ec = base64::decode(EC).unwrap();
         assert_eq!(kh.check("web2", 22, &ed), Verdict::Match);
         assert_eq!(kh.check("WEB1", 22, &ed), Verdict::Match);
         assert_eq!(kh.check("web1", 2222, &ed), Verdict::Unknown);

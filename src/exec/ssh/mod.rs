@@ -1,6 +1,7 @@
 //! SSH transport: ssh_config reading, target resolution, connecting (host keys, auth),
 //! the per-host session pool, and running one command remotely.
 
+pub mod base64;
 pub mod config;
 pub mod connect;
 pub mod known_hosts;
