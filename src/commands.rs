@@ -202,11 +202,25 @@ fn hosts(args: &Args) -> Result<i32, Error> {
     let resolved = ssh_config
         .unwrap_or_default()
         .resolve_with(&spec.host, &overrides, &fallbacks);
-    let text: String = resolved
-        .ssh_g_lines()
-        .iter()
-        .map(|l| format!("{l}\n"))
-        .collect();
+    // What nexus offers in the handshake, in ssh -G's words (a HostKeyAlgorithms left unset
+    // is reordered per host at connect time by what known_hosts holds, as ssh does).
+    use crate::exec::ssh::algorithms::{effective, Kind};
+    let algorithms = |kind, spec: &Option<String>| {
+        effective(kind, spec.as_deref()).map_err(|e| {
+            Error::usage(format!("cannot resolve {}: {e}", args.positionals[1]))
+                .with_help("fix the list in ssh_config, or remove it to use nexus's defaults")
+        })
+    };
+    let mut lines = resolved.ssh_g_lines();
+    lines.push(format!(
+        "kexalgorithms {}",
+        algorithms(Kind::Kex, &resolved.kex_algorithms)?
+    ));
+    lines.push(format!(
+        "hostkeyalgorithms {}",
+        algorithms(Kind::HostKey, &resolved.host_key_algorithms)?
+    ));
+    let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
     print(&text)
 }
 

@@ -266,6 +266,112 @@ fn a_host_known_by_its_ecdsa_key_is_asked_for_that_key_and_hashed_names_match() 
 }
 
 #[test]
+fn key_exchange_falls_back_to_curve25519_and_follows_kexalgorithms() {
+    // A server without NIST curves: nexus's default list (P-256 first) still connects.
+    let server = Server::openssh_with("KexAlgorithms curve25519-sha256");
+    let t = ssh_test(
+        &server,
+        "id_ed25519",
+        "[tasks.t]\non = \"web\"\nrun = \"true\"\n",
+    );
+    t.clone_args(&["run", "t", "-q"])
+        .run()
+        .expect(0, "ok t (X.Xs)\n", "");
+
+    // KexAlgorithms in ssh_config is what nexus offers: P-256 only fails against it.
+    let keys = Keys::get();
+    let cfg = |kex: &str| {
+        format!(
+            "Host a\n  HostName 127.0.0.1\n  Port {p}\n  User root\n  IdentityFile {id}\n  KexAlgorithms {kex}\n",
+            p = server.port,
+            id = keys.key("id_ed25519").display(),
+        )
+    };
+    let t = isolated(Test::new().file("ssh_config", &cfg("ecdh-sha2-nistp256")));
+    let toml = format!(
+        "[config]\nssh_config = \"{c}\"\nknown_hosts = \"{kh}\"\n[hosts]\nweb = [\"a\"]\n[tasks.t]\non = \"web\"\nrun = \"true\"\n",
+        c = t.path("ssh_config").display(),
+        kh = server.known_hosts().display(),
+    );
+    let t = t.toml(&toml);
+    let host_keys = "ssh-ed25519,ecdsa-sha2-nistp256,ecdsa-sha2-nistp384,ecdsa-sha2-nistp521,rsa-sha2-512,rsa-sha2-256";
+    t.clone_args(&["run", "t", "-q"]).run().expect(
+        3,
+        "FAILED t (X.Xs)\n",
+        &format!(
+            "
+            Error: SSH connection failed
+
+              Host: a
+              Task: t
+              Command: true
+              Reason: SSH handshake failed: the server accepts none of the algorithms nexus offered (key exchange: ecdh-sha2-nistp256; host keys: {host_keys})
+
+              Suggestions:
+                - compare with the server's KexAlgorithms and HostKeyAlgorithms (sshd -T | grep algorithms)
+                - KexAlgorithms and HostKeyAlgorithms in ssh_config change what nexus offers; `nexus hosts resolve HOST` shows it
+
+            "
+        ),
+    );
+
+    // `hosts resolve` shows the lists nexus offers.
+    let cfg_path = t.path("ssh_config");
+    let resolve = |t: &Test| {
+        t.clone_args(&[
+            "hosts",
+            "resolve",
+            "a",
+            "--ssh-config",
+            cfg_path.to_str().unwrap(),
+        ])
+        .run()
+    };
+    let r = resolve(&t);
+    r.expect_code(0);
+    assert!(
+        r.stdout.ends_with(&format!(
+            "serveraliveinterval 0\nkexalgorithms ecdh-sha2-nistp256\nhostkeyalgorithms {host_keys}\n"
+        )),
+        "{}",
+        r.stdout
+    );
+    std::fs::write(&cfg_path, cfg("-ecdh-*")).unwrap();
+    let r = resolve(&t);
+    assert!(
+        r.stdout.contains("\nkexalgorithms curve25519-sha256,curve25519-sha256@libssh.org,diffie-hellman-group14-sha256,diffie-hellman-group16-sha512,diffie-hellman-group-exchange-sha256\n"),
+        "{}",
+        r.stdout
+    );
+    t.clone_args(&["run", "t", "-q"])
+        .run()
+        .expect(0, "ok t (X.Xs)\n", "");
+
+    // A list with nothing libssh2 implements is refused before connecting.
+    std::fs::write(&cfg_path, cfg("sntrup761x25519-sha512@openssh.com")).unwrap();
+    let r = resolve(&t);
+    r.expect_code(2);
+    let want = "Error: cannot resolve a: KexAlgorithms sntrup761x25519-sha512@openssh.com in ssh_config leaves no algorithm libssh2 implements (it has: curve25519-sha256,";
+    assert!(r.stderr.starts_with(want), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .ends_with(")\n\n  fix the list in ssh_config, or remove it to use nexus's defaults\n"),
+        "{}",
+        r.stderr
+    );
+    let r = t.clone_args(&["run", "t", "-q"]).run();
+    r.expect_code(2);
+    let want = "Error: host a: KexAlgorithms sntrup761x25519-sha512@openssh.com in ssh_config leaves no algorithm libssh2 implements (it has: curve25519-sha256,";
+    assert!(r.stderr.starts_with(want), "{}", r.stderr);
+    assert!(
+        r.stderr.ends_with(")\n\n  fix the host string or its ssh_config entry (`nexus hosts resolve HOST` shows what nexus reads)\n"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(r.stdout, "");
+}
+
+#[test]
 fn host_key_checking_off_warns_once_per_endpoint_and_key() {
     // Two aliases of one server: two sessions, one endpoint and key, so one warning.
     let server = Server::openssh();

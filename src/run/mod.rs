@@ -136,12 +136,8 @@ pub fn prepare_ssh(
     if hosts.is_empty() {
         return Ok(());
     }
-    let ctx = crate::exec::ssh::SshContext::prepare(&hosts, &config.settings, overrides).map_err(
-        |e| {
-            Error::usage(format!("cannot read ssh_config: {e}"))
-                .with_help("fix the file, or set ssh_config = \"none\" in [config]")
-        },
-    )?;
+    let ctx = crate::exec::ssh::SshContext::prepare(&hosts, &config.settings, overrides)
+        .map_err(|(e, help)| Error::usage(e).with_help(help))?;
     run.ssh = Some(ctx);
     Ok(())
 }

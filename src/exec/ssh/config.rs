@@ -96,6 +96,9 @@ pub struct Resolved {
     pub server_alive_interval: u64,
     /// The hops in `ssh -G`'s form; None for a direct connection (`ProxyJump none`).
     pub proxy_jump: Option<String>,
+    /// KexAlgorithms / HostKeyAlgorithms as written (`a,b`, `+a`, `-a`, `^a`); None if unset.
+    pub kex_algorithms: Option<String>,
+    pub host_key_algorithms: Option<String>,
 }
 
 // ---------------------------------------------------------------------------
@@ -146,6 +149,8 @@ enum Setting {
     /// None = `none`.
     ProxyJump(Option<String>),
     ProxyCommand,
+    KexAlgorithms(String),
+    HostKeyAlgorithms(String),
 }
 
 // ---------------------------------------------------------------------------
@@ -243,6 +248,8 @@ impl SshConfig {
             connect_timeout: st.connect_timeout,
             server_alive_interval: st.server_alive_interval.unwrap_or(0),
             proxy_jump: st.jump.flatten(),
+            kex_algorithms: st.kex_algorithms.clone(),
+            host_key_algorithms: st.host_key_algorithms.clone(),
         }
     }
 }
@@ -454,6 +461,12 @@ fn parse_directive(
         }
         "match" => Stmt::Match(parse_match(&args, file, n)?),
         "hostname" => Stmt::Set(Setting::HostName(one_arg(&args, kw, file, n, missing)?)),
+        "kexalgorithms" => Stmt::Set(Setting::KexAlgorithms(one_arg(
+            &args, kw, file, n, missing,
+        )?)),
+        "hostkeyalgorithms" => Stmt::Set(Setting::HostKeyAlgorithms(one_arg(
+            &args, kw, file, n, missing,
+        )?)),
         "user" => Stmt::Set(Setting::User(one_arg(&args, kw, file, n, missing)?)),
         "port" => {
             let a = one_arg(&args, kw, file, n, missing)?;
@@ -1052,6 +1065,8 @@ struct State {
     /// Some(None) = `ProxyJump none`.
     jump: Option<Option<String>>,
     proxy_command: bool,
+    kex_algorithms: Option<String>,
+    host_key_algorithms: Option<String>,
 }
 
 fn eval(stmts: &[Stmt], alias: &str, env: &Env, st: &mut State, active: &mut bool, never: bool) {
@@ -1168,6 +1183,12 @@ fn apply(s: &Setting, st: &mut State) {
             if st.jump.is_none() {
                 st.proxy_command = true;
             }
+        }
+        Setting::KexAlgorithms(v) => {
+            st.kex_algorithms.get_or_insert_with(|| v.clone());
+        }
+        Setting::HostKeyAlgorithms(v) => {
+            st.host_key_algorithms.get_or_insert_with(|| v.clone());
         }
     }
 }

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use ssh2::{HostKeyType, MethodType, Session};
 
+use super::algorithms::{effective, Kind, HOST_KEYS};
 use super::base64;
 use super::known_hosts::{known_name, KnownHosts, Verdict};
 use super::target::{default_identities, SshTarget};
@@ -57,21 +58,20 @@ impl ConnectError {
     }
 }
 
-/// Key exchange, cheapest for the server first. OpenSSH computes curve25519 with its own
-/// portable C code and ECDH P-256 with OpenSSL's assembly: measured on the bench fleet
-/// (OpenSSH 9.2, 100 logins), P-256 costs sshd about 2 ms less CPU per login (1.46 s
-/// against 1.66 s in all). Both are in OpenSSH's default list; a server that refuses
-/// NIST curves negotiates curve25519, the next entry.
-const KEX: &str = "ecdh-sha2-nistp256,curve25519-sha256,curve25519-sha256@libssh.org,ecdh-sha2-nistp384,ecdh-sha2-nistp521,diffie-hellman-group14-sha256,diffie-hellman-group16-sha512,diffie-hellman-group-exchange-sha256";
-const HOSTKEYS: &str = "ssh-ed25519,ecdsa-sha2-nistp256,ecdsa-sha2-nistp384,ecdsa-sha2-nistp521,rsa-sha2-512,rsa-sha2-256,ssh-rsa";
 const ATTEMPTS: u32 = 3;
+/// libssh2's code for a failed algorithm negotiation.
+const LIBSSH2_ERROR_KEX_FAILURE: i32 = -5;
 
-/// HOSTKEYS with the algorithms of the key types known_hosts holds for the host first (as
+/// HOST_KEYS with the algorithms of the key types known_hosts holds for the host first (as
 /// ssh does): a host known by its ECDSA key is asked for that key, not for an ed25519 key
 /// that would then be unknown.
 fn host_key_prefs(t: &SshTarget) -> String {
+    if let Some(list) = &t.host_key_algorithms {
+        return list.clone(); // HostKeyAlgorithms in ssh_config: as written (ssh does the same)
+    }
+    let default = effective(Kind::HostKey, None).unwrap_or_else(|_| HOST_KEYS.to_string());
     if t.host_key_checking == HostKeyChecking::Off {
-        return HOSTKEYS.to_string();
+        return default;
     }
     let known = KnownHosts::load(&t.known_hosts).key_types(&t.hostname, t.port);
     let algorithms = |key_type: &str| -> &'static [&'static str] {
@@ -84,11 +84,11 @@ fn host_key_prefs(t: &SshTarget) -> String {
             _ => &[],
         }
     };
-    let first: Vec<&str> = HOSTKEYS
+    let first: Vec<&str> = default
         .split(',')
         .filter(|a| known.iter().any(|k| algorithms(k).contains(a)))
         .collect();
-    let rest = HOSTKEYS.split(',').filter(|a| !first.contains(a));
+    let rest = default.split(',').filter(|a| !first.contains(a));
     first
         .iter()
         .copied()
@@ -321,11 +321,25 @@ fn establish<S: AsRawFd + 'static>(
 ) -> Result<Conn, ConnectError> {
     let mut session =
         Session::new().map_err(|e| ConnectError::new(format!("libssh2: {e}"), vec![]))?;
-    let _ = session.method_pref(MethodType::Kex, KEX);
-    let _ = session.method_pref(MethodType::HostKey, &host_key_prefs(t));
+    let _ = session.method_pref(MethodType::Kex, &t.kex);
+    let host_keys = host_key_prefs(t);
+    let _ = session.method_pref(MethodType::HostKey, &host_keys);
     session.set_tcp_stream(stream);
     session.set_timeout(t.connect_timeout.as_millis().min(u32::MAX as u128) as u32);
     session.handshake().map_err(|e| {
+        if e.code() == ssh2::ErrorCode::Session(LIBSSH2_ERROR_KEX_FAILURE) {
+            // Negotiation failed: trying again would offer the same lists.
+            return ConnectError::new(
+                format!(
+                    "SSH handshake failed: the server accepts none of the algorithms nexus offered (key exchange: {}; host keys: {host_keys})",
+                    t.kex
+                ),
+                vec![
+                    "compare with the server's KexAlgorithms and HostKeyAlgorithms (sshd -T | grep algorithms)".into(),
+                    "KexAlgorithms and HostKeyAlgorithms in ssh_config change what nexus offers; `nexus hosts resolve HOST` shows it".into(),
+                ],
+            );
+        }
         let mut err = ConnectError::new(
             format!("SSH handshake failed: {}", e.message()),
             vec![format!(

@@ -195,7 +195,7 @@ fn names_match(names: &Names, name: &str) -> bool {
 }
 
 /// `*` and `?` wildcards.
-fn glob(p: &[u8], s: &[u8]) -> bool {
+pub(crate) fn glob(p: &[u8], s: &[u8]) -> bool {
     let (mut pi, mut si) = (0, 0);
     let mut star: Option<(usize, usize)> = None;
     while si < s.len() {

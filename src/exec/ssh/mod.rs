@@ -1,6 +1,7 @@
 //! SSH transport: ssh_config reading, target resolution, connecting (host keys, auth),
 //! the per-host session pool, and running one command remotely.
 
+pub mod algorithms;
 pub mod base64;
 pub mod config;
 pub mod connect;
@@ -21,16 +22,28 @@ pub struct SshContext {
 }
 
 impl SshContext {
-    /// Resolve every host of the run once (ssh_config is read once).
+    /// Resolve every host of the run once (ssh_config is read once). Errors are
+    /// (what happened, what to try).
     pub fn prepare<'a>(
         hosts: impl IntoIterator<Item = &'a HostSpec>,
         settings: &Settings,
         overrides: &target::RunOverrides,
-    ) -> Result<SshContext, String> {
-        let ssh_config = target::load_ssh_config(settings)?;
+    ) -> Result<SshContext, (String, &'static str)> {
+        let ssh_config = target::load_ssh_config(settings).map_err(|e| {
+            (
+                format!("cannot read ssh_config: {e}"),
+                "fix the file, or set ssh_config = \"none\" in [config]",
+            )
+        })?;
         let mut targets = HashMap::new();
         for h in hosts {
-            let t = target::resolve_with_jumps(h, settings, ssh_config.as_ref(), overrides)?;
+            let t = target::resolve_with_jumps(h, settings, ssh_config.as_ref(), overrides)
+                .map_err(|e| {
+                    (
+                        e,
+                        "fix the host string or its ssh_config entry (`nexus hosts resolve HOST` shows what nexus reads)",
+                    )
+                })?;
             targets.insert(h.clone(), t);
         }
         Ok(SshContext {

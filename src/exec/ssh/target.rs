@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use super::algorithms::{effective, Kind};
 use super::config::{Fallbacks, Overrides, Resolved, SshConfig};
 use crate::config::host::HostSpec;
 use crate::config::{HostKeyChecking, Settings};
@@ -34,6 +35,11 @@ pub struct SshTarget {
     pub proxy_jump: Option<String>,
     /// The hops, resolved like any host (their own ProxyJump is not followed).
     pub jumps: Vec<SshTarget>,
+    /// Key exchange methods offered, in order (`a,b,c`).
+    pub kex: String,
+    /// Host key algorithms from ssh_config's HostKeyAlgorithms; None: known_hosts decides
+    /// the order (connect.rs).
+    pub host_key_algorithms: Option<String>,
 }
 
 pub fn home() -> PathBuf {
@@ -78,7 +84,7 @@ pub fn resolve(
     settings: &Settings,
     ssh_config: Option<&SshConfig>,
     run: &RunOverrides,
-) -> SshTarget {
+) -> Result<SshTarget, String> {
     let overrides = Overrides {
         user: run.user.clone().or_else(|| spec.user.clone()),
         port: spec.port,
@@ -130,7 +136,7 @@ pub fn resolve(
         .map(|p| expand_tilde(p))
         .filter(|p| !is_default_identity(p))
         .collect();
-    SshTarget {
+    Ok(SshTarget {
         label: spec.label(),
         hostname: r.hostname.clone(),
         port: r.port,
@@ -146,7 +152,16 @@ pub fn resolve(
         keepalive: r.server_alive_interval as u32,
         proxy_jump: r.proxy_jump.clone().filter(|p| p != "none"),
         jumps: Vec::new(),
-    }
+        kex: effective(Kind::Kex, r.kex_algorithms.as_deref())
+            .map_err(|e| format!("host {}: {e}", spec.label()))?,
+        host_key_algorithms: match &r.host_key_algorithms {
+            Some(s) => Some(
+                effective(Kind::HostKey, Some(s))
+                    .map_err(|e| format!("host {}: {e}", spec.label()))?,
+            ),
+            None => None,
+        },
+    })
 }
 
 /// `resolve`, then the ProxyJump hops (SPEC §5: one or more hops, or `none`).
@@ -156,7 +171,7 @@ pub fn resolve_with_jumps(
     ssh_config: Option<&SshConfig>,
     run: &RunOverrides,
 ) -> Result<SshTarget, String> {
-    let mut t = resolve(spec, settings, ssh_config, run);
+    let mut t = resolve(spec, settings, ssh_config, run)?;
     if let Some(hops) = t.proxy_jump.clone() {
         for hop in hops.split(',').map(str::trim).filter(|h| !h.is_empty()) {
             let hop_spec = crate::config::host::parse(hop.trim_start_matches("ssh://"))
@@ -166,7 +181,7 @@ pub fn resolve_with_jumps(
                 user: None,
                 identity: run.identity.clone(),
             };
-            let mut h = resolve(&hop_spec, settings, ssh_config, &hop_run);
+            let mut h = resolve(&hop_spec, settings, ssh_config, &hop_run)?;
             h.proxy_jump = None;
             t.jumps.push(h);
         }
