@@ -436,13 +436,13 @@ fn check_host_key(session: &Session, t: &SshTarget) -> Result<(), ConnectError> 
                 ],
             )),
             _ => {
-                append_known_host(file, &name, kind, key).map_err(|e| {
+                let added = append_known_host(file, t, kind, key).map_err(|e| {
                     ConnectError::new(
                         format!("cannot add the host key of {name} to {}: {e}", file.display()),
                         vec!["check that the file's directory exists and is writable".into()],
                     )
                 })?;
-                if t.host_key_checking == HostKeyChecking::Tofu {
+                if added && t.host_key_checking == HostKeyChecking::Tofu {
                     log::warn!("trusting new host key of {name} on first use: {} {fingerprint}", key_type_name(kind));
                 }
                 Ok(())
@@ -451,13 +451,19 @@ fn check_host_key(session: &Session, t: &SshTarget) -> Result<(), ConnectError> 
     }
 }
 
+/// Append `[host]:port type key` to `file` unless another session of this run added it
+/// meanwhile (two sessions to one new host at once). True when it appended.
 fn append_known_host(
     file: &Path,
-    name: &str,
+    t: &SshTarget,
     kind: HostKeyType,
     key: &[u8],
-) -> std::io::Result<()> {
+) -> std::io::Result<bool> {
     let _guard = KNOWN_HOSTS_WRITE.lock();
+    let now = KnownHosts::parse(&std::fs::read_to_string(file).unwrap_or_default());
+    if now.check(&t.hostname, t.port, key) == Verdict::Match {
+        return Ok(false);
+    }
     if let Some(dir) = file.parent() {
         std::fs::create_dir_all(dir)?;
     }
@@ -465,7 +471,9 @@ fn append_known_host(
         .create(true)
         .append(true)
         .open(file)?;
-    writeln!(f, "{name} {} {}", key_type_name(kind), base64::encode(key))
+    let name = known_name(&t.hostname, t.port);
+    writeln!(f, "{name} {} {}", key_type_name(kind), base64::encode(key))?;
+    Ok(true)
 }
 
 fn is_encrypted(path: &Path) -> bool {
