@@ -371,6 +371,53 @@ fn key_exchange_falls_back_to_curve25519_and_follows_kexalgorithms() {
     assert_eq!(r.stdout, "");
 }
 
+/// A TCP relay on 127.0.0.1 that holds each connection for `delay` before passing it on
+/// to `port`: a server that is slow to answer. Its threads end when the sockets close.
+fn slow_relay(port: u16, delay: std::time::Duration) -> u16 {
+    use std::net::{TcpListener, TcpStream};
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let relay_port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for client in listener.incoming().take(8).flatten() {
+            std::thread::spawn(move || {
+                std::thread::sleep(delay);
+                let Ok(server) = TcpStream::connect(("127.0.0.1", port)) else {
+                    return;
+                };
+                let (mut c2, mut s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+                let up = std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut c2, &mut s2);
+                    let _ = s2.shutdown(std::net::Shutdown::Write);
+                });
+                let (mut c, mut srv) = (client, server);
+                let _ = std::io::copy(&mut srv, &mut c);
+                let _ = c.shutdown(std::net::Shutdown::Write);
+                let _ = up.join();
+            });
+        }
+    });
+    relay_port
+}
+
+#[test]
+fn connecting_does_not_count_against_the_command_timeout() {
+    // Connecting takes 1.5 s; the command's timeout is 1 s and the command itself is quick.
+    let server = Server::openssh();
+    let port = slow_relay(server.port, std::time::Duration::from_millis(1500));
+    let keys = Keys::get();
+    let kh = server.dir.path().join("kh-relay");
+    std::fs::write(&kh, format!("[127.0.0.1]:{port} {}\n", server.host_key)).unwrap();
+    let toml = format!(
+        "[config]\nssh_config = \"none\"\nknown_hosts = \"{kh}\"\nssh_identity = \"{id}\"\n\
+         [hosts]\nweb = [\"root@127.0.0.1:{port}\"]\n\
+         [tasks.t]\non = \"web\"\nrun = [{{ cmd = \"true\", timeout = \"1s\" }}]\n",
+        kh = kh.display(),
+        id = keys.key("id_ed25519").display(),
+    );
+    let t = isolated(Test::new().toml(&toml)).args(&["run", "t", "-q"]);
+    t.run().expect(0, "ok t (X.Xs)\n", "");
+}
+
 #[test]
 fn host_key_checking_off_warns_once_per_endpoint_and_key() {
     // Two aliases of one server: two sessions, one endpoint and key, so one warning.

@@ -164,7 +164,7 @@ pub fn run_unit(run: &RunInfo, task: &Task, target: &Target, events: &Sender<Eve
     let mut outcome = None;
     for (index, cmd) in task.commands.iter().enumerate().skip(first) {
         let line = cmd.template.value.expand(&vars);
-        let mut exec = |deadline: Instant, sink: &mut dyn FnMut(Stream, &[u8])| -> ExecResult {
+        let mut exec = |limits: Limits, sink: &mut dyn FnMut(Stream, &[u8])| -> ExecResult {
             match remote.as_mut() {
                 None => {
                     let spec = local::LocalCommand {
@@ -173,7 +173,7 @@ pub fn run_unit(run: &RunInfo, task: &Task, target: &Target, events: &Sender<Eve
                         env: env.clone(),
                         sudo: cmd.sudo.then(|| cmd.user.clone()),
                     };
-                    local::exec(&spec, deadline, sink)
+                    local::exec(&spec, limits.deadline(), sink)
                 }
                 Some(r) => {
                     let spec = remote::RemoteCommand {
@@ -183,7 +183,7 @@ pub fn run_unit(run: &RunInfo, task: &Task, target: &Target, events: &Sender<Eve
                         sudo: cmd.sudo.then(|| cmd.user.clone()),
                         pty: cmd.pty,
                     };
-                    r.exec(&spec, deadline, sink)
+                    r.exec(&spec, limits, sink)
                 }
             }
         };
@@ -239,7 +239,7 @@ impl RemoteSession<'_> {
     fn exec(
         &mut self,
         cmd: &remote::RemoteCommand,
-        deadline: Instant,
+        limits: Limits,
         sink: &mut dyn FnMut(Stream, &[u8]),
     ) -> ExecResult {
         if self.conn.is_none() {
@@ -255,7 +255,9 @@ impl RemoteSession<'_> {
         let Some(conn) = self.conn.as_ref() else {
             return ExecResult::ConnectError("no session".into());
         };
-        let (result, reusable) = remote::exec(conn, cmd, deadline, sink);
+        // The command's own timeout starts once the session is ready: connecting has
+        // connect_timeout (and its attempts); the task deadline still covers both.
+        let (result, reusable) = remote::exec(conn, cmd, limits.deadline(), sink);
         if !reusable {
             if let Some(c) = self.conn.take() {
                 self.pool.discard(self.target, c);
@@ -271,8 +273,23 @@ impl RemoteSession<'_> {
     }
 }
 
-/// Runs one attempt of a command until the deadline, passing its output on.
-type Exec<'a> = dyn FnMut(Instant, &mut dyn FnMut(Stream, &[u8])) -> ExecResult + 'a;
+/// When one attempt of a command must stop: its timeout, counted from when it starts
+/// running, and never after the task's deadline.
+#[derive(Debug, Clone, Copy)]
+struct Limits {
+    command: Duration,
+    task_deadline: Instant,
+}
+
+impl Limits {
+    /// The deadline of an attempt that starts now.
+    fn deadline(&self) -> Instant {
+        (Instant::now() + self.command).min(self.task_deadline)
+    }
+}
+
+/// Runs one attempt of a command within the limits, passing its output on.
+type Exec<'a> = dyn FnMut(Limits, &mut dyn FnMut(Stream, &[u8])) -> ExecResult + 'a;
 
 /// One command of a unit, as written (`cmd`) and expanded (`line`).
 struct Step<'a> {
@@ -315,11 +332,9 @@ fn run_command(
             attempt,
         }));
         let started = Instant::now();
-        let cmd_deadline = started + cmd.timeout;
-        let (deadline, task_limit) = if task_deadline < cmd_deadline {
-            (task_deadline, true)
-        } else {
-            (cmd_deadline, false)
+        let limits = Limits {
+            command: cmd.timeout,
+            task_deadline,
         };
         let mut sink = LineSink {
             events,
@@ -328,9 +343,11 @@ fn run_command(
             bufs: [Vec::new(), Vec::new()],
             captured: [String::new(), String::new()],
         };
-        let result = exec(deadline, &mut |s, d| sink.push(s, d));
+        let result = exec(limits, &mut |s, d| sink.push(s, d));
         sink.finish();
         let duration = started.elapsed();
+        // A timeout is the task's when the task deadline has passed, else the command's.
+        let task_limit = Instant::now() >= task_deadline;
         let failure = match &result {
             ExecResult::Exited(0) => None,
             ExecResult::Exited(c) => Some(Failure::Exit(*c)),
