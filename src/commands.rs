@@ -324,8 +324,19 @@ fn parse_hosts_flag(config: &Config, list: &str) -> Result<Vec<Target>, Error> {
     Ok(out)
 }
 
-fn run_cmd(args: &Args) -> Result<i32, Error> {
-    let parallel_limit = args.count("parallel-limit")?;
+/// What `run` and `preflight` start from: the config, the plan of the positional targets,
+/// the `-H` hosts, and a RunInfo with the preconditions checked and SSH hosts resolved.
+struct Prepared {
+    config: Config,
+    plan: plan::Plan,
+    hosts_override: Option<Vec<Target>>,
+    info: RunInfo,
+}
+
+fn prepare(
+    args: &Args,
+    overrides: &crate::exec::ssh::target::RunOverrides,
+) -> Result<Prepared, Error> {
     let config = load(args)?;
     let plan = plan::plan(&config, &args.positionals)?;
     let hosts_override = match args.value("hosts") {
@@ -334,17 +345,33 @@ fn run_cmd(args: &Args) -> Result<i32, Error> {
     };
     let mut info = RunInfo::new(&config.root);
     run::preconditions(&config, &plan.tasks, &mut info)?;
-    let overrides = crate::exec::ssh::target::RunOverrides {
-        user: args.value("user").map(str::to_string),
-        identity: args.value("identity").map(str::to_string),
-    };
     run::prepare_ssh(
         &config,
         &plan.tasks,
         hosts_override.as_deref(),
-        &overrides,
+        overrides,
         &mut info,
     )?;
+    Ok(Prepared {
+        config,
+        plan,
+        hosts_override,
+        info,
+    })
+}
+
+fn run_cmd(args: &Args) -> Result<i32, Error> {
+    let parallel_limit = args.count("parallel-limit")?;
+    let overrides = crate::exec::ssh::target::RunOverrides {
+        user: args.value("user").map(str::to_string),
+        identity: args.value("identity").map(str::to_string),
+    };
+    let Prepared {
+        config,
+        plan,
+        hosts_override,
+        mut info,
+    } = prepare(args, &overrides)?;
 
     if args.value("format") == Some("quiet") {
         return Err(Error::usage("--format quiet is for `nexus preflight`")
@@ -467,21 +494,12 @@ fn dry_run(
 
 fn preflight_cmd(args: &Args) -> Result<i32, Error> {
     let opts = preflight_options(args)?;
-    let config = load(args)?;
-    let plan = plan::plan(&config, &args.positionals)?;
-    let hosts_override = match args.value("hosts") {
-        Some(list) => Some(parse_hosts_flag(&config, list)?),
-        None => None,
-    };
-    let mut info = RunInfo::new(&config.root);
-    run::preconditions(&config, &plan.tasks, &mut info)?;
-    run::prepare_ssh(
-        &config,
-        &plan.tasks,
-        hosts_override.as_deref(),
-        &crate::exec::ssh::target::RunOverrides::default(),
-        &mut info,
-    )?;
+    let Prepared {
+        config,
+        plan,
+        hosts_override,
+        info,
+    } = prepare(args, &crate::exec::ssh::target::RunOverrides::default())?;
     let report = preflight::run(
         &config,
         &plan,

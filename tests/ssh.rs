@@ -4,15 +4,22 @@
 
 mod common;
 
+use std::path::Path;
+
 use common::sshd::{Keys, Server};
 use common::*;
 
 /// A test whose nexus.toml reaches `server` as root with `key`.
 fn ssh_test(server: &Server, key: &str, body: &str) -> Test {
+    ssh_test_with(server, key, body, &server.known_hosts(), "")
+}
+
+/// `ssh_test` with another known_hosts file and more `[config]` lines.
+fn ssh_test_with(server: &Server, key: &str, body: &str, kh: &Path, config: &str) -> Test {
     let keys = Keys::get();
     let toml = format!(
-        "[config]\nssh_config = \"none\"\nknown_hosts = \"{kh}\"\nssh_identity = \"{id}\"\n\n[hosts]\nweb = [\"root@127.0.0.1:{port}\"]\n\n{body}",
-        kh = server.known_hosts().display(),
+        "[config]\n{config}ssh_config = \"none\"\nknown_hosts = \"{kh}\"\nssh_identity = \"{id}\"\n\n[hosts]\nweb = [\"root@127.0.0.1:{port}\"]\n\n{body}",
+        kh = kh.display(),
         id = keys.key(key).display(),
         port = server.port,
     );
@@ -148,7 +155,7 @@ fn strict_rejects_an_unknown_host() {
 }
 
 /// A changed host key: exit 3, the key type, and the known_hosts file:line it contradicts.
-fn assert_changed_key(r: &Run, port: u16, key_type: &str, kh: &std::path::Path, line: usize) {
+fn assert_changed_key(r: &Run, port: u16, key_type: &str, kh: &Path, line: usize) {
     r.expect_code(3);
     let want = format!(
         "  Reason: HOST KEY CHANGED for [127.0.0.1]:{port}: the server's {key_type} key is SHA256:"
@@ -163,19 +170,14 @@ fn accept_new_writes_the_key_then_a_changed_key_is_refused_with_its_line() {
     let server = Server::openssh();
     let kh = server.dir.path().join("kh-new");
     let body = "[tasks.t]\non = \"web\"\nrun = \"true\"\n";
-    let t = ssh_test(&server, "id_ed25519", body);
-    let toml = std::fs::read_to_string(t.path("nexus.toml"))
-        .unwrap()
-        .replace(
-            &server.known_hosts().display().to_string(),
-            &kh.display().to_string(),
-        )
-        .replace(
-            "[config]\n",
-            "[config]\nhost_key_checking = \"accept-new\"\n",
-        );
-    std::fs::write(t.path("nexus.toml"), toml).unwrap();
-    let t = t.args(&["run", "t", "-q"]);
+    let t = ssh_test_with(
+        &server,
+        "id_ed25519",
+        body,
+        &kh,
+        "host_key_checking = \"accept-new\"\n",
+    )
+    .args(&["run", "t", "-q"]);
     t.run().expect(0, "ok t (X.Xs)\n", "");
     let written = std::fs::read_to_string(&kh).unwrap();
     assert_eq!(
@@ -208,7 +210,7 @@ fn accept_new_writes_the_key_then_a_changed_key_is_refused_with_its_line() {
 }
 
 /// `ssh-ed25519 AAAA...` of a public key file.
-fn public_key(path: &std::path::Path) -> String {
+fn public_key(path: &Path) -> String {
     let text = std::fs::read_to_string(path).unwrap();
     text.split_whitespace()
         .take(2)
@@ -239,15 +241,7 @@ fn a_host_known_by_its_ecdsa_key_is_asked_for_that_key_and_hashed_names_match() 
     assert!(hashed.starts_with("|1|"), "{hashed}");
 
     let body = "[tasks.t]\non = \"web\"\nrun = \"true\"\n";
-    let t = ssh_test(&server, "id_ed25519", body);
-    let toml = std::fs::read_to_string(t.path("nexus.toml"))
-        .unwrap()
-        .replace(
-            &server.known_hosts().display().to_string(),
-            &kh.display().to_string(),
-        );
-    std::fs::write(t.path("nexus.toml"), toml).unwrap();
-    let t = t.args(&["run", "t", "-q"]);
+    let t = ssh_test_with(&server, "id_ed25519", body, &kh, "").args(&["run", "t", "-q"]);
     t.run().expect(0, "ok t (X.Xs)\n", "");
 
     // Another ECDSA key on line 2 for the host: a changed key, reported with its line.
@@ -511,11 +505,13 @@ fn pool_reuses_connections_across_commands_and_tasks() {
         body += &format!("[tasks.{p}]\non = \"web\"\ndeps = [\"second\"]\nrun = \"sleep 0.3\"\n");
     }
     body += "[tasks.all]\ndeps = [\"p1\", \"p2\", \"p3\", \"p4\", \"p5\"]\n";
-    let t = ssh_test(&server, "id_ed25519", &body);
-    let toml = std::fs::read_to_string(t.path("nexus.toml"))
-        .unwrap()
-        .replace("[config]\n", "[config]\npool_size = 2\n");
-    std::fs::write(t.path("nexus.toml"), toml).unwrap();
+    let t = ssh_test_with(
+        &server,
+        "id_ed25519",
+        &body,
+        &server.known_hosts(),
+        "pool_size = 2\n",
+    );
     let before = server.log_count("Accepted publickey");
     t.args(&["run", "all", "-q"]).run().expect_code(0);
     let opened = server.log_count("Accepted publickey") - before;

@@ -56,6 +56,23 @@ fn chain_toml(marker_sleep: &str) -> String {
     )
 }
 
+/// A chain run of t5 SIGKILLed while t3 sleeps (`tag` makes its sleep unique), with the
+/// sleep it left behind stopped.
+fn chain_killed_at_t3(tag: &str) -> Test {
+    let sleep = format!("2.{}{tag}", std::process::id());
+    let t = Test::new().toml(&chain_toml(&sleep));
+    let mut c = t.command();
+    c.args(["run", "t5", "-q"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut child = c.spawn().unwrap();
+    wait_for("t3 to start", || t.read("marker").contains("t3"));
+    kill9(child.id());
+    let _ = child.wait();
+    reap_orphans(&format!("sleep {sleep}"));
+    t
+}
+
 fn json_runs(t: &Test, extra: &[&str]) -> Vec<serde_json::Value> {
     let mut c = t.command();
     c.args(["runs", "--format", "json"]).args(extra);
@@ -70,17 +87,7 @@ fn json_runs(t: &Test, extra: &[&str]) -> Vec<serde_json::Value> {
 
 #[test]
 fn sigkill_then_resume_finishes_the_chain_without_rerunning_completed_tasks() {
-    let sleep = format!("2.{}", std::process::id());
-    let t = Test::new().toml(&chain_toml(&sleep));
-    let mut c = t.command();
-    c.args(["run", "t5", "-q"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null());
-    let mut child = c.spawn().unwrap();
-    wait_for("t3 to start", || t.read("marker").contains("t3"));
-    kill9(child.id());
-    let _ = child.wait();
-    reap_orphans(&format!("sleep {sleep}"));
+    let t = chain_killed_at_t3("");
 
     let interrupted = json_runs(&t, &["--interrupted"]);
     assert_eq!(interrupted.len(), 1, "{interrupted:?}");
@@ -101,16 +108,7 @@ fn sigkill_then_resume_finishes_the_chain_without_rerunning_completed_tasks() {
 
 #[test]
 fn a_new_run_after_an_interrupted_one_prints_the_resume_hint() {
-    let sleep = format!("2.{}1", std::process::id());
-    let t = Test::new().toml(&chain_toml(&sleep));
-    let mut c = t.command();
-    c.args(["run", "t5", "-q"])
-        .stdout(std::process::Stdio::null());
-    let mut child = c.spawn().unwrap();
-    wait_for("t3 to start", || t.read("marker").contains("t3"));
-    kill9(child.id());
-    let _ = child.wait();
-    reap_orphans(&format!("sleep {sleep}"));
+    let t = chain_killed_at_t3("1");
     let id = json_runs(&t, &[])[0]["id"].as_str().unwrap().to_string();
 
     let toml = chain_toml("0");
@@ -133,16 +131,7 @@ fn a_new_run_after_an_interrupted_one_prints_the_resume_hint() {
 
 #[test]
 fn resume_refuses_a_changed_config_unless_forced() {
-    let sleep = format!("2.{}2", std::process::id());
-    let t = Test::new().toml(&chain_toml(&sleep));
-    let mut c = t.command();
-    c.args(["run", "t5", "-q"])
-        .stdout(std::process::Stdio::null());
-    let mut child = c.spawn().unwrap();
-    wait_for("t3 to start", || t.read("marker").contains("t3"));
-    kill9(child.id());
-    let _ = child.wait();
-    reap_orphans(&format!("sleep {sleep}"));
+    let t = chain_killed_at_t3("2");
     let id = json_runs(&t, &[])[0]["id"].as_str().unwrap().to_string();
 
     let changed = chain_toml("0").replace("echo t4 >> marker", "echo t4-new >> marker");

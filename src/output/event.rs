@@ -56,6 +56,17 @@ pub enum Failure {
 }
 
 impl Failure {
+    /// The status word of a command attempt that ended with `failure` (None: success),
+    /// as JSON events and the journal write it.
+    pub fn status_name(failure: Option<&Failure>) -> &'static str {
+        match failure {
+            None => "success",
+            Some(Failure::Timeout { .. }) => "timed_out",
+            Some(Failure::Cancelled) => "cancelled",
+            Some(_) => "failed",
+        }
+    }
+
     /// "exited with 3", "timed out after 5s", ...: the end of a sentence about a command.
     pub fn describe(&self) -> String {
         match self {

@@ -62,12 +62,7 @@ pub fn to_json(ev: &Event, run_id: &str) -> Value {
             retry_in,
             ignored,
         } => {
-            let status = match failure {
-                None => "success",
-                Some(Failure::Timeout { .. }) => "timed_out",
-                Some(Failure::Cancelled) => "cancelled",
-                Some(_) => "failed",
-            };
+            let status = Failure::status_name(failure.as_ref());
             let mut v = json!({
                 "task": task, "host": host, "command": command, "attempt": attempt,
                 "exit_code": exit_code, "duration_ms": duration.as_millis() as u64,

@@ -192,23 +192,9 @@ pub fn execute(
                 task: name.clone(),
                 hosts: s.targets.iter().map(Target::label).collect(),
             }));
-            if s.pending.is_empty() {
-                // An aggregate: nothing to run, done when its deps are.
-                finish_task(
-                    config,
-                    plan,
-                    run,
-                    &mut states,
-                    p,
-                    events,
-                    &mut ready,
-                    &dependents,
-                    opts.continue_on_error,
-                );
-                continue;
-            }
             // Hosts that need no run: done before an interruption (resume), or failed in
-            // a dependency (--continue-on-error).
+            // a dependency (--continue-on-error). An aggregate has none to begin with:
+            // it is done when its deps are.
             let task_name = &config.tasks[plan.tasks[p]].name;
             let excluded = std::mem::take(&mut s.excluded);
             settle_targets(s, TaskStatus::Skipped, |label| {

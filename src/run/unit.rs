@@ -383,12 +383,7 @@ fn run_command(
             && tolerated
             && !matches!(failure, Some(Failure::Cancelled));
         if let Some(j) = &run.journal {
-            let status = match &failure {
-                None => "success",
-                Some(Failure::Timeout { .. }) => "timed_out",
-                Some(Failure::Cancelled) => "cancelled",
-                Some(_) => "failed",
-            };
+            let status = Failure::status_name(failure.as_ref());
             j.record(
                 "cmd_finish",
                 json!({

@@ -145,6 +145,15 @@ pub fn summarize(path: &Path) -> Result<Summary, String> {
         .find(|r| r["ev"] == "run_start" || r["ev"] == "resume")
         .and_then(|r| r["pid"].as_u64())
         .unwrap_or(0);
+    let mut summary = from_records(path, head, finish, last_pid);
+    summary.problem = read.problem;
+    summary.records = read.records;
+    Ok(summary)
+}
+
+/// A Summary with no records, from the run_start record, the last run_finish (if any)
+/// and the pid of the last process that ran the journal (for "running").
+fn from_records(path: &Path, head: &Value, finish: Option<&Value>, last_pid: u64) -> Summary {
     let state = match finish.and_then(|f| f["status"].as_str()) {
         Some("success") => RunState::Success,
         Some("failed") => RunState::Failed,
@@ -152,7 +161,7 @@ pub fn summarize(path: &Path) -> Result<Summary, String> {
         None if pid_alive(last_pid) => RunState::Running,
         None => RunState::Interrupted,
     };
-    Ok(Summary {
+    Summary {
         id: head["run_id"].as_str().unwrap_or_default().to_string(),
         counter: head["counter"].as_u64().unwrap_or(0),
         started: head["ts"].as_str().unwrap_or_default().to_string(),
@@ -167,12 +176,12 @@ pub fn summarize(path: &Path) -> Result<Summary, String> {
         state,
         duration_ms: finish.and_then(|f| f["duration_ms"].as_u64()),
         path: path.to_path_buf(),
-        problem: read.problem,
-        records: read.records,
-    })
+        problem: None,
+        records: Vec::new(),
+    }
 }
 
-/// A cheap summary for the start of every run: the first line and the last 64 KiB only,
+/// A cheap summary for the start of every run: the first line and the last 16 KiB only,
 /// so the cost does not grow with the size of the history. No records, no full check.
 pub fn peek(path: &Path) -> Result<Summary, String> {
     use std::io::{BufRead, Read, Seek, SeekFrom};
@@ -207,31 +216,7 @@ pub fn peek(path: &Path) -> Result<Summary, String> {
         .unwrap_or(&head)["pid"]
         .as_u64()
         .unwrap_or(0);
-    let state = match finish.and_then(|f| f["status"].as_str()) {
-        Some("success") => RunState::Success,
-        Some("failed") => RunState::Failed,
-        Some(_) => RunState::Interrupted,
-        None if pid_alive(last_pid) => RunState::Running,
-        None => RunState::Interrupted,
-    };
-    Ok(Summary {
-        id: head["run_id"].as_str().unwrap_or_default().to_string(),
-        counter: head["counter"].as_u64().unwrap_or(0),
-        started: head["ts"].as_str().unwrap_or_default().to_string(),
-        targets: head["targets"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|v| v.as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default(),
-        state,
-        duration_ms: finish.and_then(|f| f["duration_ms"].as_u64()),
-        path: path.to_path_buf(),
-        problem: None,
-        records: Vec::new(),
-    })
+    Ok(from_records(path, &head, finish, last_pid))
 }
 
 /// Journals that could not be read at all: (path, reason).
