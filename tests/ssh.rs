@@ -219,6 +219,34 @@ fn public_key(path: &Path) -> String {
 }
 
 #[test]
+fn a_revoked_host_key_is_refused_with_its_line() {
+    let server = Server::openssh();
+    let kh = server.dir.path().join("kh-revoked");
+    std::fs::write(
+        &kh,
+        format!(
+            "# comment\n@revoked [127.0.0.1]:{} {}\n",
+            server.port, server.host_key
+        ),
+    )
+    .unwrap();
+    let body = "[tasks.t]\non = \"web\"\nrun = \"true\"\n";
+    let r = ssh_test_with(&server, "id_ed25519", body, &kh, "")
+        .args(&["run", "t", "-q"])
+        .run();
+    r.expect_code(3);
+    // The fingerprint between these two parts differs per test server.
+    let head = "  Reason: the ssh-ed25519 key SHA256:";
+    let tail = format!(
+        " of [127.0.0.1]:{p} is marked @revoked in {kh}:2\n\n  Suggestions:\n    - the server still uses a key its administrators revoked: ask them which key is current\n",
+        p = server.port,
+        kh = kh.display()
+    );
+    assert!(r.stderr.contains(head), "{}", r.stderr);
+    assert!(r.stderr.contains(&tail), "{}", r.stderr);
+}
+
+#[test]
 fn a_host_known_by_its_ecdsa_key_is_asked_for_that_key_and_hashed_names_match() {
     // The server has ed25519 and ECDSA host keys; known_hosts knows only the ECDSA one,
     // under a hashed name. nexus prefers ed25519 unless known_hosts says otherwise.
