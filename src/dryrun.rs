@@ -116,13 +116,13 @@ fn expand_keeping_host(
 /// Median duration of earlier successful runs of the same targets, from the journals.
 pub fn estimate(targets: &[String]) -> Option<(std::time::Duration, usize)> {
     let home = crate::state::home();
-    let (runs, _) = crate::state::history_light(&home).ok()?;
+    let (runs, _) = crate::state::history::history_light(&home).ok()?;
     let key = crate::state::target_key(targets);
     let mut d: Vec<u64> = runs
         .iter()
         .filter(|r| {
-            r.state == crate::state::RunState::Success
-                && crate::state::target_key(&r.targets) == key
+            r.state == crate::state::history::RunState::Success
+                && crate::state::target_key(&r.header.targets) == key
         })
         .filter_map(|r| r.duration_ms)
         .collect();

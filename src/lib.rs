@@ -1,7 +1,8 @@
 //! nexus: run named tasks from nexus.toml locally and over SSH as a parallel DAG.
 //!
-//! Data flows one way: argv -> `cli` -> config (`config::load`) -> `plan` -> `run`
-//! (scheduler, units, transports in `exec`) -> events -> `output` (one consumer thread).
+//! Data flows one way: argv -> `cli` (typed arguments) -> `cmd` (one module per
+//! command) -> config (`config::load`) -> `plan` -> `run` (scheduler, units, transports
+//! in `exec`) -> events -> `run::recorder` (journal in `state`, then `output`).
 //! `main_with_args` is the whole program; `main.rs` only exits with its code.
 
 pub mod cli;
@@ -9,15 +10,17 @@ pub mod config;
 pub mod dryrun;
 pub mod error;
 pub mod exec;
+pub mod logging;
 pub mod output;
 pub mod plan;
 pub mod preflight;
 pub mod run;
 pub mod signals;
 pub mod state;
+pub mod sys;
 pub mod timefmt;
 
-mod commands;
+mod cmd;
 
 use std::ffi::OsString;
 
@@ -25,7 +28,11 @@ use error::Error;
 
 /// Run nexus with `argv` (program name excluded) and return the process exit code.
 pub fn main_with_args(argv: Vec<OsString>) -> i32 {
-    match cli::parse(argv).and_then(|args| commands::dispatch(&args)) {
+    let result = cli::parse(argv).and_then(|inv| {
+        logging::init(inv.global.log_level.as_deref(), inv.global.log_json);
+        cmd::dispatch(&inv)
+    });
+    match result {
         Ok(code) => code,
         Err(e) => report(&e),
     }

@@ -343,7 +343,7 @@ fn check_host(
             None => out.push(skip("Sudo Access", label, "no SSH session (--skip-auth)")),
             Some(c) => {
                 let t0 = Instant::now();
-                let mut err = Vec::new();
+                let mut got = crate::exec::Collected::default();
                 let cmd = remote::RemoteCommand {
                     line: "sudo -n true".into(),
                     dir: None,
@@ -351,11 +351,8 @@ fn check_host(
                     sudo: None,
                     pty: false,
                 };
-                let (res, _) = remote::exec(c, &cmd, Instant::now() + opts.timeout, &mut |s, d| {
-                    if s == crate::exec::Stream::Stderr {
-                        err.extend_from_slice(d);
-                    }
-                });
+                let (res, _) = remote::exec(c, &cmd, Instant::now() + opts.timeout, &mut got);
+                let err = got.stderr;
                 let (mark, detail) = match res {
                     ExecResult::Exited(0) => (Mark::Pass, "NOPASSWD confirmed".to_string()),
                     ExecResult::TimedOut => (Mark::Fail, "sudo -n true timed out".to_string()),

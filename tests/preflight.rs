@@ -290,7 +290,7 @@ run = "echo hello from {{ host }}"
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     assert!(
         r.stderr
-            .ends_with("nexus: --force: continuing without down, badkey\n"),
+            .ends_with("warning: --force: continuing without down, badkey\n"),
         "{}",
         r.stderr
     );

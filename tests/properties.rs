@@ -16,13 +16,13 @@ use std::collections::{BTreeSet, HashMap};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
-use crossbeam_channel::unbounded;
 use nexus::config::Config;
-use nexus::output::event::{Event, Kind, RunStatus, TaskStatus};
 use nexus::plan::Plan;
-use nexus::run::scheduler::{execute, Options, Outcome};
+use nexus::run::event::{Event, RunStatus, Stamped, TaskStatus};
+use nexus::run::recorder::{Recorder, Render};
+use nexus::run::scheduler::{execute, Ctx, Options, Outcome};
 use nexus::run::RunInfo;
 use quickcheck::{Arbitrary, Gen, QuickCheck, TestResult};
 
@@ -393,6 +393,15 @@ fn plus_sleep_minus(task: &str, log: &str) -> String {
     format!("echo \"+ {task}\" >> '{log}'; sleep 0.02; echo \"- {task}\" >> '{log}'")
 }
 
+/// A renderer that keeps every event.
+struct Collect(Arc<Mutex<Vec<Event>>>);
+
+impl Render for Collect {
+    fn event(&mut self, ev: &Stamped) {
+        self.0.lock().unwrap().push(ev.event.clone());
+    }
+}
+
 struct Ran {
     outcome: Outcome,
     events: Vec<Event>,
@@ -413,16 +422,17 @@ fn run(dir: &Path, config: Config, plan: &Plan, limit: usize) -> Result<Ran, Str
         continue_on_error: false,
         hosts_override: None,
     };
-    let (tx, rx) = unbounded::<Event>();
-    let outcome = execute(
-        &Arc::new(config),
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let recorder = Recorder::new(None, Box::new(Collect(Arc::clone(&seen))));
+    let outcome = execute(Ctx {
+        config: &config,
         plan,
-        &Arc::new(RunInfo::new(dir)),
-        &opts,
-        &tx,
-    );
-    drop(tx);
-    let events: Vec<Event> = rx.try_iter().collect();
+        run: &RunInfo::new(dir),
+        opts: &opts,
+        recorder: &recorder,
+    });
+    drop(recorder);
+    let events: Vec<Event> = std::mem::take(&mut *seen.lock().unwrap());
     let log = match std::fs::read_to_string(dir.join("log")) {
         Ok(s) => s.lines().map(str::to_string).collect(),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
@@ -445,25 +455,29 @@ fn check_success(plan: &Plan, config_names: &[String], ran: &Ran) -> Result<(), 
             o.status, o.exit_code, o.tasks
         ));
     }
-    let planned: Vec<&String> = plan.tasks.iter().map(|&t| &config_names[t]).collect();
-    let reported: Vec<&String> = o.tasks.iter().map(|(n, _, _)| n).collect();
+    let planned: Vec<&str> = plan
+        .tasks
+        .iter()
+        .map(|&t| config_names[t].as_str())
+        .collect();
+    let reported: Vec<&str> = o.tasks.iter().map(|t| &*t.task).collect();
     if planned != reported {
         return Err(format!("outcome lists {reported:?}, plan is {planned:?}"));
     }
-    if let Some((n, s, _)) = o.tasks.iter().find(|(_, s, _)| *s != TaskStatus::Success) {
-        return Err(format!("task {n} ended {s:?}"));
+    if let Some(t) = o.tasks.iter().find(|t| t.status != TaskStatus::Success) {
+        return Err(format!("task {} ended {:?}", t.task, t.status));
     }
     let mut starts: HashMap<&str, usize> = HashMap::new();
     let mut finishes: HashMap<&str, usize> = HashMap::new();
     for e in &ran.events {
-        match &e.kind {
-            Kind::TaskStart { task, .. } => *starts.entry(task).or_default() += 1,
-            Kind::TaskFinish { task, .. } => *finishes.entry(task).or_default() += 1,
+        match e {
+            Event::TaskStart { task, .. } => *starts.entry(task).or_default() += 1,
+            Event::TaskFinish { task, .. } => *finishes.entry(task).or_default() += 1,
             _ => {}
         }
     }
     for n in &planned {
-        let (s, f) = (starts.get(n.as_str()), finishes.get(n.as_str()));
+        let (s, f) = (starts.get(n), finishes.get(n));
         if s != Some(&1) || f != Some(&1) {
             return Err(format!(
                 "task {n}: {s:?} task_start and {f:?} task_finish events"

@@ -243,7 +243,7 @@ fn truncated_journal_is_reported_and_its_valid_prefix_resumed() {
     assert_eq!(
         r.stderr,
         format!(
-            "nexus: warning: {}:{line}: truncated last line (no checksum (truncated or not a journal line))\n",
+            "warning: {}:{line}: truncated last line (no checksum (truncated or not a journal line))\n",
             path.display()
         )
     );
@@ -256,7 +256,7 @@ fn truncated_journal_is_reported_and_its_valid_prefix_resumed() {
     );
     assert!(
         r.stderr.starts_with(&format!(
-            "nexus: warning: {}:{line}: truncated last line",
+            "warning: {}:{line}: truncated last line",
             path.display()
         )),
         "{}",
@@ -277,7 +277,7 @@ fn flipped_bytes_fail_the_checksum() {
     r.expect_code(0);
     assert!(
         r.stderr.starts_with(&format!(
-            "nexus: warning: {}:{bad_line}: checksum mismatch (stored ",
+            "warning: {}:{bad_line}: checksum mismatch (stored ",
             path.display()
         )),
         "{}",
@@ -297,7 +297,7 @@ fn empty_journal_and_directory_in_its_place_are_clear_errors() {
         0,
         "no runs\n",
         &format!(
-            "nexus: warning: unreadable run journal {d}/20260101T000000000Z-0002.jsonl: Is a directory\nnexus: warning: unreadable run journal {d}/20260101T000000000Z-0001.jsonl: line 1: the journal is empty\n",
+            "warning: unreadable run journal {d}/20260101T000000000Z-0002.jsonl: Is a directory\nwarning: unreadable run journal {d}/20260101T000000000Z-0001.jsonl: line 1: the journal is empty\n",
             d = runs.display()
         ),
     );
@@ -452,13 +452,35 @@ fn runs_show_prints_the_summary_and_captured_output() {
     t.clone_args(&["runs", "show", "nope"]).run().expect(
         2,
         "",
-        &format!(
-            "
-            Error: cannot read run nope from {}/runs/nope.jsonl: No such file or directory
+        "
+        Error: `nope` is not a run id
 
-              `nexus runs` lists the runs
-            ",
-            t.path(".nexus-home").display()
-        ),
+          run ids look like 20261124T180741123Z-1a2b; `nexus runs` lists them
+        ",
     );
+    t.clone_args(&["runs", "show", "../../../etc/x"])
+        .run()
+        .expect(
+            2,
+            "",
+            "
+        Error: `../../../etc/x` is not a run id
+
+          run ids look like 20261124T180741123Z-1a2b; `nexus runs` lists them
+        ",
+        );
+    t.clone_args(&["runs", "show", "20990101T000000000Z-0000"])
+        .run()
+        .expect(
+            2,
+            "",
+            &format!(
+                "
+                Error: no run `20990101T000000000Z-0000` in {}/runs
+
+                  `nexus runs` lists the runs
+                ",
+                t.path(".nexus-home").display()
+            ),
+        );
 }

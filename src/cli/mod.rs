@@ -1,7 +1,8 @@
-//! Command line: lexopt turns argv into `Args` (command, positionals, flag values) using
-//! the tables in `flags`; typed accessors validate values. Unknown commands and flags get
-//! suggestions. Must not: load config or run anything.
+//! Command line: lexopt turns argv into `Raw` (command, positionals, flag values) using
+//! the tables in `flags`; `args` turns that into one typed, checked value per command.
+//! Unknown commands and flags get suggestions. Must not: load config or run anything.
 
+pub mod args;
 pub mod flags;
 pub mod help;
 
@@ -12,15 +13,16 @@ use flags::{Flag, COMMANDS, FLAGS};
 
 use crate::error::{did_you_mean, Error};
 
+/// The command line as parsed, before its values are typed.
 #[derive(Debug, Default)]
-pub struct Args {
+pub struct Raw {
     /// The subcommand; None when only global flags were given (e.g. `nexus --version`).
     pub command: Option<&'static str>,
     pub positionals: Vec<String>,
     values: HashMap<&'static str, Vec<String>>,
 }
 
-impl Args {
+impl Raw {
     pub fn has(&self, long: &str) -> bool {
         self.values.contains_key(long)
     }
@@ -69,11 +71,16 @@ fn unknown_flag(shown: &str, command: Option<&str>) -> Error {
     usage_error(format!("unknown flag `{shown}`"), help, command)
 }
 
-/// Parse argv (without the program name).
-pub fn parse(argv: Vec<OsString>) -> Result<Args, Error> {
+/// Parse and check argv (without the program name).
+pub fn parse(argv: Vec<OsString>) -> Result<args::Invocation, Error> {
+    args::typed(&parse_raw(argv)?)
+}
+
+/// Parse argv (without the program name) into flags and positionals.
+pub fn parse_raw(argv: Vec<OsString>) -> Result<Raw, Error> {
     use lexopt::prelude::*;
     let mut parser = lexopt::Parser::from_args(argv);
-    let mut args = Args::default();
+    let mut args = Raw::default();
     // Flags seen before the command is known: checked once it is.
     let mut seen: Vec<(&'static Flag, String)> = Vec::new();
     loop {
@@ -201,7 +208,11 @@ mod tests {
     use super::*;
     use std::collections::HashSet;
 
-    fn p(args: &[&str]) -> Result<Args, Error> {
+    fn p(args: &[&str]) -> Result<Raw, Error> {
+        parse_raw(args.iter().map(OsString::from).collect())
+    }
+
+    fn typed(args: &[&str]) -> Result<args::Invocation, Error> {
         parse(args.iter().map(OsString::from).collect())
     }
 
@@ -240,7 +251,45 @@ mod tests {
         assert_eq!(e.title, "unknown command `rnu`");
         let e = p(&["list", "-v"]).unwrap_err();
         assert_eq!(e.title, "-v does not apply to `nexus list`");
-        assert!(p(&["run"]).is_err());
-        assert!(p(&["run", "x", "--format", "yaml"]).is_err());
+        let e = p(&["run"]).unwrap_err();
+        assert_eq!(e.title, "`nexus run` needs TASK...");
+        let e = p(&["run", "x", "--format", "yaml"]).unwrap_err();
+        assert_eq!(e.title, "--format does not take `yaml`");
+    }
+
+    #[test]
+    fn invalid_combinations_are_refused_before_anything_is_read() {
+        let title = |a: &[&str]| typed(a).unwrap_err().title;
+        assert_eq!(
+            title(&["run", "x", "--format", "quiet"]),
+            "--format quiet is for `nexus preflight`, not `nexus run`"
+        );
+        assert_eq!(
+            title(&["run", "x", "-q", "-v"]),
+            "-q/--quiet and -v/--verbose cannot be used together"
+        );
+        assert_eq!(
+            title(&["run", "x", "-u", ""]),
+            "-u/--user needs a user name, got an empty string"
+        );
+        assert_eq!(
+            title(&["runs", "--keep", "3"]),
+            "--keep is for `nexus runs gc`"
+        );
+        assert_eq!(
+            title(&["preflight", "x", "--timeout", "soon"]),
+            "--timeout: `soon` is not a duration"
+        );
+        assert_eq!(
+            title(&["completions", "tcsh"]),
+            "no completions for shell `tcsh`"
+        );
+        match typed(&["hosts", "resolve", "h", "--ssh-config", "none"])
+            .unwrap()
+            .command
+        {
+            args::Command::HostsResolve { ssh_config, .. } => assert_eq!(ssh_config, Some(None)),
+            other => panic!("{other:?}"),
+        }
     }
 }

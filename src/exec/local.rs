@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::{ExecResult, Stream};
+use super::{ExecResult, Progress, Stream};
 use crate::signals;
 
 /// Time between SIGTERM and SIGKILL when a group is stopped.
@@ -125,11 +125,7 @@ fn spawn(cmd: &LocalCommand) -> io::Result<Child> {
 }
 
 /// Run `cmd` until it exits, `deadline` passes, or the run is cancelled.
-pub fn exec(
-    cmd: &LocalCommand,
-    deadline: Instant,
-    on_output: &mut dyn FnMut(Stream, &[u8]),
-) -> ExecResult {
+pub fn exec(cmd: &LocalCommand, deadline: Instant, progress: &mut dyn Progress) -> ExecResult {
     if !cmd.dir.is_dir() {
         return ExecResult::SpawnError(format!(
             "working directory {} does not exist",
@@ -147,6 +143,9 @@ pub fn exec(
         }
     };
     let pgid = child.id() as libc::pid_t;
+    progress.spawned(child.id(), false);
+    let mut on_output = |stream: Stream, data: &[u8]| progress.output(stream, data);
+    let on_output = &mut on_output;
     let mut out = child.stdout.take().map(|o| File::from(OwnedFd::from(o)));
     let mut err = child.stderr.take().map(|e| File::from(OwnedFd::from(e)));
     // A pidfd makes the child's exit one more event for poll(2); without one (old

@@ -6,7 +6,8 @@ pub mod local;
 pub mod ssh;
 
 /// Which output stream a chunk came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Stream {
     Stdout,
     Stderr,
@@ -19,6 +20,31 @@ impl Stream {
             Stream::Stderr => "stderr",
         }
     }
+}
+
+/// What a transport reports while a command runs.
+pub trait Progress {
+    fn output(&mut self, stream: Stream, data: &[u8]);
+    /// The process group the command runs in is known (remote: the remote group).
+    fn spawned(&mut self, pgid: u32, remote: bool);
+}
+
+/// Output kept whole, for the short commands nexus runs itself (checks, probes).
+#[derive(Debug, Default)]
+pub struct Collected {
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+}
+
+impl Progress for Collected {
+    fn output(&mut self, stream: Stream, data: &[u8]) {
+        match stream {
+            Stream::Stdout => self.stdout.extend_from_slice(data),
+            Stream::Stderr => self.stderr.extend_from_slice(data),
+        }
+    }
+
+    fn spawned(&mut self, _pgid: u32, _remote: bool) {}
 }
 
 /// How one command attempt ended.

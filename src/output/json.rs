@@ -1,11 +1,14 @@
 //! `--format json`: one JSON object per line on stdout, as SPEC §7 lists them. Every line
-//! has `event`, `run_id` and `ts`; `run_finish` is always the last line.
+//! has `event`, `run_id` and `ts`; an `output` event carries one line; `run_finish` is
+//! always the last line. Must not: write anything else to stdout.
 
 use std::io::Write;
 
 use serde_json::{json, Map, Value};
 
-use super::event::{Event, Failure, Kind};
+use super::describe;
+use crate::run::event::{Event, Failure, Stamped};
+use crate::run::recorder::Render;
 use crate::timefmt;
 
 pub struct Renderer<W: Write> {
@@ -18,58 +21,76 @@ impl<W: Write> Renderer<W> {
         Renderer { out, run_id }
     }
 
-    pub fn event(&mut self, ev: &Event) {
-        let value = to_json(ev, &self.run_id);
-        let _ = serde_json::to_writer(&mut self.out, &value);
+    fn line(&mut self, ts: &str, name: &str, body: Value) {
+        let mut m = Map::new();
+        m.insert("event".into(), json!(name));
+        m.insert("run_id".into(), json!(self.run_id));
+        m.insert("ts".into(), json!(ts));
+        if let Value::Object(b) = body {
+            m.extend(b);
+        }
+        let _ = serde_json::to_writer(&mut self.out, &Value::Object(m));
         let _ = self.out.write_all(b"\n");
+    }
+}
+
+impl<W: Write + Send> Render for Renderer<W> {
+    fn event(&mut self, ev: &Stamped) {
+        let ts = timefmt::rfc3339(ev.ts);
+        if let Event::Output {
+            task,
+            host,
+            stream,
+            data,
+        } = &ev.event
+        {
+            for raw in data.split_inclusive(|&b| b == b'\n') {
+                let text = raw.strip_suffix(b"\n").unwrap_or(raw);
+                let text = text.strip_suffix(b"\r").unwrap_or(text);
+                let body = json!({ "task": &**task, "host": &**host, "stream": stream.name(),
+                                   "line": String::from_utf8_lossy(text) });
+                self.line(&ts, "output", body);
+            }
+        } else if let Some((name, body)) = to_json(&ev.event) {
+            self.line(&ts, name, body);
+        }
         let _ = self.out.flush();
     }
 }
 
-pub fn to_json(ev: &Event, run_id: &str) -> Value {
-    let mut m = Map::new();
-    let (name, body) = match &ev.kind {
-        Kind::RunStart { targets, tasks } => {
-            ("run_start", json!({ "targets": targets, "tasks": tasks }))
-        }
-        Kind::TaskStart { task, hosts } => ("task_start", json!({ "task": task, "hosts": hosts })),
-        Kind::CommandStart {
-            task,
-            host,
-            command,
-            attempt,
-        } => (
+/// The event's name and members (without `event`, `run_id`, `ts`); None for events that
+/// are not shown in JSON.
+pub fn to_json(ev: &Event) -> Option<(&'static str, Value)> {
+    Some(match ev {
+        Event::RunStart { targets, tasks } => (
+            "run_start",
+            json!({ "targets": targets, "tasks": tasks.iter().map(|t| &**t).collect::<Vec<_>>() }),
+        ),
+        Event::TaskStart { task, hosts } => (
+            "task_start",
+            json!({ "task": &**task, "hosts": hosts.iter().map(|h| &**h).collect::<Vec<_>>() }),
+        ),
+        Event::CommandStart(c) => (
             "command_start",
-            json!({ "task": task, "host": host, "command": command, "attempt": attempt }),
+            json!({ "task": &*c.task, "host": &*c.host, "command": &*c.line, "attempt": c.attempt }),
         ),
-        Kind::Output {
-            task,
-            host,
-            stream,
-            line,
-        } => (
-            "output",
-            json!({ "task": task, "host": host, "stream": stream.name(), "line": line }),
-        ),
-        Kind::CommandFinish {
-            task,
-            host,
-            command,
-            attempt,
+        Event::CommandFinish {
+            cmd,
             exit_code,
             duration,
             failure,
             retry_in,
             ignored,
+            ..
         } => {
-            let status = Failure::status_name(failure.as_ref());
             let mut v = json!({
-                "task": task, "host": host, "command": command, "attempt": attempt,
-                "exit_code": exit_code, "duration_ms": duration.as_millis() as u64,
-                "status": status,
+                "task": &*cmd.task, "host": &*cmd.host, "command": &*cmd.line,
+                "attempt": cmd.attempt, "exit_code": exit_code,
+                "duration_ms": duration.as_millis() as u64,
+                "status": Failure::status_name(failure.as_ref()),
             });
             if let Some(f) = failure {
-                v["error"] = json!(f.describe());
+                v["error"] = json!(describe::failure(f));
             }
             if let Some(d) = retry_in {
                 v["retry_in_ms"] = json!(d.as_millis() as u64);
@@ -79,7 +100,7 @@ pub fn to_json(ev: &Event, run_id: &str) -> Value {
             }
             ("command_finish", v)
         }
-        Kind::TaskFinish {
+        Event::TaskFinish {
             task,
             status,
             duration,
@@ -87,15 +108,15 @@ pub fn to_json(ev: &Event, run_id: &str) -> Value {
         } => {
             let hosts: Map<String, Value> = hosts
                 .iter()
-                .map(|(h, s, _)| (h.clone(), json!(s.name())))
+                .map(|h| (h.host.to_string(), json!(h.status.name())))
                 .collect();
             (
                 "task_finish",
-                json!({ "task": task, "status": status.name(),
+                json!({ "task": &**task, "status": status.name(),
                         "duration_ms": duration.as_millis() as u64, "hosts": hosts }),
             )
         }
-        Kind::RunFinish {
+        Event::RunFinish {
             status,
             duration,
             exit_code,
@@ -103,7 +124,7 @@ pub fn to_json(ev: &Event, run_id: &str) -> Value {
         } => {
             let tasks: Map<String, Value> = tasks
                 .iter()
-                .map(|(t, s, _)| (t.clone(), json!(s.name())))
+                .map(|t| (t.task.to_string(), json!(t.status.name())))
                 .collect();
             (
                 "run_finish",
@@ -111,12 +132,8 @@ pub fn to_json(ev: &Event, run_id: &str) -> Value {
                         "exit_code": exit_code, "tasks": tasks }),
             )
         }
-    };
-    m.insert("event".into(), json!(name));
-    m.insert("run_id".into(), json!(run_id));
-    m.insert("ts".into(), json!(timefmt::rfc3339(ev.ts)));
-    if let Value::Object(b) = body {
-        m.extend(b);
-    }
-    Value::Object(m)
+        Event::CommandSpawned { .. } | Event::UnitFinish { .. } | Event::Output { .. } => {
+            return None
+        }
+    })
 }

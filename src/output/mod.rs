@@ -1,17 +1,16 @@
-//! Output: the event type, and the one consumer thread that owns stdout/stderr during a
-//! run and renders events as text (normal, verbose, quiet) or JSON Lines. Also decides
-//! color and Unicode (terminal, NO_COLOR, TERM=dumb, CI, --plain, FORCE_COLOR).
+//! Output: the renderers that show a run's events as text (normal, verbose, quiet) or
+//! JSON Lines, called by the recorder under its lock; and the decision about color and
+//! Unicode (terminal, NO_COLOR, TERM=dumb, CI, --plain, FORCE_COLOR).
+//! Must not: decide anything about the run, or be written to by anyone but the recorder
+//! while a run is going.
 
-pub mod event;
+pub mod describe;
 mod json;
 mod text;
 
 use std::io::IsTerminal;
-use std::thread::JoinHandle;
 
-use crossbeam_channel::{unbounded, Sender};
-
-use event::Event;
+use crate::run::recorder::Render;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -56,27 +55,11 @@ pub struct Options {
     pub style: Style,
 }
 
-/// Start the renderer thread. Drop every sender to let it finish, then join it.
-pub fn spawn(opts: Options, run_id: String) -> (Sender<Event>, JoinHandle<()>) {
-    let (tx, rx) = unbounded::<Event>();
-    let handle = std::thread::spawn(move || {
-        // Handles, not held locks: log records from other threads must still get through.
-        let stdout = std::io::stdout();
-        let stderr = std::io::stderr();
-        match opts.format {
-            Format::Json => {
-                let mut r = json::Renderer::new(std::io::LineWriter::new(stdout), run_id);
-                for ev in rx {
-                    r.event(&ev);
-                }
-            }
-            Format::Text => {
-                let mut r = text::Renderer::new(std::io::LineWriter::new(stdout), stderr, opts);
-                for ev in rx {
-                    r.event(&ev);
-                }
-            }
-        }
-    });
-    (tx, handle)
+/// The renderer for these options. Output is buffered and flushed after each event.
+pub fn renderer(opts: Options, run_id: String) -> Box<dyn Render> {
+    let out = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout());
+    match opts.format {
+        Format::Json => Box::new(json::Renderer::new(out, run_id)),
+        Format::Text => Box::new(text::Renderer::new(out, std::io::stderr(), opts)),
+    }
 }

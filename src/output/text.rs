@@ -3,42 +3,44 @@
 //! task/host; quiet prints one line per task. Failures get the REQ-0132 block on stderr;
 //! the run ends with a summary of succeeded, failed and skipped tasks.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::io::Write;
 
 use nu_ansi_term::{Color, Style as Ansi};
 
-use super::event::{Event, Failure, Kind, RunStatus, TaskStatus};
-use super::{Options, Verbosity};
+use super::{describe, Options, Verbosity};
 use crate::config::duration;
 use crate::exec::Stream;
+use crate::run::capture::Captured;
+use crate::run::event::{
+    Event, Failure, HostResult, Name, RunStatus, Stamped, TaskResult, TaskStatus,
+};
+use crate::run::recorder::Render;
 use crate::timefmt::secs;
 
-/// Lines of output kept per command for the failure report.
+/// Lines of output shown in the failure report.
 const TAIL_LINES: usize = 10;
+
+/// The failed command of a unit, for its report.
+struct Failed {
+    command: String,
+    failure: Failure,
+    exit_code: Option<i32>,
+    output: Captured,
+}
 
 #[derive(Default)]
 struct UnitLog {
     /// Commands that succeeded, in order.
     succeeded: Vec<String>,
-    command: String,
-    stderr: VecDeque<String>,
-    stdout: VecDeque<String>,
-    failure: Option<(String, Failure, Option<i32>)>,
+    failure: Option<Failed>,
 }
 
 pub struct Renderer<O: Write, E: Write> {
     out: O,
     err: E,
     opts: Options,
-    units: HashMap<(String, String), UnitLog>,
-}
-
-fn push_tail(q: &mut VecDeque<String>, line: &str) {
-    if q.len() == TAIL_LINES {
-        q.pop_front();
-    }
-    q.push_back(line.to_string());
+    units: HashMap<(Name, Name), UnitLog>,
 }
 
 impl<O: Write, E: Write> Renderer<O, E> {
@@ -96,90 +98,47 @@ impl<O: Write, E: Write> Renderer<O, E> {
         }
     }
 
-    pub fn event(&mut self, ev: &Event) {
-        let verbose = self.opts.verbosity == Verbosity::Verbose;
-        match &ev.kind {
-            Kind::RunStart { .. } => {}
-            Kind::TaskStart { task, hosts } => {
-                if verbose {
-                    let bullet = if self.opts.style.unicode { "●" } else { "*" };
-                    let on = if hosts.iter().all(|h| h == "local") {
-                        String::new()
-                    } else {
-                        format!(" [{}]", hosts.join(", "))
-                    };
-                    let line = format!("{} {}{on}", self.paint(Color::Cyan, true, bullet), task);
-                    let _ = writeln!(self.out, "{line}");
-                }
-            }
-            Kind::CommandStart {
-                task,
-                host,
-                command,
-                attempt,
-            } => {
-                let u = self.units.entry((task.clone(), host.clone())).or_default();
-                u.command = command.clone();
-                u.stderr.clear();
-                u.stdout.clear();
-                if verbose {
-                    let again = if *attempt > 1 {
-                        format!(" (attempt {attempt})")
-                    } else {
-                        String::new()
-                    };
-                    let tag = self.tag(task, host);
-                    let line = format!("{tag} $ {command}{again}");
-                    let _ = writeln!(self.out, "{}", self.dim(&line));
-                }
-            }
-            Kind::Output {
-                task,
-                host,
-                stream,
-                line,
-            } => {
-                let u = self.units.entry((task.clone(), host.clone())).or_default();
-                match stream {
-                    Stream::Stdout => push_tail(&mut u.stdout, line),
-                    Stream::Stderr => push_tail(&mut u.stderr, line),
-                }
-                if verbose {
-                    let tag = self.tag(task, host);
-                    let _ = match stream {
-                        Stream::Stdout => writeln!(self.out, "{tag} {line}"),
-                        Stream::Stderr => writeln!(self.err, "{tag} {line}"),
-                    };
-                }
-            }
-            Kind::CommandFinish {
-                task,
-                host,
-                command,
-                attempt,
-                exit_code,
-                failure,
-                retry_in,
-                ignored,
-                ..
-            } => self.command_finish(
-                task, host, command, *attempt, *exit_code, failure, *retry_in, *ignored,
-            ),
-            Kind::TaskFinish {
-                task,
-                status,
-                duration,
-                hosts,
-            } => self.task_finish(task, *status, *duration, hosts),
-            Kind::RunFinish {
-                status,
-                duration,
-                tasks,
-                ..
-            } => self.run_finish(*status, *duration, tasks),
+    fn task_start(&mut self, task: &str, hosts: &[Name]) {
+        if self.opts.verbosity == Verbosity::Verbose {
+            let bullet = if self.opts.style.unicode { "●" } else { "*" };
+            let on = if hosts.iter().all(|h| &**h == "local") {
+                String::new()
+            } else {
+                let hosts: Vec<&str> = hosts.iter().map(|h| &**h).collect();
+                format!(" [{}]", hosts.join(", "))
+            };
+            let line = format!("{} {}{on}", self.paint(Color::Cyan, true, bullet), task);
+            let _ = writeln!(self.out, "{line}");
         }
-        let _ = self.out.flush();
-        let _ = self.err.flush();
+    }
+
+    fn command_start(&mut self, task: &str, host: &str, command: &str, attempt: u32) {
+        if self.opts.verbosity == Verbosity::Verbose {
+            let again = if attempt > 1 {
+                format!(" (attempt {attempt})")
+            } else {
+                String::new()
+            };
+            let tag = self.tag(task, host);
+            let line = format!("{tag} $ {command}{again}");
+            let _ = writeln!(self.out, "{}", self.dim(&line));
+        }
+    }
+
+    fn output(&mut self, task: &str, host: &str, stream: Stream, data: &[u8]) {
+        if self.opts.verbosity != Verbosity::Verbose {
+            return;
+        }
+        let tag = self.tag(task, host);
+        for raw in data.split_inclusive(|&b| b == b'\n') {
+            let text = raw.strip_suffix(b"\n").unwrap_or(raw);
+            let text = text.strip_suffix(b"\r").unwrap_or(text);
+            let line = String::from_utf8_lossy(text);
+            let _ = match stream {
+                Stream::Stdout => writeln!(self.out, "{tag} {line}"),
+                Stream::Stderr => writeln!(self.err, "{tag} {line}"),
+            };
+        }
     }
 
     fn tag(&self, task: &str, host: &str) -> String {
@@ -192,102 +151,115 @@ impl<O: Write, E: Write> Renderer<O, E> {
         self.paint(Color::Blue, false, &format!("{name} {bar}"))
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn command_finish(
         &mut self,
-        task: &str,
-        host: &str,
-        command: &str,
-        attempt: u32,
+        cmd: &crate::run::event::CommandRef,
         exit_code: Option<i32>,
         failure: &Option<Failure>,
         retry_in: Option<std::time::Duration>,
         ignored: bool,
+        output: &Captured,
     ) {
-        let u = self
-            .units
-            .entry((task.to_string(), host.to_string()))
-            .or_default();
+        let (task, host, command) = (&*cmd.task, &*cmd.host, &*cmd.line);
         let Some(f) = failure else {
-            u.succeeded.push(command.to_string());
+            self.unit(&cmd.task, &cmd.host)
+                .succeeded
+                .push(command.to_string());
             return;
         };
-        let what = f.describe();
+        let what = describe::failure(f);
         if let Some(delay) = retry_in {
             if self.opts.verbosity != Verbosity::Quiet {
                 let line = format!(
                     "{} `{command}` {what}; retrying in {} (attempt {} next)",
                     self.tag(task, host),
                     duration::display(delay),
-                    attempt + 1
+                    cmd.attempt + 1
                 );
                 let _ = writeln!(self.err, "{line}");
             }
             return;
         }
         if ignored {
-            u.succeeded.push(format!("{command} (failed, ignored)"));
+            self.unit(&cmd.task, &cmd.host)
+                .succeeded
+                .push(format!("{command} (failed, ignored)"));
             let line = format!(
                 "warning: task `{task}` on {host}: `{command}` {what}; continuing (continue_on_error)"
             );
             let _ = writeln!(self.err, "{line}");
             return;
         }
-        u.failure = Some((command.to_string(), f.clone(), exit_code));
+        self.unit(&cmd.task, &cmd.host).failure = Some(Failed {
+            command: command.to_string(),
+            failure: f.clone(),
+            exit_code,
+            output: output.clone(),
+        });
+    }
+
+    fn unit(&mut self, task: &Name, host: &Name) -> &mut UnitLog {
+        self.units.entry((task.clone(), host.clone())).or_default()
     }
 
     fn task_finish(
         &mut self,
-        task: &str,
+        task: &Name,
         status: TaskStatus,
         duration: std::time::Duration,
-        hosts: &[(String, TaskStatus, std::time::Duration)],
+        hosts: &[HostResult],
     ) {
-        let local_only = hosts.iter().all(|(h, _, _)| h == "local");
+        let local_only = hosts.iter().all(|h| &*h.host == "local");
         let line = match self.opts.verbosity {
             Verbosity::Quiet => format!("{} {task} ({})", self.mark(status), secs(duration)),
             _ => format!("{} {task} {}", self.mark(status), self.dim(&secs(duration))),
         };
         let _ = writeln!(self.out, "{line}");
         if !local_only && self.opts.verbosity != Verbosity::Quiet {
-            for (i, (h, s, d)) in hosts.iter().enumerate() {
-                let tree = self.tree(i + 1 == hosts.len());
-                let shown = if *s == TaskStatus::Skipped {
-                    "skipped".to_string()
-                } else {
-                    secs(*d)
-                };
-                let unreachable = self
-                    .units
-                    .get(&(task.to_string(), h.clone()))
-                    .is_some_and(|u| matches!(u.failure, Some((_, Failure::Connect(_), _))));
-                let mark = if unreachable {
-                    let word = if self.opts.style.unicode {
-                        "✗ unreachable"
-                    } else {
-                        "UNREACHABLE"
-                    };
-                    self.paint(Color::Red, true, word)
-                } else {
-                    self.mark(*s)
-                };
-                let _ = writeln!(self.out, "  {tree} {h} {mark} {}", self.dim(&shown));
+            for (i, h) in hosts.iter().enumerate() {
+                self.host_line(h, i + 1 == hosts.len());
             }
         }
-        for (h, s, _) in hosts {
-            if matches!(s, TaskStatus::Success | TaskStatus::Skipped) {
-                self.units.remove(&(task.to_string(), h.clone()));
+        for h in hosts {
+            let u = self.units.remove(&(task.clone(), h.host.clone()));
+            if matches!(h.status, TaskStatus::Success | TaskStatus::Skipped) {
                 continue;
             }
-            if let Some(u) = self.units.remove(&(task.to_string(), h.clone())) {
-                self.failure_block(task, h, &u);
+            if let Some(u) = u {
+                self.failure_block(task, &h.host, &u);
             }
         }
     }
 
+    fn host_line(&mut self, h: &HostResult, last: bool) {
+        let tree = self.tree(last);
+        let shown = if h.status == TaskStatus::Skipped {
+            "skipped".to_string()
+        } else {
+            secs(h.duration)
+        };
+        let mark = if matches!(h.failure, Some(Failure::Connect(_))) {
+            let word = if self.opts.style.unicode {
+                "✗ unreachable"
+            } else {
+                "UNREACHABLE"
+            };
+            self.paint(Color::Red, true, word)
+        } else {
+            self.mark(h.status)
+        };
+        let _ = writeln!(self.out, "  {tree} {} {mark} {}", h.host, self.dim(&shown));
+    }
+
     /// The REQ-0132/0133 report of a failed command, on stderr.
     fn failure_block(&mut self, task: &str, host: &str, u: &UnitLog) {
-        let Some((command, failure, exit_code)) = &u.failure else {
+        let Some(Failed {
+            command,
+            failure,
+            exit_code,
+            output,
+        }) = &u.failure
+        else {
             return;
         };
         if matches!(failure, Failure::Cancelled) {
@@ -321,17 +293,23 @@ impl<O: Write, E: Write> Renderer<O, E> {
             Failure::Spawn(m) | Failure::Connect(m) => b += &format!("  Reason: {m}\n"),
             Failure::Cancelled => {}
         }
-        let tail = if u.stderr.is_empty() {
-            &u.stdout
+        let of = |stream: Stream| -> Vec<&str> {
+            let all: Vec<&str> = output
+                .head
+                .iter()
+                .chain(output.tail.iter())
+                .filter(|l| l.0 == stream)
+                .map(|l| l.1.as_str())
+                .collect();
+            all[all.len().saturating_sub(TAIL_LINES)..].to_vec()
+        };
+        let (stderr, stdout) = (of(Stream::Stderr), of(Stream::Stdout));
+        let (which, tail) = if stderr.is_empty() {
+            ("stdout", stdout)
         } else {
-            &u.stderr
+            ("stderr", stderr)
         };
         if !tail.is_empty() {
-            let which = if u.stderr.is_empty() {
-                "stdout"
-            } else {
-                "stderr"
-            };
             b += &format!("\n  Output (last lines of {which}):\n");
             for l in tail {
                 b += &format!("    {l}\n");
@@ -367,9 +345,9 @@ impl<O: Write, E: Write> Renderer<O, E> {
         &mut self,
         status: RunStatus,
         duration: std::time::Duration,
-        tasks: &[(String, TaskStatus, Option<std::time::Duration>)],
+        tasks: &[TaskResult],
     ) {
-        let count = |s: TaskStatus| tasks.iter().filter(|(_, t, _)| *t == s).count();
+        let count = |s: TaskStatus| tasks.iter().filter(|t| t.status == s).count();
         let (ok, failed, timed, skipped, cancelled) = (
             count(TaskStatus::Success),
             count(TaskStatus::Failed),
@@ -378,9 +356,9 @@ impl<O: Write, E: Write> Renderer<O, E> {
             count(TaskStatus::Cancelled),
         );
         if self.opts.verbosity == Verbosity::Quiet {
-            for (name, s, _) in tasks {
-                if *s == TaskStatus::Skipped {
-                    let _ = writeln!(self.out, "{} {name}", self.mark(*s));
+            for t in tasks {
+                if t.status == TaskStatus::Skipped {
+                    let _ = writeln!(self.out, "{} {}", self.mark(t.status), t.task);
                 }
             }
             return;
@@ -399,11 +377,12 @@ impl<O: Write, E: Write> Renderer<O, E> {
         if status != RunStatus::Success || tasks.len() > 1 {
             let width = tasks
                 .iter()
-                .map(|(n, _, _)| n.chars().count())
+                .map(|t| t.task.chars().count())
                 .max()
                 .unwrap_or(0);
             let _ = writeln!(self.out, "\nSummary:");
-            for (name, s, d) in tasks {
+            for t in tasks {
+                let (name, s, d) = (&t.task, &t.status, &t.duration);
                 let shown = match (s, d) {
                     (TaskStatus::Skipped, _) | (_, None) => s.name().replace('_', " "),
                     (_, Some(d)) => secs(*d),
@@ -416,7 +395,8 @@ impl<O: Write, E: Write> Renderer<O, E> {
                 };
                 let _ = writeln!(
                     self.out,
-                    "  {mark}{pad} {name:<width$}  {}",
+                    "  {mark}{pad} {:<width$}  {}",
+                    &**name,
                     self.dim(&shown)
                 );
             }
@@ -448,5 +428,44 @@ fn plain_word(status: TaskStatus) -> &'static str {
         TaskStatus::TimedOut => "TIMEOUT",
         TaskStatus::Skipped => "skipped",
         TaskStatus::Cancelled => "cancelled",
+    }
+}
+
+impl<O: Write + Send, E: Write + Send> Render for Renderer<O, E> {
+    fn event(&mut self, ev: &Stamped) {
+        match &ev.event {
+            Event::TaskStart { task, hosts } => self.task_start(task, hosts),
+            Event::CommandStart(c) => self.command_start(&c.task, &c.host, &c.line, c.attempt),
+            Event::Output {
+                task,
+                host,
+                stream,
+                data,
+            } => self.output(task, host, *stream, data),
+            Event::CommandFinish {
+                cmd,
+                exit_code,
+                failure,
+                retry_in,
+                ignored,
+                output,
+                ..
+            } => self.command_finish(cmd, *exit_code, failure, *retry_in, *ignored, output),
+            Event::TaskFinish {
+                task,
+                status,
+                duration,
+                hosts,
+            } => self.task_finish(task, *status, *duration, hosts),
+            Event::RunFinish {
+                status,
+                duration,
+                tasks,
+                ..
+            } => self.run_finish(*status, *duration, tasks),
+            Event::RunStart { .. } | Event::CommandSpawned { .. } | Event::UnitFinish { .. } => {}
+        }
+        let _ = self.out.flush();
+        let _ = self.err.flush();
     }
 }

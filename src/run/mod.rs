@@ -2,7 +2,11 @@
 //! must pass before any command starts, and the scheduler that drives the units.
 //! Must not: parse flags or render output.
 
-pub mod pool;
+pub mod capture;
+pub mod command;
+pub mod event;
+pub mod recorder;
+pub mod retry;
 pub mod scheduler;
 pub mod unit;
 
@@ -31,12 +35,10 @@ pub struct RunInfo {
     pub jitter_seed: AtomicU64,
     /// SSH pool and resolved hosts, when the run has remote tasks.
     pub ssh: Option<crate::exec::ssh::SshContext>,
-    /// The run's journal (None only in library use without state).
-    pub journal: Option<crate::state::journal::Journal>,
     /// Run number of these targets (`deploy #42`).
     pub counter: u64,
     /// What an interrupted run had done, when this run resumes it.
-    pub checkpoint: Option<crate::state::Checkpoint>,
+    pub checkpoint: Option<crate::state::resume::Checkpoint>,
     /// Hosts found unreachable by pre-flight (`run --force`): skipped in every task.
     pub unavailable: Vec<String>,
 }
@@ -57,7 +59,6 @@ impl RunInfo {
             git: GitInfo::default(),
             jitter_seed: AtomicU64::new(seed | 1),
             ssh: None,
-            journal: None,
             counter: 0,
             checkpoint: None,
             unavailable: Vec::new(),

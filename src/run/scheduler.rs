@@ -1,24 +1,34 @@
-//! The scheduler: a ready queue like `make -j`. A task is dispatched as soon as all of its
-//! dependencies succeeded, up to `parallel_limit` tasks at once (remote units also up to
-//! `max_connections`); among ready tasks the one with the longest chain of dependents goes
-//! first. Each (task, target) unit runs on its own thread and reports back on a channel.
-//! Fail-fast by default: after the first failure nothing new starts, running units finish,
-//! the rest is `skipped`. Must not: print, or run commands itself.
+//! The scheduler: a ready queue like `make -j`. A task starts as soon as all of its
+//! dependencies succeeded, up to `parallel_limit` tasks at once; among ready tasks the
+//! one with the longest chain of dependents goes first. A started task becomes units,
+//! one per target (remote units also limited by `max_connections`; `serial` tasks hand
+//! out one at a time). Fail-fast by default: after the first failure nothing new
+//! starts, running units finish, the rest is `skipped`.
+//!
+//! There is no scheduler thread. Worker threads (the calling thread is the first) take
+//! units from the queue, run them, and then do the bookkeeping themselves: the thread
+//! that finishes a unit releases the dependents and takes the next unit at once, so a
+//! chain of tasks runs on one thread without hand-offs, as make runs it. More threads
+//! are started only when more units are ready than threads are free.
+//! Must not: print, or run commands itself (units do).
 
+use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
-use std::sync::Arc;
+use std::sync::{Condvar, Mutex, MutexGuard};
+use std::thread::Scope;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{unbounded, Sender};
-
-use super::pool::Pool;
+use super::event::{Event, Failure, HostResult, Name, RunStatus, TaskResult, TaskStatus};
+use super::recorder::Recorder;
 use super::unit::{run_unit, UnitResult};
 use super::RunInfo;
 use crate::config::{Config, Strategy, Target};
 use crate::error::exit;
-use crate::output::event::{Event, Failure, Kind, RunStatus, TaskStatus};
 use crate::plan::Plan;
 use crate::signals;
+
+/// Stack of a worker thread: units need little (no deep recursion).
+const WORKER_STACK: usize = 512 * 1024;
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -33,351 +43,453 @@ pub struct Options {
 pub struct Outcome {
     pub status: RunStatus,
     pub exit_code: i32,
-    pub tasks: Vec<(String, TaskStatus, Option<Duration>)>,
+    pub tasks: Vec<TaskResult>,
+}
+
+/// Everything a run reads, borrowed for its duration.
+#[derive(Clone, Copy)]
+pub struct Ctx<'a> {
+    pub config: &'a Config,
+    pub plan: &'a Plan,
+    pub run: &'a RunInfo,
+    pub opts: &'a Options,
+    pub recorder: &'a Recorder,
+}
+
+/// What a worker needs to run a unit without the lock.
+struct Job {
+    task: Name,
+    host: Name,
+    target: Target,
+}
+
+/// One task's target: (position in the plan, index into the task's targets).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Unit {
+    task: usize,
+    target: usize,
 }
 
 struct TaskState {
+    name: Name,
     targets: Vec<Target>,
+    labels: Vec<Name>,
+    serial: bool,
     waiting_deps: usize,
-    /// Targets not yet dispatched (serial tasks hand them out one at a time).
+    /// Targets not yet handed out.
     pending: VecDeque<usize>,
+    /// Units handed out but not yet taken by a worker.
+    queued: usize,
     running: usize,
+    /// Counted in `running_tasks` (it had units to run).
+    counted: bool,
     results: Vec<Option<UnitResult>>,
     started: Option<Instant>,
     status: Option<TaskStatus>,
     duration: Option<Duration>,
     /// Length of the longest chain of selected dependents (priority).
     chain: usize,
-    /// Hosts that failed in a dependency (with --continue-on-error): skipped here.
+    /// Hosts that failed in a dependency (--continue-on-error) or pre-flight: skipped.
     excluded: Vec<String>,
 }
 
-struct Done {
-    task: usize,
-    target: usize,
-    result: UnitResult,
+/// The scheduler's state, behind one lock.
+#[derive(Default)]
+struct Board {
+    tasks: Vec<TaskState>,
+    dependents: Vec<Vec<usize>>,
+    /// Ready tasks by (longest chain of dependents, earliest in plan).
+    ready: BinaryHeap<(usize, Reverse<usize>)>,
+    /// Units a worker may take now.
+    queue: VecDeque<Unit>,
+    /// Remote units waiting for a connection slot.
+    waiting: VecDeque<Unit>,
+    running_tasks: usize,
+    running_units: usize,
+    remote_units: usize,
+    stopping: bool,
+    first_failure: Option<i32>,
+    workers: usize,
+    idle: usize,
 }
 
-/// Exit code of a failure class (SPEC §8).
-fn failure_code(f: &Failure) -> i32 {
-    match f {
-        Failure::Timeout { .. } => exit::TIMEOUT,
-        Failure::Connect(_) => exit::SSH,
-        Failure::Cancelled => exit::INTERRUPTED,
-        _ => exit::FAILED,
+pub struct Scheduler<'a> {
+    ctx: Ctx<'a>,
+    board: Mutex<Board>,
+    wake: Condvar,
+    start: Instant,
+}
+
+/// Run the plan to the end (or to cancellation).
+pub fn execute(ctx: Ctx<'_>) -> Outcome {
+    Scheduler::new(ctx).run()
+}
+
+impl<'a> Scheduler<'a> {
+    pub fn new(ctx: Ctx<'a>) -> Scheduler<'a> {
+        let mut board = Board {
+            tasks: ctx
+                .plan
+                .tasks
+                .iter()
+                .map(|&t| task_state(&ctx, t))
+                .collect(),
+            ..Board::default()
+        };
+        link_dependents(&ctx, &mut board);
+        Scheduler {
+            ctx,
+            board: Mutex::new(board),
+            wake: Condvar::new(),
+            start: Instant::now(),
+        }
+    }
+
+    pub fn run(self) -> Outcome {
+        let names: Vec<Name> = self.lock().tasks.iter().map(|s| s.name.clone()).collect();
+        self.ctx.recorder.emit(Event::RunStart {
+            targets: self.ctx.plan.targets.clone(),
+            tasks: names,
+        });
+        std::thread::scope(|scope| {
+            {
+                let mut b = self.lock();
+                b.workers = 1;
+                self.dispatch(&mut b);
+            }
+            self.work(scope);
+        });
+        self.finish()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Board> {
+        self.board.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A worker: take units until nothing is left to do.
+    fn work<'s>(&'s self, scope: &'s Scope<'s, '_>) {
+        let mut b = self.lock();
+        loop {
+            if let Some(unit) = b.queue.pop_front() {
+                let s = &mut b.tasks[unit.task];
+                s.queued -= 1;
+                s.running += 1;
+                let job = Job {
+                    task: s.name.clone(),
+                    host: s.labels[unit.target].clone(),
+                    target: s.targets[unit.target].clone(),
+                };
+                b.running_units += 1;
+                self.hire(&mut b, scope);
+                drop(b);
+                let task = &self.ctx.config.tasks[self.ctx.plan.tasks[unit.task]];
+                let result = run_unit(&self.ctx, task, &job.task, &job.host, &job.target);
+                b = self.lock();
+                self.complete(&mut b, unit, result);
+                continue;
+            }
+            if self.finished(&b) {
+                self.wake.notify_all();
+                return;
+            }
+            b.idle += 1;
+            b = self
+                .wake
+                .wait_timeout(b, Duration::from_secs(1))
+                .map(|(g, _)| g)
+                .unwrap_or_else(|e| e.into_inner().0);
+            b.idle -= 1;
+        }
+    }
+
+    /// Make sure every queued unit has a worker: wake idle ones, start more if needed.
+    fn hire<'s>(&'s self, b: &mut Board, scope: &'s Scope<'s, '_>) {
+        let wanted = b.queue.len();
+        for _ in 0..wanted.min(b.idle) {
+            self.wake.notify_one();
+        }
+        for _ in b.idle..wanted {
+            let spawned = std::thread::Builder::new()
+                .name("nexus-worker".into())
+                .stack_size(WORKER_STACK)
+                .spawn_scoped(scope, move || self.work(scope));
+            match spawned {
+                Ok(_) => b.workers += 1,
+                Err(e) => {
+                    log::debug!("scheduler: cannot start a worker thread: {e}");
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Nothing runs, nothing is queued, and nothing more may start.
+    fn finished(&self, b: &Board) -> bool {
+        b.running_units == 0
+            && b.queue.is_empty()
+            && (b.ready.is_empty() || b.stopping || self.halted())
+    }
+
+    /// Ctrl-C, SIGTERM, or a journal that cannot be written: start nothing new.
+    fn halted(&self) -> bool {
+        signals::cancelled() || self.ctx.recorder.broken()
+    }
+
+    /// Record a unit's result; hand out what may run next.
+    fn complete(&self, b: &mut Board, unit: Unit, result: UnitResult) {
+        b.running_units -= 1;
+        if matches!(b.tasks[unit.task].targets[unit.target], Target::Remote(_)) {
+            b.remote_units -= 1;
+        }
+        let ok = result.status == TaskStatus::Success;
+        let s = &mut b.tasks[unit.task];
+        s.running -= 1;
+        s.results[unit.target] = Some(result);
+        if s.serial && !s.pending.is_empty() {
+            if ok && !self.halted() {
+                self.hand_out(b, unit.task, 1);
+            } else {
+                b.tasks[unit.task].pending.clear();
+            }
+        }
+        self.admit(b);
+        let s = &b.tasks[unit.task];
+        if s.running == 0 && s.queued == 0 && s.pending.is_empty() {
+            self.finish_task(b, unit.task);
+        }
+        self.dispatch(b);
+    }
+
+    /// Start ready tasks while there is room.
+    fn dispatch(&self, b: &mut Board) {
+        while !b.stopping && !self.halted() && b.running_tasks < self.limit() {
+            let Some((_, Reverse(p))) = b.ready.pop() else {
+                break;
+            };
+            self.start_task(b, p);
+        }
+    }
+
+    fn limit(&self) -> usize {
+        self.ctx.opts.parallel_limit.max(1)
+    }
+
+    fn start_task(&self, b: &mut Board, p: usize) {
+        let s = &mut b.tasks[p];
+        s.started = Some(Instant::now());
+        log::debug!("scheduler: start task {} (chain {})", s.name, s.chain);
+        self.ctx.recorder.emit(Event::TaskStart {
+            task: s.name.clone(),
+            hosts: s.labels.clone(),
+        });
+        self.settle(s);
+        if s.pending.is_empty() {
+            self.finish_task(b, p);
+            return;
+        }
+        s.counted = true;
+        let n = if s.serial { 1 } else { s.pending.len() };
+        b.running_tasks += 1;
+        self.hand_out(b, p, n);
+    }
+
+    /// Targets that need no run: failed in a dependency, unavailable, or done before
+    /// the interruption this run resumes.
+    fn settle(&self, s: &mut TaskState) {
+        let excluded = std::mem::take(&mut s.excluded);
+        settle_targets(s, TaskStatus::Skipped, |label| {
+            excluded.iter().any(|e| e == label)
+        });
+        if let Some(cp) = &self.ctx.run.checkpoint {
+            let task = s.name.to_string();
+            settle_targets(s, TaskStatus::Success, |label| {
+                cp.done_units.contains(&(task.clone(), label.to_string()))
+            });
+        }
+    }
+
+    /// Move `n` pending targets of task `p` towards the queue.
+    fn hand_out(&self, b: &mut Board, p: usize, n: usize) {
+        for _ in 0..n {
+            let Some(ti) = b.tasks[p].pending.pop_front() else {
+                break;
+            };
+            b.tasks[p].queued += 1;
+            b.waiting.push_back(Unit {
+                task: p,
+                target: ti,
+            });
+        }
+        self.admit(b);
+    }
+
+    /// Waiting units into the queue: local ones at once, remote ones within
+    /// `max_connections`.
+    fn admit(&self, b: &mut Board) {
+        let mut blocked = VecDeque::new();
+        while let Some(u) = b.waiting.pop_front() {
+            let remote = matches!(b.tasks[u.task].targets[u.target], Target::Remote(_));
+            if remote && b.remote_units >= self.ctx.opts.max_connections {
+                blocked.push_back(u);
+                continue;
+            }
+            b.remote_units += usize::from(remote);
+            b.queue.push_back(u);
+        }
+        b.waiting = blocked;
+    }
+
+    /// Close task `p`: its status from its units, `task_finish`, release its dependents.
+    fn finish_task(&self, b: &mut Board, p: usize) {
+        let keep_going = self.ctx.opts.continue_on_error;
+        let s = &mut b.tasks[p];
+        let verdict = judge(s, keep_going);
+        s.status = Some(verdict.status);
+        s.duration = Some(s.started.map(|t| t.elapsed()).unwrap_or_default());
+        if std::mem::take(&mut s.counted) {
+            b.running_tasks -= 1;
+        }
+        let s = &b.tasks[p];
+        log::debug!("scheduler: task {} {}", s.name, verdict.status.name());
+        self.ctx.recorder.emit(Event::TaskFinish {
+            task: s.name.clone(),
+            status: verdict.status,
+            duration: s.duration.unwrap_or_default(),
+            hosts: host_results(s),
+        });
+        if verdict.status == TaskStatus::Success || verdict.partial {
+            self.release(b, p, &verdict.failed_hosts, verdict.partial);
+        }
+        if let Some(code) = verdict.code {
+            b.first_failure.get_or_insert(code);
+            if !keep_going && !b.stopping {
+                log::debug!(
+                    "scheduler: {} failed; starting nothing new",
+                    b.tasks[p].name
+                );
+                b.stopping = true;
+            }
+        }
+    }
+
+    /// Task `p` is done: its dependents wait for one dependency less.
+    fn release(&self, b: &mut Board, p: usize, failed_hosts: &[String], partial: bool) {
+        for q in b.dependents[p].clone() {
+            let d = &mut b.tasks[q];
+            if partial {
+                d.excluded.extend(failed_hosts.iter().cloned());
+            }
+            d.waiting_deps -= 1;
+            if d.waiting_deps == 0 {
+                b.ready.push((d.chain, Reverse(q)));
+            }
+        }
+    }
+
+    /// Everything that never ran is skipped; the run's status and exit code.
+    fn finish(self) -> Outcome {
+        let b = self.board.into_inner().unwrap_or_else(|e| e.into_inner());
+        let tasks: Vec<TaskResult> = b
+            .tasks
+            .iter()
+            .map(|s| TaskResult {
+                task: s.name.clone(),
+                status: s.status.unwrap_or(TaskStatus::Skipped),
+                duration: s.duration,
+            })
+            .collect();
+        let any_failed = tasks.iter().any(|t| t.status != TaskStatus::Success);
+        let (status, exit_code) = if signals::cancelled() {
+            let code = b.first_failure.unwrap_or(exit::INTERRUPTED);
+            (RunStatus::Interrupted, code)
+        } else if any_failed || self.ctx.recorder.broken() {
+            (RunStatus::Failed, b.first_failure.unwrap_or(exit::FAILED))
+        } else {
+            (RunStatus::Success, exit::SUCCESS)
+        };
+        self.ctx.recorder.emit(Event::RunFinish {
+            status,
+            duration: self.start.elapsed(),
+            exit_code,
+            tasks: tasks.clone(),
+        });
+        Outcome {
+            status,
+            exit_code,
+            tasks,
+        }
     }
 }
 
-/// Run the plan to the end (or to cancellation); every event goes to `events`.
-pub fn execute(
-    config: &Arc<Config>,
-    plan: &Plan,
-    run: &Arc<RunInfo>,
-    opts: &Options,
-    events: &Sender<Event>,
-) -> Outcome {
-    let start = Instant::now();
-    let n = config.tasks.len();
-    // Position in the plan of each task index (usize::MAX: not selected).
-    let mut pos = vec![usize::MAX; n];
+fn task_state(ctx: &Ctx<'_>, t: usize) -> TaskState {
+    let task = &ctx.config.tasks[t];
+    let targets = super::effective_targets(task, ctx.opts.hosts_override.as_deref());
+    let runs = !task.commands.is_empty();
+    let n = if runs { targets.len() } else { 0 };
+    TaskState {
+        name: Name::from(task.name.as_str()),
+        labels: targets.iter().map(|t| Name::from(t.label())).collect(),
+        targets,
+        serial: task.strategy == Strategy::Serial,
+        waiting_deps: task.deps.len(),
+        pending: (0..n).collect(),
+        queued: 0,
+        running: 0,
+        counted: false,
+        results: vec![None; n],
+        started: None,
+        status: None,
+        duration: None,
+        chain: 0,
+        excluded: ctx.run.unavailable.clone(),
+    }
+}
+
+/// Dependents, chain lengths, tasks a resumed run already finished, and the first
+/// ready tasks.
+fn link_dependents(ctx: &Ctx<'_>, b: &mut Board) {
+    let plan = ctx.plan;
+    let mut pos = vec![usize::MAX; ctx.config.tasks.len()];
     for (p, &t) in plan.tasks.iter().enumerate() {
         pos[t] = p;
     }
-    let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); plan.tasks.len()];
-    let mut states: Vec<TaskState> = plan
-        .tasks
-        .iter()
-        .map(|&t| {
-            let task = &config.tasks[t];
-            let targets = super::effective_targets(task, opts.hosts_override.as_deref());
-            let runs = !task.commands.is_empty();
-            TaskState {
-                pending: if runs {
-                    (0..targets.len()).collect()
-                } else {
-                    VecDeque::new()
-                },
-                results: if runs {
-                    vec![None; targets.len()]
-                } else {
-                    Vec::new()
-                },
-                targets,
-                waiting_deps: task.deps.len(),
-                running: 0,
-                started: None,
-                status: None,
-                duration: None,
-                chain: 0,
-                excluded: run.unavailable.clone(),
-            }
-        })
-        .collect();
+    b.dependents = vec![Vec::new(); plan.tasks.len()];
     for (p, &t) in plan.tasks.iter().enumerate() {
-        for &d in &config.tasks[t].deps {
-            dependents[pos[d]].push(p);
+        for &d in &ctx.config.tasks[t].deps {
+            b.dependents[pos[d]].push(p);
         }
     }
-    // Resuming: tasks the interrupted run completed count as done, without events.
-    if let Some(cp) = &run.checkpoint {
-        for (p, &t) in plan.tasks.iter().enumerate() {
-            if cp.done_tasks.contains(&config.tasks[t].name) {
-                states[p].status = Some(TaskStatus::Success);
-                states[p].duration = Some(Duration::ZERO);
-                for &q in &dependents[p] {
-                    states[q].waiting_deps -= 1;
+    if let Some(cp) = &ctx.run.checkpoint {
+        for p in 0..plan.tasks.len() {
+            if cp.done_tasks.contains(&*b.tasks[p].name) {
+                b.tasks[p].status = Some(TaskStatus::Success);
+                b.tasks[p].duration = Some(Duration::ZERO);
+                for q in b.dependents[p].clone() {
+                    b.tasks[q].waiting_deps -= 1;
                 }
             }
         }
     }
     for p in (0..plan.tasks.len()).rev() {
-        states[p].chain = dependents[p]
+        let chain = b.dependents[p]
             .iter()
-            .map(|&q| states[q].chain + 1)
+            .map(|&q| b.tasks[q].chain + 1)
             .max()
             .unwrap_or(0);
+        b.tasks[p].chain = chain;
     }
-
-    let _ = events.send(Event::now(Kind::RunStart {
-        targets: plan.targets.clone(),
-        tasks: plan
-            .tasks
-            .iter()
-            .map(|&t| config.tasks[t].name.clone())
-            .collect(),
-    }));
-
-    // Ready tasks by (longest chain of dependents, earliest in plan).
-    let parallel_limit = opts.parallel_limit.max(1);
-    let mut ready: BinaryHeap<(usize, std::cmp::Reverse<usize>)> = states
-        .iter()
-        .enumerate()
-        .filter(|(_, s)| s.waiting_deps == 0 && s.status.is_none())
-        .map(|(p, s)| (s.chain, std::cmp::Reverse(p)))
+    let ready: Vec<_> = (0..plan.tasks.len())
+        .filter(|&p| b.tasks[p].waiting_deps == 0 && b.tasks[p].status.is_none())
+        .map(|p| (b.tasks[p].chain, Reverse(p)))
         .collect();
-    let (tx, rx) = unbounded::<Done>();
-    let mut units_waiting: VecDeque<(usize, usize)> = VecDeque::new();
-    let mut running_tasks = 0usize;
-    let mut running_units = 0usize;
-    let mut remote_units = 0usize;
-    let mut stopping = false;
-    let mut first_failure: Option<i32> = None;
-
-    let mut pool = Pool::new();
-    let mut spawn_unit = |p: usize, ti: usize, target: Target, tx: Sender<Done>| {
-        let config = Arc::clone(config);
-        let run = Arc::clone(run);
-        let events = events.clone();
-        let task_idx = plan.tasks[p];
-        pool.submit(Box::new(move || {
-            let result = run_unit(&run, &config.tasks[task_idx], &target, &events);
-            let _ = tx.send(Done {
-                task: p,
-                target: ti,
-                result,
-            });
-        }))
-    };
-
-    loop {
-        // Start ready tasks while there is room.
-        while !stopping && !signals::cancelled() && running_tasks < parallel_limit {
-            let Some((_, std::cmp::Reverse(p))) = ready.pop() else {
-                break;
-            };
-            let name = &config.tasks[plan.tasks[p]].name;
-            let s = &mut states[p];
-            s.started = Some(Instant::now());
-            let _ = events.send(Event::now(Kind::TaskStart {
-                task: name.clone(),
-                hosts: s.targets.iter().map(Target::label).collect(),
-            }));
-            // Hosts that need no run: done before an interruption (resume), or failed in
-            // a dependency (--continue-on-error). An aggregate has none to begin with:
-            // it is done when its deps are.
-            let task_name = &config.tasks[plan.tasks[p]].name;
-            let excluded = std::mem::take(&mut s.excluded);
-            settle_targets(s, TaskStatus::Skipped, |label| {
-                excluded.iter().any(|e| e == label)
-            });
-            if let Some(cp) = &run.checkpoint {
-                settle_targets(s, TaskStatus::Success, |label| {
-                    cp.done_units
-                        .contains(&(task_name.clone(), label.to_string()))
-                });
-            }
-            if s.pending.is_empty() {
-                finish_task(
-                    config,
-                    plan,
-                    run,
-                    &mut states,
-                    p,
-                    events,
-                    &mut ready,
-                    &dependents,
-                    opts.continue_on_error,
-                );
-                continue;
-            }
-            running_tasks += 1;
-            let serial = config.tasks[plan.tasks[p]].strategy == Strategy::Serial;
-            let take = if serial { 1 } else { s.pending.len() };
-            for _ in 0..take {
-                if let Some(ti) = s.pending.pop_front() {
-                    units_waiting.push_back((p, ti));
-                }
-            }
-        }
-        // Start waiting units, remote ones within max_connections.
-        let mut blocked = VecDeque::new();
-        while let Some((p, ti)) = units_waiting.pop_front() {
-            let target = states[p].targets[ti].clone();
-            let remote = matches!(target, Target::Remote(_));
-            if remote && remote_units >= opts.max_connections {
-                blocked.push_back((p, ti));
-                continue;
-            }
-            if spawn_unit(p, ti, target, tx.clone()) {
-                running_units += 1;
-                remote_units += usize::from(remote);
-                states[p].running += 1;
-            } else {
-                states[p].results[ti] = Some(UnitResult {
-                    status: TaskStatus::Failed,
-                    failure: Some(Failure::Spawn("cannot start a worker thread".into())),
-                    duration: Duration::ZERO,
-                });
-            }
-        }
-        units_waiting = blocked;
-
-        if running_units == 0 {
-            // Tasks whose units could not even start finish here.
-            let stuck: Vec<usize> = (0..states.len())
-                .filter(|&p| {
-                    states[p].status.is_none()
-                        && states[p].started.is_some()
-                        && states[p].running == 0
-                        && states[p].pending.is_empty()
-                })
-                .collect();
-            if !stuck.is_empty() {
-                for p in stuck {
-                    running_tasks -= 1;
-                    let code = finish_task(
-                        config,
-                        plan,
-                        run,
-                        &mut states,
-                        p,
-                        events,
-                        &mut ready,
-                        &dependents,
-                        opts.continue_on_error,
-                    );
-                    note_failure(code, opts, &mut stopping, &mut first_failure);
-                }
-                continue;
-            }
-            if ready.is_empty() || stopping || signals::cancelled() {
-                break;
-            }
-            continue;
-        }
-
-        let Ok(done) = rx.recv() else { break };
-        running_units -= 1;
-        let p = done.task;
-        if matches!(states[p].targets[done.target], Target::Remote(_)) {
-            remote_units -= 1;
-        }
-        let failed = done.result.status != TaskStatus::Success;
-        let s = &mut states[p];
-        s.running -= 1;
-        s.results[done.target] = Some(done.result);
-        let serial = config.tasks[plan.tasks[p]].strategy == Strategy::Serial;
-        if serial && !s.pending.is_empty() {
-            let go_on = !failed && !signals::cancelled();
-            if go_on {
-                if let Some(ti) = s.pending.pop_front() {
-                    units_waiting.push_back((p, ti));
-                }
-                continue;
-            }
-            s.pending.clear();
-        }
-        if s.running == 0 && s.pending.is_empty() && units_waiting.iter().all(|&(q, _)| q != p) {
-            running_tasks -= 1;
-            let code = finish_task(
-                config,
-                plan,
-                run,
-                &mut states,
-                p,
-                events,
-                &mut ready,
-                &dependents,
-                opts.continue_on_error,
-            );
-            note_failure(code, opts, &mut stopping, &mut first_failure);
-        }
-    }
-
-    // Everything that never ran is skipped.
-    let cancelled = signals::cancelled();
-    let tasks: Vec<(String, TaskStatus, Option<Duration>)> = plan
-        .tasks
-        .iter()
-        .zip(&states)
-        .map(|(&t, s)| {
-            (
-                config.tasks[t].name.clone(),
-                s.status.unwrap_or(TaskStatus::Skipped),
-                s.duration,
-            )
-        })
-        .collect();
-    let any_failed = tasks.iter().any(|(_, s, _)| *s != TaskStatus::Success);
-    let (status, exit_code) = if cancelled {
-        (
-            RunStatus::Interrupted,
-            first_failure.unwrap_or(exit::INTERRUPTED),
-        )
-    } else if any_failed {
-        (RunStatus::Failed, first_failure.unwrap_or(exit::FAILED))
-    } else {
-        (RunStatus::Success, exit::SUCCESS)
-    };
-    if let Some(j) = &run.journal {
-        j.record(
-            "run_finish",
-            serde_json::json!({
-                "status": status.name(),
-                "exit_code": exit_code,
-                "duration_ms": start.elapsed().as_millis() as u64,
-            }),
-        );
-        j.sync();
-    }
-    let _ = events.send(Event::now(Kind::RunFinish {
-        status,
-        duration: start.elapsed(),
-        exit_code,
-        tasks: tasks.clone(),
-    }));
-    Outcome {
-        status,
-        exit_code,
-        tasks,
-    }
+    b.ready.extend(ready);
 }
 
 /// Take the targets whose label matches out of `pending`, recording `status` for them.
 fn settle_targets(s: &mut TaskState, status: TaskStatus, matches: impl Fn(&str) -> bool) {
-    let (targets, results) = (&s.targets, &mut s.results);
+    let (labels, results) = (&s.labels, &mut s.results);
     s.pending.retain(|&ti| {
-        let hit = matches(&targets[ti].label());
+        let hit = matches(&labels[ti]);
         if hit {
             results[ti] = Some(UnitResult {
                 status,
@@ -389,34 +501,18 @@ fn settle_targets(s: &mut TaskState, status: TaskStatus, matches: impl Fn(&str) 
     });
 }
 
-fn note_failure(code: Option<i32>, opts: &Options, stopping: &mut bool, first: &mut Option<i32>) {
-    if let Some(c) = code {
-        first.get_or_insert(c);
-        if !opts.continue_on_error {
-            *stopping = true;
-        }
-    }
+/// How a task ended, judged from its units.
+struct Verdict {
+    status: TaskStatus,
+    /// Failed on some hosts, succeeded on others, with --continue-on-error: its
+    /// dependents run on the hosts that succeeded.
+    partial: bool,
+    failed_hosts: Vec<String>,
+    /// Exit code class of its failure, if it failed.
+    code: Option<i32>,
 }
 
-/// Close a task: aggregate its units, emit `task_finish`, release its dependents.
-/// With `keep_going` (--continue-on-error), a task that failed on some hosts but not all
-/// releases its dependents too, which then skip the hosts that failed (as Ansible
-/// drops failed hosts from the rest of a play). Returns the exit code class of its
-/// failure, if it failed.
-#[allow(clippy::too_many_arguments)]
-fn finish_task(
-    config: &Config,
-    plan: &Plan,
-    run: &RunInfo,
-    states: &mut [TaskState],
-    p: usize,
-    events: &Sender<Event>,
-    ready: &mut BinaryHeap<(usize, std::cmp::Reverse<usize>)>,
-    dependents: &[Vec<usize>],
-    keep_going: bool,
-) -> Option<i32> {
-    let s = &mut states[p];
-    let duration = s.started.map(|t| t.elapsed()).unwrap_or_default();
+fn judge(s: &TaskState, keep_going: bool) -> Verdict {
     // The first failure in time decides (results hold durations from the same start).
     let mut failure: Option<&UnitResult> = None;
     let mut any_cancelled = false;
@@ -444,60 +540,59 @@ fn finish_task(
         .results
         .iter()
         .any(|r| r.as_ref().is_some_and(|r| r.status == TaskStatus::Success));
-    let failed_hosts: Vec<String> = s
-        .targets
+    let failed_hosts = s
+        .labels
         .iter()
         .zip(&s.results)
         .filter(|(_, r)| r.as_ref().is_none_or(|r| r.status != TaskStatus::Success))
-        .map(|(t, _)| t.label())
+        .map(|(t, _)| t.to_string())
         .collect();
-    let partial = keep_going
-        && matches!(status, TaskStatus::Failed | TaskStatus::TimedOut)
-        && succeeded_somewhere;
-    let code = failure.and_then(|f| f.failure.as_ref()).map(failure_code);
-    s.status = Some(status);
-    s.duration = Some(duration);
-    let hosts = s
-        .targets
-        .iter()
-        .zip(&s.results)
-        .map(|(t, r)| match r {
-            Some(r) => (t.label(), r.status, r.duration),
-            None => (t.label(), TaskStatus::Skipped, Duration::ZERO),
-        })
-        .collect();
-    if let Some(j) = &run.journal {
-        j.record(
-            "task_finish",
-            serde_json::json!({
-                "task": config.tasks[plan.tasks[p]].name,
-                "status": status.name(),
-                "duration_ms": duration.as_millis() as u64,
-            }),
-        );
-        j.checkpoint();
-    }
-    let _ = events.send(Event::now(Kind::TaskFinish {
-        task: config.tasks[plan.tasks[p]].name.clone(),
-        status,
-        duration,
-        hosts,
-    }));
-    if status == TaskStatus::Success || partial {
-        for &q in &dependents[p] {
-            if partial {
-                let ex = &mut states[q].excluded;
-                ex.extend(failed_hosts.iter().cloned());
-            }
-            states[q].waiting_deps -= 1;
-            if states[q].waiting_deps == 0 {
-                ready.push((states[q].chain, std::cmp::Reverse(q)));
-            }
-        }
-    }
-    match status {
+    let code = match status {
         TaskStatus::Success | TaskStatus::Skipped => None,
         TaskStatus::Cancelled => Some(exit::INTERRUPTED),
-        _ => code.or(Some(exit::FAILED)),
+        _ => Some(
+            failure
+                .and_then(|f| f.failure.as_ref())
+                .map_or(exit::FAILED, failure_code),
+        ),
+    };
+    Verdict {
+        status,
+        partial: keep_going
+            && matches!(status, TaskStatus::Failed | TaskStatus::TimedOut)
+            && succeeded_somewhere,
+        failed_hosts,
+        code,
     }
+}
+
+/// Exit code of a failure class (SPEC §8).
+fn failure_code(f: &Failure) -> i32 {
+    match f {
+        Failure::Timeout { .. } => exit::TIMEOUT,
+        Failure::Connect(_) => exit::SSH,
+        Failure::Cancelled => exit::INTERRUPTED,
+        _ => exit::FAILED,
+    }
+}
+
+fn host_results(s: &TaskState) -> Vec<HostResult> {
+    s.labels
+        .iter()
+        .zip(&s.results)
+        .map(|(h, r)| match r {
+            Some(r) => HostResult {
+                host: h.clone(),
+                status: r.status,
+                duration: r.duration,
+                failure: r.failure.clone(),
+            },
+            None => HostResult {
+                host: h.clone(),
+                status: TaskStatus::Skipped,
+                duration: Duration::ZERO,
+                failure: None,
+            },
+        })
+        .collect()
 }

@@ -1,31 +1,20 @@
-//! The run journal: one append-only JSON-lines file per run under `$NEXUS_HOME/runs/`.
-//! Every record is written (one write(2) of a whole line) before the step it describes
-//! is followed by the next one, so a SIGKILL loses nothing already done; the file is
-//! fdatasync'ed at most once a second at task boundaries and at the end of the run.
-//! Each line ends in a CRC-32 of its own text, so truncation and corruption are found.
-//! Must not: trust a line whose checksum does not match.
+//! The run journal file: one append-only JSON-lines file per run under
+//! `$NEXUS_HOME/runs/`. Each line is one `Record` with a sequence number, a time and a
+//! CRC-32 of its own text, written with one write(2) before the run goes on, so a
+//! SIGKILL loses nothing already done and truncation or corruption is found on reading.
+//! The file is fdatasync'ed at most once a second at task boundaries and at the end.
+//! Files are created 0600 without following symlinks. Must not: trust a line whose
+//! checksum does not match, or rewrite records it did not write (repair only cuts a bad
+//! tail).
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::time::Instant;
 
-use serde_json::Value;
+use serde::{Deserialize, Serialize};
 
-/// Captured output kept per command and stream in the journal.
-pub const OUTPUT_CAP: usize = 64 * 1024;
-
-pub struct Journal {
-    pub path: PathBuf,
-    inner: Mutex<Inner>,
-}
-
-struct Inner {
-    file: File,
-    seq: u64,
-    last_sync: Instant,
-}
+use super::record::{Record, RunHeader};
 
 /// CRC-32 (IEEE 802.3), table-driven.
 pub fn crc32(data: &[u8]) -> u32 {
@@ -61,15 +50,16 @@ pub fn seal(body: &str) -> String {
     format!("{},\"crc\":\"{crc:08x}\"}}", &body[..body.len() - 1])
 }
 
-/// The body of a sealed line if its checksum holds.
-pub fn unseal(line: &str) -> Result<Value, String> {
+/// The body of a sealed line (without the crc member) if its checksum holds.
+pub fn unseal(line: &str) -> Result<String, String> {
     const TAIL: usize = ",\"crc\":\"xxxxxxxx\"}".len();
+    let bad = || "no checksum (truncated or not a journal line)".to_string();
     if line.len() < TAIL + 2 || !line.ends_with("\"}") {
-        return Err("no checksum (truncated or not a journal line)".into());
+        return Err(bad());
     }
     let cut = line.len() - TAIL;
     if !line.is_char_boundary(cut) || &line[cut..cut + 8] != ",\"crc\":\"" {
-        return Err("no checksum (truncated or not a journal line)".into());
+        return Err(bad());
     }
     let want = &line[cut + 8..line.len() - 2];
     let body = format!("{}}}", &line[..cut]);
@@ -77,120 +67,195 @@ pub fn unseal(line: &str) -> Result<Value, String> {
     if got != want {
         return Err(format!("checksum mismatch (stored {want}, computed {got})"));
     }
-    serde_json::from_str(&body).map_err(|e| format!("not valid JSON: {e}"))
+    Ok(body)
+}
+
+/// One line of a journal as read back.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Entry {
+    pub seq: u64,
+    #[serde(default)]
+    pub ts: String,
+    #[serde(flatten)]
+    pub record: Record,
+}
+
+#[derive(Serialize)]
+struct Out<'a> {
+    seq: u64,
+    #[serde(flatten)]
+    record: &'a Record,
+    ts: &'a str,
+}
+
+/// Parse one sealed line.
+pub fn parse_line(line: &str) -> Result<Entry, String> {
+    let body = unseal(line)?;
+    serde_json::from_str(&body).map_err(|e| format!("not a valid record: {e}"))
+}
+
+/// An open journal, appended to by one process at a time.
+pub struct Journal {
+    pub path: PathBuf,
+    file: File,
+    seq: u64,
+    last_sync: Instant,
+}
+
+/// Open for appending: create_new for a new run, existing for a resume. 0600, and never
+/// through a symlink.
+fn open(path: &Path, create: bool) -> std::io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    if let Some(dir) = path.parent() {
+        crate::state::private_dir(dir)?;
+    }
+    std::fs::OpenOptions::new()
+        .append(true)
+        .create_new(create)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path)
 }
 
 impl Journal {
-    /// Create the journal file of a new run.
-    pub fn create(path: &Path) -> std::io::Result<Journal> {
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)?;
-        }
-        let file = OpenOptions::new()
-            .create_new(true)
-            .append(true)
-            .open(path)?;
-        Ok(Journal {
+    /// Create the journal of a new run, starting with its header.
+    pub fn create(path: &Path, header: &RunHeader) -> std::io::Result<Journal> {
+        let mut j = Journal {
             path: path.to_path_buf(),
-            inner: Mutex::new(Inner {
-                file,
-                seq: 0,
-                last_sync: Instant::now(),
-            }),
-        })
+            file: open(path, true)?,
+            seq: 0,
+            last_sync: Instant::now(),
+        };
+        j.write(&Record::RunStart(header.clone()))?;
+        log::debug!("journal: created {}", path.display());
+        Ok(j)
     }
 
-    /// Continue an existing journal (resume), after its last valid record.
+    /// Continue the journal of an interrupted run after its last valid record `seq`.
     pub fn append_to(path: &Path, seq: u64) -> std::io::Result<Journal> {
-        let file = OpenOptions::new().append(true).open(path)?;
-        Ok(Journal {
+        let mut j = Journal {
             path: path.to_path_buf(),
-            inner: Mutex::new(Inner {
-                file,
-                seq,
-                last_sync: Instant::now(),
-            }),
-        })
+            file: open(path, false)?,
+            seq,
+            last_sync: Instant::now(),
+        };
+        j.write(&Record::Resume {
+            pid: std::process::id(),
+        })?;
+        log::debug!("journal: resuming {} after record {seq}", path.display());
+        Ok(j)
     }
 
-    /// Append one record: `ev` plus `fields`, stamped with `seq` and `ts`.
-    pub fn record(&self, ev: &str, fields: Value) {
+    /// Append one record as one line, with one write.
+    pub fn write(&mut self, record: &Record) -> std::io::Result<()> {
         let ts = crate::timefmt::rfc3339(std::time::SystemTime::now());
-        let fields = fields.to_string();
-        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        inner.seq += 1;
-        // `{"seq":N,"ev":"…","ts":"…"` + the fields' members; ev is one of ours (no escaping).
-        let mut body = format!("{{\"seq\":{},\"ev\":\"{ev}\",\"ts\":\"{ts}\"", inner.seq);
-        match fields.strip_prefix('{') {
-            Some("}") | None => body.push('}'),
-            Some(rest) => {
-                body.push(',');
-                body.push_str(rest);
-            }
-        }
+        let out = Out {
+            seq: self.seq + 1,
+            record,
+            ts: &ts,
+        };
+        let body = serde_json::to_string(&out).map_err(std::io::Error::other)?;
         let mut line = seal(&body);
         line.push('\n');
-        if let Err(e) = inner.file.write_all(line.as_bytes()) {
-            log::error!("cannot write the run journal {}: {e}", self.path.display());
-        }
+        self.file.write_all(line.as_bytes())?;
+        self.seq += 1;
+        Ok(())
     }
 
-    /// Flush to disk if the last sync is older than a second (task boundaries).
-    pub fn checkpoint(&self) {
-        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        if inner.last_sync.elapsed().as_secs() >= 1 {
-            let _ = inner.file.sync_data();
-            inner.last_sync = Instant::now();
+    /// Flush to disk if the last sync is a second old or more (task boundaries).
+    pub fn checkpoint(&mut self) -> std::io::Result<()> {
+        if self.last_sync.elapsed().as_secs() >= 1 {
+            self.sync()?;
         }
+        Ok(())
     }
 
     /// Flush to disk now (end of the run).
-    pub fn sync(&self) {
-        let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        let _ = inner.file.sync_data();
+    pub fn sync(&mut self) -> std::io::Result<()> {
+        self.file.sync_data()?;
+        self.last_sync = Instant::now();
+        log::trace!("journal: synced {}", self.path.display());
+        Ok(())
     }
 }
 
 /// A journal read back: the records of its valid prefix, and what was wrong after it.
 #[derive(Debug, Default)]
 pub struct Read {
-    pub records: Vec<Value>,
+    pub entries: Vec<Entry>,
+    /// Bytes of the valid prefix (what a repair keeps).
+    pub valid_len: u64,
     /// (1-based line, reason) of the first bad line, if any.
     pub problem: Option<(usize, String)>,
+}
+
+impl Read {
+    pub fn records(&self) -> impl DoubleEndedIterator<Item = &Record> {
+        self.entries.iter().map(|e| &e.record)
+    }
+
+    pub fn last_seq(&self) -> u64 {
+        self.entries.last().map_or(0, |e| e.seq)
+    }
 }
 
 /// Read a journal. I/O errors (missing file, a directory, no permission) are errors;
 /// bad lines are not: the valid prefix is returned with the problem noted.
 pub fn read(path: &Path) -> std::io::Result<Read> {
     let bytes = std::fs::read(path)?;
-    let text = String::from_utf8_lossy(&bytes);
     let mut out = Read::default();
-    let complete = text.ends_with('\n');
-    let lines: Vec<&str> = text.lines().collect();
-    for (i, line) in lines.iter().enumerate() {
-        let last = i + 1 == lines.len();
-        match unseal(line) {
-            Ok(v) => out.records.push(v),
+    let mut at = 0usize;
+    let mut number = 0;
+    for raw in bytes.split_inclusive(|&b| b == b'\n') {
+        number += 1;
+        let complete = raw.ends_with(b"\n");
+        let text = String::from_utf8_lossy(raw.strip_suffix(b"\n").unwrap_or(raw));
+        match parse_line(&text) {
+            Ok(e) if complete => out.entries.push(e),
+            Ok(_) => {
+                out.problem = Some((number, "truncated last line (no newline)".into()));
+                break;
+            }
             Err(reason) => {
-                let reason = if last && !complete {
-                    format!("truncated last line ({reason})")
-                } else {
+                let reason = if complete {
                     reason
+                } else {
+                    format!("truncated last line ({reason})")
                 };
-                out.problem = Some((i + 1, reason));
+                out.problem = Some((number, reason));
                 break;
             }
         }
+        at += raw.len();
     }
-    if out.records.is_empty() && out.problem.is_none() {
+    out.valid_len = at as u64;
+    if out.entries.is_empty() && out.problem.is_none() {
         out.problem = Some((1, "the journal is empty".into()));
     }
     Ok(out)
 }
 
+/// Cut a journal back to its valid prefix. Only bytes after the last valid record go:
+/// a process killed during the cut leaves either the old file or the cut one.
+pub fn repair(path: &Path, valid_len: u64) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path)?;
+    f.set_len(valid_len)?;
+    f.sync_data()?;
+    log::debug!(
+        "journal: cut {} back to its {valid_len} valid bytes",
+        path.display()
+    );
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::run::event::TaskStatus;
 
     #[test]
     fn crc_matches_the_standard_check_value() {
@@ -200,11 +265,51 @@ mod tests {
     #[test]
     fn seal_round_trips_and_detects_flips() {
         let line = seal(r#"{"ev":"x","n":1}"#);
-        assert_eq!(unseal(&line).unwrap()["n"], 1);
+        assert_eq!(unseal(&line).unwrap(), r#"{"ev":"x","n":1}"#);
         let flipped = line.replace("\"n\":1", "\"n\":2");
         assert!(unseal(&flipped)
             .unwrap_err()
             .starts_with("checksum mismatch"));
-        assert!(unseal(&line[..line.len() - 3]).is_err());
+        assert_eq!(
+            unseal(&line[..line.len() - 3]).unwrap_err(),
+            "no checksum (truncated or not a journal line)"
+        );
+    }
+
+    #[test]
+    fn records_round_trip_through_lines() {
+        let dir = std::env::temp_dir().join(format!("nexus-journal-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let path = dir.join("r.jsonl");
+        let header = RunHeader {
+            run_id: "R".into(),
+            counter: 3,
+            targets: vec!["all".into()],
+            pid: 7,
+            ..RunHeader::default()
+        };
+        let mut j = Journal::create(&path, &header).unwrap();
+        let fin = Record::TaskFinish {
+            task: "a".into(),
+            status: TaskStatus::Success,
+            duration_ms: 5,
+        };
+        j.write(&fin).unwrap();
+        drop(j);
+        let r = read(&path).unwrap();
+        assert_eq!(r.problem, None);
+        assert_eq!(r.entries.len(), 2);
+        assert_eq!(r.entries[0].record, Record::RunStart(header));
+        assert_eq!((r.entries[1].seq, &r.entries[1].record), (2, &fin));
+        // A newer record kind is read as Unknown, not refused.
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
+        let line = seal(r#"{"seq":3,"ev":"from_the_future","x":1}"#);
+        writeln!(f, "{line}").unwrap();
+        let r = read(&path).unwrap();
+        assert_eq!(r.entries[2].record, Record::Unknown);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

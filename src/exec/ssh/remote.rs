@@ -9,7 +9,7 @@ use std::io::Read;
 use std::time::{Duration, Instant};
 
 use super::connect::Conn;
-use crate::exec::{ExecResult, Stream};
+use crate::exec::{ExecResult, Progress, Stream};
 use crate::signals;
 
 /// What to run remotely, fully expanded.
@@ -82,7 +82,7 @@ pub fn exec(
     conn: &Conn,
     cmd: &RemoteCommand,
     deadline: Instant,
-    on_output: &mut dyn FnMut(Stream, &[u8]),
+    progress: &mut dyn Progress,
 ) -> (ExecResult, bool) {
     let session = &conn.session;
     session.set_blocking(true);
@@ -133,16 +133,21 @@ pub fn exec(
                                 let line = String::from_utf8_lossy(&h[..nl]).to_string();
                                 let rest = h[nl + 1..].to_vec();
                                 match line.trim_end_matches('\r').strip_prefix(MARKER) {
-                                    Some(id) => pgid = id.trim().parse().ok(),
-                                    None => on_output(Stream::Stdout, &h[..=nl]),
+                                    Some(id) => {
+                                        pgid = id.trim().parse().ok();
+                                        if let Some(g) = pgid {
+                                            progress.spawned(g, true);
+                                        }
+                                    }
+                                    None => progress.output(Stream::Stdout, &h[..=nl]),
                                 }
                                 head = None;
                                 if !rest.is_empty() {
-                                    on_output(Stream::Stdout, &rest);
+                                    progress.output(Stream::Stdout, &rest);
                                 }
                             }
                         }
-                        None => on_output(Stream::Stdout, &buf[..n]),
+                        None => progress.output(Stream::Stdout, &buf[..n]),
                     }
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
@@ -154,7 +159,7 @@ pub fn exec(
                 Ok(0) => err_open = !channel.eof(),
                 Ok(n) => {
                     progressed = true;
-                    on_output(Stream::Stderr, &buf[..n]);
+                    progress.output(Stream::Stderr, &buf[..n]);
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
                 Err(_) => err_open = false,
@@ -181,7 +186,7 @@ pub fn exec(
         wait_socket(conn, deadline - now);
     };
     if let Some(h) = head.filter(|h| !h.is_empty()) {
-        on_output(Stream::Stdout, &h);
+        progress.output(Stream::Stdout, &h);
     }
 
     match outcome {

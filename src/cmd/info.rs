@@ -1,0 +1,33 @@
+//! `nexus help`, `nexus version`, `nexus completions`, and a bare `nexus`.
+
+use std::io::Write;
+
+use super::print;
+use crate::cli::help;
+use crate::error::Error;
+
+pub fn missing() -> Result<i32, Error> {
+    let _ = write!(std::io::stderr(), "{}", help::general());
+    Err(Error::usage("no command given").with_help("for example: nexus run build"))
+}
+
+pub fn help(command: Option<&str>) -> Result<i32, Error> {
+    print(
+        &command
+            .and_then(help::command)
+            .unwrap_or_else(help::general),
+    )
+}
+
+pub fn version() -> Result<i32, Error> {
+    print(&format!(
+        "nexus {} (commit {}, {})\n",
+        env!("CARGO_PKG_VERSION"),
+        option_env!("NEXUS_GIT_SHA").unwrap_or("unknown"),
+        option_env!("NEXUS_TARGET").unwrap_or("unknown target"),
+    ))
+}
+
+pub fn completions(shell: &str) -> Result<i32, Error> {
+    print(&help::completions(shell).unwrap_or_default())
+}

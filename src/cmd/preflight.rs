@@ -1,0 +1,46 @@
+//! `nexus preflight TASK...`: the checks of a run without running it.
+
+use super::{load, prepare, print};
+use crate::cli::args::{Global, PreflightArgs, PreflightFormat};
+use crate::error::{exit, Error};
+use crate::exec::ssh::target::RunOverrides;
+use crate::output::Style;
+use crate::preflight;
+
+pub fn preflight(g: &Global, args: &PreflightArgs) -> Result<i32, Error> {
+    let c = &args.checks;
+    let opts = preflight::Options {
+        skip_connectivity: c.skip_connectivity,
+        skip_auth: c.skip_auth,
+        skip_sudo: c.skip_sudo,
+        skip_disk: c.skip_disk,
+        timeout: c.timeout,
+        parallel: c.parallel,
+    };
+    let p = prepare(
+        load(g)?,
+        &args.targets,
+        args.hosts.as_deref(),
+        &RunOverrides::default(),
+    )?;
+    let report = preflight::run(
+        &p.config,
+        &p.plan,
+        p.info.ssh.as_ref(),
+        p.hosts_override.as_deref(),
+        &opts,
+    );
+    match args.format {
+        PreflightFormat::Json => print(&format!("{}\n", preflight::to_json(&report)))?,
+        f => print(&preflight::render_text(
+            &report,
+            Style::detect(g.plain),
+            f == PreflightFormat::Quiet,
+        ))?,
+    };
+    Ok(if args.force {
+        exit::SUCCESS
+    } else {
+        report.exit_code()
+    })
+}

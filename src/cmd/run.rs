@@ -1,0 +1,192 @@
+//! `nexus run`: plan, pre-flight for `--dry-run` and `--force`, the resume offer, then
+//! the run itself with its journal, recorder and scheduler (shared with `resume`).
+
+use std::io::{IsTerminal, Write};
+
+use super::{load, prepare, print, resume, Prepared};
+use crate::cli::args::{Checks, Exec, Global, RunArgs};
+use crate::error::Error;
+use crate::exec::ssh::target::RunOverrides;
+use crate::output::{self, Style};
+use crate::run::recorder::Recorder;
+use crate::run::scheduler::{self, Ctx};
+use crate::state::journal::Journal;
+use crate::state::record::RunHeader;
+use crate::state::{self, history};
+use crate::{dryrun, preflight, signals};
+
+pub fn run(g: &Global, args: &RunArgs) -> Result<i32, Error> {
+    let overrides = RunOverrides {
+        user: args.user.clone(),
+        identity: args.identity.clone(),
+    };
+    let mut p = prepare(load(g)?, &args.targets, args.hosts.as_deref(), &overrides)?;
+    if args.dry_run {
+        let json = args.exec.show.format == output::Format::Json;
+        return dry_run(g, args, &p, json);
+    }
+    if args.force {
+        p.info.unavailable = unavailable_hosts(g, &p, &args.checks);
+    }
+    let home = state::home();
+    if !args.no_resume {
+        if let Some(code) = offer_resume(g, &args.exec, &home, &p.plan.targets)? {
+            return Ok(code);
+        }
+    }
+    let _ = history::gc(&home, state::KEEP_RUNS.saturating_sub(1));
+    p.info.counter = state::next_counter(&home, &state::target_key(&p.plan.targets))?;
+    let path = state::journal_path(&home, &p.info.run_id);
+    let header = RunHeader {
+        run_id: p.info.run_id.clone(),
+        counter: p.info.counter,
+        targets: p.plan.targets.clone(),
+        config: p.config.path.display().to_string(),
+        config_hash: state::resume::config_hash(&p.config),
+        task_hashes: state::resume::task_hashes(&p.config),
+        plan: p
+            .plan
+            .tasks
+            .iter()
+            .map(|&t| p.config.tasks[t].name.clone())
+            .collect(),
+        pid: std::process::id(),
+    };
+    let journal = Journal::create(&path, &header)
+        .map_err(|e| state::unusable("create the run journal", &path, &e))?;
+    execute(g, &args.exec, p, journal)
+}
+
+fn preflight_options(c: &Checks) -> preflight::Options {
+    preflight::Options {
+        skip_connectivity: c.skip_connectivity,
+        skip_auth: c.skip_auth,
+        skip_sudo: c.skip_sudo,
+        skip_disk: c.skip_disk,
+        timeout: c.timeout,
+        parallel: c.parallel,
+    }
+}
+
+/// `run --force`: pre-flight the hosts, report those that fail, run without them.
+fn unavailable_hosts(g: &Global, p: &Prepared, checks: &Checks) -> Vec<String> {
+    let mut opts = preflight_options(checks);
+    opts.skip_sudo = true;
+    let report = preflight::run(
+        &p.config,
+        &p.plan,
+        p.info.ssh.as_ref(),
+        p.hosts_override.as_deref(),
+        &opts,
+    );
+    let unavailable = report.unavailable();
+    if !unavailable.is_empty() {
+        let style = Style::detect(g.plain);
+        let mut err = std::io::stderr().lock();
+        let _ = write!(err, "{}", preflight::render_text(&report, style, true));
+        let _ = writeln!(
+            err,
+            "warning: --force: continuing without {}",
+            unavailable.join(", ")
+        );
+    }
+    unavailable
+}
+
+fn dry_run(g: &Global, args: &RunArgs, p: &Prepared, json: bool) -> Result<i32, Error> {
+    let hosts = p.hosts_override.as_deref();
+    let report = preflight::run(
+        &p.config,
+        &p.plan,
+        p.info.ssh.as_ref(),
+        hosts,
+        &preflight_options(&args.checks),
+    );
+    let code = report.exit_code();
+    if json {
+        let checks = preflight::to_json(&report);
+        let doc = dryrun::to_json(&p.config, &p.plan, &p.info, hosts, checks);
+        print(&format!("{doc}\n"))?;
+    } else {
+        let style = Style::detect(g.plain);
+        let checks = preflight::render_text(&report, style, false);
+        let text = dryrun::render_text(&p.config, &p.plan, &p.info, hosts, &checks, style.unicode);
+        print(&text)?;
+    }
+    Ok(code)
+}
+
+/// The last run of these targets was interrupted: ask (terminal) or hint (CI, no tty).
+/// Some(code) when the user chose to resume it here.
+fn offer_resume(
+    g: &Global,
+    exec: &Exec,
+    home: &std::path::Path,
+    targets: &[String],
+) -> Result<Option<i32>, Error> {
+    let Some(last) = state::resume::interrupted_run_of(home, targets) else {
+        return Ok(None);
+    };
+    let what = format!(
+        "the last run of `{}` ({} #{}) was interrupted",
+        state::target_key(targets),
+        last.id(),
+        last.header.counter
+    );
+    let ci = std::env::var_os("CI").filter(|v| !v.is_empty()).is_some();
+    let tty = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
+    let mut err = std::io::stderr();
+    if ci || !tty {
+        let _ = writeln!(
+            err,
+            "nexus: {what}; starting a new run (resume it instead with `nexus resume {}`)",
+            last.id()
+        );
+        return Ok(None);
+    }
+    let _ = write!(err, "nexus: {what}. Resume? [Y/n/discard] ");
+    let _ = err.flush();
+    let mut answer = String::new();
+    let _ = std::io::stdin().read_line(&mut answer);
+    match answer.trim().to_lowercase().as_str() {
+        "" | "y" | "yes" => resume::resume_run(g, exec, &last.path, false).map(Some),
+        "d" | "discard" => {
+            let _ = std::fs::remove_file(&last.path);
+            Ok(None)
+        }
+        _ => Ok(None),
+    }
+}
+
+/// Run a prepared plan with its journal: recorder, signals, scheduler. The exit code.
+pub fn execute(g: &Global, exec: &Exec, p: Prepared, journal: Journal) -> Result<i32, Error> {
+    let opts = scheduler::Options {
+        parallel_limit: exec
+            .parallel_limit
+            .unwrap_or(p.config.settings.parallel_limit),
+        max_connections: p.config.settings.max_connections,
+        continue_on_error: exec.continue_on_error,
+        hosts_override: p.hosts_override.clone(),
+    };
+    signals::install();
+    let out = output::Options {
+        format: exec.show.format,
+        verbosity: exec.show.verbosity,
+        style: Style::detect(g.plain),
+    };
+    let recorder = Recorder::new(Some(journal), output::renderer(out, p.info.run_id.clone()));
+    let outcome = scheduler::execute(Ctx {
+        config: &p.config,
+        plan: &p.plan,
+        run: &p.info,
+        opts: &opts,
+        recorder: &recorder,
+    });
+    if let Some((path, why)) = recorder.state_error() {
+        return Err(Error::usage(format!("cannot write the run journal {path}: {why}"))
+            .with_code(crate::error::exit::FAILED)
+            .with_help("nothing more was started once the journal could not record it; free space or fix permissions there, or set NEXUS_HOME elsewhere")
+            .with_help(format!("what finished before is in the journal: nexus runs show {}", p.info.run_id)));
+    }
+    Ok(outcome.exit_code)
+}

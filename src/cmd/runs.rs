@@ -1,0 +1,195 @@
+//! `nexus runs`: the recent runs, one run in detail (`show`), or retention (`gc`).
+
+use std::io::Write;
+use std::path::Path;
+use std::time::Duration;
+
+use super::print;
+use crate::cli::args::RunsArgs;
+use crate::error::Error;
+use crate::run::capture::{Captured, Line};
+use crate::state::history::{self, RunState, Summary};
+use crate::state::record::Record;
+use crate::state::{self, journal};
+use crate::timefmt;
+
+pub fn runs(args: &RunsArgs) -> Result<i32, Error> {
+    let home = state::home();
+    match args {
+        RunsArgs::List { interrupted, json } => list(&home, *interrupted, *json),
+        RunsArgs::Show(id) => show(&home, id),
+        RunsArgs::Gc { keep } => {
+            let n = history::gc(&home, *keep)?;
+            print(&format!(
+                "removed {n} run journals, kept the newest {keep}\n"
+            ))
+        }
+    }
+}
+
+fn warn_unreadable(bad: &[(std::path::PathBuf, String)], runs: &[&Summary]) {
+    let mut err = std::io::stderr().lock();
+    for (p, why) in bad {
+        let _ = writeln!(
+            err,
+            "warning: unreadable run journal {}: {why}",
+            p.display()
+        );
+    }
+    for r in runs {
+        if let Some((line, why)) = &r.problem {
+            let _ = writeln!(err, "warning: {}:{line}: {why}", r.path.display());
+        }
+    }
+}
+
+fn duration_text(ms: Option<u64>) -> String {
+    ms.map(|d| timefmt::secs(Duration::from_millis(d)))
+        .unwrap_or_else(|| "-".into())
+}
+
+fn list(home: &Path, interrupted: bool, json: bool) -> Result<i32, Error> {
+    let (runs, bad) = history::history(home)?;
+    let runs: Vec<&Summary> = runs
+        .iter()
+        .filter(|r| !interrupted || r.state == RunState::Interrupted)
+        .collect();
+    warn_unreadable(&bad, &runs);
+    if json {
+        let v: Vec<serde_json::Value> = runs
+            .iter()
+            .map(|r| {
+                serde_json::json!({
+                    "id": r.id(), "counter": r.header.counter, "started": r.started,
+                    "targets": r.header.targets, "status": r.state.name(),
+                    "duration_ms": r.duration_ms, "journal": r.path.display().to_string(),
+                })
+            })
+            .collect();
+        return print(&format!("{}\n", serde_json::Value::Array(v)));
+    }
+    if runs.is_empty() {
+        return print("no runs\n");
+    }
+    let mut rows =
+        vec![["ID", "RUN", "STARTED", "TARGETS", "STATUS", "DURATION"].map(String::from)];
+    for r in &runs {
+        rows.push([
+            r.id().to_string(),
+            format!(
+                "{} #{}",
+                state::target_key(&r.header.targets),
+                r.header.counter
+            ),
+            r.started.clone(),
+            r.header.targets.join(","),
+            r.state.name().to_string(),
+            duration_text(r.duration_ms),
+        ]);
+    }
+    print(&table(&rows))
+}
+
+fn table(rows: &[[String; 6]]) -> String {
+    let widths: Vec<usize> = (0..6)
+        .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
+        .collect();
+    let mut out = String::new();
+    for r in rows {
+        let line: Vec<String> = r
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("{c:<w$}", w = widths[i]))
+            .collect();
+        out += line.join("  ").trim_end();
+        out.push('\n');
+    }
+    out
+}
+
+fn show(home: &Path, id: &str) -> Result<i32, Error> {
+    let path = state::checked_journal_path(home, id)?;
+    let (summary, read) = history::summarize(&path).map_err(|why| {
+        Error::usage(format!(
+            "cannot read run {id} from {}: {why}",
+            path.display()
+        ))
+        .with_help("`nexus runs` lists the runs")
+    })?;
+    let mut out = format!(
+        "Run {} ({} #{})\n  started:  {}\n  status:   {}\n  duration: {}\n  journal:  {}\n",
+        summary.id(),
+        state::target_key(&summary.header.targets),
+        summary.header.counter,
+        summary.started,
+        summary.state.name(),
+        duration_text(summary.duration_ms),
+        path.display()
+    );
+    if let Some((line, why)) = &summary.problem {
+        out += &format!("  warning:  line {line}: {why}\n");
+    }
+    out += "\nTasks:\n";
+    for r in read.records() {
+        record_text(&mut out, r);
+    }
+    print(&out)
+}
+
+fn record_text(out: &mut String, r: &Record) {
+    match r {
+        Record::TaskFinish { task, status, .. } => {
+            *out += &format!("  {task} {}\n", status.name());
+        }
+        Record::CommandFinish {
+            host,
+            index,
+            attempt,
+            status,
+            exit_code,
+            output,
+            ..
+        } => {
+            let code = exit_code.map_or("none".to_string(), |c| c.to_string());
+            *out += &format!(
+                "    [{host}] #{index} attempt {attempt} {} (exit {code})\n",
+                status.name()
+            );
+            output_text(out, output);
+        }
+        _ => {}
+    }
+}
+
+/// Captured output, `|` for stdout and `!` for stderr, with a marker where lines were
+/// left out.
+fn output_text(out: &mut String, c: &Captured) {
+    let line = |out: &mut String, l: &Line| {
+        let tag = if l.0 == crate::exec::Stream::Stdout {
+            "|"
+        } else {
+            "!"
+        };
+        *out += &format!("      {tag} {}\n", l.1);
+    };
+    for l in &c.head {
+        line(out, l);
+    }
+    if c.omitted_lines > 0 || c.omitted_bytes > 0 {
+        *out += &format!(
+            "      … {} lines ({} bytes) not kept …\n",
+            c.omitted_lines, c.omitted_bytes
+        );
+    }
+    for l in &c.tail {
+        line(out, l);
+    }
+}
+
+/// Read a journal for `resume`: its summary and records, or a usage error.
+pub fn read_for_resume(path: &Path) -> Result<(Summary, journal::Read), Error> {
+    history::summarize(path).map_err(|why| {
+        Error::usage(format!("cannot resume from {}: {why}", path.display()))
+            .with_help("the journal has no usable start record; start a new run with `nexus run`")
+    })
+}

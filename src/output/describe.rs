@@ -1,0 +1,19 @@
+//! Words for failures, shared by the text and JSON renderers.
+
+use crate::config::duration;
+use crate::run::event::Failure;
+
+/// "exited with 3", "timed out after 5s", ...: the end of a sentence about a command.
+pub fn failure(f: &Failure) -> String {
+    match f {
+        Failure::Exit(c) => format!("exited with {c}"),
+        Failure::Signal(s) => format!("was killed by signal {s}"),
+        Failure::Timeout { limit, task_limit } => format!(
+            "timed out after {} ({} timeout)",
+            duration::display(*limit),
+            if *task_limit { "task" } else { "command" }
+        ),
+        Failure::Cancelled => "was cancelled".to_string(),
+        Failure::Spawn(m) | Failure::Connect(m) => m.clone(),
+    }
+}

@@ -1,0 +1,215 @@
+//! One command of a unit with its attempts: runs each attempt through the transport,
+//! passes its output on as `Output` events and keeps its head and tail, decides whether
+//! a failure is retried (after a backoff), tolerated (`continue_on_error`) or ends the
+//! unit. Must not: choose the transport or the next command (unit.rs does).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::capture::Capture;
+use super::event::{CommandRef, Event, Failure, Name};
+use super::recorder::Recorder;
+use super::retry::backoff;
+use super::RunInfo;
+use crate::config::{Command, Task};
+use crate::exec::{ExecResult, Progress, Stream};
+
+/// Longest run of bytes without a newline passed on as one piece.
+const MAX_PIECE: usize = 64 * 1024;
+
+/// When one attempt must stop: its timeout, counted from when it starts running, and
+/// never after the task's deadline.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub command: Duration,
+    pub task_deadline: Instant,
+}
+
+impl Limits {
+    /// The deadline of an attempt that starts now.
+    pub fn deadline(&self) -> Instant {
+        (Instant::now() + self.command).min(self.task_deadline)
+    }
+}
+
+/// Runs one attempt of a command within the limits.
+pub type Exec<'a> = dyn FnMut(Limits, &mut dyn Progress) -> ExecResult + 'a;
+
+/// One command of a unit, as written (`cmd`) and expanded (`line`).
+pub struct Step<'a> {
+    pub task: &'a Task,
+    pub cmd: &'a Command,
+    pub task_name: &'a Name,
+    pub host: &'a Name,
+    /// Position in the task's `run` list.
+    pub index: usize,
+    pub line: Arc<str>,
+}
+
+/// Splits output into runs of complete lines, sends each run as one `Output` event and
+/// keeps the head and tail of the attempt.
+struct Sink<'a> {
+    recorder: &'a Recorder,
+    cmd: &'a CommandRef,
+    partial: [Vec<u8>; 2],
+    capture: Capture,
+}
+
+impl Sink<'_> {
+    fn send(&mut self, stream: Stream, data: Vec<u8>) {
+        self.capture.push(stream, &data);
+        self.recorder.emit(Event::Output {
+            task: self.cmd.task.clone(),
+            host: self.cmd.host.clone(),
+            stream,
+            data,
+        });
+    }
+
+    fn flush(&mut self) {
+        for stream in [Stream::Stdout, Stream::Stderr] {
+            let rest = std::mem::take(&mut self.partial[stream as usize]);
+            if !rest.is_empty() {
+                self.send(stream, rest);
+            }
+        }
+    }
+}
+
+impl Progress for Sink<'_> {
+    fn output(&mut self, stream: Stream, data: &[u8]) {
+        let i = stream as usize;
+        match data.iter().rposition(|&b| b == b'\n') {
+            Some(nl) => {
+                let mut lines = std::mem::take(&mut self.partial[i]);
+                lines.extend_from_slice(&data[..=nl]);
+                self.partial[i].extend_from_slice(&data[nl + 1..]);
+                self.send(stream, lines);
+            }
+            None => self.partial[i].extend_from_slice(data),
+        }
+        if self.partial[i].len() >= MAX_PIECE {
+            let piece = std::mem::take(&mut self.partial[i]);
+            self.send(stream, piece);
+        }
+    }
+
+    fn spawned(&mut self, pgid: u32, remote: bool) {
+        self.recorder.emit(Event::CommandSpawned {
+            cmd: self.cmd.clone(),
+            pgid,
+            remote,
+        });
+    }
+}
+
+/// Run one command with its attempts. None on success (or a tolerated failure).
+pub fn run(
+    run: &RunInfo,
+    recorder: &Recorder,
+    step: &Step<'_>,
+    task_deadline: Instant,
+    exec: &mut Exec<'_>,
+) -> Option<Failure> {
+    let attempts = step.cmd.retries + 1;
+    for attempt in 1..=attempts {
+        let cmd = CommandRef {
+            task: step.task_name.clone(),
+            host: step.host.clone(),
+            index: step.index,
+            attempt,
+            line: step.line.clone(),
+        };
+        recorder.emit(Event::CommandStart(cmd.clone()));
+        let started = Instant::now();
+        let limits = Limits {
+            command: step.cmd.timeout,
+            task_deadline,
+        };
+        let mut sink = Sink {
+            recorder,
+            cmd: &cmd,
+            partial: [Vec::new(), Vec::new()],
+            capture: Capture::default(),
+        };
+        let result = exec(limits, &mut sink);
+        sink.flush();
+        let output = sink.capture.finish();
+        let failure = failure_of(&result, step, task_deadline);
+        let retry_in = retry_delay(run, step, &failure, attempt, task_deadline);
+        let tolerated = step.cmd.continue_on_error || step.task.continue_on_error;
+        let ignored = tolerated
+            && retry_in.is_none()
+            && failure
+                .as_ref()
+                .is_some_and(|f| !matches!(f, Failure::Cancelled));
+        recorder.emit(Event::CommandFinish {
+            cmd,
+            exit_code: result.exit_code(),
+            duration: started.elapsed(),
+            failure: failure.clone(),
+            retry_in,
+            ignored,
+            output,
+        });
+        match (failure, retry_in) {
+            (None, _) => return None,
+            (Some(_), Some(delay)) => {
+                if !crate::signals::sleep(delay) {
+                    return Some(Failure::Cancelled);
+                }
+            }
+            (Some(_), None) if ignored => return None,
+            (Some(f), None) => return Some(f),
+        }
+    }
+    None
+}
+
+/// The failure an attempt ended with, if any. A timeout is the task's when the task
+/// deadline has passed, else the command's.
+fn failure_of(result: &ExecResult, step: &Step<'_>, task_deadline: Instant) -> Option<Failure> {
+    let task_limit = Instant::now() >= task_deadline;
+    match result {
+        ExecResult::Exited(0) => None,
+        ExecResult::Exited(c) => Some(Failure::Exit(*c)),
+        ExecResult::Signaled(s) => Some(Failure::Signal(*s)),
+        ExecResult::TimedOut => Some(Failure::Timeout {
+            limit: if task_limit {
+                step.task.timeout
+            } else {
+                step.cmd.timeout
+            },
+            task_limit,
+        }),
+        ExecResult::Cancelled => Some(Failure::Cancelled),
+        ExecResult::SpawnError(m) => Some(Failure::Spawn(m.clone())),
+        ExecResult::ConnectError(m) => Some(Failure::Connect(m.clone())),
+    }
+}
+
+/// The delay before another attempt, when the failure is worth one and time is left.
+fn retry_delay(
+    run: &RunInfo,
+    step: &Step<'_>,
+    failure: &Option<Failure>,
+    attempt: u32,
+    task_deadline: Instant,
+) -> Option<Duration> {
+    let retryable = matches!(
+        failure,
+        Some(
+            Failure::Exit(_)
+                | Failure::Signal(_)
+                | Failure::Timeout {
+                    task_limit: false,
+                    ..
+                }
+        )
+    );
+    if !retryable || attempt > step.cmd.retries || crate::signals::cancelled() {
+        return None;
+    }
+    let delay = backoff(step.cmd.retry_delay, attempt, &run.jitter_seed);
+    (Instant::now() + delay < task_deadline).then_some(delay)
+}

@@ -1,0 +1,187 @@
+//! What happened during a run, as typed values: the scheduler and the units produce
+//! `Event`s and hand them to the `Recorder`, which journals them and then renders them.
+//! One vocabulary for the journal, text output and JSON Lines.
+//! Must not: hold sentences for humans (the renderers write those) or do I/O.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use serde::{Deserialize, Serialize};
+
+use super::capture::Captured;
+use crate::exec::Stream;
+
+/// How a task (or one host of it) ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskStatus {
+    Success,
+    Failed,
+    Skipped,
+    TimedOut,
+    Cancelled,
+}
+
+impl TaskStatus {
+    pub fn name(self) -> &'static str {
+        match self {
+            TaskStatus::Success => "success",
+            TaskStatus::Failed => "failed",
+            TaskStatus::Skipped => "skipped",
+            TaskStatus::TimedOut => "timed_out",
+            TaskStatus::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// How the whole run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    Success,
+    Failed,
+    Interrupted,
+}
+
+impl RunStatus {
+    pub fn name(self) -> &'static str {
+        match self {
+            RunStatus::Success => "success",
+            RunStatus::Failed => "failed",
+            RunStatus::Interrupted => "interrupted",
+        }
+    }
+}
+
+/// Why one attempt of a command counted as failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    Exit(i32),
+    Signal(i32),
+    Timeout {
+        limit: Duration,
+        task_limit: bool,
+    },
+    Cancelled,
+    /// The command could not start (missing directory, no such program, ...).
+    Spawn(String),
+    /// The host could not be reached, or the connection was lost (exit code 3).
+    Connect(String),
+}
+
+impl Failure {
+    /// The status word of an attempt that ended with `failure` (None: success).
+    pub fn status_name(failure: Option<&Failure>) -> &'static str {
+        match failure {
+            None => "success",
+            Some(Failure::Timeout { .. }) => "timed_out",
+            Some(Failure::Cancelled) => "cancelled",
+            Some(_) => "failed",
+        }
+    }
+
+    /// The task status a unit gets when this failure ends it.
+    pub fn task_status(&self) -> TaskStatus {
+        match self {
+            Failure::Timeout { .. } => TaskStatus::TimedOut,
+            Failure::Cancelled => TaskStatus::Cancelled,
+            _ => TaskStatus::Failed,
+        }
+    }
+}
+
+/// A name shared by many events (task names, host labels) without copying it each time.
+pub type Name = Arc<str>;
+
+/// One host's part of a finished task.
+#[derive(Debug, Clone)]
+pub struct HostResult {
+    pub host: Name,
+    pub status: TaskStatus,
+    pub duration: Duration,
+    /// The failure that ended this host's unit, if it failed.
+    pub failure: Option<Failure>,
+}
+
+/// One task's line in the run summary.
+#[derive(Debug, Clone)]
+pub struct TaskResult {
+    pub task: Name,
+    pub status: TaskStatus,
+    /// None when it never ran.
+    pub duration: Option<Duration>,
+}
+
+/// A command as the unit ran it: where it is in its task, and its text after expansion.
+#[derive(Debug, Clone)]
+pub struct CommandRef {
+    pub task: Name,
+    pub host: Name,
+    /// Position in the task's `run` list (what resume counts).
+    pub index: usize,
+    pub attempt: u32,
+    pub line: Arc<str>,
+}
+
+#[derive(Debug, Clone)]
+pub enum Event {
+    RunStart {
+        targets: Vec<String>,
+        tasks: Vec<Name>,
+    },
+    TaskStart {
+        task: Name,
+        hosts: Vec<Name>,
+    },
+    CommandStart(CommandRef),
+    /// The command's process group is known (local: its pid; remote: the remote group).
+    CommandSpawned {
+        cmd: CommandRef,
+        pgid: u32,
+        remote: bool,
+    },
+    /// Complete lines of a command's output (several at a time, each ending in `\n`).
+    Output {
+        task: Name,
+        host: Name,
+        stream: Stream,
+        data: Vec<u8>,
+    },
+    CommandFinish {
+        cmd: CommandRef,
+        exit_code: Option<i32>,
+        duration: Duration,
+        failure: Option<Failure>,
+        /// Another attempt follows after this delay.
+        retry_in: Option<Duration>,
+        /// The failure is tolerated (`continue_on_error`).
+        ignored: bool,
+        /// Head and tail of what the attempt printed.
+        output: Captured,
+    },
+    UnitFinish {
+        task: Name,
+        host: Name,
+        status: TaskStatus,
+    },
+    TaskFinish {
+        task: Name,
+        status: TaskStatus,
+        duration: Duration,
+        hosts: Vec<HostResult>,
+    },
+    RunFinish {
+        status: RunStatus,
+        duration: Duration,
+        exit_code: i32,
+        /// Every selected task in plan order.
+        tasks: Vec<TaskResult>,
+    },
+}
+
+/// An event and when it happened.
+#[derive(Debug, Clone)]
+pub struct Stamped {
+    pub ts: SystemTime,
+    pub event: Event,
+}

@@ -1,0 +1,95 @@
+//! The one place events go: the recorder writes an event's journal record first, then
+//! renders the event (text or JSON), under one lock, in the thread that produced it. So
+//! the journal holds a step before anything is shown of it and before the run goes on,
+//! lines never interleave, and a slow terminal slows the commands down instead of
+//! queueing their output in memory. A journal write that fails (a full disk) is kept,
+//! and the scheduler stops starting work. Must not: decide what runs, or format text.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+use std::time::SystemTime;
+
+use super::event::{Event, Stamped};
+use crate::state::journal::Journal;
+use crate::state::record::Record;
+
+/// Something that shows events to the user (the text or JSON renderer).
+pub trait Render: Send {
+    fn event(&mut self, ev: &Stamped);
+}
+
+pub struct Recorder {
+    inner: Mutex<Inner>,
+    /// Set when a journal write failed: nothing new may start.
+    broken: AtomicBool,
+}
+
+struct Inner {
+    journal: Option<Journal>,
+    render: Box<dyn Render>,
+    /// The first journal write that failed: (path, reason).
+    state_error: Option<(String, String)>,
+}
+
+impl Recorder {
+    pub fn new(journal: Option<Journal>, render: Box<dyn Render>) -> Recorder {
+        Recorder {
+            inner: Mutex::new(Inner {
+                journal,
+                render,
+                state_error: None,
+            }),
+            broken: AtomicBool::new(false),
+        }
+    }
+
+    /// Journal `event` (if it is journaled), then render it.
+    pub fn emit(&self, event: Event) {
+        let ev = Stamped {
+            ts: SystemTime::now(),
+            event,
+        };
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(record) = Record::from_event(&ev.event) {
+            inner.journal_write(&record, &self.broken);
+        }
+        inner.render.event(&ev);
+    }
+
+    /// True once a journal write failed (the run must stop starting work).
+    pub fn broken(&self) -> bool {
+        self.broken.load(Ordering::SeqCst)
+    }
+
+    /// The journal write that failed: (journal path, reason).
+    pub fn state_error(&self) -> Option<(String, String)> {
+        let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        inner.state_error.clone()
+    }
+}
+
+impl Inner {
+    fn journal_write(&mut self, record: &Record, broken: &AtomicBool) {
+        let Some(journal) = self.journal.as_mut() else {
+            return;
+        };
+        if self.state_error.is_some() {
+            return;
+        }
+        let mut result = journal.write(record);
+        if result.is_ok() && record.is_checkpoint() {
+            result = journal.checkpoint();
+        }
+        if result.is_ok() && matches!(record, Record::RunFinish { .. }) {
+            result = journal.sync();
+        }
+        if let Err(e) = result {
+            log::debug!("journal: write failed: {e}");
+            self.state_error = Some((
+                journal.path.display().to_string(),
+                crate::error::io_reason(&e),
+            ));
+            broken.store(true, Ordering::SeqCst);
+        }
+    }
+}

@@ -1,0 +1,233 @@
+//! The history of runs read back from their journals: one `Summary` per run (for
+//! `nexus runs`, the resume hint and dry-run estimates), and retention (`runs gc`).
+//! Reading for the start of every run is cheap: the first line and the last 16 KiB of
+//! a journal, not the whole file. Must not: write journals.
+
+use std::path::{Path, PathBuf};
+
+use super::journal::{self, Entry};
+use super::record::{Record, RunHeader};
+use super::{runs_dir, unusable};
+use crate::error::{io_reason, Error};
+use crate::run::event::RunStatus;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunState {
+    Success,
+    Failed,
+    Interrupted,
+    Running,
+}
+
+impl RunState {
+    pub fn name(self) -> &'static str {
+        match self {
+            RunState::Success => "success",
+            RunState::Failed => "failed",
+            RunState::Interrupted => "interrupted",
+            RunState::Running => "running",
+        }
+    }
+}
+
+/// One run as the history shows it.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    pub header: RunHeader,
+    /// Time of the first record.
+    pub started: String,
+    pub state: RunState,
+    pub duration_ms: Option<u64>,
+    pub path: PathBuf,
+    /// (line, reason) when the journal has a bad line.
+    pub problem: Option<(usize, String)>,
+}
+
+impl Summary {
+    pub fn id(&self) -> &str {
+        &self.header.run_id
+    }
+}
+
+fn pid_alive(pid: u32) -> bool {
+    // Our own pid is never a run that is still going (ids are unique per run).
+    pid != std::process::id() && Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// A summary from the first record, the last `run_finish` and the last process that ran
+/// the journal (for "running").
+fn summary(path: &Path, head: &Entry, recent: &[&Record]) -> Option<Summary> {
+    let Record::RunStart(header) = &head.record else {
+        return None;
+    };
+    let finish = recent.iter().rev().find_map(|r| match r {
+        Record::RunFinish {
+            status,
+            duration_ms,
+            ..
+        } => Some((*status, *duration_ms)),
+        _ => None,
+    });
+    let last_pid = recent
+        .iter()
+        .rev()
+        .find_map(|r| match r {
+            Record::Resume { pid } => Some(*pid),
+            _ => None,
+        })
+        .unwrap_or(header.pid);
+    let state = match finish {
+        Some((RunStatus::Success, _)) => RunState::Success,
+        Some((RunStatus::Failed, _)) => RunState::Failed,
+        Some((RunStatus::Interrupted, _)) => RunState::Interrupted,
+        None if pid_alive(last_pid) => RunState::Running,
+        None => RunState::Interrupted,
+    };
+    Some(Summary {
+        header: header.clone(),
+        started: head.ts.clone(),
+        state,
+        duration_ms: finish.map(|(_, d)| d),
+        path: path.to_path_buf(),
+        problem: None,
+    })
+}
+
+/// Read a whole journal (checked line by line) and summarise it; Err for a journal with
+/// no usable first record.
+pub fn summarize(path: &Path) -> Result<(Summary, journal::Read), String> {
+    let read = journal::read(path).map_err(|e| io_reason(&e))?;
+    let no_head = || {
+        read.problem
+            .as_ref()
+            .map(|(l, r)| format!("line {l}: {r}"))
+            .unwrap_or_else(|| "it does not start with a run_start record".into())
+    };
+    let Some(head) = read.entries.first() else {
+        return Err(no_head());
+    };
+    let records: Vec<&Record> = read.records().collect();
+    let mut s = summary(path, head, &records).ok_or_else(no_head)?;
+    s.problem = read.problem.clone();
+    Ok((s, read))
+}
+
+/// A cheap summary for the start of every run: the first line and the last 16 KiB only,
+/// so the cost does not grow with the size of the history. No full check.
+pub fn peek(path: &Path) -> Result<Summary, String> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = std::fs::File::open(path).map_err(|e| io_reason(&e))?;
+    let head = first_entry(&f)?;
+    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    let from = len.saturating_sub(16 * 1024);
+    let mut tail = Vec::new();
+    f.seek(SeekFrom::Start(from)).map_err(|e| io_reason(&e))?;
+    f.read_to_end(&mut tail).map_err(|e| io_reason(&e))?;
+    let tail = String::from_utf8_lossy(&tail);
+    // Only the records that decide the state are parsed.
+    let recent: Vec<Record> = tail
+        .lines()
+        .skip(usize::from(from > 0))
+        .filter(|l| l.contains("\"ev\":\"run_finish\"") || l.contains("\"ev\":\"resume\""))
+        .filter_map(|l| journal::parse_line(l).ok())
+        .map(|e| e.record)
+        .collect();
+    let recent: Vec<&Record> = recent.iter().collect();
+    summary(path, &head, &recent)
+        .ok_or_else(|| "it does not start with a valid run_start record".to_string())
+}
+
+/// The first record of a journal file.
+fn first_entry(f: &std::fs::File) -> Result<Entry, String> {
+    use std::io::{BufRead, Read};
+    let mut first = String::new();
+    std::io::BufReader::new(f)
+        .take(1 << 20)
+        .read_line(&mut first)
+        .map_err(|e| io_reason(&e))?;
+    journal::parse_line(first.trim_end())
+        .map_err(|_| "it does not start with a valid run_start record".to_string())
+}
+
+/// Journals that could not be read at all: (path, reason).
+pub type Unreadable = Vec<(PathBuf, String)>;
+
+/// Journal files, oldest first (ids sort by time).
+fn journal_files(home: &Path) -> Result<Vec<PathBuf>, Error> {
+    let dir = runs_dir(home);
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(unusable("read", &dir, &e)),
+    };
+    let mut paths: Vec<PathBuf> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
+        .collect();
+    paths.sort();
+    Ok(paths)
+}
+
+/// The newest run of these targets (by counter key), reading only what it must:
+/// the first line of newer journals of other targets, then `peek` of the match.
+pub fn latest_of(home: &Path, key: &str) -> Option<Summary> {
+    let paths = journal_files(home).ok()?;
+    for p in paths.iter().rev() {
+        let Ok(f) = std::fs::File::open(p) else {
+            continue;
+        };
+        let Ok(Entry {
+            record: Record::RunStart(h),
+            ..
+        }) = first_entry(&f)
+        else {
+            continue;
+        };
+        if super::target_key(&h.targets) == key {
+            return peek(p).ok();
+        }
+    }
+    None
+}
+
+/// All journals, newest first, fully read and checked; unreadable ones as (path, reason).
+pub fn history(home: &Path) -> Result<(Vec<Summary>, Unreadable), Error> {
+    history_with(home, |p| summarize(p).map(|(s, _)| s))
+}
+
+/// All journals, newest first, from `peek` (cheap: for the start of a run).
+pub fn history_light(home: &Path) -> Result<(Vec<Summary>, Unreadable), Error> {
+    history_with(home, peek)
+}
+
+fn history_with(
+    home: &Path,
+    read: impl Fn(&Path) -> Result<Summary, String>,
+) -> Result<(Vec<Summary>, Unreadable), Error> {
+    let mut good = Vec::new();
+    let mut bad = Vec::new();
+    for p in journal_files(home)?.into_iter().rev() {
+        match read(&p) {
+            Ok(s) => good.push(s),
+            Err(why) => bad.push((p, why)),
+        }
+    }
+    Ok((good, bad))
+}
+
+/// Remove all but the newest `keep` journals; returns how many were removed.
+pub fn gc(home: &Path, keep: usize) -> Result<usize, Error> {
+    let paths = journal_files(home)?;
+    let excess = paths.len().saturating_sub(keep);
+    let mut removed = 0;
+    for p in paths.into_iter().take(excess) {
+        if std::fs::remove_file(&p).is_ok() {
+            removed += 1;
+        }
+    }
+    if removed > 0 {
+        log::debug!("state: removed {removed} old journals, kept {keep}");
+    }
+    Ok(removed)
+}

@@ -1,0 +1,169 @@
+//! The records of a run journal, as types. Each line of a journal is one `Record` with
+//! its sequence number and time; `Record::from_event` is the only place that decides
+//! which events are journaled and with which fields, so the journal and the live output
+//! share one vocabulary. Must not: do I/O (journal.rs writes and reads lines).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::run::capture::Captured;
+use crate::run::event::{Event, Failure, RunStatus, TaskStatus};
+
+/// The first record of every journal: what the run is.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunHeader {
+    pub run_id: String,
+    /// Run number of these targets in this project (`deploy #42`).
+    pub counter: u64,
+    pub targets: Vec<String>,
+    /// The nexus.toml the run was started from.
+    pub config: String,
+    /// Fingerprint of the whole file, and of each task (to name what changed on resume).
+    pub config_hash: String,
+    #[serde(default)]
+    pub task_hashes: BTreeMap<String, String>,
+    /// Tasks of the plan, in order.
+    #[serde(default)]
+    pub plan: Vec<String>,
+    pub pid: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "ev", rename_all = "snake_case")]
+pub enum Record {
+    RunStart(RunHeader),
+    /// A process took the run over to resume it.
+    Resume {
+        pid: u32,
+    },
+    #[serde(alias = "cmd_start")]
+    CommandStart {
+        task: String,
+        host: String,
+        index: usize,
+        attempt: u32,
+        command: String,
+    },
+    /// The process group a command runs in, so a later process can find survivors.
+    CommandSpawned {
+        task: String,
+        host: String,
+        index: usize,
+        attempt: u32,
+        pgid: u32,
+        remote: bool,
+    },
+    #[serde(alias = "cmd_finish")]
+    CommandFinish {
+        task: String,
+        host: String,
+        index: usize,
+        attempt: u32,
+        status: TaskStatus,
+        exit_code: Option<i32>,
+        duration_ms: u64,
+        #[serde(default)]
+        ignored: bool,
+        #[serde(default)]
+        output: Captured,
+    },
+    UnitFinish {
+        task: String,
+        host: String,
+        status: TaskStatus,
+    },
+    TaskFinish {
+        task: String,
+        status: TaskStatus,
+        duration_ms: u64,
+    },
+    RunFinish {
+        status: RunStatus,
+        exit_code: i32,
+        duration_ms: u64,
+    },
+    /// A record this version does not know (written by a newer nexus): kept out of the way.
+    #[serde(other)]
+    Unknown,
+}
+
+fn ms(d: std::time::Duration) -> u64 {
+    d.as_millis().min(u128::from(u64::MAX)) as u64
+}
+
+impl Record {
+    /// The journal record of an event; None for events the journal does not keep
+    /// (output lines are kept in `CommandFinish`; starts of runs and tasks are implied).
+    pub fn from_event(ev: &Event) -> Option<Record> {
+        Some(match ev {
+            Event::CommandStart(c) => Record::CommandStart {
+                task: c.task.to_string(),
+                host: c.host.to_string(),
+                index: c.index,
+                attempt: c.attempt,
+                command: c.line.to_string(),
+            },
+            Event::CommandSpawned { cmd, pgid, remote } => Record::CommandSpawned {
+                task: cmd.task.to_string(),
+                host: cmd.host.to_string(),
+                index: cmd.index,
+                attempt: cmd.attempt,
+                pgid: *pgid,
+                remote: *remote,
+            },
+            Event::CommandFinish {
+                cmd,
+                exit_code,
+                duration,
+                failure,
+                ignored,
+                output,
+                ..
+            } => Record::CommandFinish {
+                task: cmd.task.to_string(),
+                host: cmd.host.to_string(),
+                index: cmd.index,
+                attempt: cmd.attempt,
+                status: failure
+                    .as_ref()
+                    .map_or(TaskStatus::Success, Failure::task_status),
+                exit_code: *exit_code,
+                duration_ms: ms(*duration),
+                ignored: *ignored,
+                output: output.clone(),
+            },
+            Event::UnitFinish { task, host, status } => Record::UnitFinish {
+                task: task.to_string(),
+                host: host.to_string(),
+                status: *status,
+            },
+            Event::TaskFinish {
+                task,
+                status,
+                duration,
+                ..
+            } => Record::TaskFinish {
+                task: task.to_string(),
+                status: *status,
+                duration_ms: ms(*duration),
+            },
+            Event::RunFinish {
+                status,
+                exit_code,
+                duration,
+                ..
+            } => Record::RunFinish {
+                status: *status,
+                exit_code: *exit_code,
+                duration_ms: ms(*duration),
+            },
+            Event::RunStart { .. } | Event::TaskStart { .. } | Event::Output { .. } => return None,
+        })
+    }
+
+    /// Records after which the journal is worth flushing to disk (task boundaries).
+    pub fn is_checkpoint(&self) -> bool {
+        matches!(self, Record::TaskFinish { .. })
+    }
+}
