@@ -3,9 +3,12 @@
 
 pub mod cycle;
 pub mod duration;
+mod groups;
 pub mod host;
+pub mod keys;
 mod load;
 pub mod model;
+mod tasks;
 pub mod template;
 
 use std::path::{Path, PathBuf};

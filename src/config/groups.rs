@@ -1,0 +1,190 @@
+//! `[hosts]`: host groups (a host string, a list, or a table of `hosts` and `groups`),
+//! groups of groups resolved to hosts with cycles reported as a path, and host strings
+//! (env placeholders only) parsed. Must not: resolve names or connect.
+
+use std::collections::{HashMap, HashSet};
+use std::ops::Range;
+
+use toml::de::{DeTable, DeValue};
+
+use super::cycle;
+use super::host::{self, HostSpec};
+use super::keys;
+use super::load::Walker;
+use crate::error::did_you_mean;
+
+impl Walker<'_> {
+    /// A host string from the file: env placeholders expanded, then parsed.
+    pub(super) fn host(&mut self, text: &str, span: Range<usize>) -> Option<HostSpec> {
+        let tpl = self.template(text, span.clone())?;
+        let env_only = tpl.value.pieces.iter().all(|p| {
+            matches!(
+                p,
+                super::template::Piece::Lit(_) | super::template::Piece::Env { .. }
+            )
+        });
+        if !env_only {
+            self.error(
+                span,
+                format!("host string `{text}` may only use env placeholders"),
+                None,
+            );
+            return None;
+        }
+        if let Some((name, inner)) = tpl.value.unset_env().first() {
+            let at = tpl.file_span(inner.clone());
+            self.error(
+                at,
+                format!("environment variable `{name}` is not set"),
+                Some(format!(
+                    "set it (export {name}=...) or give a default: {{{{ env(\"{name}\", \"...\") }}}}"
+                )),
+            );
+            return None;
+        }
+        let expanded = tpl.value.expand(&super::load::EnvOnly);
+        match host::parse(&expanded) {
+            Ok(h) => Some(h),
+            Err(msg) => {
+                self.error(
+                    span,
+                    msg,
+                    Some("host strings are host, user@host, user@host:port or [ipv6]:port".into()),
+                );
+                None
+            }
+        }
+    }
+
+    pub(super) fn groups(&mut self, t: &DeTable) -> Vec<(String, Vec<HostSpec>)> {
+        // Raw entries: direct hosts and referenced groups, per group.
+        struct Raw {
+            name: String,
+            hosts: Vec<HostSpec>,
+            refs: Vec<(String, Range<usize>)>,
+        }
+        let mut raws: Vec<Raw> = Vec::new();
+        for (k, v) in t.iter() {
+            let name = k.get_ref().to_string();
+            if name == "local" {
+                self.error(
+                    k.span(),
+                    "`local` is reserved for this machine and cannot name a host group",
+                    Some("rename the group".into()),
+                );
+                continue;
+            }
+            let mut raw = Raw {
+                name,
+                hosts: Vec::new(),
+                refs: Vec::new(),
+            };
+            match v.get_ref() {
+                DeValue::String(_) | DeValue::Array(_) => {
+                    for (s, span) in self.string_list(v, "hosts").unwrap_or_default() {
+                        if let Some(h) = self.host(&s, span) {
+                            raw.hosts.push(h);
+                        }
+                    }
+                }
+                DeValue::Table(gt) => {
+                    self.unknown_keys(gt, keys::GROUP, "a host group table");
+                    if let Some(g) = gt.get("groups") {
+                        raw.refs = self.string_list(g, "groups").unwrap_or_default();
+                    }
+                    if let Some(h) = gt.get("hosts") {
+                        for (s, span) in self.string_list(h, "hosts").unwrap_or_default() {
+                            if let Some(h) = self.host(&s, span) {
+                                raw.hosts.push(h);
+                            }
+                        }
+                    }
+                }
+                _ => self.type_error(
+                    v,
+                    &raw.name.clone(),
+                    "a host string, a list of host strings, or { groups = [...], hosts = [...] }",
+                ),
+            }
+            raws.push(raw);
+        }
+        let names: Vec<String> = raws.iter().map(|r| r.name.clone()).collect();
+        let index: HashMap<&str, usize> = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.as_str(), i))
+            .collect();
+        let mut edges: Vec<Vec<usize>> = vec![Vec::new(); raws.len()];
+        for (i, r) in raws.iter().enumerate() {
+            for (g, span) in &r.refs {
+                match index.get(g.as_str()) {
+                    Some(&j) => edges[i].push(j),
+                    None => {
+                        let help = did_you_mean(g, names.iter().map(String::as_str))
+                            .unwrap_or_else(|| defined_groups(&names));
+                        self.error(
+                            span.clone(),
+                            format!("host group `{}` includes undefined group `{g}`", r.name),
+                            Some(help),
+                        );
+                    }
+                }
+            }
+        }
+        if let Some(path) = cycle::find(&edges) {
+            let text: Vec<&str> = path.iter().map(|&i| names[i].as_str()).collect();
+            let (from, to) = (path[0], path[1]);
+            let span = raws[from]
+                .refs
+                .iter()
+                .find(|(g, _)| *g == names[to])
+                .map(|(_, s)| s.clone())
+                .unwrap_or(0..0);
+            self.error(
+                span,
+                format!("host groups include each other: {}", text.join(" -> ")),
+                Some("a group may include other groups, but not itself".into()),
+            );
+            return Vec::new();
+        }
+        (0..raws.len())
+            .map(|i| {
+                let mut seen = HashSet::new();
+                let mut hosts = Vec::new();
+                collect_hosts(
+                    i,
+                    &raws.iter().map(|r| &r.hosts).collect::<Vec<_>>(),
+                    &edges,
+                    &mut seen,
+                    &mut hosts,
+                );
+                (names[i].clone(), hosts)
+            })
+            .collect()
+    }
+}
+
+fn collect_hosts(
+    i: usize,
+    hosts: &[&Vec<HostSpec>],
+    edges: &[Vec<usize>],
+    seen: &mut HashSet<HostSpec>,
+    out: &mut Vec<HostSpec>,
+) {
+    for h in hosts[i].iter() {
+        if seen.insert(h.clone()) {
+            out.push(h.clone());
+        }
+    }
+    for &j in &edges[i] {
+        collect_hosts(j, hosts, edges, seen, out);
+    }
+}
+
+pub(super) fn defined_groups(names: &[String]) -> String {
+    if names.is_empty() {
+        "no host groups are defined; add them under [hosts]".to_string()
+    } else {
+        format!("defined groups: {}", names.join(", "))
+    }
+}

@@ -1,0 +1,394 @@
+//! Every key nexus.toml accepts, declared once per table: its name, the kind of value it
+//! takes, a sentence about it, and how the loader reads it into the model. Unknown-key
+//! errors, their suggestions and the list of what a table takes all come from these
+//! tables. Must not: read anything but the one value a key is given.
+
+use toml::de::DeValue;
+
+use super::load::{TaskDraft, Value, Walker};
+use super::model::{Command, HostKeyChecking, Settings, Strategy};
+use crate::error::did_you_mean;
+
+/// The kind of value a key takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    String,
+    Bool,
+    Integer {
+        min: i64,
+        max: i64,
+    },
+    /// An integer of milliseconds or a string with a unit.
+    Duration,
+    /// A string, or a list of strings.
+    Strings,
+    /// One of these words.
+    Choice(&'static [&'static str]),
+    /// A table of names to strings.
+    Env,
+    /// A command string, a command table, or a list of them.
+    Steps,
+    Table,
+}
+
+/// Reads one key's value into `T`, reporting problems on the walker.
+pub type Read<T> = fn(&mut Walker<'_>, &Value<'_>, &mut T);
+
+pub struct Key<T: 'static> {
+    pub name: &'static str,
+    pub kind: Kind,
+    pub doc: &'static str,
+    pub read: Read<T>,
+}
+
+/// The names of a table's keys, in declaration order.
+pub fn names<T>(keys: &[Key<T>]) -> Vec<&'static str> {
+    keys.iter().map(|k| k.name).collect()
+}
+
+/// Keys of the top level (read by `load::document` itself).
+pub const TOP: &[&str] = &["version", "config", "hosts", "tasks"];
+
+/// Keys of a host group written as a table.
+pub const GROUP: &[&str] = &["groups", "hosts"];
+
+pub const LOG_LEVELS: &[&str] = &["error", "warn", "info", "debug", "trace", "off"];
+
+pub const CONFIG: &[Key<Settings>] = &[
+    Key {
+        name: "ssh_user",
+        kind: Kind::String,
+        doc: "SSH user when neither the host string nor ssh_config names one (default: the local user)",
+        read: |w, v, s| s.ssh_user = w.string(v, "ssh_user").or(s.ssh_user.take()),
+    },
+    Key {
+        name: "ssh_port",
+        kind: Kind::Integer { min: 1, max: 65535 },
+        doc: "SSH port when neither the host string nor ssh_config names one (default 22)",
+        read: |w, v, s| {
+            if let Some(n) = w.integer(v, "ssh_port", 1, 65535) {
+                s.ssh_port = n as u16;
+            }
+        },
+    },
+    Key {
+        name: "ssh_identity",
+        kind: Kind::String,
+        doc: "private key tried first (before ssh-agent and the default keys)",
+        read: |w, v, s| s.ssh_identity = w.string(v, "ssh_identity"),
+    },
+    Key {
+        name: "ssh_config",
+        kind: Kind::String,
+        doc: "ssh_config file to read (default ~/.ssh/config); \"none\" reads none",
+        read: |w, v, s| {
+            if let Some(p) = w.string(v, "ssh_config") {
+                s.ssh_config = (p != "none").then_some(p);
+            }
+        },
+    },
+    Key {
+        name: "known_hosts",
+        kind: Kind::String,
+        doc: "known_hosts file (default ~/.ssh/known_hosts, or ssh_config's UserKnownHostsFile)",
+        read: |w, v, s| s.known_hosts = w.string(v, "known_hosts"),
+    },
+    Key {
+        name: "host_key_checking",
+        kind: Kind::Choice(HostKeyChecking::NAMES),
+        doc: "strict (default), accept-new, tofu or off",
+        read: |w, v, s| {
+            if let Some(text) = w.choice(v, "host_key_checking", HostKeyChecking::NAMES) {
+                s.host_key_checking = HostKeyChecking::parse(&text).unwrap_or(s.host_key_checking);
+            }
+        },
+    },
+    Key {
+        name: "connect_timeout",
+        kind: Kind::Duration,
+        doc: "limit of one attempt to connect and log in (default 10s)",
+        read: |w, v, s| {
+            if let Some(d) = w.duration(v, "connect_timeout", false) {
+                s.connect_timeout = d;
+            }
+        },
+    },
+    Key {
+        name: "parallel_limit",
+        kind: Kind::Integer { min: 1, max: 10_000 },
+        doc: "tasks running at once (default 10)",
+        read: |w, v, s| {
+            if let Some(n) = w.integer(v, "parallel_limit", 1, 10_000) {
+                s.parallel_limit = n as usize;
+            }
+        },
+    },
+    Key {
+        name: "pool_size",
+        kind: Kind::Integer { min: 1, max: 1_000 },
+        doc: "SSH connections kept per host (default 4)",
+        read: |w, v, s| {
+            if let Some(n) = w.integer(v, "pool_size", 1, 1_000) {
+                s.pool_size = n as usize;
+            }
+        },
+    },
+    Key {
+        name: "max_connections",
+        kind: Kind::Integer {
+            min: 1,
+            max: 100_000,
+        },
+        doc: "SSH connections open at once, all hosts together (default 256)",
+        read: |w, v, s| {
+            if let Some(n) = w.integer(v, "max_connections", 1, 100_000) {
+                s.max_connections = n as usize;
+            }
+        },
+    },
+    Key {
+        name: "log_level",
+        kind: Kind::Choice(LOG_LEVELS),
+        doc: "diagnostics shown on stderr (default warn); --log-level and NEXUS_LOG_LEVEL win",
+        read: |w, v, s| {
+            if let Some(level) = w.choice(v, "log_level", LOG_LEVELS) {
+                s.log_level = Some(level);
+            }
+        },
+    },
+];
+
+pub const TASK: &[Key<TaskDraft>] = &[
+    Key {
+        name: "desc",
+        kind: Kind::String,
+        doc: "one line shown by `nexus list`",
+        read: |w, v, d| d.task.desc = w.string(v, "desc"),
+    },
+    Key {
+        name: "deps",
+        kind: Kind::Strings,
+        doc: "tasks that must succeed first",
+        read: |w, v, d| w.deps(v, d),
+    },
+    Key {
+        name: "on",
+        kind: Kind::Strings,
+        doc: "\"local\" (default), host groups or hosts",
+        read: |w, v, d| w.on(v, d),
+    },
+    Key {
+        name: "strategy",
+        kind: Kind::Choice(&["parallel", "serial"]),
+        doc: "parallel (every host at once, default) or serial (one host at a time)",
+        read: |w, v, d| {
+            if let Some(s) = w.strategy(v) {
+                d.task.strategy = s;
+            }
+        },
+    },
+    Key {
+        name: "timeout",
+        kind: Kind::Duration,
+        doc: "limit of the whole task on one host",
+        read: |w, v, d| {
+            d.task.timeout = w.duration(v, "timeout", false).unwrap_or(d.task.timeout);
+        },
+    },
+    Key {
+        name: "dir",
+        kind: Kind::String,
+        doc: "working directory: relative to the project root locally, the remote cwd remotely",
+        read: |w, v, d| {
+            if let Some(s) = w.string(v, "dir") {
+                d.task.dir = w.template(&s, v.span());
+            }
+        },
+    },
+    Key {
+        name: "env",
+        kind: Kind::Env,
+        doc: "environment variables of the task's commands",
+        read: |w, v, d| d.task.env = w.env(v),
+    },
+    Key {
+        name: "continue_on_error",
+        kind: Kind::Bool,
+        doc: "a failing command is reported and the task goes on",
+        read: |w, v, d| {
+            d.task.continue_on_error = w.boolean(v, "continue_on_error").unwrap_or(false);
+        },
+    },
+    Key {
+        name: "run",
+        kind: Kind::Steps,
+        doc: "a command, or a list of commands and command tables",
+        read: |w, v, d| d.task.commands = w.commands(v, &d.task.name.clone()),
+    },
+];
+
+pub const COMMAND: &[Key<Command>] = &[
+    Key {
+        name: "cmd",
+        kind: Kind::String,
+        doc: "the command line",
+        read: |_, _, _| {}, // read first, by `Walker::command_table`
+    },
+    Key {
+        name: "sudo",
+        kind: Kind::Bool,
+        doc: "run through `sudo -n`",
+        read: |w, v, c| c.sudo = w.boolean(v, "sudo").unwrap_or(false) || c.user.is_some(),
+    },
+    Key {
+        name: "user",
+        kind: Kind::String,
+        doc: "run as this user (`sudo -n -u USER`)",
+        read: |w, v, c| {
+            c.user = w.string(v, "user");
+            c.sudo = c.sudo || c.user.is_some();
+        },
+    },
+    Key {
+        name: "pty",
+        kind: Kind::Bool,
+        doc: "ask for a terminal (remote only)",
+        read: |w, v, c| c.pty = w.boolean(v, "pty").unwrap_or(false),
+    },
+    Key {
+        name: "timeout",
+        kind: Kind::Duration,
+        doc: "limit of one attempt",
+        read: |w, v, c| c.timeout = w.duration(v, "timeout", false).unwrap_or(c.timeout),
+    },
+    Key {
+        name: "retries",
+        kind: Kind::Integer { min: 0, max: 100 },
+        doc: "attempts after the first when it fails (default 0)",
+        read: |w, v, c| c.retries = w.integer(v, "retries", 0, 100).unwrap_or(0) as u32,
+    },
+    Key {
+        name: "retry_delay",
+        kind: Kind::Duration,
+        doc: "first delay between attempts, doubling with jitter up to 30s (default 1s)",
+        read: |w, v, c| {
+            c.retry_delay = w.duration(v, "retry_delay", true).unwrap_or(c.retry_delay);
+        },
+    },
+    Key {
+        name: "continue_on_error",
+        kind: Kind::Bool,
+        doc: "a failure is reported and the task goes on",
+        read: |w, v, c| {
+            c.continue_on_error = w.boolean(v, "continue_on_error").unwrap_or(false);
+        },
+    },
+];
+
+impl Walker<'_> {
+    /// A string that must be one of `choices`.
+    pub(super) fn choice(&mut self, v: &Value, key: &str, choices: &[&str]) -> Option<String> {
+        let text = self.string(v, key)?;
+        if choices.contains(&text.as_str()) {
+            return Some(text);
+        }
+        let help = did_you_mean(&text, choices.iter().copied())
+            .unwrap_or_else(|| format!("choose one of: {}", choices.join(", ")));
+        self.error(v.span(), format!("unknown {key} `{text}`"), Some(help));
+        None
+    }
+
+    fn strategy(&mut self, v: &Value) -> Option<Strategy> {
+        let s = self.string(v, "strategy")?;
+        match s.as_str() {
+            "parallel" => Some(Strategy::Parallel),
+            "serial" => Some(Strategy::Serial),
+            other => {
+                let help = if matches!(other, "rolling" | "canary") {
+                    format!("`{other}` is not available yet; choose parallel or serial")
+                } else {
+                    did_you_mean(other, ["parallel", "serial"])
+                        .unwrap_or_else(|| "choose parallel or serial".into())
+                };
+                self.error(v.span(), format!("unknown strategy `{other}`"), Some(help));
+                None
+            }
+        }
+    }
+
+    /// `env = { NAME = "value" }`: strings (numbers and booleans as written).
+    fn env(
+        &mut self,
+        v: &Value,
+    ) -> Vec<(String, super::model::Spanned<super::template::Template>)> {
+        let mut out = Vec::new();
+        let Some(et) = self.table(v, "env") else {
+            return out;
+        };
+        for (ek, ev) in et.iter() {
+            let name = ek.get_ref().to_string();
+            let text = match ev.get_ref() {
+                DeValue::String(s) => Some(s.to_string()),
+                DeValue::Integer(i) => Some(i.as_str().to_string()),
+                DeValue::Boolean(b) => Some(b.to_string()),
+                _ => {
+                    self.type_error(ev, &name, "a string");
+                    None
+                }
+            };
+            if let Some(tpl) = text.and_then(|t| self.template(&t, ev.span())) {
+                out.push((name, tpl));
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_table_declares_a_key_twice() {
+        for names in [names(CONFIG), names(TASK), names(COMMAND)] {
+            let mut seen = std::collections::HashSet::new();
+            for n in names {
+                assert!(seen.insert(n), "`{n}` declared twice");
+            }
+        }
+    }
+
+    #[test]
+    fn every_declared_key_is_read() {
+        let src = "[config]\nssh_user = \"u\"\nssh_port = 2222\nssh_identity = \"k\"\nssh_config = \"none\"\n\
+                   known_hosts = \"kh\"\nhost_key_checking = \"off\"\nconnect_timeout = \"3s\"\n\
+                   parallel_limit = 3\npool_size = 2\nmax_connections = 9\nlog_level = \"debug\"\n\
+                   [tasks.a]\nrun = \"true\"\n[tasks.b]\ndesc = \"d\"\ndeps = [\"a\"]\non = \"local\"\n\
+                   strategy = \"serial\"\ntimeout = \"9s\"\ndir = \"x\"\nenv = { A = \"1\" }\n\
+                   continue_on_error = true\nrun = [{ cmd = \"c\", sudo = true, user = \"u\", pty = true, \
+                   timeout = \"2s\", retries = 3, retry_delay = \"5s\", continue_on_error = true }]\n";
+        let c = super::super::load::parse(
+            std::path::Path::new("nexus.toml"),
+            std::path::Path::new("."),
+            src,
+        )
+        .unwrap();
+        let s = &c.settings;
+        assert_eq!(s.ssh_user.as_deref(), Some("u"));
+        assert_eq!(
+            (s.ssh_port, s.parallel_limit, s.pool_size, s.max_connections),
+            (2222, 3, 2, 9)
+        );
+        assert_eq!(s.ssh_config, None);
+        assert_eq!(s.host_key_checking, HostKeyChecking::Off);
+        assert_eq!(s.log_level.as_deref(), Some("debug"));
+        let b = &c.tasks[1];
+        assert_eq!(b.desc.as_deref(), Some("d"));
+        assert_eq!((b.deps.clone(), b.strategy), (vec![0], Strategy::Serial));
+        assert!(b.continue_on_error && b.dir.is_some() && b.env.len() == 1);
+        let cmd = &b.commands[0];
+        assert!(cmd.sudo && cmd.pty && cmd.continue_on_error);
+        assert_eq!((cmd.user.as_deref(), cmd.retries), (Some("u"), 3));
+        assert_eq!(cmd.retry_delay, std::time::Duration::from_secs(5));
+    }
+}

@@ -1,0 +1,272 @@
+//! `[tasks]`: each task's keys (declared in `keys::TASK`), its dependencies (undefined
+//! ones suggested, cycles reported as a path), its targets (`on`) and its commands.
+//! Must not: plan or run anything.
+
+use std::ops::Range;
+
+use toml::de::{DeTable, DeValue};
+
+use super::cycle;
+use super::groups::defined_groups;
+use super::host::HostSpec;
+use super::keys;
+use super::load::{Value, Walker};
+use super::model::*;
+use crate::error::did_you_mean;
+
+/// A task while its keys are read, with the spans of its `deps` (for cycle errors).
+pub struct TaskDraft {
+    pub task: Task,
+    pub dep_spans: Vec<Range<usize>>,
+}
+
+impl Walker<'_> {
+    pub(super) fn tasks(&mut self, t: &DeTable) -> Vec<Task> {
+        let names: Vec<String> = t.iter().map(|(k, _)| k.get_ref().to_string()).collect();
+        self.task_names = names.clone();
+        let mut dep_spans: Vec<Vec<Range<usize>>> = Vec::new();
+        let mut tasks = Vec::new();
+        for (k, v) in t.iter() {
+            let name = k.get_ref().to_string();
+            let Some(tt) = self.table(v, &format!("tasks.{name}")) else {
+                continue;
+            };
+            let draft = self.task(&name, k.span(), tt);
+            tasks.push(draft.task);
+            dep_spans.push(draft.dep_spans);
+        }
+        if tasks.len() == names.len() {
+            let edges: Vec<Vec<usize>> = tasks.iter().map(|t| t.deps.clone()).collect();
+            if let Some(path) = cycle::find(&edges) {
+                let text: Vec<&str> = path.iter().map(|&i| tasks[i].name.as_str()).collect();
+                let (from, to) = (path[0], path[1]);
+                let pos = tasks[from].deps.iter().position(|&d| d == to).unwrap_or(0);
+                let span = dep_spans[from]
+                    .get(pos)
+                    .cloned()
+                    .unwrap_or(tasks[from].span.clone());
+                self.error(
+                    span,
+                    format!("dependency cycle: {}", text.join(" -> ")),
+                    Some("remove one of these dependencies".into()),
+                );
+            }
+        }
+        tasks
+    }
+
+    fn task(&mut self, name: &str, span: Range<usize>, t: &DeTable) -> TaskDraft {
+        let mut draft = TaskDraft {
+            task: Task {
+                name: name.to_string(),
+                desc: None,
+                deps: Vec::new(),
+                targets: vec![Target::Local],
+                on: vec!["local".to_string()],
+                strategy: Strategy::Parallel,
+                timeout: DEFAULT_TASK_TIMEOUT,
+                dir: None,
+                env: Vec::new(),
+                continue_on_error: false,
+                commands: Vec::new(),
+                span: span.clone(),
+            },
+            dep_spans: Vec::new(),
+        };
+        self.read_keys(t, keys::TASK, &format!("task `{name}`"), &mut draft);
+        let empty_run = t
+            .get("run")
+            .is_some_and(|r| matches!(r.get_ref(), DeValue::Array(a) if a.is_empty()));
+        if empty_run && !t.contains_key("deps") {
+            self.error(
+                t.get("run").map_or(span.clone(), |r| r.span()),
+                format!("task `{name}` has an empty `run`"),
+                Some("list at least one command, or give the task `deps` (an aggregate)".into()),
+            );
+        }
+        if !t.contains_key("run") && !t.contains_key("deps") {
+            self.error(
+                span,
+                format!("task `{name}` has nothing to do"),
+                Some(
+                    "give it `run = \"...\"` (commands) or `deps = [...]` (an aggregate), or both"
+                        .into(),
+                ),
+            );
+        }
+        draft
+    }
+
+    /// `deps`: names of defined tasks, other than the task itself.
+    pub(super) fn deps(&mut self, v: &Value, d: &mut TaskDraft) {
+        let name = d.task.name.clone();
+        for (dep, dspan) in self.string_list(v, "deps").unwrap_or_default() {
+            match self.task_names.iter().position(|n| *n == dep) {
+                Some(_) if dep == name => self.error(
+                    dspan,
+                    format!("task `{name}` depends on itself"),
+                    Some("remove it from `deps`".into()),
+                ),
+                Some(i) => {
+                    if !d.task.deps.contains(&i) {
+                        d.task.deps.push(i);
+                        d.dep_spans.push(dspan);
+                    }
+                }
+                None => {
+                    let help = did_you_mean(&dep, self.task_names.iter().map(String::as_str))
+                        .unwrap_or_else(|| defined_tasks(&self.task_names));
+                    self.error(
+                        dspan,
+                        format!("task `{name}` depends on undefined task `{dep}`"),
+                        Some(help),
+                    );
+                }
+            }
+        }
+    }
+
+    /// `on`: "local", group names and hosts.
+    pub(super) fn on(&mut self, v: &Value, d: &mut TaskDraft) {
+        let items = self.string_list(v, "on").unwrap_or_default();
+        if items.is_empty() {
+            self.error(
+                v.span(),
+                format!("task `{}` has an empty `on`", d.task.name),
+                Some("name \"local\", a host group or a host".into()),
+            );
+        }
+        d.task.targets.clear();
+        d.task.on.clear();
+        for (item, ispan) in items {
+            d.task.on.push(item.clone());
+            self.target(&item, ispan, &mut d.task.targets);
+        }
+    }
+
+    fn target(&mut self, item: &str, span: Range<usize>, out: &mut Vec<Target>) {
+        let groups = std::mem::take(&mut self.groups);
+        self.target_in(item, span, &groups, out);
+        self.groups = groups;
+    }
+
+    fn target_in(
+        &mut self,
+        item: &str,
+        span: Range<usize>,
+        groups: &[(String, Vec<HostSpec>)],
+        out: &mut Vec<Target>,
+    ) {
+        let push = |out: &mut Vec<Target>, t: Target| {
+            if !out.contains(&t) {
+                out.push(t);
+            }
+        };
+        if item == "local" {
+            push(out, Target::Local);
+            return;
+        }
+        if let Some((_, hosts)) = groups.iter().find(|(g, _)| g == item) {
+            for h in hosts {
+                push(out, Target::Remote(h.clone()));
+            }
+            return;
+        }
+        let known_host = groups
+            .iter()
+            .flat_map(|(_, hs)| hs.iter())
+            .any(|h| h.host == item || h.to_string() == item);
+        let looks_like_host = item.contains(['.', '@', ':', '{']);
+        if known_host || looks_like_host {
+            if let Some(h) = self.host(item, span) {
+                push(out, Target::Remote(h));
+            }
+            return;
+        }
+        let mut candidates: Vec<&str> = groups.iter().map(|(g, _)| g.as_str()).collect();
+        candidates.push("local");
+        let help = did_you_mean(item, candidates).unwrap_or_else(|| {
+            let names: Vec<String> = groups.iter().map(|(g, _)| g.clone()).collect();
+            format!(
+                "{}; a host can be named directly when it is listed under [hosts] or has a dot, `@` or `:`",
+                defined_groups(&names)
+            )
+        });
+        self.error(
+            span,
+            format!("host group `{item}` is not defined"),
+            Some(help),
+        );
+    }
+
+    pub(super) fn commands(&mut self, v: &Value, task: &str) -> Vec<Command> {
+        let items: Vec<&Value> = match v.get_ref() {
+            DeValue::Array(a) => a.iter().collect(),
+            _ => vec![v],
+        };
+        let mut out = Vec::new();
+        for item in items {
+            match item.get_ref() {
+                DeValue::String(s) => {
+                    if let Some(c) = self.command_text(s, item.span(), task) {
+                        out.push(c);
+                    }
+                }
+                DeValue::Table(ct) => {
+                    if let Some(c) = self.command_table(ct, item.span(), task) {
+                        out.push(c);
+                    }
+                }
+                _ => self.type_error(
+                    item,
+                    "run",
+                    "a command string, a { cmd = ... } table, or a list of them",
+                ),
+            }
+        }
+        out
+    }
+
+    fn command_text(&mut self, text: &str, span: Range<usize>, task: &str) -> Option<Command> {
+        if text.trim().is_empty() {
+            self.error(
+                span,
+                format!("task `{task}` has an empty command"),
+                Some("remove it or write the command".into()),
+            );
+            return None;
+        }
+        let template = self.template(text, span)?;
+        Some(Command {
+            text: text.to_string(),
+            template,
+            sudo: false,
+            user: None,
+            pty: false,
+            timeout: DEFAULT_COMMAND_TIMEOUT,
+            retries: 0,
+            retry_delay: DEFAULT_RETRY_DELAY,
+            continue_on_error: false,
+        })
+    }
+
+    fn command_table(&mut self, t: &DeTable, span: Range<usize>, task: &str) -> Option<Command> {
+        let Some(cv) = t.get("cmd") else {
+            self.unknown_keys(t, &keys::names(keys::COMMAND), "a command");
+            self.error(
+                span,
+                format!("a command of task `{task}` has no `cmd`"),
+                Some("write { cmd = \"...\" }".into()),
+            );
+            return None;
+        };
+        let text = self.string(cv, "cmd")?;
+        let mut c = self.command_text(&text, cv.span(), task)?;
+        self.read_keys(t, keys::COMMAND, "a command", &mut c);
+        Some(c)
+    }
+}
+
+pub(super) fn defined_tasks(names: &[String]) -> String {
+    format!("defined tasks: {}", names.join(", "))
+}
