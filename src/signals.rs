@@ -17,34 +17,19 @@ extern "C" fn on_signal(sig: libc::c_int) {
     CANCELLED.store(true, Ordering::SeqCst);
     let fd = WRITE_FD.load(Ordering::SeqCst);
     if fd >= 0 {
-        let b = 1u8;
-        // SAFETY: write(2) is async-signal-safe; the pipe is non-blocking and never closed.
-        unsafe {
-            libc::write(fd, (&b as *const u8).cast(), 1);
-        }
+        // The pipe is non-blocking and never closed.
+        crate::sys::write_byte(fd);
     }
 }
 
 /// Create the wake-up pipe and install the SIGINT/SIGTERM handlers (once per process).
 pub fn install() {
     INIT.call_once(|| {
-        let mut fds = [0 as RawFd; 2];
-        // SAFETY: plain syscalls on fds we own; sigaction with a handler that only does
-        // async-signal-safe work.
-        unsafe {
-            if libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) == 0 {
-                READ_FD.store(fds[0], Ordering::SeqCst);
-                WRITE_FD.store(fds[1], Ordering::SeqCst);
-            }
-            let mut sa: libc::sigaction = std::mem::zeroed();
-            sa.sa_sigaction = on_signal as *const () as usize;
-            sa.sa_flags = libc::SA_RESTART;
-            libc::sigemptyset(&mut sa.sa_mask);
-            libc::sigaction(libc::SIGINT, &sa, std::ptr::null_mut());
-            libc::sigaction(libc::SIGTERM, &sa, std::ptr::null_mut());
-            // A closed pipe to a child is an error to report, not a reason to die.
-            libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+        if let Ok((r, w)) = crate::sys::pipe_nonblocking() {
+            READ_FD.store(r, Ordering::SeqCst);
+            WRITE_FD.store(w, Ordering::SeqCst);
         }
+        crate::sys::on_interrupt(on_signal);
     });
 }
 
@@ -79,15 +64,7 @@ pub fn sleep(d: std::time::Duration) -> bool {
         if now >= deadline {
             return true;
         }
-        let ms = (deadline - now).as_millis().min(i32::MAX as u128) as i32;
-        let mut pfd = libc::pollfd {
-            fd: wake_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        // SAFETY: one valid pollfd (a negative fd is ignored by poll).
-        unsafe {
-            libc::poll(&mut pfd, 1, ms.max(1));
-        }
+        let left = (deadline - now).max(std::time::Duration::from_millis(1));
+        crate::sys::poll(&[crate::sys::Wait::read(Some(wake_fd()))], left);
     }
 }

@@ -125,3 +125,41 @@ pub fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions and cannot fail.
     unsafe { libc::geteuid() == 0 }
 }
+
+/// A pipe whose ends are non-blocking and close-on-exec: (read, write). They are never
+/// closed (the signal pipe lives as long as the process).
+pub fn pipe_nonblocking() -> io::Result<(RawFd, RawFd)> {
+    let mut fds = [0 as RawFd; 2];
+    // SAFETY: pipe2 writes two descriptors into the array we pass.
+    let r = unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) };
+    if r != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok((fds[0], fds[1]))
+}
+
+/// Write one byte to `fd`, ignoring errors. Async-signal-safe (write(2) only).
+pub fn write_byte(fd: RawFd) {
+    let b = 1u8;
+    // SAFETY: write(2) of one byte from a live stack variable; errors are ignored.
+    unsafe {
+        libc::write(fd, (&b as *const u8).cast(), 1);
+    }
+}
+
+/// Run `handler` on SIGINT and SIGTERM (restarting interrupted calls), and ignore SIGPIPE
+/// (a closed pipe to a child is an error to report, not a reason to die). The handler
+/// must only do async-signal-safe work.
+pub fn on_interrupt(handler: extern "C" fn(libc::c_int)) {
+    // SAFETY: sigaction with a zeroed, then filled, struct; the handler is a plain
+    // extern "C" function whose safety the caller promises.
+    unsafe {
+        let mut sa: libc::sigaction = std::mem::zeroed();
+        sa.sa_sigaction = handler as *const () as usize;
+        sa.sa_flags = libc::SA_RESTART;
+        libc::sigemptyset(&mut sa.sa_mask);
+        libc::sigaction(libc::SIGINT, &sa, std::ptr::null_mut());
+        libc::sigaction(libc::SIGTERM, &sa, std::ptr::null_mut());
+        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+    }
+}

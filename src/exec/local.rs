@@ -15,7 +15,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::{ExecResult, Progress, Stream};
-use crate::signals;
+use crate::{signals, sys};
 
 /// Time between SIGTERM and SIGKILL when a group is stopped.
 pub const KILL_GRACE: Duration = Duration::from_millis(1000);
@@ -142,146 +142,143 @@ pub fn exec(cmd: &LocalCommand, deadline: Instant, progress: &mut dyn Progress) 
             ))
         }
     };
-    let pgid = child.id() as libc::pid_t;
     progress.spawned(child.id(), false);
-    let mut on_output = |stream: Stream, data: &[u8]| progress.output(stream, data);
-    let on_output = &mut on_output;
-    let mut out = child.stdout.take().map(|o| File::from(OwnedFd::from(o)));
-    let mut err = child.stderr.take().map(|e| File::from(OwnedFd::from(e)));
-    // A pidfd makes the child's exit one more event for poll(2); without one (old
-    // kernels) we look every 100ms.
-    let pidfd = pidfd_open(pgid);
-    let mut buf = vec![0u8; 64 * 1024];
-    let mut exited = None;
+    let mut r = Running {
+        pgid: child.id(),
+        out: child.stdout.take().map(|o| File::from(OwnedFd::from(o))),
+        err: child.stderr.take().map(|e| File::from(OwnedFd::from(e))),
+        // A pidfd makes the child's exit one more event for poll(2); without one (old
+        // kernels) we look every 100ms.
+        pidfd: sys::pidfd_open(child.id()),
+        child,
+        buf: vec![0u8; 64 * 1024],
+    };
+    r.run(deadline, progress)
+}
 
-    loop {
-        let now = Instant::now();
-        if now >= deadline {
-            kill_group(pgid, &mut child);
-            drain(&mut out, &mut err, &mut buf, on_output);
-            return ExecResult::TimedOut;
-        }
-        if signals::cancelled() {
-            kill_group(pgid, &mut child);
-            drain(&mut out, &mut err, &mut buf, on_output);
-            return ExecResult::Cancelled;
-        }
-        let limit = if pidfd.is_some() {
-            i32::MAX as u128
-        } else {
-            100
-        };
-        let wait_ms = (deadline - now).as_millis().clamp(1, limit) as i32;
-        let mut fds = [
-            pollfd(out.as_ref().map(|o| o.as_raw_fd())),
-            pollfd(err.as_ref().map(|e| e.as_raw_fd())),
-            pollfd(Some(signals::wake_fd())),
-            pollfd(pidfd.as_ref().map(|p| p.as_raw_fd())),
-        ];
-        // SAFETY: four valid pollfd structs; negative fds are ignored by poll.
-        let n = unsafe { libc::poll(fds.as_mut_ptr(), 4, wait_ms) };
-        if n < 0 {
-            if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
-                continue;
+/// A started command: its group, its pipes, and what tells us it exited.
+struct Running {
+    child: Child,
+    pgid: u32,
+    out: Option<File>,
+    err: Option<File>,
+    pidfd: Option<OwnedFd>,
+    buf: Vec<u8>,
+}
+
+/// What one turn of the wait loop found.
+enum Turn {
+    Go,
+    Exited(std::process::ExitStatus),
+    /// The pipes closed and there is no pidfd: wait for the exit by polling.
+    PipesClosed,
+    Stop(ExecResult),
+}
+
+impl Running {
+    fn run(&mut self, deadline: Instant, progress: &mut dyn Progress) -> ExecResult {
+        let status = loop {
+            match self.turn(deadline, progress) {
+                Turn::Go => {}
+                Turn::Exited(s) => break s,
+                Turn::Stop(r) => return r,
+                Turn::PipesClosed => match wait_until(&mut self.child, deadline) {
+                    Some(s) => break s,
+                    None => {
+                        kill_group(self.pgid, &mut self.child);
+                        return if signals::cancelled() {
+                            ExecResult::Cancelled
+                        } else {
+                            ExecResult::TimedOut
+                        };
+                    }
+                },
             }
-            break;
+        };
+        match (status.code(), status.signal()) {
+            (Some(code), _) => ExecResult::Exited(code),
+            (None, Some(sig)) => ExecResult::Signaled(sig),
+            (None, None) => ExecResult::Exited(-1),
         }
-        if fds[0].revents != 0 {
-            read_some(&mut out, Stream::Stdout, &mut buf, on_output);
+    }
+
+    /// Wait for output, the exit, the deadline or a cancellation; handle what came.
+    fn turn(&mut self, deadline: Instant, progress: &mut dyn Progress) -> Turn {
+        let now = Instant::now();
+        let stop = if now >= deadline {
+            Some(ExecResult::TimedOut)
+        } else if signals::cancelled() {
+            Some(ExecResult::Cancelled)
+        } else {
+            None
+        };
+        if let Some(result) = stop {
+            kill_group(self.pgid, &mut self.child);
+            self.drain(progress);
+            return Turn::Stop(result);
         }
-        if fds[1].revents != 0 {
-            read_some(&mut err, Stream::Stderr, &mut buf, on_output);
+        let most = if self.pidfd.is_some() {
+            Duration::MAX
+        } else {
+            Duration::from_millis(100)
+        };
+        let ready = sys::poll(
+            &[
+                sys::Wait::read(self.out.as_ref().map(|o| o.as_raw_fd())),
+                sys::Wait::read(self.err.as_ref().map(|e| e.as_raw_fd())),
+                sys::Wait::read(Some(signals::wake_fd())),
+                sys::Wait::read(self.pidfd.as_ref().map(|p| p.as_raw_fd())),
+            ],
+            (deadline - now).clamp(Duration::from_millis(1), most),
+        );
+        if ready[0] {
+            read_some(&mut self.out, Stream::Stdout, &mut self.buf, progress);
         }
-        let child_done = fds[3].revents != 0 || (pidfd.is_none() && n == 0);
-        if child_done || (out.is_none() && err.is_none()) {
-            if let Ok(Some(status)) = child.try_wait() {
+        if ready[1] {
+            read_some(&mut self.err, Stream::Stderr, &mut self.buf, progress);
+        }
+        let child_done = ready[3] || (self.pidfd.is_none() && !ready.contains(&true));
+        let pipes_closed = self.out.is_none() && self.err.is_none();
+        if child_done || pipes_closed {
+            if let Ok(Some(status)) = self.child.try_wait() {
                 // Done. Whatever still holds the pipes is a background process that
                 // outlives the command (as with make): take what is there and stop.
-                exited = Some(status);
-                drain(&mut out, &mut err, &mut buf, on_output);
-                break;
+                self.drain(progress);
+                return Turn::Exited(status);
             }
-            if out.is_none() && err.is_none() && pidfd.is_none() {
-                // Pipes closed, child still running, no pidfd: fall back to waiting.
-                break;
+            if pipes_closed && self.pidfd.is_none() {
+                return Turn::PipesClosed;
             }
         }
+        Turn::Go
     }
 
-    let status = match exited {
-        Some(s) => s,
-        None => match wait_until(&mut child, deadline) {
-            Some(s) => s,
-            None => {
-                kill_group(pgid, &mut child);
-                return if signals::cancelled() {
-                    ExecResult::Cancelled
-                } else {
-                    ExecResult::TimedOut
-                };
+    /// Read what is already in the pipes without blocking, then close them.
+    fn drain(&mut self, progress: &mut dyn Progress) {
+        for (pipe, stream) in [
+            (&mut self.out, Stream::Stdout),
+            (&mut self.err, Stream::Stderr),
+        ] {
+            for _ in 0..64 {
+                let Some(p) = pipe.as_ref() else { break };
+                if !sys::poll(&[sys::Wait::read(Some(p.as_raw_fd()))], Duration::ZERO)[0] {
+                    break;
+                }
+                read_some(pipe, stream, &mut self.buf, progress);
             }
-        },
-    };
-    match (status.code(), status.signal()) {
-        (Some(code), _) => ExecResult::Exited(code),
-        (None, Some(sig)) => ExecResult::Signaled(sig),
-        (None, None) => ExecResult::Exited(-1),
+            *pipe = None;
+        }
     }
 }
 
-/// A pidfd for `pid` (Linux 5.3+), or None where the kernel has none.
-fn pidfd_open(pid: libc::pid_t) -> Option<OwnedFd> {
-    // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-    if fd < 0 {
-        return None;
-    }
-    // SAFETY: the kernel just gave us this descriptor; we own it.
-    Some(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd as i32) })
-}
-
-fn pollfd(fd: Option<i32>) -> libc::pollfd {
-    libc::pollfd {
-        fd: fd.unwrap_or(-1),
-        events: libc::POLLIN,
-        revents: 0,
-    }
-}
-
-fn read_some<R: Read>(
-    pipe: &mut Option<R>,
-    stream: Stream,
-    buf: &mut [u8],
-    on_output: &mut dyn FnMut(Stream, &[u8]),
-) {
+fn read_some(pipe: &mut Option<File>, stream: Stream, buf: &mut [u8], progress: &mut dyn Progress) {
     if let Some(p) = pipe {
         match p.read(buf) {
             Ok(0) => *pipe = None,
-            Ok(n) => on_output(stream, &buf[..n]),
+            Ok(n) => progress.output(stream, &buf[..n]),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(_) => *pipe = None,
         }
-    }
-}
-
-/// Read what is already in the pipes without blocking, then close them.
-fn drain<R: Read + AsRawFd>(
-    out: &mut Option<R>,
-    err: &mut Option<R>,
-    buf: &mut [u8],
-    on_output: &mut dyn FnMut(Stream, &[u8]),
-) {
-    for (pipe, stream) in [(out, Stream::Stdout), (err, Stream::Stderr)] {
-        for _ in 0..64 {
-            let Some(p) = pipe.as_ref() else { break };
-            let mut fd = pollfd(Some(p.as_raw_fd()));
-            // SAFETY: one valid pollfd; zero timeout.
-            if unsafe { libc::poll(&mut fd, 1, 0) } <= 0 {
-                break;
-            }
-            read_some(pipe, stream, buf, on_output);
-        }
-        *pipe = None;
     }
 }
 
@@ -299,17 +296,12 @@ fn wait_until(child: &mut Child, deadline: Instant) -> Option<std::process::Exit
 }
 
 /// SIGTERM the whole group, give it `KILL_GRACE`, then SIGKILL whatever is left.
-pub fn kill_group(pgid: libc::pid_t, child: &mut Child) {
-    // SAFETY: signalling a process group we created; errors (ESRCH) are harmless.
-    unsafe {
-        libc::kill(-pgid, libc::SIGTERM);
-    }
+pub fn kill_group(pgid: u32, child: &mut Child) {
+    sys::signal_group(pgid, libc::SIGTERM);
     let start = Instant::now();
     while start.elapsed() < KILL_GRACE {
         let _ = child.try_wait();
-        // SAFETY: signal 0 only checks whether the group still has members.
-        let alive = unsafe { libc::kill(-pgid, 0) } == 0;
-        if !alive {
+        if !sys::group_exists(pgid) {
             return;
         }
         if child.try_wait().ok().flatten().is_some() && group_only_zombies(pgid) {
@@ -317,15 +309,12 @@ pub fn kill_group(pgid: libc::pid_t, child: &mut Child) {
         }
         std::thread::sleep(Duration::from_millis(10));
     }
-    // SAFETY: as above.
-    unsafe {
-        libc::kill(-pgid, libc::SIGKILL);
-    }
+    sys::signal_group(pgid, libc::SIGKILL);
     let _ = child.wait();
 }
 
 /// True when every process left in the group is a zombie (exited, not yet reaped by init).
-fn group_only_zombies(pgid: libc::pid_t) -> bool {
+fn group_only_zombies(pgid: u32) -> bool {
     let Ok(dir) = std::fs::read_dir("/proc") else {
         return false;
     };
@@ -343,7 +332,7 @@ fn group_only_zombies(pgid: libc::pid_t) -> bool {
         };
         let mut f = rest.split(' ');
         let state = f.next().unwrap_or("");
-        let pgrp = f.nth(1).and_then(|s| s.parse::<i32>().ok());
+        let pgrp = f.nth(1).and_then(|s| s.parse::<u32>().ok());
         if pgrp == Some(pgid) && state != "Z" {
             return false;
         }
