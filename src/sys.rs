@@ -163,3 +163,19 @@ pub fn on_interrupt(handler: extern "C" fn(libc::c_int)) {
         libc::signal(libc::SIGPIPE, libc::SIG_IGN);
     }
 }
+
+/// Bytes available to an unprivileged user on the file system holding `path`.
+#[allow(clippy::useless_conversion)] // the field types differ between targets
+pub fn free_space(path: &std::path::Path) -> io::Result<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path has a NUL byte"))?;
+    // SAFETY: statvfs reads a NUL-terminated path and fills the zeroed struct we pass.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: as above; both pointers are valid for the call.
+    let r = unsafe { libc::statvfs(c.as_ptr(), &mut st) };
+    if r != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(u64::from(st.f_bavail).saturating_mul(u64::from(st.f_frsize)))
+}

@@ -78,99 +78,116 @@ pub fn parse(argv: Vec<OsString>) -> Result<args::Invocation, Error> {
 
 /// Parse argv (without the program name) into flags and positionals.
 pub fn parse_raw(argv: Vec<OsString>) -> Result<Raw, Error> {
-    use lexopt::prelude::*;
-    let mut parser = lexopt::Parser::from_args(argv);
-    let mut args = Raw::default();
-    // Flags seen before the command is known: checked once it is.
-    let mut seen: Vec<(&'static Flag, String)> = Vec::new();
-    loop {
-        let arg = match parser.next() {
+    let mut p = RawParser {
+        parser: lexopt::Parser::from_args(argv),
+        raw: Raw::default(),
+        seen: Vec::new(),
+    };
+    while p.step()? {}
+    p.finish()
+}
+
+struct RawParser {
+    parser: lexopt::Parser,
+    raw: Raw,
+    /// Flags seen before the command is known: checked once it is.
+    seen: Vec<(&'static Flag, String)>,
+}
+
+impl RawParser {
+    /// Take one argument; false at the end.
+    fn step(&mut self) -> Result<bool, Error> {
+        use lexopt::prelude::*;
+        let arg = match self.parser.next() {
             Ok(Some(a)) => a,
-            Ok(None) => break,
-            Err(e) => return Err(usage_error(e.to_string(), None, args.command)),
+            Ok(None) => return Ok(false),
+            Err(e) => return Err(usage_error(e.to_string(), None, self.raw.command)),
         };
         let (flag, shown) = match arg {
             Short(c) => match flags::flag_by_short(c) {
                 Some(f) => (f, format!("-{c}")),
-                None => return Err(unknown_flag(&format!("-{c}"), args.command)),
+                None => return Err(unknown_flag(&format!("-{c}"), self.raw.command)),
             },
             Long(name) => match flags::flag_by_long(name) {
                 Some(f) => (f, format!("--{name}")),
-                None => {
-                    let shown = format!("--{name}");
-                    return Err(unknown_flag(&shown, args.command));
-                }
+                None => return Err(unknown_flag(&format!("--{name}"), self.raw.command)),
             },
             Value(v) => {
                 let v = v
                     .into_string()
                     .map_err(|v| Error::usage(format!("argument {v:?} is not valid UTF-8")))?;
-                if args.command.is_none() {
-                    match flags::command(&v) {
-                        Some(c) => args.command = Some(c.name),
-                        None => {
-                            let help = did_you_mean(&v, COMMANDS.iter().map(|c| c.name))
-                                .or_else(|| Some("run `nexus help` to see the commands".into()));
-                            let mut e = Error::usage(format!("unknown command `{v}`"));
-                            if let Some(h) = help {
-                                e = e.with_help(h);
-                            }
-                            return Err(e);
-                        }
-                    }
-                } else {
-                    args.positionals.push(v);
-                }
-                continue;
+                self.word(v)?;
+                return Ok(true);
             }
         };
-        let value = match flag.value {
-            Some(_) => {
-                let v = parser
-                    .value()
-                    .map_err(|_| {
-                        usage_error(
-                            format!("{shown} needs a value ({})", flag.value.unwrap_or("VALUE")),
-                            None,
-                            args.command,
-                        )
-                    })?
-                    .into_string()
-                    .map_err(|v| {
-                        Error::usage(format!("value {v:?} of {shown} is not valid UTF-8"))
-                    })?;
-                if !flag.choices.is_empty() && !flag.choices.contains(&v.as_str()) {
-                    let help = did_you_mean(&v, flag.choices.iter().copied())
-                        .unwrap_or_else(|| format!("choose one of: {}", flag.choices.join(", ")));
-                    return Err(usage_error(
-                        format!("{shown} does not take `{v}`"),
-                        Some(help),
-                        args.command,
-                    ));
-                }
-                v
-            }
-            None => String::new(),
-        };
-        seen.push((flag, shown));
-        args.values.entry(flag.long).or_default().push(value);
+        let value = self.flag_value(flag, &shown)?;
+        self.seen.push((flag, shown));
+        self.raw.values.entry(flag.long).or_default().push(value);
+        Ok(true)
     }
-    if let Some(cmd) = args.command {
-        for (flag, shown) in &seen {
+
+    /// A word: the command, then positionals.
+    fn word(&mut self, v: String) -> Result<(), Error> {
+        if self.raw.command.is_some() {
+            self.raw.positionals.push(v);
+            return Ok(());
+        }
+        match flags::command(&v) {
+            Some(c) => {
+                self.raw.command = Some(c.name);
+                Ok(())
+            }
+            None => {
+                let help = did_you_mean(&v, COMMANDS.iter().map(|c| c.name))
+                    .unwrap_or_else(|| "run `nexus help` to see the commands".into());
+                Err(Error::usage(format!("unknown command `{v}`")).with_help(help))
+            }
+        }
+    }
+
+    /// The value of `flag` (empty for a switch), checked against its choices.
+    fn flag_value(&mut self, flag: &'static Flag, shown: &str) -> Result<String, Error> {
+        let Some(name) = flag.value else {
+            return Ok(String::new());
+        };
+        let command = self.raw.command;
+        let v = self
+            .parser
+            .value()
+            .map_err(|_| usage_error(format!("{shown} needs a value ({name})"), None, command))?
+            .into_string()
+            .map_err(|v| Error::usage(format!("value {v:?} of {shown} is not valid UTF-8")))?;
+        if !flag.choices.is_empty() && !flag.choices.contains(&v.as_str()) {
+            let help = did_you_mean(&v, flag.choices.iter().copied())
+                .unwrap_or_else(|| format!("choose one of: {}", flag.choices.join(", ")));
+            return Err(usage_error(
+                format!("{shown} does not take `{v}`"),
+                Some(help),
+                command,
+            ));
+        }
+        Ok(v)
+    }
+
+    /// Flags that do not apply to the command, and its number of positionals.
+    fn finish(self) -> Result<Raw, Error> {
+        let Some(cmd) = self.raw.command else {
+            return Ok(self.raw);
+        };
+        for (flag, shown) in &self.seen {
             if !flag.applies_to(cmd) {
-                let users: Vec<&str> = flag.commands.to_vec();
                 return Err(usage_error(
                     format!("{shown} does not apply to `nexus {cmd}`"),
-                    Some(format!("it is a flag of: {}", users.join(", "))),
+                    Some(format!("it is a flag of: {}", flag.commands.join(", "))),
                     Some(cmd),
                 ));
             }
         }
-        if !args.has("help") {
-            check_arity(cmd, &args.positionals)?;
+        if !self.raw.has("help") {
+            check_arity(cmd, &self.raw.positionals)?;
         }
+        Ok(self.raw)
     }
-    Ok(args)
 }
 
 fn check_arity(cmd: &str, positionals: &[String]) -> Result<(), Error> {

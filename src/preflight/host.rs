@@ -1,0 +1,202 @@
+//! The checks of one remote host: TCP connectivity (with latency and banner), SSH
+//! authentication (which method worked), and `sudo -n true` where the plan uses sudo.
+//! A host that fails a check has its later checks skipped with the reason.
+//! Must not: run any task command or write anything on the host.
+
+use std::io::Read;
+use std::net::{TcpStream, ToSocketAddrs};
+use std::time::{Duration, Instant};
+
+use super::{Check, Mark, Options};
+use crate::exec::ssh::{connect, remote};
+use crate::exec::ExecResult;
+
+pub(super) fn sudo_suggestions(mark: Mark, user: &str) -> Vec<String> {
+    if mark != Mark::Fail {
+        return vec![];
+    }
+    vec![
+        format!("allow it without a password: echo \"{user} ALL=(ALL) NOPASSWD:ALL\" > /etc/sudoers.d/{user}"),
+        "or use --skip-sudo-check if sudo is not required".into(),
+    ]
+}
+
+fn skip(group: &'static str, label: &str, why: &str) -> Check {
+    Check {
+        group,
+        subject: label.to_string(),
+        mark: Mark::Skip,
+        detail: format!("skipped - {why}"),
+        suggestions: vec![],
+        duration: Duration::ZERO,
+    }
+}
+
+pub(super) fn check_host(
+    label: &str,
+    t: &crate::exec::ssh::target::SshTarget,
+    sudo: bool,
+    opts: &Options,
+) -> Vec<Check> {
+    let mut out = Vec::new();
+    let mut reachable = true;
+    if !opts.skip_connectivity {
+        // Through ProxyJump only the first hop can be reached directly.
+        let first = t.jumps.first().unwrap_or(t);
+        let t0 = Instant::now();
+        let c = match tcp_banner(&first.hostname, first.port, opts.timeout) {
+            Ok(banner) => Check {
+                group: "Host Connectivity",
+                subject: label.to_string(),
+                mark: Mark::Pass,
+                detail: format!(
+                    "{}:{}, {}ms, {banner}",
+                    first.hostname,
+                    first.port,
+                    t0.elapsed().as_millis()
+                ),
+                suggestions: vec![],
+                duration: t0.elapsed(),
+            },
+            Err(reason) => {
+                reachable = false;
+                Check {
+                    group: "Host Connectivity",
+                    subject: label.to_string(),
+                    mark: Mark::Fail,
+                    detail: format!("{reason} ({}:{})", first.hostname, first.port),
+                    suggestions: vec![
+                        format!("Verify SSH is running: nc -zv {} {}", first.hostname, first.port),
+                        format!("Check the host name and port of `{label}` (nexus hosts resolve {label})"),
+                        "Check firewalls between here and the host".into(),
+                    ],
+                    duration: t0.elapsed(),
+                }
+            }
+        };
+        out.push(c);
+    }
+    let mut conn = None;
+    let mut why_skip = "host unreachable";
+    if opts.skip_auth {
+        // Nothing to check; sudo needs a session, so it is skipped too.
+    } else if !reachable {
+        out.push(skip("SSH Authentication", label, "host unreachable"));
+    } else {
+        let t0 = Instant::now();
+        let mut bounded = t.clone();
+        bounded.connect_timeout = bounded.connect_timeout.min(opts.timeout);
+        match connect::connect(&bounded) {
+            Ok(c) => {
+                out.push(Check {
+                    group: "SSH Authentication",
+                    subject: label.to_string(),
+                    mark: Mark::Pass,
+                    detail: format!("{} as {}", c.auth, t.user),
+                    suggestions: vec![],
+                    duration: t0.elapsed(),
+                });
+                conn = Some(c);
+            }
+            Err(e) => {
+                reachable = false;
+                why_skip = "authentication failed";
+                out.push(Check {
+                    group: "SSH Authentication",
+                    subject: label.to_string(),
+                    mark: Mark::Fail,
+                    detail: e.reason.clone(),
+                    suggestions: e.suggestions.clone(),
+                    duration: t0.elapsed(),
+                });
+            }
+        }
+    }
+    if sudo && !opts.skip_sudo {
+        match &conn {
+            None if !reachable => out.push(skip("Sudo Access", label, why_skip)),
+            None => out.push(skip("Sudo Access", label, "no SSH session (--skip-auth)")),
+            Some(c) => {
+                let t0 = Instant::now();
+                let mut got = crate::exec::Collected::default();
+                let cmd = remote::RemoteCommand {
+                    line: "sudo -n true".into(),
+                    dir: None,
+                    env: vec![],
+                    sudo: None,
+                    pty: false,
+                };
+                let (res, _) = remote::exec(c, &cmd, Instant::now() + opts.timeout, &mut got);
+                let err = got.stderr;
+                let (mark, detail) = match res {
+                    ExecResult::Exited(0) => (Mark::Pass, "NOPASSWD confirmed".to_string()),
+                    ExecResult::TimedOut => (Mark::Fail, "sudo -n true timed out".to_string()),
+                    other => {
+                        // sshd may print its own notices first; sudo's word is the last line.
+                        let text = String::from_utf8_lossy(&err).to_string();
+                        let msg = text.lines().last().unwrap_or("").trim().to_string();
+                        let msg = if msg.is_empty() {
+                            format!("sudo -n true failed ({other:?})")
+                        } else {
+                            format!("\"{msg}\"")
+                        };
+                        (Mark::Fail, msg)
+                    }
+                };
+                out.push(Check {
+                    group: "Sudo Access",
+                    subject: label.to_string(),
+                    mark,
+                    suggestions: sudo_suggestions(mark, &t.user),
+                    detail,
+                    duration: t0.elapsed(),
+                });
+            }
+        }
+    }
+    out
+}
+
+/// TCP connect and read the server's identification line.
+fn tcp_banner(host: &str, port: u16, timeout: Duration) -> Result<String, String> {
+    let addrs: Vec<_> = (host, port)
+        .to_socket_addrs()
+        .map_err(|e| format!("cannot resolve: {}", crate::error::io_reason(&e)))?
+        .collect();
+    let mut last = String::from("no address");
+    for a in addrs {
+        match TcpStream::connect_timeout(&a, timeout) {
+            Ok(mut s) => {
+                let _ = s.set_read_timeout(Some(timeout));
+                let mut buf = [0u8; 256];
+                let mut got = Vec::new();
+                while !got.contains(&b'\n') && got.len() < 255 {
+                    match s.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => got.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let line = String::from_utf8_lossy(&got);
+                let banner = line.lines().next().unwrap_or("").trim().to_string();
+                return Ok(if banner.is_empty() {
+                    "no banner".into()
+                } else {
+                    banner
+                });
+            }
+            Err(e) => {
+                last = match e.kind() {
+                    std::io::ErrorKind::ConnectionRefused => "Connection refused".into(),
+                    std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock => {
+                        format!(
+                            "timed out after {}",
+                            crate::config::duration::display(timeout)
+                        )
+                    }
+                    _ => crate::error::io_reason(&e),
+                }
+            }
+        }
+    }
+    Err(last)
+}
