@@ -4,7 +4,7 @@ CARGO ?= cargo
 TARGET_TRIPLE ?= x86_64-unknown-linux-gnu
 PREFIX ?= /usr/local
 
-.PHONY: build test lint demo bench static install clean deps
+.PHONY: build test lint demo bench bench-setup static install clean deps
 
 build:
 	$(CARGO) build --release
@@ -20,8 +20,16 @@ lint:
 demo: build
 	./scripts/demo.sh
 
+# nexus against make and just on generated task graphs (BENCHMARKS.md). Tools that are
+# missing (hyperfine, GNU time, just) are installed first by scripts/bench-setup.sh local:
+# apt-get needs root or sudo, just is built with cargo into .bench-tools/.
 bench: build
 	./scripts/bench-local.sh
+
+# Every benchmark tool, including the SSH peers (ansible-core, pyinfra, parallel-ssh in
+# .bench-tools/venv) that scripts/bench-ssh.sh compares nexus with.
+bench-setup:
+	./scripts/bench-setup.sh all
 
 # A statically linked release binary (glibc, crt-static): target/$(TARGET_TRIPLE)/release/nexus
 static:

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Pre-flight of N loopback hosts against connecting to them once (`nexus run` of `true`):
-# the issue's target is preflight < 2x. Uses ../shared/bench/sshd-fleet.sh on its own
-# port and state dir, stops it on exit. Knobs: N (100), RUNS (5), NEXUS_BIN.
+# the issue's target is preflight < 2x. Uses scripts/fleet.sh on its own port and state
+# dir, and stops it on exit. Needs hyperfine (scripts/bench-setup.sh local installs it).
+# Knobs: N (100), RUNS (5), NEXUS_BIN, BENCH_OUT, BENCH_STATE, BENCH_PORT.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
-SHARED_BENCH=${SHARED_BENCH:-$repo/../shared/bench}
+fleet=$repo/scripts/fleet.sh
 N=${N:-100}
 RUNS=${RUNS:-5}
 export BENCH_STATE=${BENCH_STATE:-/tmp/nexus-bench-preflight}
@@ -13,12 +14,12 @@ out=${BENCH_OUT:-$repo/.bench-out}/preflight
 mkdir -p "$out"
 bin=${NEXUS_BIN:-$repo/target/release/nexus}
 [ -x "$bin" ] || (cd "$repo" && cargo build --release)
-command -v hyperfine >/dev/null || apt-get install -y -qq hyperfine >/dev/null
+command -v hyperfine >/dev/null || "$repo/scripts/bench-setup.sh" local >&2
 tmp=$(mktemp -d)
 cp "$bin" "$tmp/nexus"
-trap '"$SHARED_BENCH/sshd-fleet.sh" stop >/dev/null 2>&1 || true; rm -rf "$tmp"' EXIT
-"$SHARED_BENCH/sshd-fleet.sh" start "$N" >/dev/null
-eval "$("$SHARED_BENCH/sshd-fleet.sh" env)"
+trap '"$fleet" stop >/dev/null 2>&1 || true; rm -rf "$tmp"' EXIT
+"$fleet" start "$N" 2> "$tmp/fleet.log" || { cat "$tmp/fleet.log" >&2; exit 1; }
+eval "$("$fleet" env)"
 hosts=$(seq 1 "$N" | sed 's/^/"h/; s/$/"/' | paste -sd, -)
 cat > "$tmp/nexus.toml" <<TOML
 [config]

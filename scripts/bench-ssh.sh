@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
 # nexus against OpenSSH, parallel-ssh, pyinfra and Ansible on the loopback SSH fleet of
-# ../shared/bench (one sshd on 127.0.0.1 posing as hosts h1..hN), all in one run.
+# scripts/fleet.sh (one sshd on 127.0.0.1 posing as hosts h1..hN), all in one run.
 #
 #   scripts/bench-ssh.sh              build nexus (release), check, time, print the tables
 #
 # Steps (every heavy step runs alone; the machine has 2 cores):
-#   1. for N in $NS (10 50 100 200): `sshd-fleet.sh start N`; nexus runs `true` on all N
+#   1. for N in $NS (10 50 100 200): `scripts/fleet.sh start N`; nexus runs `true` on all N
 #      hosts (`nexus -c nexus.toml run t -q`): a check run (`--format json`: task_finish
 #      must list N hosts, all "success"; `-q`: exit 0 and one line `ok t (...)`), then
 #      hyperfine, peak RSS (/usr/bin/time -f %M, largest of 3 runs) and one run under
-#      measure.py (client CPU vs sshd CPU). Then the peers through ssh-peers.sh, same N,
+#      scripts/measure.py (client CPU vs sshd CPU). Then the peers through scripts/bench-peers.sh, same N,
 #      same fleet: TOOLS="$PEERS" (Ansible only for N <= ANSIBLE_MAX_N, RUNS_ANSIBLE runs).
 #   1b. interleaved: the sweep times each tool in a block of its own, and on a shared machine
 #      whose speed drifts over minutes the ratio of two blocks carries that drift. At
@@ -18,7 +18,7 @@
 #   2. pooled: POOLED_CMDS (10) commands `true` in one task on POOLED_N (50) hosts against
 #      the same task with 1 command, in one hyperfine invocation; per command per host =
 #      (median(10) - median(1)) / 9 / 50, compared with OpenSSH with warm ControlMaster
-#      masters (ssh-peers.sh, TOOLS=ssh-mux: hyperfine mean / N). Then ROUNDS_AB interleaved
+#      masters (bench-peers.sh, TOOLS=ssh-mux: hyperfine mean / N). Then ROUNDS_AB interleaved
 #      rounds of the three (pooled/interleaved.json), judged the same way on their medians.
 #   3. big: N_BIG (1000) hosts, one check run (--format json) and RUNS_BIG timed runs, each
 #      under /usr/bin/time (wall, peak RSS); sshd's MaxStartups must be >= N_BIG.
@@ -31,7 +31,7 @@
 #
 # Environment:
 #   NS="10 50 100 200"        fleet sizes for step 1 (NS="" skips step 1)
-#   PEERS="ssh-c25519 pssh pyinfra ansible"   ssh-peers.sh tools (also: ssh, ansible-pipe, ...)
+#   PEERS="ssh-c25519 pssh pyinfra ansible"   bench-peers.sh tools (also: ssh, ansible-pipe, ...)
 #   RUNS=5 WARMUP=1           hyperfine runs for nexus and the peers
 #   RUNS_ANSIBLE=3            runs for the Ansible tools (~35 s a run at N = 100)
 #   ANSIBLE_MAX_N=100         Ansible tools only for N <= this (0: never)
@@ -45,15 +45,14 @@
 #   NEXUS_BIN                 use this binary and skip `cargo build --release`
 #   NEXUS_REV                 build this committed revision (e.g. HEAD) from `git archive` in a
 #                             temp tree (target/bench-rev/) instead of the work tree
-#   SHARED_BENCH              default: <repo>/../shared/bench
-#   BENCH_TOOLS               venv with ansible/pyinfra/parallel-ssh (default: shared lib.sh's,
-#                             <repo>/../.bench-tools); SETUP=1 (default) runs setup.sh first
+#   BENCH_TOOLS               venv with ansible/pyinfra/parallel-ssh (default <repo>/.bench-tools);
+#                             SETUP=1 (default) runs scripts/bench-setup.sh ssh first
 #   BENCH_OUT                 default <repo>/.bench-out; results in OUT=$BENCH_OUT/ssh
-#                             (n<N>/true/ holds nexus.* next to ssh-peers.sh's files; pooled/,
+#                             (n<N>/true/ holds nexus.* next to bench-peers.sh's files; pooled/,
 #                             big/, meta.json, summary.md, summary.json). OUT is emptied at the
 #                             start unless KEEP_OUT=1.
 #   BENCH_STATE               fleet state dir (default ${TMPDIR:-/tmp}/nexus-bench-ssh-fleet,
-#                             not the shared default, so another user's fleet is not touched)
+#                             not fleet.sh's default, so a fleet started by hand is not touched)
 #   BENCH_PORT=22022          must be free; the fleet is stopped on exit (trap)
 #   STEP_TIMEOUT=300          seconds, bound on every single nexus run (TOOL_TIMEOUT for peers)
 #   NEXUS_HOME                nexus keeps a journal of every run there and, at the start of every
@@ -69,7 +68,6 @@
 set -euo pipefail
 
 REPO="$(cd "$(dirname "$0")/.." && pwd)"
-SHARED_BENCH="${SHARED_BENCH:-$(cd "$REPO/../shared/bench" 2>/dev/null && pwd || echo "$REPO/../shared/bench")}"
 NS="${NS-10 50 100 200}"
 PEERS="${PEERS-ssh-c25519 pssh pyinfra ansible}"
 RUNS="${RUNS:-5}"
@@ -98,30 +96,27 @@ export BENCH_OUT="${BENCH_OUT:-$REPO/.bench-out}"
 export BENCH_STATE="${BENCH_STATE:-${TMPDIR:-/tmp}/nexus-bench-ssh-fleet}"
 export BENCH_PORT="${BENCH_PORT:-22022}"
 OUT="$BENCH_OUT/ssh"
-FLEET="$SHARED_BENCH/sshd-fleet.sh"
-PEERS_SH="$SHARED_BENCH/ssh-peers.sh"
-MEASURE="$SHARED_BENCH/measure.py"
-[ -f "$SHARED_BENCH/lib.sh" ] || { echo "no lib.sh in SHARED_BENCH=$SHARED_BENCH" >&2; exit 1; }
-# lib.sh: BENCH_TOOLS (the venv with the peers) and the PATH ssh-peers.sh uses
-# shellcheck disable=SC1091
-source "$SHARED_BENCH/lib.sh"
+FLEET="$REPO/scripts/fleet.sh"
+PEERS_SH="$REPO/scripts/bench-peers.sh"
+MEASURE="$REPO/scripts/measure.py"
+export BENCH_TOOLS="${BENCH_TOOLS:-$REPO/.bench-tools}"
+export PATH="$BENCH_TOOLS/venv/bin:$BENCH_TOOLS/bin:$PATH"
 
 log() { printf '[bench-ssh %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
-[ -x "$FLEET" ] && [ -x "$PEERS_SH" ] && [ -f "$MEASURE" ] || die "no sshd-fleet.sh / ssh-peers.sh / measure.py in SHARED_BENCH=$SHARED_BENCH"
 command -v python3 >/dev/null || die "python3 missing"
 case "$BENCH_STATE$BENCH_OUT" in *' '*) die "BENCH_STATE and BENCH_OUT must not contain spaces (hyperfine -N splits on them)";; esac
 
-# ---- tools (setup.sh: apt hyperfine/openssh-server/time, venv with the peers) ----------
+# ---- tools (bench-setup.sh ssh: hyperfine, time, openssh-server, venv with the peers) ----
 mkdir -p "$OUT"
 if [ "$SETUP" = 1 ]; then
-  log "setup.sh (idempotent; installs the peers once, may take minutes the first time)"
-  "$SHARED_BENCH/setup.sh" > "$OUT/setup.log" 2>&1 || log "WARNING: setup.sh failed (see $OUT/setup.log); peers that are missing will fail their check and be reported"
+  log "scripts/bench-setup.sh ssh (idempotent; installs the peers once, may take minutes the first time)"
+  "$REPO/scripts/bench-setup.sh" ssh > "$OUT/setup.log" 2>&1 || log "WARNING: bench-setup.sh failed (see $OUT/setup.log); peers that are missing will fail their check and be reported"
 fi
-command -v hyperfine >/dev/null || die "hyperfine missing (run $SHARED_BENCH/setup.sh)"
-[ -x /usr/bin/time ] || die "/usr/bin/time missing (apt-get install time, or setup.sh)"
-[ -x /usr/sbin/sshd ] || die "/usr/sbin/sshd missing (run $SHARED_BENCH/setup.sh)"
+command -v hyperfine >/dev/null || die "hyperfine missing (run scripts/bench-setup.sh ssh)"
+[ -x /usr/bin/time ] || die "/usr/bin/time missing (apt-get install time, or scripts/bench-setup.sh ssh)"
+[ -x /usr/sbin/sshd ] || die "/usr/sbin/sshd missing (run scripts/bench-setup.sh ssh)"
 
 # shellcheck source=scripts/bench-common.sh
 source "$REPO/scripts/bench-common.sh"
@@ -205,7 +200,7 @@ import sys
 path, n, cmds, ssh_config, plimit, maxconn, extra = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), *sys.argv[4:]
 hosts = ", ".join(f'"h{i}"' for i in range(1, n + 1))
 run = '"true"' if cmds == 1 else "[" + ", ".join(['"true"'] * cmds) + "]"
-open(path, "w").write(f'''# generated by scripts/bench-ssh.sh: {n} hosts of the sshd-fleet.sh loopback fleet
+open(path, "w").write(f'''# generated by scripts/bench-ssh.sh: {n} hosts of the scripts/fleet.sh loopback fleet
 [config]
 ssh_config = "{ssh_config}"
 host_key_checking = "off"
@@ -286,7 +281,7 @@ print(f"{v.get('ok_hosts')}/{v.get('n')} hosts success, {v.get('hosts_with_all_c
 EOF
 }
 
-sshd_pidfile_args() { local f; for f in "$BENCH_STATE"/sshd-*.pid; do [ -f "$f" ] && printf -- '--sshd-pidfile\n%s\n' "$f"; done; return 0; }
+sshd_pidfile_args() { local f; for f in $FLEET_SSHD_PIDFILES; do [ -f "$f" ] && printf -- '--server-pidfile\n%s\n' "$f"; done; return 0; }
 
 # nexus_check D N CMDS TOML: json check + -q check; writes D/nexus.verify.json; 0 if ok
 nexus_check() {
@@ -392,12 +387,12 @@ run_peers() { # N TOOLS RUNS
   [ -n "$tools" ] || return 0
   idle="$(wait_idle)"
   echo "$tools: CPUs $idle % idle before" >> "$OUT/n$n/true/peers_idle_before.txt"
-  log "N=$n peers: TOOLS=\"$tools\" RUNS=$runs ssh-peers.sh $n (CPUs $idle % idle before)"
+  log "N=$n peers: TOOLS=\"$tools\" RUNS=$runs bench-peers.sh $n (CPUs $idle % idle before)"
   local prc=0
   TOOLS="$tools" RUNS="$runs" WARMUP="$WARMUP" "$PEERS_SH" "$n" true > "$WORK/peers.log" 2>&1 || prc=$?
   cat "$WORK/peers.log" >> "$OUT/n$n/true/peers.log"
   grep -vE '(fleet ready|sshd\[)' "$WORK/peers.log" >&2 || true
-  [ "$prc" = 0 ] || log "ssh-peers.sh $n failed (rc $prc); the tools it did not finish are reported as missing"
+  [ "$prc" = 0 ] || log "bench-peers.sh $n failed (rc $prc); the tools it did not finish are reported as missing"
 }
 
 # interleave OUT_JSON ROUNDS META_JSON NAME CMD [NAME CMD...]: one untimed run of every CMD
@@ -447,7 +442,7 @@ for t in $PEERS; do
   case "$t" in ansible*) ansible_tools="$ansible_tools $t" ;; *) other_tools="$other_tools $t" ;; esac
 done
 for n in $NS; do
-  "$FLEET" start "$n" 2> "$WORK/fleet.log" || { cat "$WORK/fleet.log" >&2; die "sshd-fleet.sh start $n failed"; }
+  "$FLEET" start "$n" 2> "$WORK/fleet.log" || { cat "$WORK/fleet.log" >&2; die "fleet.sh start $n failed"; }
   eval "$("$FLEET" env)"
   d="$OUT/n$n/true"; mkdir -p "$d"
   toml="$WORK/n$n.toml"; write_toml "$toml" "$n" 1; cp "$toml" "$d/nexus.toml"
@@ -477,7 +472,7 @@ done
 d="$OUT/n$TARGET_N/true"
 # The peers' wrappers come from the sweep (or, with NS="" KEEP_OUT=1, from an earlier one).
 if [ "$ROUNDS_AB" -gt 0 ] && [ -d "$d" ]; then
-  "$FLEET" start "$TARGET_N" 2> "$WORK/fleet.log" || { cat "$WORK/fleet.log" >&2; die "sshd-fleet.sh start $TARGET_N failed"; }
+  "$FLEET" start "$TARGET_N" 2> "$WORK/fleet.log" || { cat "$WORK/fleet.log" >&2; die "fleet.sh start $TARGET_N failed"; }
   eval "$("$FLEET" env)"
   [ -f "$WORK/n$TARGET_N.toml" ] || write_toml "$WORK/n$TARGET_N.toml" "$TARGET_N" 1
   ab=(nexus "timeout -k 5 $STEP_TIMEOUT $NEXUS -c $WORK/n$TARGET_N.toml run t -q")
@@ -490,7 +485,7 @@ fi
 # ---- 2. pooled sessions: POOLED_CMDS commands per host in one task -------------------
 if [ "$POOLED" = 1 ]; then
   n="$POOLED_N"
-  "$FLEET" start "$n" 2> "$WORK/fleet.log" || { cat "$WORK/fleet.log" >&2; die "sshd-fleet.sh start $n failed"; }
+  "$FLEET" start "$n" 2> "$WORK/fleet.log" || { cat "$WORK/fleet.log" >&2; die "fleet.sh start $n failed"; }
   eval "$("$FLEET" env)"
   d="$OUT/pooled"; mkdir -p "$d" "$OUT/n$n/true"
   write_toml "$WORK/p1.toml" "$n" 1; write_toml "$WORK/pK.toml" "$n" "$POOLED_CMDS"
@@ -520,13 +515,13 @@ fi
 # ---- 3. big fleet --------------------------------------------------------------------
 if [ -n "$N_BIG" ] && [ "$N_BIG" != 0 ]; then
   n="$N_BIG"
-  "$FLEET" start "$n" 2> "$WORK/fleet.log" || { cat "$WORK/fleet.log" >&2; die "sshd-fleet.sh start $n failed"; }
+  "$FLEET" start "$n" 2> "$WORK/fleet.log" || { cat "$WORK/fleet.log" >&2; die "fleet.sh start $n failed"; }
   eval "$("$FLEET" env)"
   d="$OUT/big"; mkdir -p "$d"
-  ms="$(awk '$1 == "MaxStartups" {print $2}' "$BENCH_STATE/sshd_config-0")"
+  ms="$(awk '$1 == "MaxStartups" {print $2}' "$FLEET_SSHD_CONFIG")"
   echo "${ms:-10:30:100 (sshd default)}" > "$d/maxstartups.txt"
   if [ "${ms%%:*}" -lt "$n" ] 2>/dev/null || [ -z "$ms" ]; then
-    log "WARNING: sshd MaxStartups is ${ms:-default}, below N_BIG=$n: sshd will drop connections (sshd-fleet.sh writes 2000)"
+    log "WARNING: sshd MaxStartups is ${ms:-default}, below N_BIG=$n: sshd will drop connections (fleet.sh writes BENCH_MAX_STARTUPS, default 2000)"
   fi
   big_runs() { # DIR TOML LABEL
     local bd="$1" bt="$2" label="$3" idle i
@@ -627,7 +622,7 @@ print(f"{meta['date']}, {meta['nproc']} CPUs ({meta['cpu']}), {meta['mem']}, Lin
       f"load {' '.join(meta['loadavg_start'])} at start, {' '.join(meta['loadavg_end'])} at end.\n")
 print(f"nexus: {meta['nexus']}, {meta['source']} (sha256 {meta['nexus_sha256'][:12]}); {meta['ssh']}; {meta['hyperfine']}; "
       f"{meta['ansible']}; {meta['pyinfra']}; parallel-ssh {meta['parallel_ssh']}; {meta['python']}.\n")
-print(f"Command `true` on every host; one sshd on 127.0.0.1:22022 (sshd-fleet.sh). hyperfine -N, "
+print(f"Command `true` on every host; one sshd on 127.0.0.1:{os.environ.get('BENCH_PORT', '22022')} (scripts/fleet.sh). hyperfine -N, "
       f"{meta['warmup']} warmup + {meta['runs']} runs (Ansible: {meta['runs_ansible']} runs, N <= {meta['ansible_max_n']}). "
       f"nexus.toml: parallel_limit = {meta['parallel_limit']}, max_connections = {meta['max_connections']}, host_key_checking = \"off\".\n")
 print("## Medians (s; min–max)\n")

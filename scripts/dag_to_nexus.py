@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""nexus.toml from a bench DAG (tasks.json of ../shared/bench/dag_gen.py), and the
+"""nexus.toml from a bench DAG (tasks.json of scripts/gen-dag.py), and the
 check of a `.check` run's log.
 
 usage:
