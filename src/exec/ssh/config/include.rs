@@ -1,0 +1,176 @@
+//! `Include`: the files a pattern names (`glob(3)` for `*`, `?` and `[...]`, sorted),
+//! relative names under `~/.ssh`, OpenSSH's owner and permission checks, and the
+//! nesting limit. Must not: evaluate the included statements (eval.rs does).
+
+use std::path::{Path, PathBuf};
+
+use super::directive::{err, parse_text, Stmt};
+use super::expand::{home_dir, tilde_expand};
+use super::{ConfigError, MAX_INCLUDE_DEPTH};
+
+pub(super) fn parse_include(
+    args: &[String],
+    file: &Path,
+    n: usize,
+    depth: usize,
+) -> Result<Vec<Vec<Stmt>>, ConfigError> {
+    let home = home_dir();
+    let mut files = Vec::new();
+    for a in args {
+        if a.is_empty() {
+            return Err(err(file, n, "keyword include empty argument"));
+        }
+        let pattern = if a.starts_with('/') {
+            a.clone()
+        } else if a.starts_with('~') {
+            tilde_expand(a, &home)
+        } else {
+            format!("{}/.ssh/{}", home.trim_end_matches('/'), a)
+        };
+        for path in glob(&pattern) {
+            if depth + 1 > MAX_INCLUDE_DEPTH {
+                return Err(err(file, n, "Too many recursive configuration includes"));
+            }
+            files.push(read_included(&path, file, n, depth + 1)?);
+        }
+    }
+    Ok(files)
+}
+
+fn read_included(
+    path: &Path,
+    parent: &Path,
+    n: usize,
+    depth: usize,
+) -> Result<Vec<Stmt>, ConfigError> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => {
+            return Err(err(
+                parent,
+                n,
+                format!("Can't open user config file {}: {e}", path.display()),
+            ))
+        }
+    };
+    // SAFETY: getuid has no preconditions and cannot fail.
+    let uid = unsafe { libc::getuid() };
+    // OpenSSH refuses included files owned by someone else or writable by others.
+    // Group-writable files are accepted, as Debian's OpenSSH does for the usual
+    // one-user groups (upstream refuses them too).
+    if (meta.uid() != 0 && meta.uid() != uid) || meta.mode() & 0o002 != 0 {
+        return Err(err(
+            parent,
+            n,
+            format!("Bad owner or permissions on {}", path.display()),
+        ));
+    }
+    if meta.is_dir() {
+        return Ok(Vec::new());
+    }
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => {
+            return Err(err(
+                parent,
+                n,
+                format!("Can't open user config file {}: {e}", path.display()),
+            ))
+        }
+    };
+    parse_text(&String::from_utf8_lossy(&bytes), path, depth)
+}
+
+fn has_magic(s: &str) -> bool {
+    s.contains(['*', '?', '['])
+}
+
+/// `glob(3)` for `*`, `?` and `[...]`: existing paths, sorted bytewise.
+fn glob(pattern: &str) -> Vec<PathBuf> {
+    use std::os::unix::ffi::OsStrExt;
+    let mut cands: Vec<PathBuf> = vec![if pattern.starts_with('/') {
+        PathBuf::from("/")
+    } else {
+        PathBuf::from(".")
+    }];
+    let comps: Vec<&str> = pattern.split('/').filter(|c| !c.is_empty()).collect();
+    for comp in comps {
+        let mut next = Vec::new();
+        for base in &cands {
+            if has_magic(comp) {
+                let Ok(rd) = std::fs::read_dir(base) else {
+                    continue;
+                };
+                for ent in rd.flatten() {
+                    let name = ent.file_name();
+                    let Some(name) = name.to_str() else {
+                        continue;
+                    };
+                    if name.starts_with('.') && !comp.starts_with('.') {
+                        continue;
+                    }
+                    if fnmatch(comp.as_bytes(), name.as_bytes()) {
+                        next.push(base.join(name));
+                    }
+                }
+            } else {
+                next.push(base.join(comp));
+            }
+        }
+        cands = next;
+    }
+    let mut out: Vec<PathBuf> = cands
+        .into_iter()
+        .filter(|p| std::fs::symlink_metadata(p).is_ok())
+        .collect();
+    out.sort_by(|a, b| a.as_os_str().as_bytes().cmp(b.as_os_str().as_bytes()));
+    out
+}
+
+/// Shell-style match of one path component: `*`, `?`, `[set]`, `[!set]`, `[a-z]`.
+pub(super) fn fnmatch(p: &[u8], s: &[u8]) -> bool {
+    match p.first() {
+        None => s.is_empty(),
+        Some(b'*') => (0..=s.len()).any(|i| fnmatch(&p[1..], &s[i..])),
+        Some(b'?') => !s.is_empty() && fnmatch(&p[1..], &s[1..]),
+        Some(b'[') => {
+            let Some(&c) = s.first() else {
+                return false;
+            };
+            let mut i = 1;
+            let neg = matches!(p.get(i), Some(b'!') | Some(b'^'));
+            if neg {
+                i += 1;
+            }
+            let mut matched = false;
+            let mut first = true;
+            loop {
+                let Some(&pc) = p.get(i) else {
+                    // No closing bracket: '[' is literal.
+                    return c == b'[' && fnmatch(&p[1..], &s[1..]);
+                };
+                if pc == b']' && !first {
+                    break;
+                }
+                first = false;
+                if p.get(i + 1) == Some(&b'-') && p.get(i + 2).is_some_and(|&e| e != b']') {
+                    let hi = p.get(i + 2).copied().unwrap_or(pc);
+                    if pc <= c && c <= hi {
+                        matched = true;
+                    }
+                    i += 3;
+                } else {
+                    if pc == c {
+                        matched = true;
+                    }
+                    i += 1;
+                }
+            }
+            matched != neg && fnmatch(&p[i + 1..], &s[1..])
+        }
+        Some(&pc) => s.first() == Some(&pc) && fnmatch(&p[1..], &s[1..]),
+    }
+}
