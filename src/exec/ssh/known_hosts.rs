@@ -10,11 +10,16 @@ use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use super::base64;
+use super::pattern::{match_list, ListMatch};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Names {
-    Patterns(Vec<String>),
-    Hashed { salt: Vec<u8>, hash: Vec<u8> },
+    /// The comma-separated name patterns, lowercased.
+    Patterns(String),
+    Hashed {
+        salt: Vec<u8>,
+        hash: Vec<u8>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -165,7 +170,7 @@ fn parse_line(line: usize, text: &str) -> Option<Entry> {
                 hash: base64::decode(hash)?,
             }
         }
-        None => Names::Patterns(first.split(',').map(|p| p.to_ascii_lowercase()).collect()),
+        None => Names::Patterns(first.to_ascii_lowercase()),
     };
     Some(Entry {
         line,
@@ -178,42 +183,11 @@ fn parse_line(line: usize, text: &str) -> Option<Entry> {
 fn names_match(names: &Names, name: &str) -> bool {
     match names {
         Names::Hashed { salt, hash } => hmac_sha1(salt, name.as_bytes()).as_slice() == hash,
-        Names::Patterns(patterns) => {
-            let name = name.to_ascii_lowercase();
-            let mut matched = false;
-            for p in patterns {
-                match p.strip_prefix('!') {
-                    // A negated pattern that matches rules the line out (OpenSSH match_hostname).
-                    Some(neg) if glob(neg.as_bytes(), name.as_bytes()) => return false,
-                    Some(_) => {}
-                    None => matched |= glob(p.as_bytes(), name.as_bytes()),
-                }
-            }
-            matched
+        // A negated pattern that matches rules the line out (OpenSSH match_hostname).
+        Names::Patterns(list) => {
+            match_list(&name.to_ascii_lowercase(), list, false) == ListMatch::Positive
         }
     }
-}
-
-/// `*` and `?` wildcards.
-pub(crate) fn glob(p: &[u8], s: &[u8]) -> bool {
-    let (mut pi, mut si) = (0, 0);
-    let mut star: Option<(usize, usize)> = None;
-    while si < s.len() {
-        if pi < p.len() && (p[pi] == b'?' || p[pi] == s[si]) {
-            pi += 1;
-            si += 1;
-        } else if pi < p.len() && p[pi] == b'*' {
-            star = Some((pi, si));
-            pi += 1;
-        } else if let Some((sp, ss)) = star {
-            pi = sp + 1;
-            si = ss + 1;
-            star = Some((sp, ss + 1));
-        } else {
-            return false;
-        }
-    }
-    p[pi..].iter().all(|&c| c == b'*')
 }
 
 fn sha1(data: &[u8]) -> [u8; 20] {
@@ -346,15 +320,5 @@ mod tests {
         assert_eq!(kh.key_types("web1", 22), ["ssh-ed25519"]);
         assert!(kh.key_types("web3", 22).is_empty());
         assert_eq!(blob_type(&ec), Some("ecdsa-sha2-nistp256"));
-    }
-
-    #[test]
-    fn glob_handles_stars_and_question_marks() {
-        assert!(glob(b"*", b"anything"));
-        assert!(glob(b"web-?", b"web-1"));
-        assert!(!glob(b"web-?", b"web-12"));
-        assert!(glob(b"*.example.*", b"a.example.com"));
-        assert!(glob(b"[10.0.0.*]:22?2", b"[10.0.0.5]:2202"));
-        assert!(!glob(b"a*b", b"acd"));
     }
 }

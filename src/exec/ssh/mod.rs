@@ -6,6 +6,7 @@ pub mod base64;
 pub mod config;
 pub mod connect;
 pub mod known_hosts;
+pub mod pattern;
 pub mod pool;
 pub mod remote;
 pub mod target;

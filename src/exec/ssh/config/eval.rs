@@ -5,60 +5,10 @@
 use super::directive::{Crit, CritKind, Setting, Stmt};
 use super::expand::{expand_hostname, Env};
 use super::MAX_IDENTITY_FILES;
-
-/// OpenSSH `match_pattern`: `*` and `?`, case-sensitive. Greedy with one backtrack
-/// point, so time stays linear-ish whatever the pattern.
-pub(super) fn match_pattern(s: &[u8], p: &[u8]) -> bool {
-    let (mut si, mut pi) = (0, 0);
-    let mut star: Option<(usize, usize)> = None;
-    while si < s.len() {
-        match p.get(pi) {
-            Some(b'*') => {
-                star = Some((pi, si));
-                pi += 1;
-            }
-            Some(&c) if c == b'?' || c == s[si] => {
-                si += 1;
-                pi += 1;
-            }
-            _ => match star {
-                Some((sp, ss)) => {
-                    pi = sp + 1;
-                    si = ss + 1;
-                    star = Some((sp, ss + 1));
-                }
-                None => return false,
-            },
-        }
-    }
-    p[pi.min(p.len())..].iter().all(|&c| c == b'*')
-}
-
-/// OpenSSH `match_pattern_list`: 1 positive match, 0 none, -1 a negated match.
-fn match_pattern_list(s: &str, list: &str, dolower: bool) -> i32 {
-    let mut got_positive = 0;
-    for sub in list.split(',') {
-        let (neg, sub) = match sub.strip_prefix('!') {
-            Some(r) => (true, r),
-            None => (false, sub),
-        };
-        let sub = if dolower {
-            sub.to_ascii_lowercase()
-        } else {
-            sub.to_string()
-        };
-        if match_pattern(s.as_bytes(), sub.as_bytes()) {
-            if neg {
-                return -1;
-            }
-            got_positive = 1;
-        }
-    }
-    got_positive
-}
+use crate::exec::ssh::pattern::{match_list, matches, ListMatch};
 
 fn match_hostname(host: &str, list: &str) -> bool {
-    match_pattern_list(&host.to_ascii_lowercase(), list, true) == 1
+    match_list(&host.to_ascii_lowercase(), list, true) == ListMatch::Positive
 }
 
 #[derive(Debug, Default)]
@@ -99,7 +49,7 @@ pub(super) fn eval(
                         Some(r) => (true, r),
                         None => (false, p.as_str()),
                     };
-                    if match_pattern(alias.as_bytes(), p.as_bytes()) {
+                    if matches(p.as_bytes(), alias.as_bytes()) {
                         if neg {
                             *active = false;
                             break;
@@ -142,8 +92,8 @@ fn eval_match(crits: &[Crit], alias: &str, env: &Env, st: &State) -> bool {
             }
             CritKind::Host(l) => match_hostname(&host, l),
             CritKind::OriginalHost(l) => match_hostname(alias, l),
-            CritKind::User(l) => match_pattern_list(ruser, l, false) == 1,
-            CritKind::LocalUser(l) => match_pattern_list(&env.local_user, l, false) == 1,
+            CritKind::User(l) => match_list(ruser, l, false) == ListMatch::Positive,
+            CritKind::LocalUser(l) => match_list(&env.local_user, l, false) == ListMatch::Positive,
             CritKind::PostCanon => false,
             CritKind::Unsupported => return false,
         };

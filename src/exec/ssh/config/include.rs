@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use super::directive::{err, parse_text, Stmt};
 use super::expand::{home_dir, tilde_expand};
 use super::{ConfigError, MAX_INCLUDE_DEPTH};
+use crate::exec::ssh::pattern::glob_component;
 
 pub(super) fn parse_include(
     args: &[String],
@@ -112,7 +113,7 @@ fn glob(pattern: &str) -> Vec<PathBuf> {
                     if name.starts_with('.') && !comp.starts_with('.') {
                         continue;
                     }
-                    if fnmatch(comp.as_bytes(), name.as_bytes()) {
+                    if glob_component(comp.as_bytes(), name.as_bytes()) {
                         next.push(base.join(name));
                     }
                 }
@@ -128,49 +129,4 @@ fn glob(pattern: &str) -> Vec<PathBuf> {
         .collect();
     out.sort_by(|a, b| a.as_os_str().as_bytes().cmp(b.as_os_str().as_bytes()));
     out
-}
-
-/// Shell-style match of one path component: `*`, `?`, `[set]`, `[!set]`, `[a-z]`.
-pub(super) fn fnmatch(p: &[u8], s: &[u8]) -> bool {
-    match p.first() {
-        None => s.is_empty(),
-        Some(b'*') => (0..=s.len()).any(|i| fnmatch(&p[1..], &s[i..])),
-        Some(b'?') => !s.is_empty() && fnmatch(&p[1..], &s[1..]),
-        Some(b'[') => {
-            let Some(&c) = s.first() else {
-                return false;
-            };
-            let mut i = 1;
-            let neg = matches!(p.get(i), Some(b'!') | Some(b'^'));
-            if neg {
-                i += 1;
-            }
-            let mut matched = false;
-            let mut first = true;
-            loop {
-                let Some(&pc) = p.get(i) else {
-                    // No closing bracket: '[' is literal.
-                    return c == b'[' && fnmatch(&p[1..], &s[1..]);
-                };
-                if pc == b']' && !first {
-                    break;
-                }
-                first = false;
-                if p.get(i + 1) == Some(&b'-') && p.get(i + 2).is_some_and(|&e| e != b']') {
-                    let hi = p.get(i + 2).copied().unwrap_or(pc);
-                    if pc <= c && c <= hi {
-                        matched = true;
-                    }
-                    i += 3;
-                } else {
-                    if pc == c {
-                        matched = true;
-                    }
-                    i += 1;
-                }
-            }
-            matched != neg && fnmatch(&p[i + 1..], &s[1..])
-        }
-        Some(&pc) => s.first() == Some(&pc) && fnmatch(&p[1..], &s[1..]),
-    }
 }
