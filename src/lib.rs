@@ -16,6 +16,7 @@ pub mod run;
 pub mod signals;
 pub mod state;
 pub mod timefmt;
+pub mod userenv;
 
 mod commands;
 

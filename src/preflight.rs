@@ -224,7 +224,7 @@ pub fn run(
             group: "Sudo Access",
             subject: "local".into(),
             mark,
-            suggestions: sudo_suggestions(mark, &crate::exec::ssh::target::local_user()),
+            suggestions: sudo_suggestions(mark, &crate::userenv::user_name()),
             detail,
             duration: t0.elapsed(),
         });

@@ -27,9 +27,7 @@ pub fn home() -> PathBuf {
     if let Some(x) = env("XDG_STATE_HOME") {
         return x.join("nexus");
     }
-    env("HOME")
-        .unwrap_or_else(|| PathBuf::from("/"))
-        .join(".local/state/nexus")
+    crate::userenv::home().join(".local/state/nexus")
 }
 
 pub fn runs_dir(home: &Path) -> PathBuf {

@@ -16,7 +16,7 @@ use ssh2::{HostKeyType, MethodType, Session};
 use super::algorithms::{effective, Kind, HOST_KEYS};
 use super::base64;
 use super::known_hosts::{known_name, KnownHosts, Verdict};
-use super::target::{default_identities, SshTarget};
+use super::target::SshTarget;
 use crate::config::HostKeyChecking;
 
 /// An authenticated session and the socket under it (for poll).
@@ -625,7 +625,7 @@ fn authenticate(session: &Session, t: &SshTarget) -> Result<String, ConnectError
                 Err(e) => tried.push(format!("ssh-agent ({e})")),
             },
         }
-        for id in default_identities() {
+        for id in crate::userenv::default_identities() {
             if try_key(&id, &mut tried) {
                 return Ok(format!("key: {}", id.display()));
             }

@@ -1,8 +1,10 @@
 //! Expansion of values: `%` tokens, `~`, `${VAR}`, and the local facts they stand for
-//! (user, home directory, host name); OpenSSH's `is_addr`.
+//! (the local user and home directory from `userenv`, the host name); OpenSSH's `is_addr`.
 //! Must not: decide which value applies (eval.rs) or read files.
 
-use std::ffi::{CStr, CString};
+use std::ffi::CString;
+
+use crate::userenv;
 
 pub(super) struct Env {
     pub(super) home: String,
@@ -12,61 +14,8 @@ pub(super) struct Env {
 impl Env {
     pub(super) fn current() -> Env {
         Env {
-            home: home_dir(),
-            local_user: local_user(),
-        }
-    }
-}
-
-/// `$HOME`, else the passwd entry's directory, else `/`.
-pub(super) fn home_dir() -> String {
-    match std::env::var("HOME") {
-        Ok(h) if !h.is_empty() => h,
-        _ => passwd_self()
-            .map(|(_, dir)| dir)
-            .unwrap_or_else(|| "/".to_string()),
-    }
-}
-
-/// `$USER`, else the passwd entry's name, else the numeric uid.
-pub(super) fn local_user() -> String {
-    match std::env::var("USER") {
-        Ok(u) if !u.is_empty() => u,
-        _ => passwd_self().map(|(name, _)| name).unwrap_or_else(|| {
-            // SAFETY: getuid has no preconditions.
-            unsafe { libc::getuid() }.to_string()
-        }),
-    }
-}
-
-/// (name, home directory) of the current uid from the passwd database.
-fn passwd_self() -> Option<(String, String)> {
-    // SAFETY: getuid has no preconditions.
-    let uid = unsafe { libc::getuid() };
-    let mut buf = vec![0u8; 4096];
-    loop {
-        // SAFETY: a zeroed passwd is a valid out-parameter; buf outlives the call and
-        // the strings read from pwd point into buf.
-        unsafe {
-            let mut pwd: libc::passwd = std::mem::zeroed();
-            let mut result: *mut libc::passwd = std::ptr::null_mut();
-            let rc = libc::getpwuid_r(
-                uid,
-                &mut pwd,
-                buf.as_mut_ptr().cast(),
-                buf.len(),
-                &mut result,
-            );
-            if rc == libc::ERANGE && buf.len() < 1 << 20 {
-                buf.resize(buf.len() * 2, 0);
-                continue;
-            }
-            if rc != 0 || result.is_null() || pwd.pw_name.is_null() || pwd.pw_dir.is_null() {
-                return None;
-            }
-            let name = CStr::from_ptr(pwd.pw_name).to_string_lossy().into_owned();
-            let dir = CStr::from_ptr(pwd.pw_dir).to_string_lossy().into_owned();
-            return Some((name, dir));
+            home: userenv::home().to_string_lossy().into_owned(),
+            local_user: userenv::user_name(),
         }
     }
 }
@@ -80,17 +29,6 @@ fn local_hostname() -> String {
     }
     let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
     String::from_utf8_lossy(&buf[..end]).into_owned()
-}
-
-/// `~` → `home/`, `~/x` → `home/x`, as OpenSSH's `tilde_expand_filename`.
-/// (`~user` is left as written.)
-pub(super) fn tilde_expand(p: &str, home: &str) -> String {
-    let rest = match p.strip_prefix("~/") {
-        Some(rest) => rest,
-        None if p == "~" => "",
-        None => return p.to_string(),
-    };
-    format!("{}/{}", home.trim_end_matches('/'), rest)
 }
 
 /// `%h` (= alias) and `%%` in HostName.
@@ -164,7 +102,7 @@ pub(super) struct ExpandCtx<'a> {
 
 impl ExpandCtx<'_> {
     pub(super) fn expand_path(&self, p: &str) -> String {
-        let t = tilde_expand(p, &self.env.home);
+        let t = userenv::expand_tilde(p);
         let t = percent_expand(&t, |c| match c {
             'h' => Some(self.hostname.to_string()),
             'p' => Some(self.port.to_string()),
@@ -172,8 +110,7 @@ impl ExpandCtx<'_> {
             'u' => Some(self.env.local_user.clone()),
             'n' => Some(self.alias.to_string()),
             'd' => Some(self.env.home.clone()),
-            // SAFETY: getuid has no preconditions.
-            'i' => Some(unsafe { libc::getuid() }.to_string()),
+            'i' => Some(userenv::uid().to_string()),
             'l' => Some(local_hostname()),
             'L' => {
                 let h = local_hostname();

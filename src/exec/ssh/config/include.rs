@@ -5,9 +5,9 @@
 use std::path::{Path, PathBuf};
 
 use super::directive::{err, parse_text, Stmt};
-use super::expand::{home_dir, tilde_expand};
 use super::{ConfigError, MAX_INCLUDE_DEPTH};
 use crate::exec::ssh::pattern::glob_component;
+use crate::userenv;
 
 pub(super) fn parse_include(
     args: &[String],
@@ -15,7 +15,8 @@ pub(super) fn parse_include(
     n: usize,
     depth: usize,
 ) -> Result<Vec<Vec<Stmt>>, ConfigError> {
-    let home = home_dir();
+    let home = userenv::home();
+    let home = home.to_string_lossy();
     let mut files = Vec::new();
     for a in args {
         if a.is_empty() {
@@ -24,7 +25,7 @@ pub(super) fn parse_include(
         let pattern = if a.starts_with('/') {
             a.clone()
         } else if a.starts_with('~') {
-            tilde_expand(a, &home)
+            userenv::expand_tilde(a)
         } else {
             format!("{}/.ssh/{}", home.trim_end_matches('/'), a)
         };
@@ -56,8 +57,7 @@ fn read_included(
             ))
         }
     };
-    // SAFETY: getuid has no preconditions and cannot fail.
-    let uid = unsafe { libc::getuid() };
+    let uid = userenv::uid();
     // OpenSSH refuses included files owned by someone else or writable by others.
     // Group-writable files are accepted, as Debian's OpenSSH does for the usual
     // one-user groups (upstream refuses them too).

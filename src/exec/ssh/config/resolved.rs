@@ -4,19 +4,10 @@
 
 use super::directive::Stmt;
 use super::eval::{eval, State};
-use super::expand::{expand_hostname, is_addr, tilde_expand, Env, ExpandCtx};
+use super::expand::{expand_hostname, is_addr, Env, ExpandCtx};
 use super::{Fallbacks, Overrides};
+use crate::userenv::{self, DEFAULT_IDENTITIES};
 
-/// The identity files OpenSSH tries when none is configured, in its order.
-const DEFAULT_IDENTITIES: [&str; 7] = [
-    "~/.ssh/id_rsa",
-    "~/.ssh/id_ecdsa",
-    "~/.ssh/id_ecdsa_sk",
-    "~/.ssh/id_ed25519",
-    "~/.ssh/id_ed25519_sk",
-    "~/.ssh/id_xmss",
-    "~/.ssh/id_dsa",
-];
 const DEFAULT_KNOWN_HOSTS: [&str; 2] = ["~/.ssh/known_hosts", "~/.ssh/known_hosts2"];
 
 /// What one alias resolves to.
@@ -52,7 +43,7 @@ pub(super) fn resolve(stmts: &[Stmt], alias: &str, o: &Overrides, f: &Fallbacks)
     };
     if let Some(id) = &o.identity {
         // Like `ssh -i`: tilde-expanded before it joins the list.
-        st.identity_files.push(tilde_expand(id, &env.home));
+        st.identity_files.push(userenv::expand_tilde(id));
     }
     let mut active = true;
     eval(stmts, alias, &env, &mut st, &mut active, false);

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use super::expand::{is_addr, local_user};
+use super::expand::is_addr;
 use super::lex::argv_split;
 use super::values::{a2port, convtime};
 use super::*;
@@ -27,7 +27,7 @@ fn empty_config_gives_defaults() {
     let r = SshConfig::default().resolve("Web");
     assert_eq!(r.hostname, "web");
     assert_eq!(r.port, 22);
-    assert_eq!(r.user, local_user());
+    assert_eq!(r.user, crate::userenv::user_name());
     assert_eq!(r.identity_files.len(), 7);
     assert!(r.identity_files[0].ends_with("/.ssh/id_rsa"));
     assert_eq!(r.strict_host_key_checking, "ask");
