@@ -201,7 +201,11 @@ fn hosts(args: &Args) -> Result<i32, Error> {
     };
     let resolved = ssh_config
         .unwrap_or_default()
-        .resolve_with(&spec.host, &overrides, &fallbacks);
+        .resolve_with(&spec.host, &overrides, &fallbacks)
+        .map_err(|e| {
+            Error::usage(format!("cannot read ssh_config: {e}"))
+                .with_help("fix the line it names (`ssh -G HOST` shows what OpenSSH makes of it)")
+        })?;
     // What nexus offers in the handshake, in ssh -G's words (a HostKeyAlgorithms left unset
     // is reordered per host at connect time by what known_hosts holds, as ssh does).
     use crate::exec::ssh::algorithms::{effective, Kind};

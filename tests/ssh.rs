@@ -924,3 +924,64 @@ fn encrypted_key_needs_a_terminal_for_its_passphrase() {
     assert!(text.contains("t@") && text.contains("| unlocked"), "{text}");
     assert_eq!(out.status.code(), Some(0), "{text}");
 }
+
+#[test]
+fn ssh_config_that_openssh_refuses_is_refused_with_its_line() {
+    let t = isolated(Test::new().file("ssh_config", "Host never-matches\n  FrobnicateLevel 11\n"));
+    let resolve = |alias: &str| {
+        t.clone_args(&["hosts", "resolve", alias, "--ssh-config", "ssh_config"])
+            .run()
+    };
+    resolve("web").expect(
+        2,
+        "",
+        "
+        Error: cannot read ssh_config: ssh_config:2: Bad configuration option: frobnicatelevel (OpenSSH 9.x has no such keyword: check its spelling, or name it in an IgnoreUnknown line before it)
+
+          fix the file, or point --ssh-config at another
+        ",
+    );
+    let t = isolated(Test::new().file(
+        "ssh_config",
+        "Host loop\n  ProxyJump loop\nHost pct\n  HostName %r.example\n",
+    ));
+    let resolve = |alias: &str| {
+        t.clone_args(&["hosts", "resolve", alias, "--ssh-config", "ssh_config"])
+            .run()
+    };
+    resolve("loop").expect(
+        2,
+        "",
+        &format!(
+            "
+            Error: cannot read ssh_config: ssh_config:2: jumphost loop via loop: the last ProxyJump hop is the host itself ({u}@loop port 22); name another jump host, or ProxyJump none
+
+              fix the line it names (`ssh -G HOST` shows what OpenSSH makes of it)
+            ",
+            u = user_name()
+        ),
+    );
+    resolve("pct").expect(
+        2,
+        "",
+        "
+        Error: cannot read ssh_config: ssh_config:4: HostName %r.example: unknown key %r (this keyword expands %h and %%)
+
+          fix the line it names (`ssh -G HOST` shows what OpenSSH makes of it)
+        ",
+    );
+}
+
+/// The user nexus resolves when nothing names one: `$USER`, else the passwd name.
+fn user_name() -> String {
+    std::env::var("USER")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| {
+            let out = std::process::Command::new("id")
+                .arg("-un")
+                .output()
+                .unwrap();
+            String::from_utf8_lossy(&out.stdout).trim().to_string()
+        })
+}

@@ -76,7 +76,8 @@ pub fn resolve(
     let r: Resolved = match ssh_config {
         Some(c) => c.resolve_with(&spec.host, &overrides, &fallbacks),
         None => SshConfig::default().resolve_with(&spec.host, &overrides, &fallbacks),
-    };
+    }
+    .map_err(|e| e.to_string())?;
     let host_key_checking = match r.strict_host_key_checking.as_str() {
         "true" | "yes" => HostKeyChecking::Strict,
         "accept-new" => HostKeyChecking::AcceptNew,

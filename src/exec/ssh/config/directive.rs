@@ -2,22 +2,57 @@
 //! files) and the checks each directive gets while it is read, with OpenSSH's messages.
 //! Must not: evaluate Host/Match against a host (eval.rs) or expand values (expand.rs).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::include::parse_include;
 use super::jump::parse_jump;
+use super::keywords;
 use super::lex::{argv_split, split_keyword};
 use super::values::{a2port, convtime};
 use super::{ConfigError, MAX_HOSTS_FILES};
+use crate::exec::ssh::pattern::{match_list, ListMatch};
 
 #[derive(Debug, Clone)]
 pub(super) enum Stmt {
     /// `Host` patterns, each possibly `!`-negated.
     Host(Vec<String>),
     Match(Vec<Crit>),
-    Set(Setting),
+    Set(Setting, At),
     /// The statements of each file an `Include` line matched, in glob order.
     Include(Vec<Vec<Stmt>>),
+    /// A keyword OpenSSH does not know, read after an `IgnoreUnknown` list that names
+    /// it: refused when a host is resolved unless the `IgnoreUnknown` in force for that
+    /// host names it (with no such list before it, it is refused while parsing).
+    Unknown(String, At),
+}
+
+/// Where a directive stands: its file and 1-based line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct At {
+    pub(super) file: PathBuf,
+    pub(super) line: usize,
+}
+
+impl At {
+    pub(super) fn err(&self, message: impl Into<String>) -> ConfigError {
+        err(&self.file, self.line, message)
+    }
+}
+
+/// OpenSSH's words for a keyword it does not know, and what to try.
+pub(super) fn bad_option(keyword: &str) -> String {
+    format!(
+        "Bad configuration option: {keyword} (OpenSSH 9.x has no such keyword: check its spelling, or name it in an IgnoreUnknown line before it)"
+    )
+}
+
+/// What parsing carries across lines and included files.
+#[derive(Debug, Default)]
+pub(super) struct ParseCx {
+    /// `Include` nesting of the file being read.
+    pub(super) depth: usize,
+    /// Every `IgnoreUnknown` list read so far, whatever block it stands in.
+    ignore_lists: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -57,6 +92,10 @@ pub(super) enum Setting {
     ProxyCommand,
     KexAlgorithms(String),
     HostKeyAlgorithms(String),
+    /// The `IgnoreUnknown` pattern list (first one in force wins).
+    IgnoreUnknown(String),
+    /// Only for the `%k` token.
+    HostKeyAlias(String),
 }
 
 pub(super) fn err(file: &Path, line: usize, message: impl Into<String>) -> ConfigError {
@@ -67,7 +106,11 @@ pub(super) fn err(file: &Path, line: usize, message: impl Into<String>) -> Confi
     }
 }
 
-pub(super) fn parse_text(text: &str, file: &Path, depth: usize) -> Result<Vec<Stmt>, ConfigError> {
+pub(super) fn parse_text(
+    text: &str,
+    file: &Path,
+    cx: &mut ParseCx,
+) -> Result<Vec<Stmt>, ConfigError> {
     let mut out = Vec::new();
     for (i, raw) in text.split('\n').enumerate() {
         let n = i + 1;
@@ -75,26 +118,48 @@ pub(super) fn parse_text(text: &str, file: &Path, depth: usize) -> Result<Vec<St
         let Some((keyword, rest)) = split_keyword(line) else {
             continue;
         };
+        // OpenSSH's order: a missing value, an unknown keyword, then bad quotes.
+        let no_argument = || err(file, n, format!("no argument after keyword \"{keyword}\""));
+        if rest.trim_start_matches([' ', '\t', '\r', '\n']).is_empty() {
+            return Err(no_argument());
+        }
+        let unknown = !keywords::is_known(&keyword);
+        if unknown && !cx.may_ignore(&keyword) {
+            return Err(err(file, n, bad_option(&keyword)));
+        }
         let args = argv_split(rest).ok_or_else(|| err(file, n, "invalid quotes"))?;
+        let at = At {
+            file: file.to_path_buf(),
+            line: n,
+        };
+        if unknown {
+            out.push(Stmt::Unknown(keyword, at));
+            continue;
+        }
         if args.is_empty() {
-            return Err(err(
-                file,
-                n,
-                format!("no argument after keyword \"{keyword}\""),
-            ));
+            return Err(no_argument());
         }
         let line = Line {
             kw: &keyword,
             args,
             rest,
-            file,
-            n,
+            at,
         };
-        if let Some(stmt) = parse_directive(line, depth)? {
+        if let Some(stmt) = parse_directive(line, cx)? {
             out.push(stmt);
         }
     }
     Ok(out)
+}
+
+impl ParseCx {
+    /// Could an `IgnoreUnknown` read so far name `keyword`? (Which one is in force
+    /// depends on the host, so the final word is eval's.)
+    fn may_ignore(&self, keyword: &str) -> bool {
+        self.ignore_lists
+            .iter()
+            .any(|l| match_list(keyword, l, true) == ListMatch::Positive)
+    }
 }
 
 /// One directive line: its keyword (lowercased), split arguments, raw rest of the line
@@ -103,13 +168,12 @@ struct Line<'a> {
     kw: &'a str,
     args: Vec<String>,
     rest: &'a str,
-    file: &'a Path,
-    n: usize,
+    at: At,
 }
 
 impl Line<'_> {
     fn err(&self, message: impl Into<String>) -> ConfigError {
-        err(self.file, self.n, message)
+        self.at.err(message)
     }
 
     /// Exactly one argument; `missing` is the message for none.
@@ -135,8 +199,9 @@ impl Line<'_> {
 
 const MISSING: &str = "missing argument.";
 
-fn parse_directive(line: Line<'_>, depth: usize) -> Result<Option<Stmt>, ConfigError> {
-    let set = |s: Setting| Ok(Some(Stmt::Set(s)));
+fn parse_directive(line: Line<'_>, cx: &mut ParseCx) -> Result<Option<Stmt>, ConfigError> {
+    let at = line.at.clone();
+    let set = |s: Setting| Ok(Some(Stmt::Set(s, at)));
     match line.kw {
         "host" => {
             if line.args.iter().any(|a| a.is_empty()) {
@@ -145,11 +210,19 @@ fn parse_directive(line: Line<'_>, depth: usize) -> Result<Option<Stmt>, ConfigE
             Ok(Some(Stmt::Host(line.args)))
         }
         "match" => Ok(Some(Stmt::Match(parse_match(
-            &line.args, line.file, line.n,
+            &line.args,
+            &line.at.file,
+            line.at.line,
         )?))),
         "include" => Ok(Some(Stmt::Include(parse_include(
-            &line.args, line.file, line.n, depth,
+            &line.args, &line.at, cx,
         )?))),
+        "ignoreunknown" => {
+            let list = line.one_arg("Missing argument.")?;
+            cx.ignore_lists.push(list.clone());
+            set(Setting::IgnoreUnknown(list))
+        }
+        "hostkeyalias" => set(Setting::HostKeyAlias(line.one_arg("Missing argument.")?)),
         "hostname" => set(Setting::HostName(line.one_arg(MISSING)?)),
         "user" => set(Setting::User(line.one_arg(MISSING)?)),
         "kexalgorithms" => set(Setting::KexAlgorithms(line.one_arg(MISSING)?)),
@@ -230,7 +303,10 @@ fn parse_known_hosts(line: Line<'_>) -> Result<Option<Stmt>, ConfigError> {
     if count > MAX_HOSTS_FILES {
         return Err(line.err(format!("too many {} entries.", line.kw)));
     }
-    Ok(Some(Stmt::Set(Setting::UserKnownHostsFile(line.args))))
+    Ok(Some(Stmt::Set(
+        Setting::UserKnownHostsFile(line.args),
+        line.at,
+    )))
 }
 
 fn parse_match(args: &[String], file: &Path, n: usize) -> Result<Vec<Crit>, ConfigError> {

@@ -2,9 +2,9 @@
 //! first value wins (IdentityFile accumulates), as OpenSSH's single pass does.
 //! Must not: expand values or fill in defaults (resolved.rs does).
 
-use super::directive::{Crit, CritKind, Setting, Stmt};
+use super::directive::{bad_option, At, Crit, CritKind, Setting, Stmt};
 use super::expand::{expand_hostname, Env};
-use super::MAX_IDENTITY_FILES;
+use super::{ConfigError, MAX_IDENTITY_FILES};
 use crate::exec::ssh::pattern::{match_list, matches, ListMatch};
 
 fn match_hostname(host: &str, list: &str) -> bool {
@@ -13,22 +13,29 @@ fn match_hostname(host: &str, list: &str) -> bool {
 
 #[derive(Debug, Default)]
 pub(super) struct State {
-    pub(super) hostname: Option<String>,
+    /// HostName as written, and where.
+    pub(super) hostname: Option<(String, At)>,
     pub(super) user: Option<String>,
     pub(super) port: Option<u16>,
-    pub(super) identity_files: Vec<String>,
+    /// As written, and where (None: `-i`, which comes from no file).
+    pub(super) identity_files: Vec<(String, Option<At>)>,
     pub(super) identities_only: Option<bool>,
     pub(super) strict_host_key_checking: Option<&'static str>,
-    pub(super) known_hosts: Option<Vec<String>>,
+    pub(super) known_hosts: Option<(Vec<String>, At)>,
     pub(super) connect_timeout: Option<u64>,
     pub(super) server_alive_interval: Option<u64>,
     /// Some(None) = `ProxyJump none`.
-    pub(super) jump: Option<Option<String>>,
+    pub(super) jump: Option<(Option<String>, At)>,
     pub(super) proxy_command: bool,
     pub(super) kex_algorithms: Option<String>,
     pub(super) host_key_algorithms: Option<String>,
+    pub(super) ignore_unknown: Option<String>,
+    pub(super) host_key_alias: Option<String>,
 }
 
+/// Evaluate `stmts` for `alias` into `st`. `never`: an Include inside a block that did
+/// not match (its lines are checked, none applies). Err: an unknown keyword that the
+/// `IgnoreUnknown` in force does not name.
 pub(super) fn eval(
     stmts: &[Stmt],
     alias: &str,
@@ -36,51 +43,63 @@ pub(super) fn eval(
     st: &mut State,
     active: &mut bool,
     never: bool,
-) {
+) -> Result<(), ConfigError> {
     for s in stmts {
         match s {
-            Stmt::Host(pats) => {
-                *active = false;
-                if never {
-                    continue;
-                }
-                for p in pats {
-                    let (neg, p) = match p.strip_prefix('!') {
-                        Some(r) => (true, r),
-                        None => (false, p.as_str()),
-                    };
-                    if matches(p.as_bytes(), alias.as_bytes()) {
-                        if neg {
-                            *active = false;
-                            break;
-                        }
-                        *active = true;
-                    }
-                }
-            }
+            Stmt::Host(pats) => *active = !never && host_matches(pats, alias),
             Stmt::Match(crits) => {
                 let v = eval_match(crits, alias, env, st);
                 *active = !never && v;
             }
-            Stmt::Set(setting) => {
+            Stmt::Set(setting, at) => {
                 if *active {
-                    apply(setting, st);
+                    apply(setting, at, st);
                 }
             }
             Stmt::Include(files) => {
                 let outer = *active;
                 for f in files {
-                    eval(f, alias, env, st, active, never || !outer);
+                    eval(f, alias, env, st, active, never || !outer)?;
                     *active = outer;
+                }
+            }
+            Stmt::Unknown(keyword, at) => {
+                let ignored = st
+                    .ignore_unknown
+                    .as_deref()
+                    .is_some_and(|l| match_list(keyword, l, true) == ListMatch::Positive);
+                if !ignored {
+                    return Err(at.err(bad_option(keyword)));
                 }
             }
         }
     }
+    Ok(())
+}
+
+/// A `Host` line: some pattern matches and no negated one does.
+fn host_matches(pats: &[String], alias: &str) -> bool {
+    let mut active = false;
+    for p in pats {
+        let (neg, p) = match p.strip_prefix('!') {
+            Some(r) => (true, r),
+            None => (false, p.as_str()),
+        };
+        if matches(p.as_bytes(), alias.as_bytes()) {
+            if neg {
+                return false;
+            }
+            active = true;
+        }
+    }
+    active
 }
 
 fn eval_match(crits: &[Crit], alias: &str, env: &Env, st: &State) -> bool {
+    // A HostName with a bad token is refused once resolution ends (resolved.rs); until
+    // then Match host sees it as written.
     let host = match &st.hostname {
-        Some(h) => expand_hostname(h, alias),
+        Some((h, _)) => expand_hostname(h, alias).unwrap_or_else(|_| h.clone()),
         None => alias.to_string(),
     };
     let ruser = st.user.as_deref().unwrap_or(&env.local_user);
@@ -104,10 +123,10 @@ fn eval_match(crits: &[Crit], alias: &str, env: &Env, st: &State) -> bool {
     result
 }
 
-fn apply(s: &Setting, st: &mut State) {
+fn apply(s: &Setting, at: &At, st: &mut State) {
     match s {
         Setting::HostName(h) => {
-            st.hostname.get_or_insert_with(|| h.clone());
+            st.hostname.get_or_insert_with(|| (h.clone(), at.clone()));
         }
         Setting::User(u) => {
             st.user.get_or_insert_with(|| u.clone());
@@ -116,10 +135,10 @@ fn apply(s: &Setting, st: &mut State) {
             st.port.get_or_insert(*p);
         }
         Setting::IdentityFile(f) => {
-            if !st.identity_files.iter().any(|x| x == f)
+            if !st.identity_files.iter().any(|(x, _)| x == f)
                 && st.identity_files.len() < MAX_IDENTITY_FILES
             {
-                st.identity_files.push(f.clone());
+                st.identity_files.push((f.clone(), Some(at.clone())));
             }
         }
         Setting::IdentitiesOnly(b) => {
@@ -129,7 +148,8 @@ fn apply(s: &Setting, st: &mut State) {
             st.strict_host_key_checking.get_or_insert(w);
         }
         Setting::UserKnownHostsFile(v) => {
-            st.known_hosts.get_or_insert_with(|| v.clone());
+            st.known_hosts
+                .get_or_insert_with(|| (v.clone(), at.clone()));
         }
         Setting::ConnectTimeout(t) => {
             if st.connect_timeout.is_none() {
@@ -143,7 +163,7 @@ fn apply(s: &Setting, st: &mut State) {
         }
         Setting::ProxyJump(j) => {
             if st.jump.is_none() && !st.proxy_command {
-                st.jump = Some(j.clone());
+                st.jump = Some((j.clone(), at.clone()));
             }
         }
         Setting::ProxyCommand => {
@@ -156,6 +176,13 @@ fn apply(s: &Setting, st: &mut State) {
         }
         Setting::HostKeyAlgorithms(v) => {
             st.host_key_algorithms.get_or_insert_with(|| v.clone());
+        }
+        Setting::IgnoreUnknown(v) => {
+            st.ignore_unknown.get_or_insert_with(|| v.clone());
+        }
+        Setting::HostKeyAlias(v) => {
+            st.host_key_alias
+                .get_or_insert_with(|| v.to_ascii_lowercase());
         }
     }
 }

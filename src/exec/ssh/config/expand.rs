@@ -31,64 +31,93 @@ fn local_hostname() -> String {
     String::from_utf8_lossy(&buf[..end]).into_owned()
 }
 
-/// `%h` (= alias) and `%%` in HostName.
-pub(super) fn expand_hostname(h: &str, alias: &str) -> String {
-    percent_expand(h, |c| (c == 'h').then(|| alias.to_string()))
+/// The `%` tokens a keyword allows, as OpenSSH 9.x expands them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Tokens {
+    /// HostName: `%h` (the alias).
+    HostName,
+    /// IdentityFile, UserKnownHostsFile and most others (`DEFAULT_CLIENT_PERCENT_EXPAND_ARGS`).
+    Client,
 }
 
-/// `%X` → `lookup(X)`, `%%` → `%`; unknown tokens are left as written.
-fn percent_expand(s: &str, lookup: impl Fn(char) -> Option<String>) -> String {
+impl Tokens {
+    fn letters(self) -> &'static str {
+        match self {
+            Tokens::HostName => "h",
+            Tokens::Client => "CdhijkLlnpru",
+        }
+    }
+
+    /// `%C %d ... and %%`, for messages.
+    fn list(self) -> String {
+        let mut s: String = self.letters().chars().map(|c| format!("%{c} ")).collect();
+        s.push_str("and %%");
+        s
+    }
+}
+
+/// OpenSSH `percent_dollar_expand`: `%X` → `lookup(X)` for the letters `tokens`
+/// allows, `%%` → `%`, and with `dollar` `${VAR}` → its value. Err carries OpenSSH's
+/// words for the first problem (an unknown token, a `%` at the end, an unset or
+/// malformed variable) and what the keyword allows.
+pub(super) fn expand(
+    s: &str,
+    tokens: Tokens,
+    dollar: bool,
+    lookup: impl Fn(char) -> String,
+) -> Result<String, String> {
     let mut out = String::with_capacity(s.len());
-    let mut it = s.chars().peekable();
-    while let Some(c) = it.next() {
+    let mut rest = s;
+    while let Some(c) = rest.chars().next() {
+        rest = &rest[c.len_utf8()..];
+        if dollar && c == '$' && rest.starts_with('{') {
+            let (value, after) = env_var(&rest[1..])?;
+            out.push_str(&value);
+            rest = after;
+            continue;
+        }
         if c != '%' {
             out.push(c);
             continue;
         }
-        match it.peek().copied() {
-            Some('%') => {
-                it.next();
-                out.push('%');
-            }
-            Some(t) => match lookup(t) {
-                Some(v) => {
-                    it.next();
-                    out.push_str(&v);
-                }
-                None => out.push('%'),
-            },
-            None => out.push('%'),
+        let Some(t) = rest.chars().next() else {
+            return Err("invalid format (a % ends the value: write %% for a percent sign)".into());
+        };
+        rest = &rest[t.len_utf8()..];
+        if t == '%' {
+            out.push('%');
+        } else if tokens.letters().contains(t) {
+            out.push_str(&lookup(t));
+        } else {
+            return Err(format!(
+                "unknown key %{t} (this keyword expands {})",
+                tokens.list()
+            ));
         }
     }
-    out
+    Ok(out)
 }
 
-/// `${VAR}` → its value when set; otherwise left as written.
-fn dollar_expand(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut rest = s;
-    while let Some(i) = rest.find("${") {
-        out.push_str(&rest[..i]);
-        let after = &rest[i + 2..];
-        match after.find('}') {
-            Some(j) => match std::env::var(&after[..j]) {
-                Ok(v) if !after[..j].is_empty() => {
-                    out.push_str(&v);
-                    rest = &after[j + 1..];
-                }
-                _ => {
-                    out.push_str("${");
-                    rest = after;
-                }
-            },
-            None => {
-                out.push_str("${");
-                rest = after;
-            }
-        }
+/// `VAR}rest` after a `${`: the variable's value and the rest, or OpenSSH's complaint.
+fn env_var(s: &str) -> Result<(String, &str), String> {
+    let Some(end) = s.find('}') else {
+        return Err(format!("environment variable '{s}' missing closing '}}'"));
+    };
+    let name = &s[..end];
+    if name.is_empty() {
+        return Err("zero-length environment variable".into());
     }
-    out.push_str(rest);
-    out
+    match std::env::var(name) {
+        Ok(v) => Ok((v, &s[end + 1..])),
+        Err(_) => Err(format!(
+            "env var ${{{name}}} has no value (set it in nexus's environment, or remove it)"
+        )),
+    }
+}
+
+/// HostName with `%h` (= alias) and `%%` expanded.
+pub(super) fn expand_hostname(h: &str, alias: &str) -> Result<String, String> {
+    expand(h, Tokens::HostName, false, |_| alias.to_string())
 }
 
 /// The values the `%` tokens of IdentityFile / UserKnownHostsFile stand for.
@@ -98,27 +127,48 @@ pub(super) struct ExpandCtx<'a> {
     pub(super) port: u16,
     pub(super) ruser: &'a str,
     pub(super) alias: &'a str,
+    /// HostKeyAlias, else the alias.
+    pub(super) key_alias: &'a str,
+    /// The last ProxyJump hop's host, or empty.
+    pub(super) jump_host: &'a str,
 }
 
 impl ExpandCtx<'_> {
-    pub(super) fn expand_path(&self, p: &str) -> String {
+    /// `~`, then the client `%` tokens and `${VAR}`, as ssh expands a file name.
+    pub(super) fn expand_path(&self, p: &str) -> Result<String, String> {
         let t = userenv::expand_tilde(p);
-        let t = percent_expand(&t, |c| match c {
-            'h' => Some(self.hostname.to_string()),
-            'p' => Some(self.port.to_string()),
-            'r' => Some(self.ruser.to_string()),
-            'u' => Some(self.env.local_user.clone()),
-            'n' => Some(self.alias.to_string()),
-            'd' => Some(self.env.home.clone()),
-            'i' => Some(userenv::uid().to_string()),
-            'l' => Some(local_hostname()),
-            'L' => {
-                let h = local_hostname();
-                Some(h.split('.').next().unwrap_or_default().to_string())
-            }
-            _ => None,
-        });
-        dollar_expand(&t)
+        let local = local_hostname();
+        expand(&t, Tokens::Client, true, |c| match c {
+            'C' => self.connection_hash(&local),
+            'd' => self.env.home.clone(),
+            'h' => self.hostname.to_string(),
+            'i' => userenv::uid().to_string(),
+            'j' => self.jump_host.to_string(),
+            'k' => self.key_alias.to_string(),
+            'L' => local.split('.').next().unwrap_or_default().to_string(),
+            'l' => local.clone(),
+            'n' => self.alias.to_string(),
+            'p' => self.port.to_string(),
+            'r' => self.ruser.to_string(),
+            _ => self.env.local_user.clone(), // 'u'
+        })
+    }
+
+    /// `%C`: SHA-1 in hex of local host, host, port, user and jump host (OpenSSH 9.6+;
+    /// the same as 9.2's without a ProxyJump).
+    fn connection_hash(&self, local: &str) -> String {
+        use sha1::{Digest, Sha1};
+        let mut h = Sha1::new();
+        for part in [
+            local,
+            self.hostname,
+            &self.port.to_string(),
+            self.ruser,
+            self.jump_host,
+        ] {
+            h.update(part.as_bytes());
+        }
+        h.finalize().iter().map(|b| format!("{b:02x}")).collect()
     }
 }
 

@@ -4,17 +4,17 @@
 
 use std::path::{Path, PathBuf};
 
-use super::directive::{err, parse_text, Stmt};
+use super::directive::{err, parse_text, At, ParseCx, Stmt};
 use super::{ConfigError, MAX_INCLUDE_DEPTH};
 use crate::exec::ssh::pattern::glob_component;
 use crate::userenv;
 
 pub(super) fn parse_include(
     args: &[String],
-    file: &Path,
-    n: usize,
-    depth: usize,
+    at: &At,
+    cx: &mut ParseCx,
 ) -> Result<Vec<Vec<Stmt>>, ConfigError> {
+    let (file, n) = (at.file.as_path(), at.line);
     let home = userenv::home();
     let home = home.to_string_lossy();
     let mut files = Vec::new();
@@ -30,10 +30,13 @@ pub(super) fn parse_include(
             format!("{}/.ssh/{}", home.trim_end_matches('/'), a)
         };
         for path in glob(&pattern) {
-            if depth + 1 > MAX_INCLUDE_DEPTH {
+            if cx.depth + 1 > MAX_INCLUDE_DEPTH {
                 return Err(err(file, n, "Too many recursive configuration includes"));
             }
-            files.push(read_included(&path, file, n, depth + 1)?);
+            cx.depth += 1;
+            let read = read_included(&path, file, n, cx);
+            cx.depth -= 1;
+            files.push(read?);
         }
     }
     Ok(files)
@@ -43,7 +46,7 @@ fn read_included(
     path: &Path,
     parent: &Path,
     n: usize,
-    depth: usize,
+    cx: &mut ParseCx,
 ) -> Result<Vec<Stmt>, ConfigError> {
     use std::os::unix::fs::MetadataExt;
     let meta = match std::fs::metadata(path) {
@@ -82,7 +85,7 @@ fn read_included(
             ))
         }
     };
-    parse_text(&String::from_utf8_lossy(&bytes), path, depth)
+    parse_text(&String::from_utf8_lossy(&bytes), path, cx)
 }
 
 fn has_magic(s: &str) -> bool {

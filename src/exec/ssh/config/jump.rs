@@ -46,7 +46,14 @@ pub(super) fn parse_jump(raw: &str) -> Option<Option<String>> {
     Some(Some(out))
 }
 
-type Hop = (Option<String>, String, Option<u16>);
+/// (user, host, port) of one hop.
+pub(super) type Hop = (Option<String>, String, Option<u16>);
+
+/// The last hop of a ProxyJump value in `ssh -G`'s form (the one ssh connects to the
+/// host through).
+pub(super) fn last_hop(spec: &str) -> Option<Hop> {
+    parse_hop(spec.rsplit(',').next()?)
+}
 
 /// One hop: `ssh://[user@]host[:port]` or `[user@]host[:port]` (`[v6]` allowed).
 fn parse_hop(hop: &str) -> Option<Hop> {

@@ -10,18 +10,24 @@
 //! live beside it: `lex` (splitting a line), `directive` (the parsed form and its
 //! checks), `values` and `jump` (value syntax), `include` (Include and its glob),
 //! `eval` (Host/Match evaluation), `expand` (tokens, `~`, `${VAR}`), `resolved` (the
-//! result and its `ssh -G` lines).
+//! result and its `ssh -G` lines), `keywords` (what OpenSSH knows).
+//!
+//! Refuses what OpenSSH 9.x refuses, in its words, with the file and line: bad values of
+//! the keywords nexus uses, keywords OpenSSH does not know (unless an `IgnoreUnknown`
+//! names them), `%` tokens a keyword does not allow, a ProxyJump back to the host.
+//! Keywords OpenSSH knows and nexus does not use are accepted; their values are not
+//! checked.
 //!
 //! Must not: open connections, run commands (`Match exec` never matches), touch the
 //! network (`Match localnetwork` never matches), write files, or panic on anything a
-//! config file contains. Keywords nexus does not use are accepted and ignored (OpenSSH
-//! rejects unknown ones); their values are not checked.
+//! config file contains.
 
 mod directive;
 mod eval;
 mod expand;
 mod include;
 mod jump;
+mod keywords;
 mod lex;
 mod resolved;
 mod values;
@@ -95,18 +101,25 @@ pub fn parse_file(path: &Path) -> Result<SshConfig, ConfigError> {
 /// Parse `text`; `origin` names it in messages. Relative `Include`s are looked up in
 /// `~/.ssh`, as OpenSSH does for user configuration files.
 pub fn parse_str(text: &str, origin: &Path) -> Result<SshConfig, ConfigError> {
-    let stmts = directive::parse_text(text, origin, 0)?;
+    let stmts = directive::parse_text(text, origin, &mut directive::ParseCx::default())?;
     Ok(SshConfig { stmts })
 }
 
 impl SshConfig {
     /// Resolve `alias` with no overrides and no fallbacks.
-    pub fn resolve(&self, alias: &str) -> Resolved {
+    pub fn resolve(&self, alias: &str) -> Result<Resolved, ConfigError> {
         self.resolve_with(alias, &Overrides::default(), &Fallbacks::default())
     }
 
-    /// Resolve `alias`: overrides > this file > fallbacks > OpenSSH defaults.
-    pub fn resolve_with(&self, alias: &str, o: &Overrides, f: &Fallbacks) -> Resolved {
+    /// Resolve `alias`: overrides > this file > fallbacks > OpenSSH defaults. Err: what
+    /// OpenSSH refuses only for the host it resolves (see [`resolved`]), with the
+    /// directive's file and line.
+    pub fn resolve_with(
+        &self,
+        alias: &str,
+        o: &Overrides,
+        f: &Fallbacks,
+    ) -> Result<Resolved, ConfigError> {
         resolved::resolve(&self.stmts, alias, o, f)
     }
 }
