@@ -30,13 +30,14 @@ use std::process::{Command, Stdio};
 use nexus::exec::ssh::config::{parse_file, Fallbacks, Overrides};
 
 const SSH: &str = "/usr/bin/ssh";
-const KEYWORDS: [&str; 10] = [
+const KEYWORDS: [&str; 11] = [
     "hostname",
     "user",
     "port",
     "identityfile",
     "identitiesonly",
     "proxyjump",
+    "proxycommand",
     "stricthostkeychecking",
     "userknownhostsfile",
     "connecttimeout",

@@ -34,8 +34,11 @@ pub struct SshTarget {
     pub keepalive: u32,
     /// ProxyJump hops as written (`user@host:port,...`); None for a direct connection.
     pub proxy_jump: Option<String>,
-    /// The hops, resolved like any host (their own ProxyJump is not followed).
+    /// The hops, resolved like any host (their own ProxyJump is not followed; the
+    /// first one's ProxyCommand is, as ssh's `-W` to it would).
     pub jumps: Vec<SshTarget>,
+    /// ProxyCommand with its tokens expanded; None: direct (or through `jumps`).
+    pub proxy_command: Option<String>,
     /// Key exchange methods offered, in order (`a,b,c`).
     pub kex: String,
     /// Host key algorithms from ssh_config's HostKeyAlgorithms; None: known_hosts decides
@@ -131,6 +134,7 @@ pub fn resolve(
         keepalive: r.server_alive_interval as u32,
         proxy_jump: r.proxy_jump.clone().filter(|p| p != "none"),
         jumps: Vec::new(),
+        proxy_command: r.proxy_command_expanded.clone(),
         kex: effective(Kind::Kex, r.kex_algorithms.as_deref())
             .map_err(|e| format!("host {}: {e}", spec.label()))?,
         host_key_algorithms: match &r.host_key_algorithms {
@@ -162,6 +166,10 @@ pub fn resolve_with_jumps(
             };
             let mut h = resolve(&hop_spec, settings, ssh_config, &hop_run)?;
             h.proxy_jump = None;
+            if !t.jumps.is_empty() {
+                // Reached through the hop before it, not through its own command.
+                h.proxy_command = None;
+            }
             t.jumps.push(h);
         }
     }

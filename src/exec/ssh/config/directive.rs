@@ -89,7 +89,8 @@ pub(super) enum Setting {
     ServerAliveInterval(Option<u64>),
     /// None = `none`.
     ProxyJump(Option<String>),
-    ProxyCommand,
+    /// As written (the raw rest of the line); None = `none`.
+    ProxyCommand(Option<String>),
     KexAlgorithms(String),
     HostKeyAlgorithms(String),
     /// The `IgnoreUnknown` pattern list (first one in force wins).
@@ -245,10 +246,12 @@ fn parse_directive(line: Line<'_>, cx: &mut ParseCx) -> Result<Option<Stmt>, Con
             None => Err(line.err(format!("Invalid ProxyJump \"{}\"", line.raw_value()))),
         },
         "proxycommand" => {
-            if line.raw_value().is_empty() {
+            let cmd = line.raw_value();
+            if cmd.is_empty() {
                 return Err(line.err(MISSING));
             }
-            set(Setting::ProxyCommand)
+            let cmd = (!cmd.eq_ignore_ascii_case("none")).then(|| cmd.to_string());
+            set(Setting::ProxyCommand(cmd))
         }
         _ => Ok(None),
     }

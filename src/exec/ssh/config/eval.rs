@@ -26,7 +26,8 @@ pub(super) struct State {
     pub(super) server_alive_interval: Option<u64>,
     /// Some(None) = `ProxyJump none`.
     pub(super) jump: Option<(Option<String>, At)>,
-    pub(super) proxy_command: bool,
+    /// Some(None) = `ProxyCommand none`, or a ProxyJump came first.
+    pub(super) proxy_command: Option<(Option<String>, At)>,
     pub(super) kex_algorithms: Option<String>,
     pub(super) host_key_algorithms: Option<String>,
     pub(super) ignore_unknown: Option<String>,
@@ -161,15 +162,20 @@ fn apply(s: &Setting, at: &At, st: &mut State) {
                 st.server_alive_interval = *t;
             }
         }
+        // Whichever of ProxyJump and ProxyCommand comes first wins, `ProxyCommand none`
+        // included. A `ProxyJump none` does not hold back a later ProxyCommand (ssh -G
+        // 9.2 shows it applies).
         Setting::ProxyJump(j) => {
-            if st.jump.is_none() && !st.proxy_command {
+            if st.jump.is_none() && st.proxy_command.is_none() {
                 st.jump = Some((j.clone(), at.clone()));
+                if j.is_some() {
+                    st.proxy_command = Some((None, at.clone()));
+                }
             }
         }
-        Setting::ProxyCommand => {
-            if st.jump.is_none() {
-                st.proxy_command = true;
-            }
+        Setting::ProxyCommand(c) => {
+            st.proxy_command
+                .get_or_insert_with(|| (c.clone(), at.clone()));
         }
         Setting::KexAlgorithms(v) => {
             st.kex_algorithms.get_or_insert_with(|| v.clone());

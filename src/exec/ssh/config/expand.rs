@@ -38,6 +38,8 @@ pub(super) enum Tokens {
     HostName,
     /// IdentityFile, UserKnownHostsFile and most others (`DEFAULT_CLIENT_PERCENT_EXPAND_ARGS`).
     Client,
+    /// ProxyCommand (sshconnect.c `expand_proxy_command`).
+    ProxyCommand,
 }
 
 impl Tokens {
@@ -45,6 +47,7 @@ impl Tokens {
         match self {
             Tokens::HostName => "h",
             Tokens::Client => "CdhijkLlnpru",
+            Tokens::ProxyCommand => "hknpr",
         }
     }
 
@@ -169,6 +172,17 @@ impl ExpandCtx<'_> {
             h.update(part.as_bytes());
         }
         h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// ProxyCommand with its tokens expanded (`%h %k %n %p %r %%`), as ssh runs it.
+    pub(super) fn expand_command(&self, cmd: &str) -> Result<String, String> {
+        expand(cmd, Tokens::ProxyCommand, false, |c| match c {
+            'h' => self.hostname.to_string(),
+            'k' => self.key_alias.to_string(),
+            'n' => self.alias.to_string(),
+            'p' => self.port.to_string(),
+            _ => self.ruser.to_string(), // 'r'
+        })
     }
 }
 

@@ -4,7 +4,7 @@
 //! directives nexus uses the way OpenSSH 9.x does, and resolving what one host alias
 //! gets (`HostName`, `User`, `Port`, `IdentityFile`, `IdentitiesOnly`,
 //! `StrictHostKeyChecking`, `UserKnownHostsFile`, `ConnectTimeout`,
-//! `ServerAliveInterval`, `ProxyJump`), with host-string overrides on top and nexus
+//! `ServerAliveInterval`, `ProxyJump`, `ProxyCommand`), with host-string overrides on top and nexus
 //! `[config]` fallbacks below. [`Resolved::ssh_g_lines`] prints the result in the
 //! words and forms of `ssh -G`. This file holds the public entry points; the sections
 //! live beside it: `lex` (splitting a line), `directive` (the parsed form and its

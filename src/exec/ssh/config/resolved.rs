@@ -29,6 +29,10 @@ pub struct Resolved {
     pub server_alive_interval: u64,
     /// The hops in `ssh -G`'s form; None for a direct connection (`ProxyJump none`).
     pub proxy_jump: Option<String>,
+    /// ProxyCommand as written (what `ssh -G` prints); None: none, or a ProxyJump.
+    pub proxy_command: Option<String>,
+    /// The same with its tokens expanded: what nexus runs (`sh -c "exec ..."`).
+    pub proxy_command_expanded: Option<String>,
     /// KexAlgorithms / HostKeyAlgorithms as written (`a,b`, `+a`, `-a`, `^a`); None if unset.
     pub kex_algorithms: Option<String>,
     pub host_key_algorithms: Option<String>,
@@ -79,7 +83,18 @@ pub(super) fn resolve(
     };
     let identity_files = identity_files(&st, f, &ctx)?;
     let user_known_hosts_files = known_hosts_files(&st, &ctx)?;
+    let (proxy_command, proxy_command_expanded) = match &st.proxy_command {
+        Some((Some(cmd), at)) => {
+            let expanded = ctx
+                .expand_command(cmd)
+                .map_err(|m| at.err(format!("ProxyCommand {cmd}: {m}")))?;
+            (Some(cmd.clone()), Some(expanded))
+        }
+        _ => (None, None),
+    };
     Ok(Resolved {
+        proxy_command,
+        proxy_command_expanded,
         identity_files,
         user_known_hosts_files,
         identities_only: st.identities_only.unwrap_or(false),
@@ -197,6 +212,9 @@ impl Resolved {
         ));
         if let Some(j) = &self.proxy_jump {
             v.push(format!("proxyjump {j}"));
+        }
+        if let Some(c) = &self.proxy_command {
+            v.push(format!("proxycommand {c}"));
         }
         v.push(format!(
             "stricthostkeychecking {}",
