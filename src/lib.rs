@@ -19,6 +19,7 @@ pub mod signals;
 pub mod state;
 pub mod sys;
 pub mod timefmt;
+pub mod userenv;
 
 mod cmd;
 

@@ -924,3 +924,155 @@ fn encrypted_key_needs_a_terminal_for_its_passphrase() {
     assert!(text.contains("t@") && text.contains("| unlocked"), "{text}");
     assert_eq!(out.status.code(), Some(0), "{text}");
 }
+
+#[test]
+fn ssh_config_that_openssh_refuses_is_refused_with_its_line() {
+    let t = isolated(Test::new().file("ssh_config", "Host never-matches\n  FrobnicateLevel 11\n"));
+    let resolve = |alias: &str| {
+        t.clone_args(&["hosts", "resolve", alias, "--ssh-config", "ssh_config"])
+            .run()
+    };
+    resolve("web").expect(
+        2,
+        "",
+        "
+        Error: cannot read ssh_config: ssh_config:2: Bad configuration option: frobnicatelevel (OpenSSH 9.x has no such keyword: check its spelling, or name it in an IgnoreUnknown line before it)
+
+          fix the file, or point --ssh-config at another
+        ",
+    );
+    let t = isolated(Test::new().file(
+        "ssh_config",
+        "Host loop\n  ProxyJump loop\nHost pct\n  HostName %r.example\n",
+    ));
+    let resolve = |alias: &str| {
+        t.clone_args(&["hosts", "resolve", alias, "--ssh-config", "ssh_config"])
+            .run()
+    };
+    resolve("loop").expect(
+        2,
+        "",
+        &format!(
+            "
+            Error: cannot read ssh_config: ssh_config:2: jumphost loop via loop: the last ProxyJump hop is the host itself ({u}@loop port 22); name another jump host, or ProxyJump none
+
+              fix the line it names (`ssh -G HOST` shows what OpenSSH makes of it)
+            ",
+            u = user_name()
+        ),
+    );
+    resolve("pct").expect(
+        2,
+        "",
+        "
+        Error: cannot read ssh_config: ssh_config:4: HostName %r.example: unknown key %r (this keyword expands %h and %%)
+
+          fix the line it names (`ssh -G HOST` shows what OpenSSH makes of it)
+        ",
+    );
+}
+
+/// The user nexus resolves when nothing names one: `$USER`, else the passwd name.
+fn user_name() -> String {
+    std::env::var("USER")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| {
+            let out = std::process::Command::new("id")
+                .arg("-un")
+                .output()
+                .unwrap();
+            String::from_utf8_lossy(&out.stdout).trim().to_string()
+        })
+}
+
+/// A nexus.toml and ssh_config that reach `server` as `viaproxy` through `proxy_command`.
+fn proxy_test(server: &Server, proxy_command: &str) -> Test {
+    let keys = Keys::get();
+    let t = Test::new();
+    let ssh_config = format!(
+        "Host viaproxy\n  HostName 127.0.0.1\n  Port {port}\n  User root\n  ProxyCommand {proxy_command}\n",
+        port = server.port
+    );
+    let toml = format!(
+        "[config]\nssh_config = \"{cfg}\"\nknown_hosts = \"{kh}\"\nssh_identity = \"{id}\"\n[hosts]\nweb = [\"viaproxy\"]\n[tasks.t]\non = \"web\"\nrun = [\"echo through-the-proxy\", \"echo second-command\"]\n",
+        cfg = t.path("ssh_config").display(),
+        kh = server.known_hosts().display(),
+        id = keys.key("id_ed25519").display()
+    );
+    isolated(t.file("ssh_config", &ssh_config).toml(&toml))
+}
+
+/// Is process `pid` still there (a zombie counts as gone)?
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .is_ok_and(|s| !s.split(") ").nth(1).unwrap_or_default().starts_with('Z'))
+}
+
+#[test]
+fn proxy_command_carries_the_session_and_ends_with_it() {
+    let server = Server::openssh();
+    let probe = Test::new();
+    let pids = probe.path("proxy-pids");
+    // bash's /dev/tcp relay; both of its processes write their pid down.
+    let relay = format!(
+        "bash -c 'echo $$ >> {p}; exec 3<>/dev/tcp/%h/%p; cat <&3 & echo $! >> {p}; exec cat >&3'",
+        p = pids.display()
+    );
+    let t = proxy_test(&server, &relay);
+    let r = t
+        .clone_args(&["hosts", "resolve", "viaproxy", "--ssh-config", "ssh_config"])
+        .run();
+    r.expect_code(0);
+    assert!(
+        r.stdout.contains(&format!("\nproxycommand {relay}\n")),
+        "{}",
+        r.stdout
+    );
+    let r = t.clone_args(&["run", "t", "-v", "--plain"]).run();
+    r.expect_code(0);
+    assert!(
+        r.stdout.contains("t@viaproxy | through-the-proxy\n")
+            && r.stdout.contains("t@viaproxy | second-command\n"),
+        "{}",
+        r.stdout
+    );
+    let started: Vec<u32> = std::fs::read_to_string(&pids)
+        .expect("the proxy command ran")
+        .lines()
+        .map(|l| l.trim().parse().unwrap())
+        .collect();
+    assert_eq!(
+        started.len(),
+        2,
+        "one proxy (two processes) for both commands"
+    );
+    let left: Vec<u32> = started.into_iter().filter(|&p| alive(p)).collect();
+    assert!(left.is_empty(), "proxy processes outlived nexus: {left:?}");
+}
+
+#[test]
+fn a_proxy_command_that_fails_is_a_connection_error_naming_it() {
+    let server = Server::openssh();
+    let t = proxy_test(&server, "nexus-no-such-proxy %h %p").args(&["run", "t", "-q"]);
+    let port = server.port;
+    t.run().expect(
+        3,
+        "FAILED t (X.Xs)\n",
+        &format!(
+            "
+            Error: SSH connection failed
+
+              Host: viaproxy
+              Task: t
+              Command: echo through-the-proxy
+              Reason: ProxyCommand `nexus-no-such-proxy 127.0.0.1 {port}` exited with status 127 before the SSH session was set up: /bin/sh: 1: exec: nexus-no-such-proxy: not found
+
+              Suggestions:
+                - run it by hand: sh -c 'nexus-no-such-proxy 127.0.0.1 {port}' should connect to 127.0.0.1 port {port} and print the server's SSH banner
+                - fix ProxyCommand in ssh_config, or set ProxyCommand none for a direct connection
+
+            "
+        ),
+    );
+}

@@ -4,7 +4,14 @@
 //! comments drive it:
 //!   `# aliases: a b c`        resolve each alias with no overrides
 //!   `# run: -l U -p P -i F a` resolve alias `a` with `ssh -l/-p/-i` (= `Overrides`)
-//!   `# expect-error`          ssh and nexus must both reject the file (same line)
+//!   `# expect-error[: ALIAS]` `ssh -G -F FILE ALIAS` (ALIAS `x` by default) fails, and
+//!                             nexus refuses the file or ALIAS
+//!   `# expect-error-on-connect: ALIAS`  `ssh -G` accepts it but ssh refuses when it
+//!                             connects (`ssh -F FILE ALIAS true`, so the file's
+//!                             ProxyCommand runs: keep it harmless, e.g. `false`)
+//! A refusal must say the same as ssh: nexus's message contains ssh's reason (its first
+//! line, less the location and a C function name), and names ssh's file and line when
+//! ssh names one (a line in any case).
 //! The whole corpus directory is copied to `$HOME/.ssh/` of a temporary HOME (so
 //! relative `Include`s work), with `@HOME@` replaced by that HOME. For each alias the
 //! test runs `/usr/bin/ssh -G -F FILE ALIAS`, keeps the keywords nexus prints, and
@@ -23,13 +30,14 @@ use std::process::{Command, Stdio};
 use nexus::exec::ssh::config::{parse_file, Fallbacks, Overrides};
 
 const SSH: &str = "/usr/bin/ssh";
-const KEYWORDS: [&str; 10] = [
+const KEYWORDS: [&str; 11] = [
     "hostname",
     "user",
     "port",
     "identityfile",
     "identitiesonly",
     "proxyjump",
+    "proxycommand",
     "stricthostkeychecking",
     "userknownhostsfile",
     "connecttimeout",
@@ -111,9 +119,15 @@ struct Case {
     overrides: Overrides,
 }
 
-fn cases_of(text: &str) -> (Vec<Case>, bool) {
+/// What an error file expects: the alias, and whether only connecting shows it.
+struct ExpectError {
+    alias: String,
+    on_connect: bool,
+}
+
+fn cases_of(text: &str) -> (Vec<Case>, Option<ExpectError>) {
     let mut cases = Vec::new();
-    let mut expect_error = false;
+    let mut expect_error = None;
     for line in text.lines() {
         if let Some(rest) = line.strip_prefix("# aliases:") {
             for a in rest.split_whitespace() {
@@ -142,8 +156,16 @@ fn cases_of(text: &str) -> (Vec<Case>, bool) {
                 alias: alias.to_string(),
                 overrides: o,
             });
-        } else if line.starts_with("# expect-error") {
-            expect_error = true;
+        } else if let Some(rest) = line.strip_prefix("# expect-error") {
+            let (on_connect, rest) = match rest.strip_prefix("-on-connect") {
+                Some(r) => (true, r),
+                None => (false, rest),
+            };
+            let alias = rest.trim_start_matches(':').trim();
+            expect_error = Some(ExpectError {
+                alias: if alias.is_empty() { "x" } else { alias }.to_string(),
+                on_connect,
+            });
         }
     }
     (cases, expect_error)
@@ -246,18 +268,82 @@ fn diff(expected: &[String], actual: &[String]) -> String {
     s
 }
 
-/// "FILE line N:" from ssh's stderr.
-fn ssh_error_location(stderr: &str) -> Option<(String, usize)> {
-    for line in stderr.lines() {
+/// ssh's first complaint: the file and line when it names them ("FILE line N:" or
+/// "FILE: line N:"), and its reason, less that location and a C function name
+/// ("vdollar_percent_expand: unknown key %q" says "unknown key %q").
+fn ssh_complaint(stderr: &str) -> (Option<(String, usize)>, String) {
+    let lines: Vec<&str> = stderr
+        .lines()
+        .filter(|l| !l.starts_with("Pseudo-terminal") && !l.starts_with("debug"))
+        .filter(|l| !l.trim().is_empty())
+        .collect();
+    let mut location = None;
+    for line in &lines {
         if let Some(i) = line.find(" line ") {
             let num: String = line[i + 6..]
                 .chars()
                 .take_while(|c| c.is_ascii_digit())
                 .collect();
             if let Ok(n) = num.parse() {
-                return Some((line[..i].to_string(), n));
+                location = Some((line[..i].trim_end_matches(':').to_string(), n));
+                break;
             }
         }
+    }
+    let first = lines.first().copied().unwrap_or_default();
+    let reason = match first.find(" line ") {
+        Some(i) => first[i + 6..]
+            .trim_start_matches(|c: char| c.is_ascii_digit())
+            .trim_start_matches(": "),
+        None => match first.split_once(": ") {
+            Some((f, r)) if f.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') => r,
+            _ => first,
+        },
+    };
+    (location, reason.to_string())
+}
+
+/// An `expect-error` file: ssh refuses it, and so does nexus, in the same words and at
+/// the same place. None when they agree, else what differs.
+fn check_error_file(home: &Path, file: &Path, expect: &ExpectError) -> Option<String> {
+    let file_s = file.to_string_lossy().into_owned();
+    let g = ssh(home, &["-G", "-F", &file_s, &expect.alias]);
+    let out = if expect.on_connect {
+        if !g.status.success() {
+            return Some("ssh -G refused a file marked expect-error-on-connect".into());
+        }
+        ssh(
+            home,
+            &["-F", &file_s, "-o", "BatchMode=yes", &expect.alias, "true"],
+        )
+    } else {
+        g
+    };
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    if out.status.success() {
+        return Some("ssh accepted a file marked expect-error".into());
+    }
+    let nexus = parse_file(file)
+        .and_then(|c| c.resolve_with(&expect.alias, &Overrides::default(), &Fallbacks::default()));
+    let e = match nexus {
+        Ok(_) => {
+            return Some(format!(
+                "nexus accepted what ssh refuses:\n  ssh: {}",
+                stderr.trim()
+            ))
+        }
+        Err(e) => e,
+    };
+    let (location, reason) = ssh_complaint(&stderr);
+    let same_place = match &location {
+        Some((path, line)) => Path::new(path) == e.file && *line == e.line,
+        None => e.line > 0,
+    };
+    if !same_place || reason.is_empty() || !e.message.contains(&reason) {
+        return Some(format!(
+            "nexus's refusal differs from ssh's (reason {reason:?}, place {location:?})\n  ssh:   {}\n  nexus: {e}",
+            stderr.trim()
+        ));
     }
     None
 }
@@ -307,6 +393,7 @@ fn corpus_matches_ssh_g() {
     let mut n_files = 0;
     let mut n_cases = 0;
     let mut n_cli = 0;
+    let mut n_errors = 0;
     for file in &files {
         let text = std::fs::read_to_string(file).expect("read corpus file");
         let (cases, expect_error) = cases_of(&text);
@@ -315,30 +402,11 @@ fn corpus_matches_ssh_g() {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        if expect_error {
+        if let Some(expect) = &expect_error {
             n_cases += 1;
-            let file_s = file.to_string_lossy().into_owned();
-            let out = ssh(&home.0, &["-G", "-F", &file_s, "x"]);
-            let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-            if out.status.success() {
-                failures.push(format!("{name}: ssh accepted a file marked expect-error"));
-                continue;
-            }
-            match parse_file(file) {
-                Ok(_) => failures.push(format!(
-                    "{name}: nexus accepted a file ssh rejects:\n  ssh: {}",
-                    stderr.trim()
-                )),
-                Err(e) => {
-                    if let Some((path, line)) = ssh_error_location(&stderr) {
-                        if Path::new(&path) != e.file || line != e.line {
-                            failures.push(format!(
-                                "{name}: error location differs\n  ssh:   {}\n  nexus: {e}",
-                                stderr.trim()
-                            ));
-                        }
-                    }
-                }
+            n_errors += 1;
+            if let Some(f) = check_error_file(&home.0, file, expect) {
+                failures.push(format!("{name}: {f}"));
             }
             continue;
         }
@@ -362,9 +430,11 @@ fn corpus_matches_ssh_g() {
                     continue;
                 }
             };
-            let actual = cfg
-                .resolve_with(&case.alias, &case.overrides, &Fallbacks::default())
-                .ssh_g_lines();
+            let actual = match cfg.resolve_with(&case.alias, &case.overrides, &Fallbacks::default())
+            {
+                Ok(r) => r.ssh_g_lines(),
+                Err(e) => vec![format!("(refused: {e})")],
+            };
             if expected != actual {
                 failures.push(format!(
                     "{name} {} {}:\n{}",
@@ -402,7 +472,7 @@ fn corpus_matches_ssh_g() {
             }
         }
     }
-    eprintln!("ssh_config corpus: {n_files} files, {n_cases} cases, {n_cli} through `nexus hosts resolve`");
+    eprintln!("ssh_config corpus: {n_files} files, {n_cases} cases ({n_errors} refusals), {n_cli} through `nexus hosts resolve`");
     assert!(n_files >= 25, "corpus has only {n_files} files");
     assert!(
         failures.is_empty(),

@@ -42,7 +42,11 @@ pub fn resolve(g: &Global, host: &str, ssh_config: &Option<Option<PathBuf>>) -> 
     };
     let resolved = parsed
         .unwrap_or_default()
-        .resolve_with(&spec.host, &overrides, &fallbacks);
+        .resolve_with(&spec.host, &overrides, &fallbacks)
+        .map_err(|e| {
+            Error::usage(format!("cannot read ssh_config: {e}"))
+                .with_help("fix the line it names (`ssh -G HOST` shows what OpenSSH makes of it)")
+        })?;
     // What nexus offers in the handshake, in ssh -G's words (a HostKeyAlgorithms left unset
     // is reordered per host at connect time by what known_hosts holds, as ssh does).
     let algorithms = |kind, list: &Option<String>| {

@@ -249,7 +249,7 @@ fn local_sudo_check() -> Check {
         group: "Sudo Access",
         subject: "local".into(),
         mark,
-        suggestions: host::sudo_suggestions(mark, &crate::exec::ssh::target::local_user()),
+        suggestions: host::sudo_suggestions(mark, &crate::userenv::user_name()),
         detail,
         duration: t0.elapsed(),
     }

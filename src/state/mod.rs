@@ -28,7 +28,7 @@ pub fn home() -> PathBuf {
     if let Some(x) = env("XDG_STATE_HOME") {
         return x.join("nexus");
     }
-    crate::exec::ssh::target::home().join(".local/state/nexus")
+    crate::userenv::home().join(".local/state/nexus")
 }
 
 pub fn runs_dir(home: &Path) -> PathBuf {

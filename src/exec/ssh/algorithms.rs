@@ -97,7 +97,7 @@ fn apply(default: &str, spec: &str, all: &[String]) -> Vec<String> {
     };
     let matching = |pats: &[String], name: &str| {
         pats.iter()
-            .any(|p| crate::exec::ssh::known_hosts::glob(p.as_bytes(), name.as_bytes()))
+            .any(|p| crate::exec::ssh::pattern::matches(p.as_bytes(), name.as_bytes()))
     };
     let default = split(default);
     if let Some(rest) = spec.strip_prefix('+') {

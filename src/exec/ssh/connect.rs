@@ -1,4 +1,5 @@
-//! Opening one authenticated SSH session: TCP connect (3 attempts with backoff), the
+//! Opening one authenticated SSH session: TCP connect (3 attempts with backoff), or a
+//! ProxyCommand (proxy.rs), or ProxyJump hops (a tunnel through each), the
 //! handshake (ECDH P-256 then curve25519; ed25519 host keys), the host key check of SPEC §5, and
 //! authentication in SPEC §5 order (explicit identities, ssh-agent, default keys).
 //! Errors are `ConnectError`s whose text follows REQ-0131. Must not: prompt when there
@@ -16,7 +17,8 @@ use ssh2::{HostKeyType, MethodType, Session};
 use super::algorithms::{effective, Kind, HOST_KEYS};
 use super::base64;
 use super::known_hosts::{known_name, KnownHosts, Verdict};
-use super::target::{default_identities, SshTarget};
+use super::proxy::{self, Proxy};
+use super::target::SshTarget;
 use crate::config::HostKeyChecking;
 
 /// An authenticated session and the socket under it (for poll).
@@ -25,6 +27,9 @@ pub struct Conn {
     pub fd: RawFd,
     /// How authentication succeeded: "key: PATH", "ssh-agent", "password".
     pub auth: String,
+    /// The ProxyCommand the session runs over, killed when the session is dropped
+    /// (after it: fields drop in order).
+    pub proxy: Option<Proxy>,
 }
 
 /// Why a connection failed; `message` is the whole REQ-0131 body after the title.
@@ -37,7 +42,7 @@ pub struct ConnectError {
 }
 
 impl ConnectError {
-    fn new(reason: impl Into<String>, suggestions: Vec<String>) -> ConnectError {
+    pub(super) fn new(reason: impl Into<String>, suggestions: Vec<String>) -> ConnectError {
         ConnectError {
             reason: reason.into(),
             suggestions,
@@ -153,33 +158,15 @@ fn tcp(t: &SshTarget) -> Result<TcpStream, ConnectError> {
     ))
 }
 
-/// Connect (through the ProxyJump hops, if any), check the host key, authenticate.
+/// Connect (through the ProxyJump hops or the ProxyCommand, if any), check the host
+/// key, authenticate.
 pub fn connect(t: &SshTarget) -> Result<Conn, ConnectError> {
     let Some((first, rest)) = t.jumps.split_first() else {
-        let mut attempt = 0;
-        loop {
-            let stream = tcp(t)?;
-            let fd = stream.as_raw_fd();
-            match establish(stream, fd, t) {
-                Err(e) if e.retryable && attempt + 1 < ATTEMPTS => {
-                    attempt += 1;
-                    if !crate::signals::sleep(Duration::from_millis(250 << attempt)) {
-                        return Err(e);
-                    }
-                }
-                Err(mut e) if e.retryable => {
-                    e.reason = format!("{}, {ATTEMPTS} attempts", e.reason);
-                    return Err(e);
-                }
-                other => return other,
-            }
-        }
+        return with_retries(t);
     };
     // Each next hop (and finally the target) is reached through a direct-tcpip channel
     // of the previous session, bridged to a socket pair the next session runs over.
-    let stream = tcp(first).map_err(|e| via(e, first))?;
-    let fd = stream.as_raw_fd();
-    let mut prev = establish(stream, fd, first).map_err(|e| via(e, first))?;
+    let mut prev = with_retries(first).map_err(|e| via(e, first))?;
     let hops: Vec<&SshTarget> = rest.iter().collect();
     for (i, next) in hops.iter().copied().chain(std::iter::once(t)).enumerate() {
         let is_target = i == hops.len();
@@ -188,6 +175,50 @@ pub fn connect(t: &SshTarget) -> Result<Conn, ConnectError> {
         prev = establish(stream, fd, next).map_err(|e| if is_target { e } else { via(e, next) })?;
     }
     Ok(prev)
+}
+
+/// [`open`], again after a transient failure (a handshake that timed out).
+fn with_retries(t: &SshTarget) -> Result<Conn, ConnectError> {
+    let mut attempt = 0;
+    loop {
+        match open(t) {
+            Err(e) if e.retryable && attempt + 1 < ATTEMPTS => {
+                attempt += 1;
+                if !crate::signals::sleep(Duration::from_millis(250 << attempt)) {
+                    return Err(e);
+                }
+            }
+            Err(mut e) if e.retryable => {
+                e.reason = format!("{}, {ATTEMPTS} attempts", e.reason);
+                return Err(e);
+            }
+            other => return other,
+        }
+    }
+}
+
+/// One session to `t`: over its ProxyCommand, or a TCP connection.
+fn open(t: &SshTarget) -> Result<Conn, ConnectError> {
+    let Some(command) = &t.proxy_command else {
+        let stream = tcp(t)?;
+        let fd = stream.as_raw_fd();
+        return establish(stream, fd, t);
+    };
+    if command == "-" {
+        return Err(ConnectError::new(
+            format!("ProxyCommand - (a connection on nexus's own stdin and stdout) cannot be used for {}", t.label),
+            vec!["give ProxyCommand a command, or set ProxyCommand none".into()],
+        ));
+    }
+    let (stream, proxy) = proxy::spawn(command)?;
+    let fd = stream.as_raw_fd();
+    match establish(stream, fd, t) {
+        Ok(mut conn) => {
+            conn.proxy = Some(proxy);
+            Ok(conn)
+        }
+        Err(e) => Err(proxy.explain(e, &t.hostname, t.port)),
+    }
 }
 
 fn via(mut e: ConnectError, hop: &SshTarget) -> ConnectError {
@@ -357,7 +388,12 @@ fn establish<S: AsRawFd + 'static>(
     if t.keepalive > 0 {
         session.set_keepalive(true, t.keepalive);
     }
-    Ok(Conn { session, fd, auth })
+    Ok(Conn {
+        session,
+        fd,
+        auth,
+        proxy: None,
+    })
 }
 
 fn key_type_name(t: HostKeyType) -> &'static str {
@@ -558,59 +594,62 @@ fn read_tty(prompt: &str) -> Option<String> {
     Some(line.trim_end_matches(['\n', '\r']).to_string())
 }
 
+/// Public key authentication with the key at `path`; what happened goes to `tried`.
+fn try_key(session: &Session, user: &str, path: &Path, tried: &mut Vec<String>) -> bool {
+    let shown = path.display().to_string();
+    if !path.exists() {
+        tried.push(format!("{shown} (not found)"));
+        return false;
+    }
+    let passphrase = if is_encrypted(path) {
+        if !interactive() {
+            // Passphrase prompts need a terminal; without one this key cannot be used.
+            tried.push(format!(
+                "{shown} (encrypted; no passphrase can be asked without a terminal)"
+            ));
+            return false;
+        }
+        match secret(&shown, &format!("Enter passphrase for key '{shown}': ")) {
+            Some(p) => Some(p),
+            None => {
+                tried.push(format!("{shown} (encrypted; no passphrase given)"));
+                return false;
+            }
+        }
+    } else {
+        None
+    };
+    // The public half from KEY.pub when it is there (as ssh does): without it,
+    // libssh2 derives it by decoding the private key through OpenSSL's generic
+    // PEM decoders, which was 40% of nexus's CPU per connection.
+    let public = path
+        .file_name()
+        .map(|n| path.with_file_name(format!("{}.pub", n.to_string_lossy())))
+        .filter(|p| p.is_file());
+    match session.userauth_pubkey_file(user, public.as_deref(), path, passphrase.as_deref()) {
+        Ok(()) if session.authenticated() => true,
+        Ok(()) => {
+            tried.push(format!("{shown} (rejected)"));
+            false
+        }
+        Err(e) => {
+            let why = if e.message().contains("Unable to extract public key")
+                || e.message().contains("Unable to open")
+            {
+                "unreadable"
+            } else {
+                "rejected"
+            };
+            tried.push(format!("{shown} ({why})"));
+            false
+        }
+    }
+}
+
 fn authenticate(session: &Session, t: &SshTarget) -> Result<String, ConnectError> {
     let user = t.user.as_str();
     let mut tried: Vec<String> = Vec::new();
-    let try_key = |path: &Path, tried: &mut Vec<String>| -> bool {
-        let shown = path.display().to_string();
-        if !path.exists() {
-            tried.push(format!("{shown} (not found)"));
-            return false;
-        }
-        let passphrase = if is_encrypted(path) {
-            if !interactive() {
-                // Passphrase prompts need a terminal; without one this key cannot be used.
-                tried.push(format!(
-                    "{shown} (encrypted; no passphrase can be asked without a terminal)"
-                ));
-                return false;
-            }
-            match secret(&shown, &format!("Enter passphrase for key '{shown}': ")) {
-                Some(p) => Some(p),
-                None => {
-                    tried.push(format!("{shown} (encrypted; no passphrase given)"));
-                    return false;
-                }
-            }
-        } else {
-            None
-        };
-        // The public half from KEY.pub when it is there (as ssh does): without it,
-        // libssh2 derives it by decoding the private key through OpenSSL's generic
-        // PEM decoders, which was 40% of nexus's CPU per connection.
-        let public = path
-            .file_name()
-            .map(|n| path.with_file_name(format!("{}.pub", n.to_string_lossy())))
-            .filter(|p| p.is_file());
-        match session.userauth_pubkey_file(user, public.as_deref(), path, passphrase.as_deref()) {
-            Ok(()) if session.authenticated() => true,
-            Ok(()) => {
-                tried.push(format!("{shown} (rejected)"));
-                false
-            }
-            Err(e) => {
-                let why = if e.message().contains("Unable to extract public key")
-                    || e.message().contains("Unable to open")
-                {
-                    "unreadable"
-                } else {
-                    "rejected"
-                };
-                tried.push(format!("{shown} ({why})"));
-                false
-            }
-        }
-    };
+    let try_key = |path: &Path, tried: &mut Vec<String>| try_key(session, user, path, tried);
     for id in &t.identities {
         if try_key(id, &mut tried) {
             return Ok(format!("key: {}", id.display()));
@@ -625,7 +664,7 @@ fn authenticate(session: &Session, t: &SshTarget) -> Result<String, ConnectError
                 Err(e) => tried.push(format!("ssh-agent ({e})")),
             },
         }
-        for id in default_identities() {
+        for id in crate::userenv::default_identities() {
             if try_key(&id, &mut tried) {
                 return Ok(format!("key: {}", id.display()));
             }

@@ -2,19 +2,28 @@
 //! plain names with the patterns `*` `?` `!`, hashed names (`|1|salt|hash`, HMAC-SHA1),
 //! `@revoked` and `@cert-authority` markers, and the line of every entry, so a changed key
 //! can be reported with its file:line. Parsed files are cached per run while unchanged.
-//! Must not: write (connect.rs appends new keys).
+//! Must not: write (connect.rs appends new keys), or implement crypto itself (HMAC-SHA1
+//! comes from the RustCrypto `hmac` and `sha1` crates).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
+use hmac::{Hmac, KeyInit, Mac};
+use sha1::Sha1;
+
 use super::base64;
+use super::pattern::{match_list, ListMatch};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Names {
-    Patterns(Vec<String>),
-    Hashed { salt: Vec<u8>, hash: Vec<u8> },
+    /// The comma-separated name patterns, lowercased.
+    Patterns(String),
+    Hashed {
+        salt: Vec<u8>,
+        hash: Vec<u8>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -165,7 +174,7 @@ fn parse_line(line: usize, text: &str) -> Option<Entry> {
                 hash: base64::decode(hash)?,
             }
         }
-        None => Names::Patterns(first.split(',').map(|p| p.to_ascii_lowercase()).collect()),
+        None => Names::Patterns(first.to_ascii_lowercase()),
     };
     Some(Entry {
         line,
@@ -177,112 +186,42 @@ fn parse_line(line: usize, text: &str) -> Option<Entry> {
 
 fn names_match(names: &Names, name: &str) -> bool {
     match names {
-        Names::Hashed { salt, hash } => hmac_sha1(salt, name.as_bytes()).as_slice() == hash,
-        Names::Patterns(patterns) => {
-            let name = name.to_ascii_lowercase();
-            let mut matched = false;
-            for p in patterns {
-                match p.strip_prefix('!') {
-                    // A negated pattern that matches rules the line out (OpenSSH match_hostname).
-                    Some(neg) if glob(neg.as_bytes(), name.as_bytes()) => return false,
-                    Some(_) => {}
-                    None => matched |= glob(p.as_bytes(), name.as_bytes()),
-                }
-            }
-            matched
+        Names::Hashed { salt, hash } => hashed_name_matches(salt, hash, name),
+        // A negated pattern that matches rules the line out (OpenSSH match_hostname).
+        Names::Patterns(list) => {
+            match_list(&name.to_ascii_lowercase(), list, false) == ListMatch::Positive
         }
     }
 }
 
-/// `*` and `?` wildcards.
-pub(crate) fn glob(p: &[u8], s: &[u8]) -> bool {
-    let (mut pi, mut si) = (0, 0);
-    let mut star: Option<(usize, usize)> = None;
-    while si < s.len() {
-        if pi < p.len() && (p[pi] == b'?' || p[pi] == s[si]) {
-            pi += 1;
-            si += 1;
-        } else if pi < p.len() && p[pi] == b'*' {
-            star = Some((pi, si));
-            pi += 1;
-        } else if let Some((sp, ss)) = star {
-            pi = sp + 1;
-            si = ss + 1;
-            star = Some((sp, ss + 1));
-        } else {
-            return false;
-        }
-    }
-    p[pi..].iter().all(|&c| c == b'*')
-}
-
-fn sha1(data: &[u8]) -> [u8; 20] {
-    let mut h: [u32; 5] = [0x67452301, 0xEFCDAB89, 0x98BADCFE, 0x10325476, 0xC3D2E1F0];
-    let mut msg = data.to_vec();
-    msg.push(0x80);
-    while msg.len() % 64 != 56 {
-        msg.push(0);
-    }
-    msg.extend_from_slice(&((data.len() as u64) * 8).to_be_bytes());
-    for block in msg.chunks(64) {
-        let mut w = [0u32; 80];
-        for (i, word) in block.chunks(4).enumerate() {
-            w[i] = u32::from_be_bytes([word[0], word[1], word[2], word[3]]);
-        }
-        for i in 16..80 {
-            w[i] = (w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16]).rotate_left(1);
-        }
-        let [mut a, mut b, mut c, mut d, mut e] = h;
-        for (i, wi) in w.iter().enumerate() {
-            let (f, k) = match i {
-                0..=19 => ((b & c) | (!b & d), 0x5A827999),
-                20..=39 => (b ^ c ^ d, 0x6ED9EBA1),
-                40..=59 => ((b & c) | (b & d) | (c & d), 0x8F1BBCDC),
-                _ => (b ^ c ^ d, 0xCA62C1D6),
-            };
-            let t = a
-                .rotate_left(5)
-                .wrapping_add(f)
-                .wrapping_add(e)
-                .wrapping_add(k)
-                .wrapping_add(*wi);
-            e = d;
-            d = c;
-            c = b.rotate_left(30);
-            b = a;
-            a = t;
-        }
-        for (x, y) in h.iter_mut().zip([a, b, c, d, e]) {
-            *x = x.wrapping_add(y);
-        }
-    }
-    let mut out = [0u8; 20];
-    for (i, x) in h.iter().enumerate() {
-        out[i * 4..i * 4 + 4].copy_from_slice(&x.to_be_bytes());
-    }
-    out
-}
-
-fn hmac_sha1(key: &[u8], msg: &[u8]) -> [u8; 20] {
-    let mut k = [0u8; 64];
-    if key.len() > 64 {
-        k[..20].copy_from_slice(&sha1(key));
-    } else {
-        k[..key.len()].copy_from_slice(key);
-    }
-    let mut inner: Vec<u8> = k.iter().map(|b| b ^ 0x36).collect();
-    inner.extend_from_slice(msg);
-    let mut outer: Vec<u8> = k.iter().map(|b| b ^ 0x5c).collect();
-    outer.extend_from_slice(&sha1(&inner));
-    sha1(&outer)
+/// Is `name` the name hashed into `|1|salt|hash` (HMAC-SHA1 keyed with the salt, as
+/// `ssh-keygen -H` writes it)? The comparison is constant-time.
+fn hashed_name_matches(salt: &[u8], hash: &[u8], name: &str) -> bool {
+    let Ok(mut mac) = Hmac::<Sha1>::new_from_slice(salt) else {
+        return false;
+    };
+    mac.update(name.as_bytes());
+    mac.verify_slice(hash).is_ok()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    use sha1::Digest;
+
     fn hex(b: &[u8]) -> String {
         b.iter().map(|x| format!("{x:02x}")).collect()
+    }
+
+    fn sha1(data: &[u8]) -> Vec<u8> {
+        Sha1::digest(data).to_vec()
+    }
+
+    fn hmac_sha1(key: &[u8], msg: &[u8]) -> Vec<u8> {
+        let mut mac = Hmac::<Sha1>::new_from_slice(key).expect("HMAC takes any key length");
+        mac.update(msg);
+        mac.finalize().into_bytes().to_vec()
     }
 
     #[test]
@@ -294,7 +233,7 @@ mod tests {
         assert_eq!(hex(&sha1(b"")), "da39a3ee5e6b4b0d3255bfef95601890afd80709");
         let long = b"abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
         assert_eq!(hex(&sha1(long)), "84983e441c3bd26ebaae4aa1f95129e5e54670f1");
-        // RFC 2202 test cases 1 and 2.
+        // RFC 2202 test cases 1, 2 and 6 (a key longer than the block is hashed first).
         assert_eq!(
             hex(&hmac_sha1(&[0x0b; 20], b"Hi There")),
             "b617318655057264e28bc0b6fb378c8ef146be00"
@@ -303,6 +242,19 @@ mod tests {
             hex(&hmac_sha1(b"Jefe", b"what do ya want for nothing?")),
             "effcdf6ae5eb2fa2d27416d5f184df9c259a7c79"
         );
+        assert_eq!(
+            hex(&hmac_sha1(
+                &[0xaa; 80],
+                b"Test Using Larger Than Block-Size Key - Hash Key First"
+            )),
+            "aa4ae5e15272d00e95705637ce8a3b55ed402112"
+        );
+        // The hashed-name check itself: right name, wrong name, truncated hash.
+        let salt = [3u8; 20];
+        let hash = hmac_sha1(&salt, b"web1");
+        assert!(hashed_name_matches(&salt, &hash, "web1"));
+        assert!(!hashed_name_matches(&salt, &hash, "web2"));
+        assert!(!hashed_name_matches(&salt, &hash[..19], "web1"));
     }
 
     const ED: &str = "AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl";
@@ -346,15 +298,5 @@ mod tests {
         assert_eq!(kh.key_types("web1", 22), ["ssh-ed25519"]);
         assert!(kh.key_types("web3", 22).is_empty());
         assert_eq!(blob_type(&ec), Some("ecdsa-sha2-nistp256"));
-    }
-
-    #[test]
-    fn glob_handles_stars_and_question_marks() {
-        assert!(glob(b"*", b"anything"));
-        assert!(glob(b"web-?", b"web-1"));
-        assert!(!glob(b"web-?", b"web-12"));
-        assert!(glob(b"*.example.*", b"a.example.com"));
-        assert!(glob(b"[10.0.0.*]:22?2", b"[10.0.0.5]:2202"));
-        assert!(!glob(b"a*b", b"acd"));
     }
 }

@@ -1,12 +1,15 @@
-//! SSH transport: ssh_config reading, target resolution, connecting (host keys, auth),
-//! the per-host session pool, and running one command remotely.
+//! SSH transport: ssh_config reading, target resolution, connecting (directly, through
+//! ProxyJump hops or a ProxyCommand; host keys, auth), the per-host session pool, and
+//! running one command remotely.
 
 pub mod algorithms;
 pub mod base64;
 pub mod config;
 pub mod connect;
 pub mod known_hosts;
+pub mod pattern;
 pub mod pool;
+pub mod proxy;
 pub mod remote;
 pub mod target;
 

@@ -2,13 +2,14 @@
 //! `[config]` > defaults (SPEC §2), with per-run overrides from `-u` and `-i` on top.
 //! Must not: open connections.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use super::algorithms::{effective, Kind};
 use super::config::{Fallbacks, Overrides, Resolved, SshConfig};
 use crate::config::host::HostSpec;
 use crate::config::{HostKeyChecking, Settings};
+use crate::userenv::{expand_tilde_path, home, is_default_identity};
 
 /// Per-run overrides from the command line.
 #[derive(Debug, Clone, Default)]
@@ -33,8 +34,11 @@ pub struct SshTarget {
     pub keepalive: u32,
     /// ProxyJump hops as written (`user@host:port,...`); None for a direct connection.
     pub proxy_jump: Option<String>,
-    /// The hops, resolved like any host (their own ProxyJump is not followed).
+    /// The hops, resolved like any host (their own ProxyJump is not followed; the
+    /// first one's ProxyCommand is, as ssh's `-W` to it would).
     pub jumps: Vec<SshTarget>,
+    /// ProxyCommand with its tokens expanded; None: direct (or through `jumps`).
+    pub proxy_command: Option<String>,
     /// Key exchange methods offered, in order (`a,b,c`).
     pub kex: String,
     /// Host key algorithms from ssh_config's HostKeyAlgorithms; None: known_hosts decides
@@ -42,41 +46,18 @@ pub struct SshTarget {
     pub host_key_algorithms: Option<String>,
 }
 
-pub fn home() -> PathBuf {
-    std::env::var_os("HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/"))
-}
-
-/// `~/x` -> `$HOME/x`.
-pub fn expand_tilde(p: &str) -> PathBuf {
-    match p.strip_prefix("~/") {
-        Some(rest) => home().join(rest),
-        None if p == "~" => home(),
-        None => PathBuf::from(p),
-    }
-}
-
 /// Load the ssh_config named by the settings (None when "none" or absent on disk).
 pub fn load_ssh_config(settings: &Settings) -> Result<Option<SshConfig>, String> {
     let Some(path) = &settings.ssh_config else {
         return Ok(None);
     };
-    let path = expand_tilde(path);
+    let path = expand_tilde_path(path);
     if !path.exists() {
         return Ok(None);
     }
     super::config::parse_file(&path)
         .map(Some)
         .map_err(|e| e.to_string())
-}
-
-/// The local user's name.
-pub fn local_user() -> String {
-    std::env::var("USER")
-        .ok()
-        .filter(|u| !u.is_empty())
-        .unwrap_or_else(|| "root".to_string())
 }
 
 pub fn resolve(
@@ -98,7 +79,8 @@ pub fn resolve(
     let r: Resolved = match ssh_config {
         Some(c) => c.resolve_with(&spec.host, &overrides, &fallbacks),
         None => SshConfig::default().resolve_with(&spec.host, &overrides, &fallbacks),
-    };
+    }
+    .map_err(|e| e.to_string())?;
     let host_key_checking = match r.strict_host_key_checking.as_str() {
         "true" | "yes" => HostKeyChecking::Strict,
         "accept-new" => HostKeyChecking::AcceptNew,
@@ -114,10 +96,10 @@ pub fn resolve(
     let from_ssh_config = r
         .user_known_hosts_files
         .iter()
-        .map(|p| expand_tilde(p))
+        .map(|p| expand_tilde_path(p))
         .ne(ssh_default.iter().cloned());
     let known_hosts = match &settings.known_hosts {
-        Some(k) if !from_ssh_config => expand_tilde(k),
+        Some(k) if !from_ssh_config => expand_tilde_path(k),
         _ => r
             .user_known_hosts_files
             .first()
@@ -125,7 +107,7 @@ pub fn resolve(
                 if p == "none" {
                     PathBuf::from("/dev/null")
                 } else {
-                    expand_tilde(p)
+                    expand_tilde_path(p)
                 }
             })
             .unwrap_or_else(|| home().join(".ssh/known_hosts")),
@@ -133,7 +115,7 @@ pub fn resolve(
     let identities = r
         .identity_files
         .iter()
-        .map(|p| expand_tilde(p))
+        .map(|p| expand_tilde_path(p))
         .filter(|p| !is_default_identity(p))
         .collect();
     Ok(SshTarget {
@@ -152,6 +134,7 @@ pub fn resolve(
         keepalive: r.server_alive_interval as u32,
         proxy_jump: r.proxy_jump.clone().filter(|p| p != "none"),
         jumps: Vec::new(),
+        proxy_command: r.proxy_command_expanded.clone(),
         kex: effective(Kind::Kex, r.kex_algorithms.as_deref())
             .map_err(|e| format!("host {}: {e}", spec.label()))?,
         host_key_algorithms: match &r.host_key_algorithms {
@@ -183,34 +166,12 @@ pub fn resolve_with_jumps(
             };
             let mut h = resolve(&hop_spec, settings, ssh_config, &hop_run)?;
             h.proxy_jump = None;
+            if !t.jumps.is_empty() {
+                // Reached through the hop before it, not through its own command.
+                h.proxy_command = None;
+            }
             t.jumps.push(h);
         }
     }
     Ok(t)
-}
-
-/// The default keys, tried after the agent (SPEC §5 order).
-pub fn default_identities() -> Vec<PathBuf> {
-    let ssh = home().join(".ssh");
-    ["id_ed25519", "id_ecdsa", "id_rsa"]
-        .iter()
-        .map(|n| ssh.join(n))
-        .collect()
-}
-
-/// ssh_config reports OpenSSH's default key list when none is configured; those are
-/// tried in their own place in the order, not as explicit identities.
-fn is_default_identity(p: &Path) -> bool {
-    let ssh = home().join(".ssh");
-    [
-        "id_rsa",
-        "id_ecdsa",
-        "id_ecdsa_sk",
-        "id_ed25519",
-        "id_ed25519_sk",
-        "id_xmss",
-        "id_dsa",
-    ]
-    .iter()
-    .any(|n| ssh.join(n) == p)
 }

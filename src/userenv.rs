@@ -1,0 +1,137 @@
+//! The local user: name, home directory, `~` expansion, default SSH identities.
+//! `$USER` and `$HOME` win, the passwd entry of the current uid fills in for them.
+//! Must not: cache (tests and ssh_config resolution set `HOME` and `USER` at run time),
+//! or touch files.
+
+use std::ffi::CStr;
+use std::path::{Path, PathBuf};
+
+/// The identity files OpenSSH uses when none is configured, in its order (what
+/// `ssh -G` reports).
+pub const DEFAULT_IDENTITIES: [&str; 7] = [
+    "~/.ssh/id_rsa",
+    "~/.ssh/id_ecdsa",
+    "~/.ssh/id_ecdsa_sk",
+    "~/.ssh/id_ed25519",
+    "~/.ssh/id_ed25519_sk",
+    "~/.ssh/id_xmss",
+    "~/.ssh/id_dsa",
+];
+
+/// The default identities nexus tries after the agent, in SPEC §5 order: those of
+/// [`DEFAULT_IDENTITIES`] whose key types libssh2 signs with.
+const TRIED_DEFAULTS: [&str; 3] = ["~/.ssh/id_ed25519", "~/.ssh/id_ecdsa", "~/.ssh/id_rsa"];
+
+/// The real uid.
+pub fn uid() -> u32 {
+    // SAFETY: getuid has no preconditions and cannot fail.
+    unsafe { libc::getuid() }
+}
+
+/// `$HOME`, else the passwd entry's directory, else `/`.
+pub fn home() -> PathBuf {
+    match std::env::var_os("HOME") {
+        Some(h) if !h.is_empty() => PathBuf::from(h),
+        _ => passwd_self()
+            .map(|(_, dir)| PathBuf::from(dir))
+            .unwrap_or_else(|| PathBuf::from("/")),
+    }
+}
+
+/// `$USER`, else the passwd entry's name, else the numeric uid.
+pub fn user_name() -> String {
+    match std::env::var("USER") {
+        Ok(u) if !u.is_empty() => u,
+        _ => passwd_self()
+            .map(|(name, _)| name)
+            .unwrap_or_else(|| uid().to_string()),
+    }
+}
+
+/// `~` → `HOME/`, `~/x` → `HOME/x`, as OpenSSH's `tilde_expand_filename`; anything
+/// else (`~user` too) is returned as written.
+pub fn expand_tilde(p: &str) -> String {
+    let rest = match p.strip_prefix("~/") {
+        Some(rest) => rest,
+        None if p == "~" => "",
+        None => return p.to_string(),
+    };
+    let home = home();
+    format!("{}/{rest}", home.to_string_lossy().trim_end_matches('/'))
+}
+
+/// [`expand_tilde`] as a path.
+pub fn expand_tilde_path(p: &str) -> PathBuf {
+    PathBuf::from(expand_tilde(p))
+}
+
+/// The default keys nexus tries after the agent (SPEC §5 order), expanded.
+pub fn default_identities() -> Vec<PathBuf> {
+    TRIED_DEFAULTS
+        .iter()
+        .map(|p| expand_tilde_path(p))
+        .collect()
+}
+
+/// Is `p` one of OpenSSH's default identity files? ssh_config reports them when none
+/// is configured; nexus tries them in their own place, not as explicit identities.
+pub fn is_default_identity(p: &Path) -> bool {
+    DEFAULT_IDENTITIES.iter().any(|d| expand_tilde_path(d) == p)
+}
+
+/// (name, home directory) of the current uid from the passwd database.
+fn passwd_self() -> Option<(String, String)> {
+    let uid = uid();
+    let mut buf = vec![0u8; 4096];
+    loop {
+        // SAFETY: a zeroed passwd is a valid out-parameter; buf outlives the call and
+        // the strings read from pwd point into buf.
+        unsafe {
+            let mut pwd: libc::passwd = std::mem::zeroed();
+            let mut result: *mut libc::passwd = std::ptr::null_mut();
+            let rc = libc::getpwuid_r(
+                uid,
+                &mut pwd,
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                &mut result,
+            );
+            if rc == libc::ERANGE && buf.len() < 1 << 20 {
+                buf.resize(buf.len() * 2, 0);
+                continue;
+            }
+            if rc != 0 || result.is_null() || pwd.pw_name.is_null() || pwd.pw_dir.is_null() {
+                return None;
+            }
+            let name = CStr::from_ptr(pwd.pw_name).to_string_lossy().into_owned();
+            let dir = CStr::from_ptr(pwd.pw_dir).to_string_lossy().into_owned();
+            return Some((name, dir));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tried_defaults_are_openssh_defaults() {
+        for d in TRIED_DEFAULTS {
+            assert!(DEFAULT_IDENTITIES.contains(&d), "{d}");
+        }
+        for p in default_identities() {
+            assert!(is_default_identity(&p), "{}", p.display());
+        }
+    }
+
+    #[test]
+    fn tilde_forms() {
+        let home = home();
+        let home = home.to_string_lossy();
+        let home = home.trim_end_matches('/');
+        assert_eq!(expand_tilde("~/x/y"), format!("{home}/x/y"));
+        assert_eq!(expand_tilde("~"), format!("{home}/"));
+        assert_eq!(expand_tilde("~bob/x"), "~bob/x");
+        assert_eq!(expand_tilde("/abs/~"), "/abs/~");
+    }
+}
