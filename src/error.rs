@@ -127,6 +127,18 @@ impl Error {
     }
 }
 
+/// Tell the user something went wrong but the work goes on: `warning: MESSAGE` on
+/// stderr, then `  help: ...` lines. Always shown, whatever `--log-level` says, and
+/// written with one write so that it does not interleave with other output.
+pub fn warn(message: impl fmt::Display, help: &[String]) {
+    use std::io::Write;
+    let mut text = format!("warning: {message}\n");
+    for h in help {
+        text += &format!("  help: {h}\n");
+    }
+    let _ = std::io::stderr().lock().write_all(text.as_bytes());
+}
+
 /// An io::Error's message without Rust's "(os error N)" suffix.
 pub fn io_reason(err: &std::io::Error) -> String {
     let text = err.to_string();

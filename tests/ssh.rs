@@ -1076,3 +1076,53 @@ fn a_proxy_command_that_fails_is_a_connection_error_naming_it() {
         ),
     );
 }
+
+/// `--log-level debug` (or `log_level = "debug"`) says how each connection authenticated
+/// and when a pooled connection was reused.
+#[test]
+fn debug_log_names_the_auth_method_and_pool_reuse() {
+    let server = Server::openssh();
+    let keys = Keys::get();
+    let body = r#"
+[tasks.a]
+on = "web"
+run = "true"
+
+[tasks.b]
+deps = ["a"]
+on = "web"
+run = "true"
+"#;
+    let h = host(&server);
+    let auth = format!(
+        "nexus: debug: ssh: {h}: authenticated as root with key: {}",
+        keys.key("id_ed25519").display()
+    );
+    let check = |r: &Run| {
+        r.expect_code(0);
+        let lines: Vec<&str> = r.stderr.lines().collect();
+        assert!(
+            lines.contains(&auth.as_str()),
+            "no `{auth}` in:\n{}",
+            r.stderr
+        );
+        let reuse = format!("nexus: debug: ssh: {h}: reusing a pooled connection (idle ");
+        assert_eq!(
+            lines.iter().filter(|l| l.starts_with(&reuse)).count(),
+            1,
+            "one reuse expected in:\n{}",
+            r.stderr
+        );
+    };
+    let t = ssh_test(&server, "id_ed25519", body).args(&["run", "b", "--log-level", "debug"]);
+    check(&t.run());
+    let t = ssh_test_with(
+        &server,
+        "id_ed25519",
+        body,
+        &server.known_hosts(),
+        "log_level = \"debug\"\n",
+    )
+    .args(&["run", "b"]);
+    check(&t.run());
+}

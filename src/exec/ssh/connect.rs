@@ -199,6 +199,17 @@ fn with_retries(t: &SshTarget) -> Result<Conn, ConnectError> {
 
 /// One session to `t`: over its ProxyCommand, or a TCP connection.
 fn open(t: &SshTarget) -> Result<Conn, ConnectError> {
+    log::debug!(
+        "ssh: {}: connecting to {}:{} as {}{}",
+        t.label,
+        t.hostname,
+        t.port,
+        t.user,
+        t.proxy_command
+            .as_ref()
+            .map(|c| format!(" through ProxyCommand {c}"))
+            .unwrap_or_default()
+    );
     let Some(command) = &t.proxy_command else {
         let stream = tcp(t)?;
         let fd = stream.as_raw_fd();
@@ -382,8 +393,16 @@ fn establish<S: AsRawFd + 'static>(
         err.retryable = true;
         err
     })?;
+    log::debug!(
+        "ssh: {}: negotiated key exchange {}, host key {}, cipher {}",
+        t.label,
+        session.methods(MethodType::Kex).unwrap_or("?"),
+        session.methods(MethodType::HostKey).unwrap_or("?"),
+        session.methods(MethodType::CryptCs).unwrap_or("?"),
+    );
     check_host_key(&session, t)?;
     let auth = authenticate(&session, t)?;
+    log::debug!("ssh: {}: authenticated as {} with {auth}", t.label, t.user);
     session.set_timeout(0);
     if t.keepalive > 0 {
         session.set_keepalive(true, t.keepalive);
@@ -430,9 +449,12 @@ fn check_host_key(session: &Session, t: &SshTarget) -> Result<(), ConnectError> 
             .unwrap_or_else(|e| e.into_inner())
             .insert((name.clone(), fingerprint.clone()));
         if first {
-            log::warn!(
-                "host key checking is off: accepted {} key {fingerprint} of {name} without checking",
-                key_type_name(kind)
+            crate::error::warn(
+                format_args!(
+                    "host key checking is off: accepted {} key {fingerprint} of {name} without checking",
+                    key_type_name(kind)
+                ),
+                &[],
             );
         }
         return Ok(());
@@ -479,7 +501,16 @@ fn check_host_key(session: &Session, t: &SshTarget) -> Result<(), ConnectError> 
                     )
                 })?;
                 if added && t.host_key_checking == HostKeyChecking::Tofu {
-                    log::warn!("trusting new host key of {name} on first use: {} {fingerprint}", key_type_name(kind));
+                    crate::error::warn(
+                        format_args!(
+                            "trusting new host key of {name} on first use: {} {fingerprint}",
+                            key_type_name(kind)
+                        ),
+                        &[],
+                    );
+                }
+                if added {
+                    log::debug!("ssh: {}: added its {} key to {}", t.label, key_type_name(kind), file.display());
                 }
                 Ok(())
             }
@@ -597,6 +628,7 @@ fn read_tty(prompt: &str) -> Option<String> {
 /// Public key authentication with the key at `path`; what happened goes to `tried`.
 fn try_key(session: &Session, user: &str, path: &Path, tried: &mut Vec<String>) -> bool {
     let shown = path.display().to_string();
+    log::debug!("ssh: trying key {shown} for {user}");
     if !path.exists() {
         tried.push(format!("{shown} (not found)"));
         return false;
@@ -701,6 +733,7 @@ fn authenticate(session: &Session, t: &SshTarget) -> Result<String, ConnectError
 }
 
 fn agent_auth(session: &Session, user: &str) -> Result<bool, String> {
+    log::debug!("ssh: trying ssh-agent for {user}");
     let mut agent = session.agent().map_err(|e| e.message().to_string())?;
     agent
         .connect()

@@ -65,11 +65,16 @@ impl Pool {
             close_idle(&mut st);
             let total = st.total;
             let slot = st.hosts.entry(k.clone()).or_default();
-            if let Some((conn, _)) = slot.idle.pop() {
+            if let Some((conn, since)) = slot.idle.pop() {
                 drop(st);
                 if healthy(&conn) {
+                    log::debug!(
+                        "ssh: {k}: reusing a pooled connection (idle {} ms)",
+                        since.elapsed().as_millis()
+                    );
                     return Ok(conn);
                 }
+                log::debug!("ssh: {k}: dropping a pooled connection the server closed");
                 st = self.state.lock().unwrap_or_else(|e| e.into_inner());
                 let slot = st.hosts.entry(k.clone()).or_default();
                 slot.open -= 1;
@@ -80,6 +85,13 @@ impl Pool {
                 slot.open += 1;
                 st.total += 1;
                 st.opened += 1;
+                log::debug!(
+                    "ssh: {k}: opening a new connection ({} of {} for this host, {} of {} in all)",
+                    slot_open(&st, &k),
+                    self.pool_size,
+                    st.total,
+                    self.max_connections
+                );
                 drop(st);
                 let result = connect(t);
                 if result.is_err() {
@@ -113,6 +125,10 @@ impl Pool {
 
     /// Drop a session that broke.
     pub fn discard(&self, t: &SshTarget, conn: Conn) {
+        log::debug!(
+            "ssh: {}: closing a connection that can no longer be used",
+            t.label
+        );
         drop(conn);
         let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(slot) = st.hosts.get_mut(&key(t)) {
@@ -128,40 +144,43 @@ impl Pool {
     }
 }
 
+fn slot_open(st: &State, k: &str) -> usize {
+    st.hosts.get(k).map_or(0, |s| s.open)
+}
+
 fn close_idle(st: &mut State) {
     let now = Instant::now();
     let mut closed = 0;
-    for slot in st.hosts.values_mut() {
+    for (host, slot) in st.hosts.iter_mut() {
         let before = slot.idle.len();
         slot.idle
             .retain(|(_, since)| now.duration_since(*since) < IDLE_TIMEOUT);
         let n = before - slot.idle.len();
+        if n > 0 {
+            log::debug!("ssh: {host}: closed {n} connection(s) idle for {IDLE_TIMEOUT:?}");
+        }
         slot.open -= n;
         closed += n;
     }
     st.total -= closed;
 }
 
-/// A reused session must still be usable: authenticated and its socket not closed.
+/// A reused session must still be usable: authenticated and its socket not closed (a
+/// hang-up or error on the socket means the peer left).
 fn healthy(conn: &Conn) -> bool {
-    if !conn.session.authenticated() {
-        return false;
-    }
-    let mut pfd = libc::pollfd {
-        fd: conn.fd,
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    // SAFETY: one valid pollfd, zero timeout.
-    let n = unsafe { libc::poll(&mut pfd, 1, 0) };
-    // Readable with nothing pending at the SSH level means EOF or error: the peer left.
-    n == 0 || pfd.revents & (libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) == 0
+    conn.session.authenticated() && !crate::sys::hung_up(conn.fd)
 }
 
 impl Drop for Pool {
     fn drop(&mut self) {
         let st = self.state.get_mut().unwrap_or_else(|e| e.into_inner());
-        for slot in st.hosts.values_mut() {
+        for (host, slot) in st.hosts.iter_mut() {
+            if !slot.idle.is_empty() {
+                log::debug!(
+                    "ssh: {host}: closing {} connection(s) at the end of the run",
+                    slot.idle.len()
+                );
+            }
             for (conn, _) in slot.idle.drain(..) {
                 let _ = conn.session.disconnect(None, "nexus run finished", None);
             }
