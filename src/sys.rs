@@ -179,3 +179,116 @@ pub fn free_space(path: &std::path::Path) -> io::Result<u64> {
     }
     Ok(u64::from(st.f_bavail).saturating_mul(u64::from(st.f_frsize)))
 }
+
+/// The real uid.
+pub fn uid() -> u32 {
+    // SAFETY: getuid has no preconditions and cannot fail.
+    unsafe { libc::getuid() }
+}
+
+/// (name, home directory) of `uid` from the passwd database.
+pub fn passwd(uid: u32) -> Option<(String, String)> {
+    use std::ffi::CStr;
+    let mut buf = vec![0u8; 4096];
+    loop {
+        // SAFETY: a zeroed passwd is a valid out-parameter; buf outlives the call and
+        // the strings read from pwd point into buf, copied before it is dropped.
+        unsafe {
+            let mut pwd: libc::passwd = std::mem::zeroed();
+            let mut result: *mut libc::passwd = std::ptr::null_mut();
+            let rc = libc::getpwuid_r(
+                uid,
+                &mut pwd,
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                &mut result,
+            );
+            if rc == libc::ERANGE && buf.len() < 1 << 20 {
+                buf.resize(buf.len() * 2, 0);
+                continue;
+            }
+            if rc != 0 || result.is_null() || pwd.pw_name.is_null() || pwd.pw_dir.is_null() {
+                return None;
+            }
+            let name = CStr::from_ptr(pwd.pw_name).to_string_lossy().into_owned();
+            let dir = CStr::from_ptr(pwd.pw_dir).to_string_lossy().into_owned();
+            return Some((name, dir));
+        }
+    }
+}
+
+/// This machine's host name (empty when it cannot be read).
+pub fn hostname() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: buf is writable for its whole length.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    if rc != 0 {
+        return String::new();
+    }
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    String::from_utf8_lossy(&buf[..end]).into_owned()
+}
+
+/// The port of a TCP service name from the services database (`ssh` -> 22).
+pub fn service_port(name: &str) -> Option<u16> {
+    let name = std::ffi::CString::new(name).ok()?;
+    let proto = std::ffi::CString::new("tcp").ok()?;
+    // SAFETY: both strings are valid NUL-terminated C strings; the returned entry is
+    // read at once (getservbyname's static buffer) and not kept.
+    unsafe {
+        let se = libc::getservbyname(name.as_ptr(), proto.as_ptr());
+        if se.is_null() {
+            return None;
+        }
+        let port = u16::from_be((*se).s_port as u16);
+        (port > 0).then_some(port)
+    }
+}
+
+/// Whether `name` is one numeric address (IPv4 or IPv6, no lookup).
+pub fn is_numeric_address(name: &str) -> bool {
+    let (Ok(c), Ok(port)) = (std::ffi::CString::new(name), std::ffi::CString::new("22")) else {
+        return false;
+    };
+    // SAFETY: hints is a valid zeroed addrinfo; res is freed when set, and read only
+    // before that.
+    unsafe {
+        let mut hints: libc::addrinfo = std::mem::zeroed();
+        hints.ai_family = libc::AF_UNSPEC;
+        hints.ai_socktype = libc::SOCK_STREAM;
+        hints.ai_flags = libc::AI_NUMERICHOST | libc::AI_NUMERICSERV;
+        let mut res: *mut libc::addrinfo = std::ptr::null_mut();
+        if libc::getaddrinfo(c.as_ptr(), port.as_ptr(), &hints, &mut res) != 0 || res.is_null() {
+            return false;
+        }
+        let single = (*res).ai_next.is_null();
+        libc::freeaddrinfo(res);
+        single
+    }
+}
+
+/// Turn off echo on terminal `fd` (a newline is still echoed); the old mode, to give to
+/// `restore_echo`. None when `fd` is not a terminal.
+pub fn echo_off(fd: RawFd) -> Option<libc::termios> {
+    // SAFETY: termios calls on a descriptor the caller keeps open; a zeroed termios is a
+    // valid out-parameter.
+    unsafe {
+        let mut t: libc::termios = std::mem::zeroed();
+        if libc::tcgetattr(fd, &mut t) != 0 {
+            return None;
+        }
+        let old = t;
+        t.c_lflag &= !libc::ECHO;
+        t.c_lflag |= libc::ECHONL;
+        libc::tcsetattr(fd, libc::TCSANOW, &t);
+        Some(old)
+    }
+}
+
+/// Put back the terminal mode `echo_off` returned.
+pub fn restore_echo(fd: RawFd, old: &libc::termios) {
+    // SAFETY: restoring a mode read from this terminal.
+    unsafe {
+        libc::tcsetattr(fd, libc::TCSANOW, old);
+    }
+}

@@ -3,7 +3,6 @@
 //! Must not: cache (tests and ssh_config resolution set `HOME` and `USER` at run time),
 //! or touch files.
 
-use std::ffi::CStr;
 use std::path::{Path, PathBuf};
 
 /// The identity files OpenSSH uses when none is configured, in its order (what
@@ -24,8 +23,7 @@ const TRIED_DEFAULTS: [&str; 3] = ["~/.ssh/id_ed25519", "~/.ssh/id_ecdsa", "~/.s
 
 /// The real uid.
 pub fn uid() -> u32 {
-    // SAFETY: getuid has no preconditions and cannot fail.
-    unsafe { libc::getuid() }
+    crate::sys::uid()
 }
 
 /// `$HOME`, else the passwd entry's directory, else `/`.
@@ -81,33 +79,7 @@ pub fn is_default_identity(p: &Path) -> bool {
 
 /// (name, home directory) of the current uid from the passwd database.
 fn passwd_self() -> Option<(String, String)> {
-    let uid = uid();
-    let mut buf = vec![0u8; 4096];
-    loop {
-        // SAFETY: a zeroed passwd is a valid out-parameter; buf outlives the call and
-        // the strings read from pwd point into buf.
-        unsafe {
-            let mut pwd: libc::passwd = std::mem::zeroed();
-            let mut result: *mut libc::passwd = std::ptr::null_mut();
-            let rc = libc::getpwuid_r(
-                uid,
-                &mut pwd,
-                buf.as_mut_ptr().cast(),
-                buf.len(),
-                &mut result,
-            );
-            if rc == libc::ERANGE && buf.len() < 1 << 20 {
-                buf.resize(buf.len() * 2, 0);
-                continue;
-            }
-            if rc != 0 || result.is_null() || pwd.pw_name.is_null() || pwd.pw_dir.is_null() {
-                return None;
-            }
-            let name = CStr::from_ptr(pwd.pw_name).to_string_lossy().into_owned();
-            let dir = CStr::from_ptr(pwd.pw_dir).to_string_lossy().into_owned();
-            return Some((name, dir));
-        }
-    }
+    crate::sys::passwd(uid())
 }
 
 #[cfg(test)]

@@ -459,7 +459,7 @@ fn host_key_checking_off_warns_once_per_endpoint_and_key() {
     std::fs::write(server.dir.path().join("known_hosts"), "").unwrap();
     let r = isolated(t.toml(&toml)).args(&["run", "t", "-q"]).run();
     r.expect_code(0);
-    let want = "nexus: warn: host key checking is off: accepted ssh-ed25519 key SHA256:";
+    let want = "warning: host key checking is off: accepted ssh-ed25519 key SHA256:";
     assert!(r.stderr.starts_with(want), "{}", r.stderr);
     assert!(
         r.stderr.ends_with(&format!(

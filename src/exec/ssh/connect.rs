@@ -309,24 +309,20 @@ fn pump(prev: Conn, mut channel: ssh2::Channel, mut sock: std::os::unix::net::Un
             }
         }
         if !progressed {
-            let ssh_events = libc::POLLIN | if pending.is_empty() { 0 } else { libc::POLLOUT };
-            let sock_events = if pending.is_empty() { libc::POLLIN } else { 0 };
-            let mut fds = [
-                libc::pollfd {
-                    fd: prev.fd,
-                    events: ssh_events,
-                    revents: 0,
+            let waiting = !pending.is_empty();
+            let waits = [
+                crate::sys::Wait {
+                    fd: Some(prev.fd),
+                    read: true,
+                    write: waiting,
                 },
-                libc::pollfd {
-                    fd: sock.as_raw_fd(),
-                    events: sock_events,
-                    revents: 0,
+                crate::sys::Wait {
+                    fd: Some(sock.as_raw_fd()),
+                    read: !waiting,
+                    write: false,
                 },
             ];
-            // SAFETY: two valid pollfd structs.
-            unsafe {
-                libc::poll(fds.as_mut_ptr(), 2, 100);
-            }
+            crate::sys::poll(&waits, Duration::from_millis(100));
         }
     }
 }
@@ -339,15 +335,12 @@ fn write_all_blocking(
         match sock.write(data) {
             Ok(n) => data = &data[n..],
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                let mut fd = libc::pollfd {
-                    fd: sock.as_raw_fd(),
-                    events: libc::POLLOUT,
-                    revents: 0,
+                let w = crate::sys::Wait {
+                    fd: Some(sock.as_raw_fd()),
+                    read: false,
+                    write: true,
                 };
-                // SAFETY: one valid pollfd.
-                unsafe {
-                    libc::poll(&mut fd, 1, 100);
-                }
+                crate::sys::poll(&[w], Duration::from_millis(100));
             }
             Err(e) => return Err(e),
         }
@@ -600,27 +593,13 @@ fn read_tty(prompt: &str) -> Option<String> {
         .open("/dev/tty")
         .ok()?;
     let fd = tty.as_raw_fd();
-    // SAFETY: termios calls on a terminal fd we own; the old mode is restored below.
-    let old = unsafe {
-        let mut t: libc::termios = std::mem::zeroed();
-        if libc::tcgetattr(fd, &mut t) != 0 {
-            return None;
-        }
-        let old = t;
-        t.c_lflag &= !libc::ECHO;
-        t.c_lflag |= libc::ECHONL;
-        libc::tcsetattr(fd, libc::TCSANOW, &t);
-        old
-    };
+    let old = crate::sys::echo_off(fd)?;
     let mut out = &tty;
     let _ = out.write_all(prompt.as_bytes());
     let _ = out.flush();
     let mut line = String::new();
     let read = std::io::BufReader::new(&tty).read_line(&mut line);
-    // SAFETY: restoring the mode saved above.
-    unsafe {
-        libc::tcsetattr(fd, libc::TCSANOW, &old);
-    }
+    crate::sys::restore_echo(fd, &old);
     read.ok().filter(|&n| n > 0)?;
     Some(line.trim_end_matches(['\n', '\r']).to_string())
 }

@@ -126,12 +126,10 @@ impl Proxy {
 
 impl Drop for Proxy {
     fn drop(&mut self) {
-        let pgid = self.child.id() as libc::pid_t;
-        // SAFETY: signalling the process group this Proxy started (process_group(0)
-        // made the child its leader); the group outlives the leader while members run.
-        unsafe {
-            libc::kill(-pgid, libc::SIGTERM);
-        }
+        // process_group(0) made the child the leader of a group of its own; the group
+        // outlives the leader while members run.
+        let pgid = self.child.id();
+        crate::sys::signal_group(pgid, libc::SIGTERM);
         let deadline = Instant::now() + Duration::from_millis(500);
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.child.try_wait() {
@@ -139,10 +137,8 @@ impl Drop for Proxy {
             }
             std::thread::sleep(Duration::from_millis(5));
         }
-        // SAFETY: as above; whatever ignored SIGTERM in the group goes now.
-        unsafe {
-            libc::kill(-pgid, libc::SIGKILL);
-        }
+        // Whatever ignored SIGTERM in the group goes now.
+        crate::sys::signal_group(pgid, libc::SIGKILL);
         let _ = self.child.wait();
     }
 }

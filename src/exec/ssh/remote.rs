@@ -222,31 +222,20 @@ pub fn exec(
 /// Block until the socket is ready in the direction libssh2 waits for, the deadline,
 /// a cancellation, or at most 100 ms.
 fn wait_socket(conn: &Conn, left: Duration) {
-    let dirs = conn.session.block_directions();
-    let mut events = libc::POLLIN;
-    if matches!(
-        dirs,
+    let outbound = matches!(
+        conn.session.block_directions(),
         ssh2::BlockDirections::Outbound | ssh2::BlockDirections::Both
-    ) {
-        events |= libc::POLLOUT;
-    }
-    let mut fds = [
-        libc::pollfd {
-            fd: conn.fd,
-            events,
-            revents: 0,
-        },
-        libc::pollfd {
-            fd: signals::wake_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        },
-    ];
-    let ms = left.as_millis().clamp(1, 100) as i32;
-    // SAFETY: two valid pollfd structs (a negative fd is ignored).
-    unsafe {
-        libc::poll(fds.as_mut_ptr(), 2, ms);
-    }
+    );
+    let socket = crate::sys::Wait {
+        fd: Some(conn.fd),
+        read: true,
+        write: outbound,
+    };
+    let wake = crate::sys::Wait::read(Some(signals::wake_fd()));
+    crate::sys::poll(
+        &[socket, wake],
+        left.clamp(Duration::from_millis(1), Duration::from_millis(100)),
+    );
 }
 
 /// SIGTERM the remote group, SIGKILL it after a grace period, through a new channel.

@@ -2,8 +2,6 @@
 //! (the local user and home directory from `userenv`, the host name); OpenSSH's `is_addr`.
 //! Must not: decide which value applies (eval.rs) or read files.
 
-use std::ffi::CString;
-
 use crate::userenv;
 
 pub(super) struct Env {
@@ -21,14 +19,7 @@ impl Env {
 }
 
 fn local_hostname() -> String {
-    let mut buf = [0u8; 256];
-    // SAFETY: buf is writable for its whole length.
-    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
-    if rc != 0 {
-        return String::new();
-    }
-    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
-    String::from_utf8_lossy(&buf[..end]).into_owned()
+    crate::sys::hostname()
 }
 
 /// The `%` tokens a keyword allows, as OpenSSH 9.x expands them.
@@ -191,27 +182,5 @@ pub(super) fn is_addr(name: &str) -> bool {
     if name.contains(['%', ':']) || name.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
         return true;
     }
-    let Ok(c) = CString::new(name) else {
-        return false;
-    };
-    let Ok(port) = CString::new("22") else {
-        return false;
-    };
-    // SAFETY: hints is a valid zeroed addrinfo; res is freed when set.
-    unsafe {
-        let mut hints: libc::addrinfo = std::mem::zeroed();
-        hints.ai_family = libc::AF_UNSPEC;
-        hints.ai_socktype = libc::SOCK_STREAM;
-        hints.ai_flags = libc::AI_NUMERICHOST | libc::AI_NUMERICSERV;
-        let mut res: *mut libc::addrinfo = std::ptr::null_mut();
-        if libc::getaddrinfo(c.as_ptr(), port.as_ptr(), &hints, &mut res) != 0 {
-            return false;
-        }
-        if res.is_null() {
-            return false;
-        }
-        let single = (*res).ai_next.is_null();
-        libc::freeaddrinfo(res);
-        single
-    }
+    crate::sys::is_numeric_address(name)
 }

@@ -2,8 +2,6 @@
 //! service names from the services database) and times (`convtime`).
 //! Must not: know which keyword a value belongs to.
 
-use std::ffi::CString;
-
 /// OpenSSH `a2port`: 1..=65535 (decimal, as strtonum reads it) or a tcp service name.
 pub(super) fn a2port(s: &str) -> Option<u16> {
     let t = s.trim_start_matches([' ', '\t', '\n', '\r', '\x0b', '\x0c']);
@@ -28,18 +26,7 @@ pub(super) fn a2port(s: &str) -> Option<u16> {
 }
 
 fn service_port(name: &str) -> Option<u16> {
-    let name = CString::new(name).ok()?;
-    let proto = CString::new("tcp").ok()?;
-    // SAFETY: both strings are valid NUL-terminated C strings; the returned entry is
-    // read immediately (getservbyname's static buffer) and not kept.
-    unsafe {
-        let se = libc::getservbyname(name.as_ptr(), proto.as_ptr());
-        if se.is_null() {
-            return None;
-        }
-        let port = u16::from_be((*se).s_port as u16);
-        (port > 0).then_some(port)
-    }
+    crate::sys::service_port(name)
 }
 
 /// OpenSSH `convtime`: `90`, `1m30s`, `2h`, … (suffixes s m h d w, any case).
