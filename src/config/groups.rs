@@ -10,7 +10,7 @@ use toml::de::{DeTable, DeValue};
 use super::cycle;
 use super::host::{self, HostSpec};
 use super::keys;
-use super::load::Walker;
+use super::load::{Value, Walker};
 use crate::error::did_you_mean;
 
 impl Walker<'_> {
@@ -57,13 +57,7 @@ impl Walker<'_> {
     }
 
     pub(super) fn groups(&mut self, t: &DeTable) -> Vec<(String, Vec<HostSpec>)> {
-        // Raw entries: direct hosts and referenced groups, per group.
-        struct Raw {
-            name: String,
-            hosts: Vec<HostSpec>,
-            refs: Vec<(String, Range<usize>)>,
-        }
-        let mut raws: Vec<Raw> = Vec::new();
+        let mut raws: Vec<RawGroup> = Vec::new();
         for (k, v) in t.iter() {
             let name = k.get_ref().to_string();
             if name == "local" {
@@ -74,63 +68,10 @@ impl Walker<'_> {
                 );
                 continue;
             }
-            let mut raw = Raw {
-                name,
-                hosts: Vec::new(),
-                refs: Vec::new(),
-            };
-            match v.get_ref() {
-                DeValue::String(_) | DeValue::Array(_) => {
-                    for (s, span) in self.string_list(v, "hosts").unwrap_or_default() {
-                        if let Some(h) = self.host(&s, span) {
-                            raw.hosts.push(h);
-                        }
-                    }
-                }
-                DeValue::Table(gt) => {
-                    self.unknown_keys(gt, keys::GROUP, "a host group table");
-                    if let Some(g) = gt.get("groups") {
-                        raw.refs = self.string_list(g, "groups").unwrap_or_default();
-                    }
-                    if let Some(h) = gt.get("hosts") {
-                        for (s, span) in self.string_list(h, "hosts").unwrap_or_default() {
-                            if let Some(h) = self.host(&s, span) {
-                                raw.hosts.push(h);
-                            }
-                        }
-                    }
-                }
-                _ => self.type_error(
-                    v,
-                    &raw.name.clone(),
-                    "a host string, a list of host strings, or { groups = [...], hosts = [...] }",
-                ),
-            }
-            raws.push(raw);
+            raws.push(self.raw_group(name, v));
         }
         let names: Vec<String> = raws.iter().map(|r| r.name.clone()).collect();
-        let index: HashMap<&str, usize> = names
-            .iter()
-            .enumerate()
-            .map(|(i, n)| (n.as_str(), i))
-            .collect();
-        let mut edges: Vec<Vec<usize>> = vec![Vec::new(); raws.len()];
-        for (i, r) in raws.iter().enumerate() {
-            for (g, span) in &r.refs {
-                match index.get(g.as_str()) {
-                    Some(&j) => edges[i].push(j),
-                    None => {
-                        let help = did_you_mean(g, names.iter().map(String::as_str))
-                            .unwrap_or_else(|| defined_groups(&names));
-                        self.error(
-                            span.clone(),
-                            format!("host group `{}` includes undefined group `{g}`", r.name),
-                            Some(help),
-                        );
-                    }
-                }
-            }
-        }
+        let edges = self.group_edges(&raws, &names);
         if let Some(path) = cycle::find(&edges) {
             let text: Vec<&str> = path.iter().map(|&i| names[i].as_str()).collect();
             let (from, to) = (path[0], path[1]);
@@ -147,21 +88,86 @@ impl Walker<'_> {
             );
             return Vec::new();
         }
+        let hosts: Vec<&Vec<HostSpec>> = raws.iter().map(|r| &r.hosts).collect();
         (0..raws.len())
             .map(|i| {
                 let mut seen = HashSet::new();
-                let mut hosts = Vec::new();
-                collect_hosts(
-                    i,
-                    &raws.iter().map(|r| &r.hosts).collect::<Vec<_>>(),
-                    &edges,
-                    &mut seen,
-                    &mut hosts,
-                );
-                (names[i].clone(), hosts)
+                let mut out = Vec::new();
+                collect_hosts(i, &hosts, &edges, &mut seen, &mut out);
+                (names[i].clone(), out)
             })
             .collect()
     }
+
+    /// One group as written: a host string, a list, or `{ hosts = [...], groups = [...] }`.
+    fn raw_group(&mut self, name: String, v: &Value) -> RawGroup {
+        let mut raw = RawGroup {
+            name,
+            hosts: Vec::new(),
+            refs: Vec::new(),
+        };
+        let host_list = match v.get_ref() {
+            DeValue::String(_) | DeValue::Array(_) => Some(v),
+            DeValue::Table(gt) => {
+                self.unknown_keys(gt, keys::GROUP, "a host group table");
+                if let Some(g) = gt.get("groups") {
+                    raw.refs = self.string_list(g, "groups").unwrap_or_default();
+                }
+                gt.get("hosts")
+            }
+            _ => {
+                self.type_error(
+                    v,
+                    &raw.name.clone(),
+                    "a host string, a list of host strings, or { groups = [...], hosts = [...] }",
+                );
+                None
+            }
+        };
+        for (s, span) in host_list
+            .and_then(|h| self.string_list(h, "hosts"))
+            .unwrap_or_default()
+        {
+            if let Some(h) = self.host(&s, span) {
+                raw.hosts.push(h);
+            }
+        }
+        raw
+    }
+
+    /// For each group, the groups it includes; undefined ones are reported.
+    fn group_edges(&mut self, raws: &[RawGroup], names: &[String]) -> Vec<Vec<usize>> {
+        let index: HashMap<&str, usize> = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.as_str(), i))
+            .collect();
+        let mut edges: Vec<Vec<usize>> = vec![Vec::new(); raws.len()];
+        for (i, r) in raws.iter().enumerate() {
+            for (g, span) in &r.refs {
+                match index.get(g.as_str()) {
+                    Some(&j) => edges[i].push(j),
+                    None => {
+                        let help = did_you_mean(g, names.iter().map(String::as_str))
+                            .unwrap_or_else(|| defined_groups(names));
+                        self.error(
+                            span.clone(),
+                            format!("host group `{}` includes undefined group `{g}`", r.name),
+                            Some(help),
+                        );
+                    }
+                }
+            }
+        }
+        edges
+    }
+}
+
+/// A group as written: its own hosts and the groups it includes.
+struct RawGroup {
+    name: String,
+    hosts: Vec<HostSpec>,
+    refs: Vec<(String, Range<usize>)>,
 }
 
 fn collect_hosts(

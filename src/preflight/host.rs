@@ -41,39 +41,8 @@ pub(super) fn check_host(
     let mut out = Vec::new();
     let mut reachable = true;
     if !opts.skip_connectivity {
-        // Through ProxyJump only the first hop can be reached directly.
-        let first = t.jumps.first().unwrap_or(t);
-        let t0 = Instant::now();
-        let c = match tcp_banner(&first.hostname, first.port, opts.timeout) {
-            Ok(banner) => Check {
-                group: "Host Connectivity",
-                subject: label.to_string(),
-                mark: Mark::Pass,
-                detail: format!(
-                    "{}:{}, {}ms, {banner}",
-                    first.hostname,
-                    first.port,
-                    t0.elapsed().as_millis()
-                ),
-                suggestions: vec![],
-                duration: t0.elapsed(),
-            },
-            Err(reason) => {
-                reachable = false;
-                Check {
-                    group: "Host Connectivity",
-                    subject: label.to_string(),
-                    mark: Mark::Fail,
-                    detail: format!("{reason} ({}:{})", first.hostname, first.port),
-                    suggestions: vec![
-                        format!("Verify SSH is running: nc -zv {} {}", first.hostname, first.port),
-                        format!("Check the host name and port of `{label}` (nexus hosts resolve {label})"),
-                        "Check firewalls between here and the host".into(),
-                    ],
-                    duration: t0.elapsed(),
-                }
-            }
-        };
+        let c = connectivity(label, t, opts);
+        reachable = c.mark != Mark::Fail;
         out.push(c);
     }
     let mut conn = None;
@@ -83,78 +52,126 @@ pub(super) fn check_host(
     } else if !reachable {
         out.push(skip("SSH Authentication", label, "host unreachable"));
     } else {
-        let t0 = Instant::now();
-        let mut bounded = t.clone();
-        bounded.connect_timeout = bounded.connect_timeout.min(opts.timeout);
-        match connect::connect(&bounded) {
-            Ok(c) => {
-                out.push(Check {
-                    group: "SSH Authentication",
-                    subject: label.to_string(),
-                    mark: Mark::Pass,
-                    detail: format!("{} as {}", c.auth, t.user),
-                    suggestions: vec![],
-                    duration: t0.elapsed(),
-                });
-                conn = Some(c);
-            }
-            Err(e) => {
-                reachable = false;
-                why_skip = "authentication failed";
-                out.push(Check {
-                    group: "SSH Authentication",
-                    subject: label.to_string(),
-                    mark: Mark::Fail,
-                    detail: e.reason.clone(),
-                    suggestions: e.suggestions.clone(),
-                    duration: t0.elapsed(),
-                });
-            }
+        let (check, c) = authentication(label, t, opts);
+        if c.is_none() {
+            reachable = false;
+            why_skip = "authentication failed";
         }
+        out.push(check);
+        conn = c;
     }
     if sudo && !opts.skip_sudo {
-        match &conn {
-            None if !reachable => out.push(skip("Sudo Access", label, why_skip)),
-            None => out.push(skip("Sudo Access", label, "no SSH session (--skip-auth)")),
-            Some(c) => {
-                let t0 = Instant::now();
-                let mut got = crate::exec::Collected::default();
-                let cmd = remote::RemoteCommand {
-                    line: "sudo -n true".into(),
-                    dir: None,
-                    env: vec![],
-                    sudo: None,
-                    pty: false,
-                };
-                let (res, _) = remote::exec(c, &cmd, Instant::now() + opts.timeout, &mut got);
-                let err = got.stderr;
-                let (mark, detail) = match res {
-                    ExecResult::Exited(0) => (Mark::Pass, "NOPASSWD confirmed".to_string()),
-                    ExecResult::TimedOut => (Mark::Fail, "sudo -n true timed out".to_string()),
-                    other => {
-                        // sshd may print its own notices first; sudo's word is the last line.
-                        let text = String::from_utf8_lossy(&err).to_string();
-                        let msg = text.lines().last().unwrap_or("").trim().to_string();
-                        let msg = if msg.is_empty() {
-                            format!("sudo -n true failed ({other:?})")
-                        } else {
-                            format!("\"{msg}\"")
-                        };
-                        (Mark::Fail, msg)
-                    }
-                };
-                out.push(Check {
-                    group: "Sudo Access",
-                    subject: label.to_string(),
-                    mark,
-                    suggestions: sudo_suggestions(mark, &t.user),
-                    detail,
-                    duration: t0.elapsed(),
-                });
-            }
-        }
+        out.push(match &conn {
+            None if !reachable => skip("Sudo Access", label, why_skip),
+            None => skip("Sudo Access", label, "no SSH session (--skip-auth)"),
+            Some(c) => remote_sudo(label, &t.user, c, opts),
+        });
     }
     out
+}
+
+/// TCP to the SSH port (through ProxyJump only the first hop can be reached directly).
+fn connectivity(label: &str, t: &crate::exec::ssh::target::SshTarget, opts: &Options) -> Check {
+    let first = t.jumps.first().unwrap_or(t);
+    let t0 = Instant::now();
+    let (mark, detail, suggestions) = match tcp_banner(&first.hostname, first.port, opts.timeout) {
+        Ok(banner) => (
+            Mark::Pass,
+            format!(
+                "{}:{}, {}ms, {banner}",
+                first.hostname,
+                first.port,
+                t0.elapsed().as_millis()
+            ),
+            vec![],
+        ),
+        Err(reason) => (
+            Mark::Fail,
+            format!("{reason} ({}:{})", first.hostname, first.port),
+            vec![
+                format!(
+                    "Verify SSH is running: nc -zv {} {}",
+                    first.hostname, first.port
+                ),
+                format!("Check the host name and port of `{label}` (nexus hosts resolve {label})"),
+                "Check firewalls between here and the host".into(),
+            ],
+        ),
+    };
+    Check {
+        group: "Host Connectivity",
+        subject: label.to_string(),
+        mark,
+        detail,
+        suggestions,
+        duration: t0.elapsed(),
+    }
+}
+
+/// A real login, bounded by the check timeout; the session, when it worked.
+fn authentication(
+    label: &str,
+    t: &crate::exec::ssh::target::SshTarget,
+    opts: &Options,
+) -> (Check, Option<connect::Conn>) {
+    let t0 = Instant::now();
+    let mut bounded = t.clone();
+    bounded.connect_timeout = bounded.connect_timeout.min(opts.timeout);
+    let (mark, detail, suggestions, conn) = match connect::connect(&bounded) {
+        Ok(c) => (
+            Mark::Pass,
+            format!("{} as {}", c.auth, t.user),
+            vec![],
+            Some(c),
+        ),
+        Err(e) => (Mark::Fail, e.reason.clone(), e.suggestions.clone(), None),
+    };
+    let check = Check {
+        group: "SSH Authentication",
+        subject: label.to_string(),
+        mark,
+        detail,
+        suggestions,
+        duration: t0.elapsed(),
+    };
+    (check, conn)
+}
+
+/// `sudo -n true` over the session.
+fn remote_sudo(label: &str, user: &str, c: &connect::Conn, opts: &Options) -> Check {
+    let t0 = Instant::now();
+    let mut got = crate::exec::Collected::default();
+    let cmd = remote::RemoteCommand {
+        line: "sudo -n true".into(),
+        dir: None,
+        env: vec![],
+        sudo: None,
+        pty: false,
+    };
+    let (res, _) = remote::exec(c, &cmd, Instant::now() + opts.timeout, &mut got);
+    let (mark, detail) = match res {
+        ExecResult::Exited(0) => (Mark::Pass, "NOPASSWD confirmed".to_string()),
+        ExecResult::TimedOut => (Mark::Fail, "sudo -n true timed out".to_string()),
+        other => {
+            // sshd may print its own notices first; sudo's word is the last line.
+            let text = String::from_utf8_lossy(&got.stderr).to_string();
+            let msg = text.lines().last().unwrap_or("").trim().to_string();
+            let msg = if msg.is_empty() {
+                format!("sudo -n true failed ({other:?})")
+            } else {
+                format!("\"{msg}\"")
+            };
+            (Mark::Fail, msg)
+        }
+    };
+    Check {
+        group: "Sudo Access",
+        subject: label.to_string(),
+        mark,
+        suggestions: sudo_suggestions(mark, user),
+        detail,
+        duration: t0.elapsed(),
+    }
 }
 
 /// TCP connect and read the server's identification line.

@@ -429,36 +429,27 @@ fn check_host_key(session: &Session, t: &SshTarget) -> Result<(), ConnectError> 
     let Some((key, kind)) = session.host_key() else {
         return Err(ConnectError::new("the server sent no host key", vec![]));
     };
-    let name = known_name(&t.hostname, t.port);
-    let fingerprint = session
-        .host_key_hash(ssh2::HashType::Sha256)
-        .map(|h| format!("SHA256:{}", base64::encode(h).trim_end_matches('=')))
-        .unwrap_or_default();
+    let seen = SeenKey {
+        name: known_name(&t.hostname, t.port),
+        kind,
+        key,
+        fingerprint: session
+            .host_key_hash(ssh2::HashType::Sha256)
+            .map(|h| format!("SHA256:{}", base64::encode(h).trim_end_matches('=')))
+            .unwrap_or_default(),
+    };
     if t.host_key_checking == HostKeyChecking::Off {
-        // Said once per run for each endpoint and key (SPEC §5: "says so on every run"),
-        // not once per session: 100 aliases of one server would print 100 equal lines.
-        let first = ACCEPTED_UNCHECKED
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert((name.clone(), fingerprint.clone()));
-        if first {
-            crate::error::warn(
-                format_args!(
-                    "host key checking is off: accepted {} key {fingerprint} of {name} without checking",
-                    key_type_name(kind)
-                ),
-                &[],
-            );
-        }
+        unchecked(&seen);
         return Ok(());
     }
     let file = &t.known_hosts;
+    let type_name = key_type_name(kind);
+    let (name, fingerprint) = (&seen.name, &seen.fingerprint);
     match KnownHosts::load(file).check(&t.hostname, t.port, key) {
         Verdict::Match => Ok(()),
         Verdict::Changed { line } => Err(ConnectError::new(
             format!(
-                "HOST KEY CHANGED for {name}: the server's {} key is {fingerprint}, which does not match {}:{line}",
-                key_type_name(kind),
+                "HOST KEY CHANGED for {name}: the server's {type_name} key is {fingerprint}, which does not match {}:{line}",
                 file.display()
             ),
             vec![
@@ -468,47 +459,84 @@ fn check_host_key(session: &Session, t: &SshTarget) -> Result<(), ConnectError> 
         )),
         Verdict::Revoked { line } => Err(ConnectError::new(
             format!(
-                "the {} key {fingerprint} of {name} is marked @revoked in {}:{line}",
-                key_type_name(kind),
+                "the {type_name} key {fingerprint} of {name} is marked @revoked in {}:{line}",
                 file.display()
             ),
             vec!["the server still uses a key its administrators revoked: ask them which key is current".into()],
         )),
-        Verdict::Unknown => match t.host_key_checking {
-            HostKeyChecking::Strict => Err(ConnectError::new(
-                format!(
-                    "host key of {name} is not in {} (host_key_checking = \"strict\"); its {} key is {fingerprint}",
-                    file.display(),
-                    key_type_name(kind)
-                ),
-                vec![
-                    format!("add it after checking the fingerprint: ssh-keyscan -p {} {} >> {}", t.port, t.hostname, file.display()),
-                    "or set host_key_checking = \"accept-new\" to trust keys on first use".into(),
-                ],
-            )),
-            _ => {
-                let added = append_known_host(file, t, kind, key).map_err(|e| {
-                    ConnectError::new(
-                        format!("cannot add the host key of {name} to {}: {e}", file.display()),
-                        vec!["check that the file's directory exists and is writable".into()],
-                    )
-                })?;
-                if added && t.host_key_checking == HostKeyChecking::Tofu {
-                    crate::error::warn(
-                        format_args!(
-                            "trusting new host key of {name} on first use: {} {fingerprint}",
-                            key_type_name(kind)
-                        ),
-                        &[],
-                    );
-                }
-                if added {
-                    log::debug!("ssh: {}: added its {} key to {}", t.label, key_type_name(kind), file.display());
-                }
-                Ok(())
-            }
-        },
+        Verdict::Unknown => unknown_key(t, &seen),
     }
+}
+
+/// The host key the server presented.
+struct SeenKey<'a> {
+    /// As known_hosts names it: `host` or `[host]:port`.
+    name: String,
+    kind: HostKeyType,
+    key: &'a [u8],
+    fingerprint: String,
+}
+
+/// `host_key_checking = "off"`: said once per run for each endpoint and key (SPEC §5:
+/// "says so on every run"), not once per session: 100 aliases of one server would print
+/// 100 equal lines.
+fn unchecked(seen: &SeenKey<'_>) {
+    let first = ACCEPTED_UNCHECKED
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert((seen.name.clone(), seen.fingerprint.clone()));
+    if first {
+        crate::error::warn(
+            format_args!(
+                "host key checking is off: accepted {} key {} of {} without checking",
+                key_type_name(seen.kind),
+                seen.fingerprint,
+                seen.name
+            ),
+            &[],
+        );
+    }
+}
+
+/// A key known_hosts does not know: refused (strict), or added (accept-new, tofu).
+fn unknown_key(t: &SshTarget, seen: &SeenKey<'_>) -> Result<(), ConnectError> {
+    let file = &t.known_hosts;
+    let (name, type_name, fingerprint) = (&seen.name, key_type_name(seen.kind), &seen.fingerprint);
+    if t.host_key_checking == HostKeyChecking::Strict {
+        return Err(ConnectError::new(
+            format!(
+                "host key of {name} is not in {} (host_key_checking = \"strict\"); its {type_name} key is {fingerprint}",
+                file.display(),
+            ),
+            vec![
+                format!("add it after checking the fingerprint: ssh-keyscan -p {} {} >> {}", t.port, t.hostname, file.display()),
+                "or set host_key_checking = \"accept-new\" to trust keys on first use".into(),
+            ],
+        ));
+    }
+    let added = append_known_host(file, t, seen.kind, seen.key).map_err(|e| {
+        ConnectError::new(
+            format!(
+                "cannot add the host key of {name} to {}: {e}",
+                file.display()
+            ),
+            vec!["check that the file's directory exists and is writable".into()],
+        )
+    })?;
+    if added && t.host_key_checking == HostKeyChecking::Tofu {
+        crate::error::warn(
+            format_args!("trusting new host key of {name} on first use: {type_name} {fingerprint}"),
+            &[],
+        );
+    }
+    if added {
+        log::debug!(
+            "ssh: {}: added its {type_name} key to {}",
+            t.label,
+            file.display()
+        );
+    }
+    Ok(())
 }
 
 /// Append `[host]:port type key` to `file` unless another session of this run added it
