@@ -1,9 +1,12 @@
 //! One command on a remote host: its own exec channel, stdout and stderr streamed apart,
 //! exit status and signal captured. The command runs under a small POSIX-shell wrapper
 //! that first reports its process group (sshd makes each session's shell a group
-//! leader), so that a timeout or Ctrl-C can kill the remote process tree through a
-//! second channel, not merely close the first. Must not: block past the deadline or a
-//! cancellation for longer than the kill takes.
+//! leader) in a marker line, so that a timeout or Ctrl-C can kill the remote process
+//! tree through a second channel, not merely close the first. The marker is found
+//! wherever it arrives (a login banner may come first) and never shown. A command that
+//! ends without an exit status or signal lost its connection: that is an SSH error, not
+//! a success. Must not: block past the deadline or a cancellation for longer than the
+//! kill takes.
 
 use std::io::Read;
 use std::time::{Duration, Instant};
@@ -23,8 +26,9 @@ pub struct RemoteCommand {
     pub pty: bool,
 }
 
-/// The first stdout line of every remote command: `\x1e` + this + the group id.
-const MARKER: &str = "\u{1e}nexus-pgid ";
+/// The marker line every remote command prints first: `\x1e` + this + a nonce of this
+/// process + the group id.
+const MARKER: &str = "\u{1e}nexus-pgid-";
 /// How long a remote group gets between SIGTERM and SIGKILL.
 const KILL_GRACE_TENTHS: u32 = 10;
 
@@ -41,9 +45,25 @@ fn sudo_prefix(sudo: &Option<Option<String>>) -> String {
     }
 }
 
+/// A word that tells this process's markers from anything a command prints.
+fn nonce() -> &'static str {
+    static NONCE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    NONCE.get_or_init(|| {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0);
+        format!("{:016x}", t ^ (u64::from(std::process::id()) << 40))
+    })
+}
+
 /// The command line sent to the server's shell.
 pub fn wrap(cmd: &RemoteCommand) -> String {
-    let mut s = String::from("printf '\\036nexus-pgid %s\\n' \"$$\"; ");
+    wrap_with(cmd, nonce())
+}
+
+fn wrap_with(cmd: &RemoteCommand, nonce: &str) -> String {
+    let mut s = format!("printf '\\036nexus-pgid-{nonce} %s\\n' \"$$\"; ");
     if let Some(d) = &cmd.dir {
         s += &format!("cd {} || exit 1; ", quote(d));
     }
@@ -84,139 +104,260 @@ pub fn exec(
     deadline: Instant,
     progress: &mut dyn Progress,
 ) -> (ExecResult, bool) {
+    let channel = match start(conn, cmd) {
+        Ok(c) => c,
+        Err(failed) => return failed,
+    };
+    let mut run = Running {
+        conn,
+        channel,
+        progress,
+        buf: vec![0u8; 32 * 1024],
+        marker: Marker::new(nonce()),
+        out_open: true,
+        err_open: true,
+        lost: None,
+    };
+    let stopped = run.pump(deadline);
+    run.finish(stopped, &cmd.sudo)
+}
+
+/// Open a channel and start the wrapped command on it.
+fn start(conn: &Conn, cmd: &RemoteCommand) -> Result<ssh2::Channel, (ExecResult, bool)> {
     let session = &conn.session;
     session.set_blocking(true);
-    let mut channel = match session.channel_session() {
-        Ok(c) => c,
-        Err(e) => {
-            return (
-                ExecResult::ConnectError(format!("cannot open a channel: {}", e.message())),
-                false,
-            )
-        }
-    };
+    let mut channel = session.channel_session().map_err(|e| {
+        let why = format!("cannot open a channel: {}", e.message());
+        (ExecResult::ConnectError(why), false)
+    })?;
     if cmd.pty {
-        if let Err(e) = channel.request_pty("xterm", None, None) {
-            return (
-                ExecResult::SpawnError(format!("the server refused a PTY: {}", e.message())),
-                true,
-            );
-        }
+        channel.request_pty("xterm", None, None).map_err(|e| {
+            let why = format!("the server refused a PTY: {}", e.message());
+            (ExecResult::SpawnError(why), true)
+        })?;
     }
-    if let Err(e) = channel.exec(&wrap(cmd)) {
-        return (
-            ExecResult::SpawnError(format!(
-                "the server refused to run the command: {}",
-                e.message()
-            )),
-            true,
-        );
-    }
+    channel.exec(&wrap(cmd)).map_err(|e| {
+        let why = format!("the server refused to run the command: {}", e.message());
+        (ExecResult::SpawnError(why), true)
+    })?;
     session.set_blocking(false);
+    Ok(channel)
+}
 
-    let mut buf = vec![0u8; 32 * 1024];
-    let mut head: Option<Vec<u8>> = Some(Vec::new()); // stdout until the marker line is seen
-    let mut pgid: Option<u32> = None;
-    let mut out_open = true;
-    let mut err_open = true;
-    let outcome: Option<ExecResult> = loop {
-        let mut progressed = false;
-        if out_open {
-            match channel.read(&mut buf) {
-                Ok(0) => out_open = !channel.eof(),
-                Ok(n) => {
-                    progressed = true;
-                    match head.as_mut() {
-                        Some(h) => {
-                            h.extend_from_slice(&buf[..n]);
-                            if let Some(nl) = h.iter().position(|&b| b == b'\n') {
-                                let line = String::from_utf8_lossy(&h[..nl]).to_string();
-                                let rest = h[nl + 1..].to_vec();
-                                match line.trim_end_matches('\r').strip_prefix(MARKER) {
-                                    Some(id) => {
-                                        pgid = id.trim().parse().ok();
-                                        if let Some(g) = pgid {
-                                            progress.spawned(g, true);
-                                        }
-                                    }
-                                    None => progress.output(Stream::Stdout, &h[..=nl]),
-                                }
-                                head = None;
-                                if !rest.is_empty() {
-                                    progress.output(Stream::Stdout, &rest);
-                                }
-                            }
-                        }
-                        None => progress.output(Stream::Stdout, &buf[..n]),
-                    }
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-                Err(_) => out_open = false,
+/// A command running on a channel.
+struct Running<'a> {
+    conn: &'a Conn,
+    channel: ssh2::Channel,
+    progress: &'a mut dyn Progress,
+    buf: Vec<u8>,
+    marker: Marker,
+    out_open: bool,
+    err_open: bool,
+    /// Why the connection broke, when it did.
+    lost: Option<String>,
+}
+
+impl Running<'_> {
+    /// Pass output on until the command ends (None), or the deadline or a cancellation
+    /// stops it.
+    fn pump(&mut self, deadline: Instant) -> Option<ExecResult> {
+        loop {
+            let progressed = self.read_stdout() | self.read_stderr();
+            if self.lost.is_some() || (!self.out_open && !self.err_open) {
+                return None;
             }
-        }
-        if err_open {
-            match channel.stderr().read(&mut buf) {
-                Ok(0) => err_open = !channel.eof(),
-                Ok(n) => {
-                    progressed = true;
-                    progress.output(Stream::Stderr, &buf[..n]);
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-                Err(_) => err_open = false,
+            if self.channel.eof() && !progressed {
+                return None;
             }
+            if progressed {
+                continue;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Some(ExecResult::TimedOut);
+            }
+            if signals::cancelled() {
+                return Some(ExecResult::Cancelled);
+            }
+            // Sends a keepalive only when ServerAliveInterval has passed (no-op when 0).
+            if let Err(e) = self.conn.session.keepalive_send() {
+                self.lost = Some(format!("keepalive failed: {}", e.message()));
+                return None;
+            }
+            wait_socket(self.conn, deadline - now);
         }
-        if channel.eof() && !progressed {
-            break None;
-        }
-        if !out_open && !err_open {
-            break None;
-        }
-        if progressed {
-            continue;
-        }
-        let now = Instant::now();
-        if now >= deadline {
-            break Some(ExecResult::TimedOut);
-        }
-        if signals::cancelled() {
-            break Some(ExecResult::Cancelled);
-        }
-        // Sends a keepalive only when ServerAliveInterval has passed (no-op when 0).
-        let _ = session.keepalive_send();
-        wait_socket(conn, deadline - now);
-    };
-    if let Some(h) = head.filter(|h| !h.is_empty()) {
-        progress.output(Stream::Stdout, &h);
     }
 
-    match outcome {
-        Some(stop) => {
-            let reusable = kill_remote(conn, pgid, &cmd.sudo);
+    fn read_stdout(&mut self) -> bool {
+        if !self.out_open {
+            return false;
+        }
+        match self.channel.read(&mut self.buf) {
+            Ok(0) => {
+                self.out_open = !self.channel.eof();
+                false
+            }
+            Ok(n) => {
+                let progress = &mut *self.progress;
+                let found = self.marker.feed(&self.buf[..n], &mut |d| {
+                    progress.output(Stream::Stdout, d);
+                });
+                if let Some(pgid) = found {
+                    self.progress.spawned(pgid, true);
+                }
+                true
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => false,
+            Err(e) => {
+                self.out_open = false;
+                self.lost = Some(e.to_string());
+                false
+            }
+        }
+    }
+
+    fn read_stderr(&mut self) -> bool {
+        if !self.err_open {
+            return false;
+        }
+        match self.channel.stderr().read(&mut self.buf) {
+            Ok(0) => {
+                self.err_open = !self.channel.eof();
+                false
+            }
+            Ok(n) => {
+                self.progress.output(Stream::Stderr, &self.buf[..n]);
+                true
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => false,
+            Err(e) => {
+                self.err_open = false;
+                self.lost = Some(e.to_string());
+                false
+            }
+        }
+    }
+
+    /// Kill what was stopped, or collect how the command ended.
+    fn finish(
+        mut self,
+        stopped: Option<ExecResult>,
+        sudo: &Option<Option<String>>,
+    ) -> (ExecResult, bool) {
+        let progress = &mut *self.progress;
+        self.marker
+            .flush(&mut |d| progress.output(Stream::Stdout, d));
+        let session = &self.conn.session;
+        if let Some(stop) = stopped {
+            let reusable = kill_remote(self.conn, self.marker.pgid, sudo);
             session.set_blocking(true);
             session.set_timeout(2000);
-            let _ = channel.close();
+            let _ = self.channel.close();
             session.set_timeout(0);
-            (stop, reusable)
+            return (stop, reusable);
         }
-        None => {
-            session.set_blocking(true);
-            session.set_timeout(5000);
-            let _ = channel.wait_close();
-            session.set_timeout(0);
-            if let Ok(sig) = channel.exit_signal() {
-                if let Some(name) = sig.exit_signal {
-                    return (ExecResult::Signaled(signal_number(&name)), true);
-                }
+        session.set_blocking(true);
+        session.set_timeout(5000);
+        let closed = self.channel.wait_close();
+        session.set_timeout(0);
+        if let Ok(sig) = self.channel.exit_signal() {
+            if let Some(name) = sig.exit_signal {
+                return (ExecResult::Signaled(signal_number(&name)), true);
             }
-            match channel.exit_status() {
-                Ok(code) => (ExecResult::Exited(code), true),
-                Err(e) => (
-                    ExecResult::ConnectError(format!("lost the exit status: {}", e.message())),
-                    false,
-                ),
-            }
+        }
+        // libssh2 reports exit status 0 when none arrived: a channel that did not close
+        // cleanly, or a socket that failed, means the connection was lost.
+        let lost = self
+            .lost
+            .take()
+            .or_else(|| closed.err().map(|e| e.message().to_string()));
+        if let Some(why) = lost {
+            let text = format!("the connection was lost while the command ran ({why})");
+            return (ExecResult::ConnectError(text), false);
+        }
+        match self.channel.exit_status() {
+            Ok(code) => (ExecResult::Exited(code), true),
+            Err(e) => (
+                ExecResult::ConnectError(format!("lost the exit status: {}", e.message())),
+                false,
+            ),
         }
     }
+}
+
+/// Finds the marker line in stdout wherever it comes (after a login banner, in the
+/// middle of a line without a newline before it), takes the group id from it, and
+/// passes everything else on. Holds back at most one marker's length of bytes.
+struct Marker {
+    token: Vec<u8>,
+    held: Vec<u8>,
+    pgid: Option<u32>,
+    done: bool,
+}
+
+impl Marker {
+    fn new(nonce: &str) -> Marker {
+        Marker {
+            token: format!("{MARKER}{nonce} ").into_bytes(),
+            held: Vec::new(),
+            pgid: None,
+            done: false,
+        }
+    }
+
+    /// Take stdout bytes; what is not the marker goes to `out`. The group id when the
+    /// marker line is complete.
+    fn feed(&mut self, data: &[u8], out: &mut dyn FnMut(&[u8])) -> Option<u32> {
+        if self.done {
+            out(data);
+            return None;
+        }
+        self.held.extend_from_slice(data);
+        let Some(at) = find(&self.held, &self.token) else {
+            // Pass on all but a tail that could be the start of the marker.
+            let pass = self.held.len() - partial_suffix(&self.held, &self.token);
+            if pass > 0 {
+                out(&self.held[..pass]);
+                self.held.drain(..pass);
+            }
+            return None;
+        };
+        if at > 0 {
+            out(&self.held[..at]);
+            self.held.drain(..at);
+        }
+        let after = self.token.len();
+        let nl = self.held[after..].iter().position(|&b| b == b'\n')?;
+        let id = String::from_utf8_lossy(&self.held[after..after + nl]);
+        self.pgid = id.trim().parse().ok();
+        self.done = true;
+        let rest = self.held.split_off(after + nl + 1);
+        self.held.clear();
+        if !rest.is_empty() {
+            out(&rest);
+        }
+        self.pgid
+    }
+
+    /// The command ended: whatever is held was not the marker.
+    fn flush(&mut self, out: &mut dyn FnMut(&[u8])) {
+        if !self.held.is_empty() {
+            out(&self.held);
+            self.held.clear();
+        }
+    }
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// Length of the longest suffix of `hay` that is a prefix of `needle`.
+fn partial_suffix(hay: &[u8], needle: &[u8]) -> usize {
+    (1..needle.len().min(hay.len() + 1))
+        .rev()
+        .find(|&k| hay.ends_with(&needle[..k]))
+        .unwrap_or(0)
 }
 
 /// Block until the socket is ready in the direction libssh2 waits for, the deadline,
@@ -303,8 +444,8 @@ mod tests {
             pty: false,
         };
         assert_eq!(
-            wrap(&cmd),
-            "printf '\\036nexus-pgid %s\\n' \"$$\"; NEXUS_TASK='t'; export NEXUS_TASK; echo $HOME"
+            wrap_with(&cmd, "N"),
+            "printf '\\036nexus-pgid-N %s\\n' \"$$\"; NEXUS_TASK='t'; export NEXUS_TASK; echo $HOME"
         );
     }
 
@@ -318,8 +459,39 @@ mod tests {
             pty: false,
         };
         assert_eq!(
-            wrap(&cmd),
-            "printf '\\036nexus-pgid %s\\n' \"$$\"; cd '/srv/app' || exit 1; exec sudo -n -u 'app' -- env 'A=b c' sh -c 'echo '\\''hi'\\'''"
+            wrap_with(&cmd, "N"),
+            "printf '\\036nexus-pgid-N %s\\n' \"$$\"; cd '/srv/app' || exit 1; exec sudo -n -u 'app' -- env 'A=b c' sh -c 'echo '\\''hi'\\'''"
+        );
+    }
+
+    fn scan(chunks: &[&[u8]]) -> (Vec<u8>, Option<u32>) {
+        let mut m = Marker::new("N");
+        let mut out = Vec::new();
+        let mut pgid = None;
+        for c in chunks {
+            if let Some(p) = m.feed(c, &mut |d| out.extend_from_slice(d)) {
+                pgid = Some(p);
+            }
+        }
+        m.flush(&mut |d| out.extend_from_slice(d));
+        (out, pgid)
+    }
+
+    #[test]
+    fn the_marker_is_found_wherever_it_arrives_and_never_shown() {
+        let line: &[u8] = b"\x1enexus-pgid-N 4242\n";
+        assert_eq!(scan(&[line, b"out\n"]), (b"out\n".to_vec(), Some(4242)));
+        // After a banner, split across reads, with the banner's last line unfinished.
+        let (out, pgid) = scan(&[b"Welcome!\nno newline:", b"\x1enexus-pg", b"id-N 7\nhi\n"]);
+        assert_eq!(
+            (out.as_slice(), pgid),
+            (&b"Welcome!\nno newline:hi\n"[..], Some(7))
+        );
+        // Text that only looks like a marker, and no marker at all.
+        let (out, pgid) = scan(&[b"\x1enexus-pgid-X 1\n", b"\x1enex"]);
+        assert_eq!(
+            (out.as_slice(), pgid),
+            (&b"\x1enexus-pgid-X 1\n\x1enex"[..], None)
         );
     }
 }
