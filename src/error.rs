@@ -51,20 +51,33 @@ impl Location {
     }
 }
 
-/// One problem found in a file, with its place and an optional hint.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One problem to show: a message, where it is (a file location with the source line
+/// and a caret), facts about it (`Host: web-1`), sections of lines (captured output),
+/// and what to try. Config errors, run failures, SSH errors, pre-flight failures and
+/// warnings are all rendered from this one type, so "what to try" always reads `help:`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Diagnostic {
     pub message: String,
     pub location: Option<Location>,
-    pub help: Option<String>,
+    /// `Label: value` lines, in order.
+    pub facts: Vec<(String, String)>,
+    /// Titled blocks of lines (captured output, earlier commands).
+    pub sections: Vec<Section>,
+    pub help: Vec<String>,
+}
+
+/// A titled block of lines inside a diagnostic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Section {
+    pub title: String,
+    pub lines: Vec<String>,
 }
 
 impl Diagnostic {
     pub fn new(message: impl Into<String>) -> Diagnostic {
         Diagnostic {
             message: message.into(),
-            location: None,
-            help: None,
+            ..Diagnostic::default()
         }
     }
 
@@ -74,13 +87,107 @@ impl Diagnostic {
     }
 
     pub fn help(mut self, help: impl Into<String>) -> Diagnostic {
-        self.help = Some(help.into());
+        self.help.push(help.into());
         self
     }
 
     pub fn help_opt(mut self, help: Option<String>) -> Diagnostic {
-        self.help = help;
+        self.help.extend(help);
         self
+    }
+
+    pub fn fact(mut self, label: impl Into<String>, value: impl Into<String>) -> Diagnostic {
+        self.facts.push((label.into(), value.into()));
+        self
+    }
+
+    pub fn section(mut self, title: impl Into<String>, lines: Vec<String>) -> Diagnostic {
+        self.sections.push(Section {
+            title: title.into(),
+            lines,
+        });
+        self
+    }
+
+    /// The diagnostic as text, indented under a heading (`Error: ...`, `warning: ...`).
+    fn render(&self, out: &mut String, paint: &Paint) {
+        match &self.location {
+            Some(loc) => self.render_located(out, loc, paint),
+            None => self.render_plain(out, paint),
+        }
+    }
+
+    fn render_located(&self, out: &mut String, loc: &Location, paint: &Paint) {
+        *out += &format!(
+            "  {}:{}:{}: {}\n",
+            loc.file.display(),
+            loc.line,
+            loc.column,
+            self.message
+        );
+        let num = loc.line.to_string();
+        let pad = " ".repeat(num.len());
+        let lead: String = loc
+            .source_line
+            .chars()
+            .take(loc.column - 1)
+            .map(|c| if c == '\t' { '\t' } else { ' ' })
+            .collect();
+        *out += &format!("  {pad} |\n  {num} | {}\n", loc.source_line);
+        *out += &format!("  {pad} | {lead}{}\n", "^".repeat(loc.width));
+        for h in &self.help {
+            *out += &format!("  {pad} = {} {h}\n", paint.help());
+        }
+    }
+
+    fn render_plain(&self, out: &mut String, paint: &Paint) {
+        if !self.message.is_empty() {
+            for line in self.message.lines() {
+                *out += &format!("  {line}\n");
+            }
+        }
+        for (k, v) in &self.facts {
+            *out += &format!("  {k}: {v}\n");
+        }
+        for s in &self.sections {
+            *out += &format!("\n  {}:\n", s.title);
+            for l in &s.lines {
+                *out += &format!("    {l}\n");
+            }
+        }
+        let body = !self.message.is_empty() || !self.facts.is_empty() || !self.sections.is_empty();
+        if body && !self.help.is_empty() {
+            out.push('\n');
+        }
+        for h in &self.help {
+            *out += &format!("  {} {h}\n", paint.help());
+        }
+    }
+}
+
+impl Diagnostic {
+    /// Append the diagnostic's indented text to `out` (for reports that are not errors).
+    pub fn render_into(&self, out: &mut String, color: bool) {
+        self.render(out, &Paint { color });
+    }
+}
+
+/// Colors of the headings, when the output is a terminal.
+struct Paint {
+    color: bool,
+}
+
+impl Paint {
+    fn word(&self, word: &str, color: nu_ansi_term::Color) -> String {
+        if self.color {
+            color.bold().paint(word).to_string()
+        } else {
+            word.to_string()
+        }
+    }
+
+    fn help(&self) -> String {
+        self.word("help:", nu_ansi_term::Color::Cyan)
     }
 }
 
@@ -103,8 +210,14 @@ impl Error {
         }
     }
 
+    /// What to try; consecutive hints are shown together.
     pub fn with_help(mut self, help: impl Into<String>) -> Error {
-        self.diagnostics.push(Diagnostic::new("").help(help));
+        match self.diagnostics.last_mut() {
+            Some(d) if d.message.is_empty() && d.location.is_none() && d.facts.is_empty() => {
+                d.help.push(help.into())
+            }
+            _ => self.diagnostics.push(Diagnostic::new("").help(help)),
+        }
         self
     }
 
@@ -125,6 +238,50 @@ impl Error {
     pub fn io(what: impl fmt::Display, path: &Path, err: &std::io::Error) -> Error {
         Error::usage(format!("{what} {}: {}", path.display(), io_reason(err)))
     }
+
+    /// The error as text; `color` paints the headings.
+    pub fn render(&self, color: bool) -> String {
+        let paint = Paint { color };
+        let mut out = format!(
+            "{} {}\n",
+            paint.word("Error:", nu_ansi_term::Color::Red),
+            self.title
+        );
+        for d in &self.diagnostics {
+            out.push('\n');
+            d.render(&mut out, &paint);
+        }
+        out
+    }
+}
+
+/// A warning as text: `warning: MESSAGE`, then its facts and `help:` lines indented.
+pub fn warning_text(d: &Diagnostic, color: bool) -> String {
+    let paint = Paint { color };
+    let mut out = format!(
+        "{} {}\n",
+        paint.word("warning:", nu_ansi_term::Color::Yellow),
+        d.message
+    );
+    let rest = Diagnostic {
+        message: String::new(),
+        ..d.clone()
+    };
+    rest.render(&mut out, &paint);
+    out
+}
+
+/// Whether stderr is a terminal that takes colors (not NO_COLOR, TERM=dumb or CI).
+pub fn stderr_color() -> bool {
+    use std::io::IsTerminal;
+    let env = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty());
+    let dumb = std::env::var("TERM").is_ok_and(|t| t == "dumb");
+    let force = env("FORCE_COLOR").is_some_and(|v| v != "0" && v != "false");
+    force
+        || (std::io::stderr().is_terminal()
+            && env("NO_COLOR").is_none()
+            && env("CI").is_none()
+            && !dumb)
 }
 
 /// Tell the user something went wrong but the work goes on: `warning: MESSAGE` on
@@ -132,10 +289,9 @@ impl Error {
 /// written with one write so that it does not interleave with other output.
 pub fn warn(message: impl fmt::Display, help: &[String]) {
     use std::io::Write;
-    let mut text = format!("warning: {message}\n");
-    for h in help {
-        text += &format!("  help: {h}\n");
-    }
+    let mut d = Diagnostic::new(message.to_string());
+    d.help = help.to_vec();
+    let text = warning_text(&d, stderr_color());
     let _ = std::io::stderr().lock().write_all(text.as_bytes());
 }
 
@@ -150,51 +306,7 @@ pub fn io_reason(err: &std::io::Error) -> String {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "Error: {}", self.title)?;
-        for d in &self.diagnostics {
-            writeln!(f)?;
-            if d.message.is_empty() && d.location.is_none() {
-                if let Some(help) = &d.help {
-                    for line in help.lines() {
-                        writeln!(f, "  {line}")?;
-                    }
-                }
-                continue;
-            }
-            match &d.location {
-                Some(loc) => {
-                    writeln!(
-                        f,
-                        "  {}:{}:{}: {}",
-                        loc.file.display(),
-                        loc.line,
-                        loc.column,
-                        d.message
-                    )?;
-                    let num = loc.line.to_string();
-                    let pad = " ".repeat(num.len());
-                    writeln!(f, "  {pad} |")?;
-                    writeln!(f, "  {num} | {}", loc.source_line)?;
-                    let lead: String = loc
-                        .source_line
-                        .chars()
-                        .take(loc.column - 1)
-                        .map(|c| if c == '\t' { '\t' } else { ' ' })
-                        .collect();
-                    writeln!(f, "  {pad} | {lead}{}", "^".repeat(loc.width))?;
-                    if let Some(help) = &d.help {
-                        writeln!(f, "  {pad} = help: {help}")?;
-                    }
-                }
-                None => {
-                    writeln!(f, "  {}", d.message)?;
-                    if let Some(help) = &d.help {
-                        writeln!(f, "  help: {help}")?;
-                    }
-                }
-            }
-        }
-        Ok(())
+        f.write_str(&self.render(false))
     }
 }
 

@@ -43,6 +43,6 @@ pub fn main_with_args(argv: Vec<OsString>) -> i32 {
 pub fn report(e: &Error) -> i32 {
     use std::io::Write;
     let mut err = std::io::stderr().lock();
-    let _ = write!(err, "{e}");
+    let _ = err.write_all(e.render(error::stderr_color()).as_bytes());
     e.exit_code
 }

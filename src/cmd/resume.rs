@@ -2,7 +2,6 @@
 //! (task, host) pairs are not run again; an unfinished host starts at the first command
 //! it had not completed. A changed nexus.toml is refused unless `--force`.
 
-use std::io::Write;
 use std::path::Path;
 
 use super::{load, load_path, prepare};
@@ -68,11 +67,13 @@ pub fn resume_run(g: &Global, exec: &Exec, path: &Path, force: bool) -> Result<i
     let (summary, read) = super::runs::read_for_resume(path)?;
     check_state(&summary)?;
     if let Some((line, reason)) = &summary.problem {
-        let _ = writeln!(
-            std::io::stderr(),
-            "warning: {}:{line}: {reason}; resuming from the {} valid records before it",
-            path.display(),
-            read.entries.len()
+        crate::error::warn(
+            format_args!(
+                "{}:{line}: {reason}; resuming from the {} valid records before it",
+                path.display(),
+                read.entries.len()
+            ),
+            &[],
         );
     }
     let header = &summary.header;

@@ -84,10 +84,10 @@ fn unavailable_hosts(g: &Global, p: &Prepared, checks: &Checks) -> Vec<String> {
         let style = Style::detect(g.plain);
         let mut err = std::io::stderr().lock();
         let _ = write!(err, "{}", preflight::render_text(&report, style, true));
-        let _ = writeln!(
-            err,
-            "warning: --force: continuing without {}",
-            unavailable.join(", ")
+        drop(err);
+        crate::error::warn(
+            format_args!("--force: continuing without {}", unavailable.join(", ")),
+            &[],
         );
     }
     unavailable
@@ -137,10 +137,12 @@ fn offer_resume(
     let tty = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
     let mut err = std::io::stderr();
     if ci || !tty {
-        let _ = writeln!(
-            err,
-            "nexus: {what}; starting a new run (resume it instead with `nexus resume {}`)",
-            last.id()
+        crate::error::warn(
+            format_args!("{what}; starting a new run"),
+            &[format!(
+                "resume it instead with `nexus resume {}`",
+                last.id()
+            )],
         );
         return Ok(None);
     }

@@ -1,6 +1,6 @@
 //! `nexus runs`: the recent runs, one run in detail (`show`), or retention (`gc`).
 
-use std::io::Write;
+use crate::error::warn;
 use std::path::Path;
 use std::time::Duration;
 
@@ -28,17 +28,15 @@ pub fn runs(args: &RunsArgs) -> Result<i32, Error> {
 }
 
 fn warn_unreadable(bad: &[(std::path::PathBuf, String)], runs: &[&Summary]) {
-    let mut err = std::io::stderr().lock();
     for (p, why) in bad {
-        let _ = writeln!(
-            err,
-            "warning: unreadable run journal {}: {why}",
-            p.display()
+        warn(
+            format_args!("unreadable run journal {}: {why}", p.display()),
+            &[],
         );
     }
     for r in runs {
         if let Some((line, why)) = &r.problem {
-            let _ = writeln!(err, "warning: {}:{line}: {why}", r.path.display());
+            warn(format_args!("{}:{line}: {why}", r.path.display()), &[]);
         }
     }
 }

@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::{ExecResult, Progress, Stream};
+use super::{Cause, ExecResult, Progress, Stream};
 use crate::{signals, sys};
 
 /// Time between SIGTERM and SIGKILL when a group is stopped.
@@ -127,19 +127,19 @@ fn spawn(cmd: &LocalCommand) -> io::Result<Child> {
 /// Run `cmd` until it exits, `deadline` passes, or the run is cancelled.
 pub fn exec(cmd: &LocalCommand, deadline: Instant, progress: &mut dyn Progress) -> ExecResult {
     if !cmd.dir.is_dir() {
-        return ExecResult::SpawnError(format!(
+        return ExecResult::SpawnError(Cause::new(format!(
             "working directory {} does not exist",
             cmd.dir.display()
-        ));
+        )));
     }
     let mut child = match spawn(cmd) {
         Ok(c) => c,
         Err(e) => {
-            return ExecResult::SpawnError(format!(
+            return ExecResult::SpawnError(Cause::new(format!(
                 "cannot start `{}`: {}",
                 cmd.line,
                 crate::error::io_reason(&e)
-            ))
+            )))
         }
     };
     progress.spawned(child.id(), false);

@@ -47,6 +47,27 @@ impl Progress for Collected {
     fn spawned(&mut self, _pgid: u32, _remote: bool) {}
 }
 
+/// Why a command could not run, and what to try.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cause {
+    pub what: String,
+    pub help: Vec<String>,
+}
+
+impl Cause {
+    pub fn new(what: impl Into<String>) -> Cause {
+        Cause {
+            what: what.into(),
+            help: Vec::new(),
+        }
+    }
+
+    pub fn help(mut self, help: impl Into<String>) -> Cause {
+        self.help.push(help.into());
+        self
+    }
+}
+
 /// How one command attempt ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ExecResult {
@@ -55,9 +76,9 @@ pub enum ExecResult {
     TimedOut,
     Cancelled,
     /// The command could not be started at all (bad directory, missing sudo, ...).
-    SpawnError(String),
+    SpawnError(Cause),
     /// The remote host could not be reached or authenticated (exit code 3).
-    ConnectError(String),
+    ConnectError(Cause),
 }
 
 impl ExecResult {

@@ -14,6 +14,6 @@ pub fn failure(f: &Failure) -> String {
             if *task_limit { "task" } else { "command" }
         ),
         Failure::Cancelled => "was cancelled".to_string(),
-        Failure::Spawn(m) | Failure::Connect(m) => m.clone(),
+        Failure::Spawn(c) | Failure::Connect(c) => c.what.clone(),
     }
 }

@@ -6,6 +6,7 @@
 
 pub mod describe;
 mod json;
+pub mod report;
 mod text;
 
 use std::io::IsTerminal;
@@ -60,6 +61,6 @@ pub fn renderer(opts: Options, run_id: String) -> Box<dyn Render> {
     let out = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout());
     match opts.format {
         Format::Json => Box::new(json::Renderer::new(out, run_id)),
-        Format::Text => Box::new(text::Renderer::new(out, std::io::stderr(), opts)),
+        Format::Text => Box::new(text::Renderer::new(out, std::io::stderr(), opts, run_id)),
     }
 }

@@ -8,6 +8,7 @@ use std::io::Write;
 
 use nu_ansi_term::{Color, Style as Ansi};
 
+use super::report::{self, Failed};
 use super::{describe, Options, Verbosity};
 use crate::config::duration;
 use crate::exec::Stream;
@@ -17,17 +18,6 @@ use crate::run::event::{
 };
 use crate::run::recorder::Render;
 use crate::timefmt::secs;
-
-/// Lines of output shown in the failure report.
-const TAIL_LINES: usize = 10;
-
-/// The failed command of a unit, for its report.
-struct Failed {
-    command: String,
-    failure: Failure,
-    exit_code: Option<i32>,
-    output: Captured,
-}
 
 #[derive(Default)]
 struct UnitLog {
@@ -41,15 +31,17 @@ pub struct Renderer<O: Write, E: Write> {
     err: E,
     opts: Options,
     units: HashMap<(Name, Name), UnitLog>,
+    run_id: String,
 }
 
 impl<O: Write, E: Write> Renderer<O, E> {
-    pub fn new(out: O, err: E, opts: Options) -> Self {
+    pub fn new(out: O, err: E, opts: Options, run_id: String) -> Self {
         Renderer {
             out,
             err,
             opts,
             units: HashMap::new(),
+            run_id,
         }
     }
 
@@ -184,10 +176,11 @@ impl<O: Write, E: Write> Renderer<O, E> {
             self.unit(&cmd.task, &cmd.host)
                 .succeeded
                 .push(format!("{command} (failed, ignored)"));
-            let line = format!(
-                "warning: task `{task}` on {host}: `{command}` {what}; continuing (continue_on_error)"
-            );
-            let _ = writeln!(self.err, "{line}");
+            let warning = crate::error::Diagnostic::new(format!(
+                "task `{task}` on {host}: `{command}` {what}; continuing (continue_on_error)"
+            ));
+            let text = crate::error::warning_text(&warning, self.opts.style.color);
+            let _ = self.err.write_all(text.as_bytes());
             return;
         }
         self.unit(&cmd.task, &cmd.host).failure = Some(Failed {
@@ -253,92 +246,13 @@ impl<O: Write, E: Write> Renderer<O, E> {
 
     /// The REQ-0132/0133 report of a failed command, on stderr.
     fn failure_block(&mut self, task: &str, host: &str, u: &UnitLog) {
-        let Some(Failed {
-            command,
-            failure,
-            exit_code,
-            output,
-        }) = &u.failure
-        else {
+        let Some(f) = &u.failure else {
             return;
         };
-        if matches!(failure, Failure::Cancelled) {
-            return;
+        let ok = self.ok_mark();
+        if let Some(e) = report::failure(task, host, f, &u.succeeded, &self.run_id, &ok) {
+            let _ = writeln!(self.err, "{}", e.render(self.opts.style.color));
         }
-        let title = match failure {
-            Failure::Timeout { .. } => "Command timed out",
-            Failure::Spawn(_) => "Command could not start",
-            Failure::Connect(_) => "SSH connection failed",
-            _ => "Command failed",
-        };
-        let mut b = String::new();
-        b += &format!("{} {title}\n\n", self.paint(Color::Red, true, "Error:"));
-        b += &format!("  Host: {host}\n  Task: {task}\n  Command: {command}\n");
-        match failure {
-            Failure::Exit(_) | Failure::Signal(_) => {
-                if let Some(c) = exit_code {
-                    b += &format!("  Exit code: {c}\n");
-                }
-                if let Failure::Signal(s) = failure {
-                    b += &format!("  Signal: {s}\n");
-                }
-            }
-            Failure::Timeout { limit, task_limit } => {
-                let which = if *task_limit { "task" } else { "command" };
-                b += &format!(
-                    "  Timeout: {} ({which} timeout)\n",
-                    duration::display(*limit)
-                );
-            }
-            Failure::Spawn(m) | Failure::Connect(m) => b += &format!("  Reason: {m}\n"),
-            Failure::Cancelled => {}
-        }
-        let of = |stream: Stream| -> Vec<&str> {
-            let all: Vec<&str> = output
-                .head
-                .iter()
-                .chain(output.tail.iter())
-                .filter(|l| l.0 == stream)
-                .map(|l| l.1.as_str())
-                .collect();
-            all[all.len().saturating_sub(TAIL_LINES)..].to_vec()
-        };
-        let (stderr, stdout) = (of(Stream::Stderr), of(Stream::Stdout));
-        let (which, tail) = if stderr.is_empty() {
-            ("stdout", stdout)
-        } else {
-            ("stderr", stderr)
-        };
-        if !tail.is_empty() {
-            b += &format!("\n  Output (last lines of {which}):\n");
-            for l in tail {
-                b += &format!("    {l}\n");
-            }
-        }
-        if !u.succeeded.is_empty() {
-            b += "\n  Previous commands in this task succeeded:\n";
-            for c in &u.succeeded {
-                b += &format!("    {} {c}\n", self.ok_mark());
-            }
-        }
-        let hint = match failure {
-            Failure::Timeout {
-                task_limit: false, ..
-            } => Some(format!(
-                "raise the command's `timeout` in task `{task}` if it needs longer"
-            )),
-            Failure::Timeout {
-                task_limit: true, ..
-            } => Some(format!(
-                "raise `timeout` of task `{task}` (the whole task on one host)"
-            )),
-            Failure::Spawn(_) => Some(format!("check `dir` and the command of task `{task}`")),
-            _ => None,
-        };
-        if let Some(h) = hint {
-            b += &format!("\n  Suggestion: {h}\n");
-        }
-        let _ = writeln!(self.err, "{b}");
     }
 
     fn run_finish(

@@ -71,16 +71,14 @@ pub fn render_text(r: &Report, style: Style, quiet: bool) -> String {
         return s;
     }
     s += "\nErrors:\n";
-    let arrow = if style.unicode { "→" } else { "->" };
     for (i, c) in failures.iter().enumerate() {
         let what = match c.group {
             "Sudo Access" => format!("sudo not available: {}", c.detail),
             _ => c.detail.clone(),
         };
-        s += &format!("  {}. {}: {what}\n", i + 1, c.subject);
-        for sug in &c.suggestions {
-            s += &format!("     {arrow} {sug}\n");
-        }
+        let mut d = crate::error::Diagnostic::new(format!("{}. {}: {what}", i + 1, c.subject));
+        d.help = c.suggestions.clone();
+        d.render_into(&mut s, style.color);
         s.push('\n');
     }
     if !quiet {

@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 use serde::{Deserialize, Serialize};
 
 use super::capture::Captured;
-use crate::exec::Stream;
+use crate::exec::{Cause, Stream};
 
 /// How a task (or one host of it) ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -64,9 +64,9 @@ pub enum Failure {
     },
     Cancelled,
     /// The command could not start (missing directory, no such program, ...).
-    Spawn(String),
+    Spawn(Cause),
     /// The host could not be reached, or the connection was lost (exit code 3).
-    Connect(String),
+    Connect(Cause),
 }
 
 impl Failure {

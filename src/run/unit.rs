@@ -12,7 +12,7 @@ use super::scheduler::Ctx;
 use super::RunInfo;
 use crate::config::{Target, Task};
 use crate::exec::ssh::{self, remote};
-use crate::exec::{local, ExecResult, Progress};
+use crate::exec::{local, Cause, ExecResult, Progress};
 
 #[derive(Debug, Clone)]
 pub struct UnitResult {
@@ -127,9 +127,9 @@ fn place<'a>(
                 conn: None,
             }),
             None => {
-                return Err(Failure::Connect(format!(
+                return Err(Failure::Connect(Cause::new(format!(
                     "no SSH settings were prepared for {host}"
-                )))
+                ))))
             }
         },
     };
@@ -232,11 +232,11 @@ impl RemoteSession<'_> {
             match self.pool.checkout(self.target) {
                 Ok(c) => self.conn = Some(c),
                 Err(_) if crate::signals::cancelled() => return ExecResult::Cancelled,
-                Err(e) => return ExecResult::ConnectError(e.text()),
+                Err(e) => return ExecResult::ConnectError(e.cause()),
             }
         }
         let Some(conn) = self.conn.as_ref() else {
-            return ExecResult::ConnectError("no session".into());
+            return ExecResult::ConnectError(Cause::new("no session"));
         };
         // The command's own timeout starts once the session is ready: connecting has
         // connect_timeout (and its attempts); the task deadline still covers both.

@@ -50,16 +50,12 @@ impl ConnectError {
         }
     }
 
-    /// One text for the failure report: reason, then suggestions.
-    pub fn text(&self) -> String {
-        let mut s = self.reason.clone();
-        if !self.suggestions.is_empty() {
-            s += "\n\n  Suggestions:";
-            for x in &self.suggestions {
-                s += &format!("\n    - {x}");
-            }
+    /// The failure as a cause: the reason, and the suggestions as what to try.
+    pub fn cause(&self) -> crate::exec::Cause {
+        crate::exec::Cause {
+            what: self.reason.clone(),
+            help: self.suggestions.clone(),
         }
-        s
     }
 }
 

@@ -12,7 +12,7 @@ use std::io::Read;
 use std::time::{Duration, Instant};
 
 use super::connect::Conn;
-use crate::exec::{ExecResult, Progress, Stream};
+use crate::exec::{Cause, ExecResult, Progress, Stream};
 use crate::signals;
 
 /// What to run remotely, fully expanded.
@@ -128,17 +128,17 @@ fn start(conn: &Conn, cmd: &RemoteCommand) -> Result<ssh2::Channel, (ExecResult,
     session.set_blocking(true);
     let mut channel = session.channel_session().map_err(|e| {
         let why = format!("cannot open a channel: {}", e.message());
-        (ExecResult::ConnectError(why), false)
+        (ExecResult::ConnectError(Cause::new(why)), false)
     })?;
     if cmd.pty {
         channel.request_pty("xterm", None, None).map_err(|e| {
             let why = format!("the server refused a PTY: {}", e.message());
-            (ExecResult::SpawnError(why), true)
+            (ExecResult::SpawnError(Cause::new(why)), true)
         })?;
     }
     channel.exec(&wrap(cmd)).map_err(|e| {
         let why = format!("the server refused to run the command: {}", e.message());
-        (ExecResult::SpawnError(why), true)
+        (ExecResult::SpawnError(Cause::new(why)), true)
     })?;
     session.set_blocking(false);
     Ok(channel)
@@ -272,13 +272,19 @@ impl Running<'_> {
             .take()
             .or_else(|| closed.err().map(|e| e.message().to_string()));
         if let Some(why) = lost {
-            let text = format!("the connection was lost while the command ran ({why})");
-            return (ExecResult::ConnectError(text), false);
+            let cause = Cause::new(format!(
+                "the connection was lost while the command ran ({why})"
+            ))
+            .help("check the host and the network; `nexus resume` runs the command again");
+            return (ExecResult::ConnectError(cause), false);
         }
         match self.channel.exit_status() {
             Ok(code) => (ExecResult::Exited(code), true),
             Err(e) => (
-                ExecResult::ConnectError(format!("lost the exit status: {}", e.message())),
+                ExecResult::ConnectError(Cause::new(format!(
+                    "lost the exit status: {}",
+                    e.message()
+                ))),
                 false,
             ),
         }
