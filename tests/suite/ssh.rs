@@ -2,12 +2,10 @@
 //! dropbear, with throwaway host and client keys. None is skipped: a missing server
 //! binary fails the test with the command that installs it.
 
-mod common;
-
 use std::path::Path;
 
-use common::sshd::{Keys, Server};
-use common::*;
+use crate::common::sshd::{Keys, Server};
+use crate::common::*;
 
 /// A test whose nexus.toml reaches `server` as root with `key`.
 fn ssh_test(server: &Server, key: &str, body: &str) -> Test {
@@ -252,7 +250,7 @@ fn a_host_known_by_its_ecdsa_key_is_asked_for_that_key_and_hashed_names_match() 
     // under a hashed name. nexus prefers ed25519 unless known_hosts says otherwise.
     let keys_dir = TempDir::new("hostkeys");
     let ecdsa = keys_dir.path().join("host_ecdsa");
-    common::sshd::keygen(&ecdsa, "ecdsa", None);
+    crate::common::sshd::keygen(&ecdsa, "ecdsa", None);
     let server = Server::openssh_with(&format!("HostKey {}", ecdsa.display()));
     let kh = server.dir.path().join("kh-ecdsa");
     let ecdsa_pub = public_key(&ecdsa.with_extension("pub"));
@@ -274,7 +272,7 @@ fn a_host_known_by_its_ecdsa_key_is_asked_for_that_key_and_hashed_names_match() 
 
     // Another ECDSA key on line 2 for the host: a changed key, reported with its line.
     let other = keys_dir.path().join("other_ecdsa");
-    common::sshd::keygen(&other, "ecdsa", None);
+    crate::common::sshd::keygen(&other, "ecdsa", None);
     std::fs::write(
         &kh,
         format!(
@@ -666,7 +664,7 @@ run = "echo report >> log"
     );
     assert_eq!(r.status.code(), Some(3), "{stdout}{stderr}");
     assert_eq!(
-        common::mask(&stdout),
+        crate::common::mask(&stdout),
         format!(
             "FAILED deploy X.Xs\n  |- {good} ok X.Xs\n  `- {bad} UNREACHABLE X.Xs\n\nSummary:\n  FAILED    deploy  X.Xs\n  skipped   verify  skipped\nFailed in X.Xs: 0 succeeded, 1 failed, 1 skipped\n"
         )
@@ -897,7 +895,7 @@ fn encrypted_key_needs_a_terminal_for_its_passphrase() {
         "{stderr}"
     );
     // On a terminal (script(1) gives nexus a pty), the passphrase is asked and used.
-    let nexus = common::BIN;
+    let nexus = crate::common::BIN;
     let mut c = std::process::Command::new("script");
     c.args(["-qec", &format!("{nexus} run t -v --plain"), "/dev/null"])
         .current_dir(t.dir.path())
@@ -913,7 +911,7 @@ fn encrypted_key_needs_a_terminal_for_its_passphrase() {
         // Give nexus time to reach the prompt; script forwards stdin to the pty.
         std::thread::sleep(std::time::Duration::from_millis(800));
         let mut stdin = child.stdin.take().unwrap();
-        writeln!(stdin, "{}", common::sshd::ENC_PASSPHRASE).unwrap();
+        writeln!(stdin, "{}", crate::common::sshd::ENC_PASSPHRASE).unwrap();
     }
     let out = child.wait_with_output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);

@@ -1,10 +1,8 @@
 //! Dry-run and pre-flight checks against a real sshd: nothing runs, the plan is complete,
 //! unreachable and wrongly-keyed hosts are reported with the REQ-0174/0175 layout.
 
-mod common;
-
-use common::sshd::{Keys, Server};
-use common::*;
+use crate::common::sshd::{Keys, Server};
+use crate::common::*;
 
 /// Latencies and the server banner vary; everything else is compared exactly.
 fn normalize(s: &str) -> String {

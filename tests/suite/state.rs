@@ -1,12 +1,10 @@
 //! Run journal, history and crash-resume: SIGKILL mid-run, resume, corrupt journals,
 //! counters.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::sshd::{Keys, Server};
-use common::*;
+use crate::common::sshd::{Keys, Server};
+use crate::common::*;
 
 fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(15);

@@ -255,6 +255,14 @@ impl Test {
     }
 }
 
+/// A line on the test binary's real stderr. libtest captures `print!`/`eprint!` output
+/// of passing tests; a write to `std::io::stderr()` itself is not captured, so the line
+/// shows in every run.
+pub fn note(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{line}");
+}
+
 /// Lines of a log file written by commands (`echo x >> log`).
 pub fn log_lines(text: &str) -> Vec<String> {
     text.lines().map(str::to_string).collect()

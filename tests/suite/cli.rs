@@ -1,8 +1,6 @@
 //! Integration tests: the real binary against nexus.toml files written per test.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 // ---------------------------------------------------------------- config errors
 
@@ -932,7 +930,7 @@ fn placeholders_env_and_dir() {
     let sub = std::fs::canonicalize(t.path("sub")).unwrap();
     assert_eq!(lines[1], sub.display().to_string());
     assert_eq!(lines[2], lines[3], "{{ run_id }} and NEXUS_RUN_ID agree");
-    assert_eq!(common::mask(lines[2]), "RUN_ID");
+    assert_eq!(crate::common::mask(lines[2]), "RUN_ID");
 }
 
 #[test]
