@@ -1000,7 +1000,7 @@ fn aggregate_tasks_need_no_commands() {
 #[test]
 fn timeout_kills_the_whole_process_group() {
     // A unique duration marks this test's grandchild among the machine's processes.
-    let marker = format!("300.{}", std::process::id());
+    let marker = marker(300, 0);
     let t = Test::new()
         .toml(&format!(
             r#"
@@ -1067,7 +1067,7 @@ fn task_timeout_bounds_all_commands_on_a_host() {
 
 #[test]
 fn sigterm_stops_everything_and_exits_130() {
-    let marker = format!("301.{}", std::process::id());
+    let marker = marker(300, 1);
     let t = Test::new().toml(&format!(
         r#"
         [tasks.a]

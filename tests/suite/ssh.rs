@@ -549,7 +549,7 @@ fn pool_reuses_connections_across_commands_and_tasks() {
 #[test]
 fn remote_timeout_kills_the_remote_process() {
     let server = Server::openssh();
-    let marker = format!("302.{}", std::process::id());
+    let marker = marker(300, 2);
     let t = ssh_test(
         &server,
         "id_ed25519",
@@ -570,7 +570,7 @@ fn remote_timeout_kills_the_remote_process() {
 #[test]
 fn ctrl_c_during_a_remote_task_leaves_nothing_behind() {
     let server = Server::openssh();
-    let marker = format!("303.{}", std::process::id());
+    let marker = marker(300, 3);
     let t = ssh_test(
         &server,
         "id_ed25519",

@@ -56,8 +56,8 @@ fn chain_toml(marker_sleep: &str) -> String {
 
 /// A chain run of t5 SIGKILLed while t3 sleeps (`tag` makes its sleep unique), with the
 /// sleep it left behind stopped.
-fn chain_killed_at_t3(tag: &str) -> Test {
-    let sleep = format!("2.{}{tag}", std::process::id());
+fn chain_killed_at_t3(tag: u32) -> Test {
+    let sleep = marker(2, tag);
     let t = Test::new().toml(&chain_toml(&sleep));
     let mut c = t.command();
     c.args(["run", "t5", "-q"])
@@ -85,7 +85,7 @@ fn json_runs(t: &Test, extra: &[&str]) -> Vec<serde_json::Value> {
 
 #[test]
 fn sigkill_then_resume_finishes_the_chain_without_rerunning_completed_tasks() {
-    let t = chain_killed_at_t3("");
+    let t = chain_killed_at_t3(0);
 
     let interrupted = json_runs(&t, &["--interrupted"]);
     assert_eq!(interrupted.len(), 1, "{interrupted:?}");
@@ -106,7 +106,7 @@ fn sigkill_then_resume_finishes_the_chain_without_rerunning_completed_tasks() {
 
 #[test]
 fn a_new_run_after_an_interrupted_one_prints_the_resume_hint() {
-    let t = chain_killed_at_t3("1");
+    let t = chain_killed_at_t3(1);
     let id = json_runs(&t, &[])[0]["id"].as_str().unwrap().to_string();
 
     let toml = chain_toml("0");
@@ -129,7 +129,7 @@ fn a_new_run_after_an_interrupted_one_prints_the_resume_hint() {
 
 #[test]
 fn resume_refuses_a_changed_config_unless_forced() {
-    let t = chain_killed_at_t3("2");
+    let t = chain_killed_at_t3(2);
     let id = json_runs(&t, &[])[0]["id"].as_str().unwrap().to_string();
 
     let changed = chain_toml("0").replace("echo t4 >> marker", "echo t4-new >> marker");
@@ -369,7 +369,7 @@ fn gc_keeps_the_newest_journals() {
 #[test]
 fn remote_resume_skips_hosts_that_finished() {
     let server = Server::openssh();
-    let sleep = format!("2.{}3", std::process::id());
+    let sleep = marker(2, 3);
     let marker = TempDir::new("remote-marker");
     let m = marker.path().join("marker");
     let toml = format!(

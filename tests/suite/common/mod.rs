@@ -276,6 +276,15 @@ pub fn pos(lines: &[String], needle: &str) -> usize {
         .unwrap_or_else(|| panic!("`{needle}` not in log: {lines:?}"))
 }
 
+/// A `sleep` duration that marks one test's processes among all of the machine's
+/// (other test binaries run beside this one): `SECS.PPPPPPPTT`, this process's PID and
+/// `tag` at fixed widths, so no marker is a prefix of another (`sleep 2.123` would also
+/// match `sleep 2.1234`). A sleep of about SECS seconds.
+pub fn marker(secs: u32, tag: u32) -> String {
+    assert!(tag < 100, "tag {tag} has more than two digits");
+    format!("{secs}.{:07}{tag:02}", std::process::id())
+}
+
 /// Running processes (not zombies) whose command line contains `needle`.
 pub fn processes_matching(needle: &str) -> Vec<String> {
     let mut found = Vec::new();
