@@ -1,6 +1,8 @@
 //! Test harness: write a nexus.toml into a fresh directory, run the real binary, compare
 //! stdout, stderr and exit code together. Expected text is written unindented inline;
 //! durations and run ids are masked so the comparison is exact about everything else.
+//! The assertion methods are `#[track_caller]`: a failure names the test's line, shows a
+//! line diff of each stream that differs, and then everything the run printed.
 
 #![allow(dead_code)]
 
@@ -113,58 +115,144 @@ pub fn mask(s: &str) -> String {
     out
 }
 
+/// What one run of the binary printed, and how it ended.
 pub struct Run {
+    /// The command line, for failure messages.
+    pub command: String,
     pub stdout: String,
     pub stderr: String,
+    /// The exit code; -1 when a signal ended the process.
     pub code: i32,
 }
 
 impl Run {
-    fn show(&self) -> String {
+    /// A finished process started from `command` (`Test::command()` plus arguments).
+    pub fn from_output(command: &Command, out: Output) -> Run {
+        let args: Vec<String> = command
+            .get_args()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        Run {
+            command: format!("nexus {}", args.join(" ")),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            code: out.status.code().unwrap_or(-1),
+        }
+    }
+
+    /// Everything the run printed, unmasked.
+    pub fn show(&self) -> String {
         format!(
-            "--- exit code: {}\n--- stdout:\n{}\n--- stderr:\n{}",
-            self.code, self.stdout, self.stderr
+            "everything `{}` printed:\n--- exit code: {}\n--- stdout:\n{}\n--- stderr:\n{}\n--- end",
+            self.command, self.code, self.stdout, self.stderr
         )
     }
 
-    /// Assert all three at once (masked), printing everything on mismatch.
+    /// Assert all three at once (masked); on a mismatch, a line diff of each stream that
+    /// differs and everything the run printed.
+    #[track_caller]
     pub fn expect(&self, code: i32, stdout: &str, stderr: &str) -> &Self {
-        let (out, err) = (mask(&self.stdout), mask(&self.stderr));
         // Expected text is masked too, so tests may spell out real ids and paths.
         let (want_out, want_err) = (mask(&unindent(stdout)), mask(&unindent(stderr)));
-        if self.code != code || out != want_out || err != want_err {
-            panic!(
-                "\nexpected exit {code}\n--- expected stdout:\n{want_out}\n--- expected stderr:\n{want_err}\n\nGOT{}\n",
-                self.show()
-            );
+        self.check(Some(code), Some(&want_out), Some(&want_err))
+    }
+
+    #[track_caller]
+    pub fn expect_code(&self, code: i32) -> &Self {
+        self.check(Some(code), None, None)
+    }
+
+    #[track_caller]
+    pub fn expect_stderr(&self, stderr: &str) -> &Self {
+        self.check(None, None, Some(&mask(&unindent(stderr))))
+    }
+
+    #[track_caller]
+    pub fn expect_stdout(&self, stdout: &str) -> &Self {
+        self.check(None, Some(&mask(&unindent(stdout))), None)
+    }
+
+    /// Compare what is given (expected text already unindented and masked).
+    #[track_caller]
+    fn check(&self, code: Option<i32>, stdout: Option<&str>, stderr: Option<&str>) -> &Self {
+        let mut report = String::new();
+        if let Some(code) = code.filter(|&c| c != self.code) {
+            report += &format!("exit code: expected {code}, got {}\n", self.code);
+        }
+        for (name, want, got) in [
+            ("stdout", stdout, &self.stdout),
+            ("stderr", stderr, &self.stderr),
+        ] {
+            let Some(want) = want else { continue };
+            let got = mask(got);
+            if got != want {
+                report += &format!(
+                    "{name} differs (- expected, + actual):\n{}",
+                    diff(want, &got)
+                );
+            }
+        }
+        if !report.is_empty() {
+            panic!("\n{report}\n{}\n", self.show());
         }
         self
     }
 
-    pub fn expect_code(&self, code: i32) -> &Self {
-        assert_eq!(self.code, code, "{}", self.show());
-        self
-    }
-
-    pub fn expect_stderr(&self, stderr: &str) -> &Self {
-        assert_eq!(mask(&self.stderr), unindent(stderr), "{}", self.show());
-        self
-    }
-
-    pub fn expect_stdout(&self, stdout: &str) -> &Self {
-        assert_eq!(mask(&self.stdout), unindent(stdout), "{}", self.show());
-        self
-    }
-
     /// stdout parsed as JSON Lines.
+    #[track_caller]
     pub fn json_lines(&self) -> Vec<serde_json::Value> {
-        self.stdout
-            .lines()
-            .map(|l| {
-                serde_json::from_str(l)
-                    .unwrap_or_else(|e| panic!("line is not JSON ({e}): {l}\n{}", self.show()))
-            })
-            .collect()
+        let mut lines = Vec::new();
+        for l in self.stdout.lines() {
+            match serde_json::from_str(l) {
+                Ok(v) => lines.push(v),
+                Err(e) => panic!("\nline is not JSON ({e}): {l}\n{}\n", self.show()),
+            }
+        }
+        lines
+    }
+}
+
+/// A line diff of `expected` and `actual`: `- ` expected only, `+ ` actual only, `  ` both.
+/// Control characters are escaped; trailing blanks and a missing final newline are named,
+/// so lines that differ only there do not look the same.
+pub fn diff(expected: &str, actual: &str) -> String {
+    use similar::{ChangeTag, TextDiff};
+    let mut out = String::new();
+    for change in TextDiff::from_lines(expected, actual).iter_all_changes() {
+        let sign = match change.tag() {
+            ChangeTag::Delete => "- ",
+            ChangeTag::Insert => "+ ",
+            ChangeTag::Equal => "  ",
+        };
+        let line = change.value();
+        let text = line.strip_suffix('\n').unwrap_or(line);
+        out.push_str(sign);
+        for ch in text.chars() {
+            if ch.is_control() && ch != '\t' {
+                out.extend(ch.escape_default());
+            } else {
+                out.push(ch);
+            }
+        }
+        if text.ends_with([' ', '\t']) {
+            out.push_str("   <- trailing blanks");
+        }
+        if change.missing_newline() {
+            out.push_str("   <- no newline at the end");
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// `assert_eq!` for text: on a mismatch, a line diff (- expected, + actual) and both texts.
+#[track_caller]
+pub fn assert_text(what: &str, actual: &str, expected: &str) {
+    if actual != expected {
+        panic!(
+            "\n{what} differs (- expected, + actual):\n{}\n--- actual:\n{actual}\n--- end\n",
+            diff(expected, actual)
+        );
     }
 }
 
@@ -242,12 +330,9 @@ impl Test {
     }
 
     pub fn run(&self) -> Run {
-        let out: Output = self.command().output().expect("run nexus");
-        Run {
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-            code: out.status.code().unwrap_or(-1),
-        }
+        let mut command = self.command();
+        let out: Output = command.output().expect("run nexus");
+        Run::from_output(&command, out)
     }
 
     pub fn read(&self, name: &str) -> String {
@@ -269,6 +354,7 @@ pub fn log_lines(text: &str) -> Vec<String> {
 }
 
 /// Position of `needle` in `lines`, panicking with the log when absent.
+#[track_caller]
 pub fn pos(lines: &[String], needle: &str) -> usize {
     lines
         .iter()
