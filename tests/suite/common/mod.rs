@@ -9,9 +9,11 @@
 pub mod sshd;
 
 use std::collections::HashMap;
+use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
@@ -340,12 +342,136 @@ impl Test {
     }
 }
 
+/// The name of the user running the suite. The test servers run as this user too, and a
+/// server run by a normal user lets only that user log in: tests log in as this user
+/// (root when the suite runs as root).
+pub fn user() -> &'static str {
+    static USER: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    USER.get_or_init(|| {
+        let out = Command::new("id").arg("-un").output().expect("id -un");
+        assert!(out.status.success(), "id -un: {out:?}");
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    })
+}
+
+/// Whether the suite runs as root (effective uid 0).
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// For a test that needs root: as root, false (run the test); otherwise true (return at
+/// once) after `SKIP test: needs root (why)` on the real stderr, so the skip shows in
+/// every run (libtest counts the test as passed).
+pub fn skip_unless_root(test: &str, why: &str) -> bool {
+    if is_root() {
+        return false;
+    }
+    note(&format!("SKIP {test}: needs root ({why})"));
+    true
+}
+
 /// A line on the test binary's real stderr. libtest captures `print!`/`eprint!` output
 /// of passing tests; a write to `std::io::stderr()` itself is not captured, so the line
 /// shows in every run.
 pub fn note(line: &str) {
     use std::io::Write;
     let _ = writeln!(std::io::stderr(), "{line}");
+}
+
+/// Poll `done` every 20 ms until it is true; fail the test after `limit`. A bounded wait
+/// for something a test needs to have happened (a process started, a line logged): the
+/// limit only keeps a broken build from hanging the suite, it asserts nothing about speed.
+#[track_caller]
+pub fn wait_until(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !done() {
+        assert!(
+            Instant::now() < deadline,
+            "gave up after {limit:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A process a test started, stopped by PID when dropped if it is still running (so also
+/// when the test fails before it ends): SIGTERM, then SIGKILL after 5 s.
+pub struct Stop(pub Child);
+
+impl Stop {
+    pub fn id(&self) -> u32 {
+        self.0.id()
+    }
+
+    /// Send `signal` to the process.
+    pub fn signal(&self, signal: i32) {
+        // SAFETY: signalling a child this test started, by its PID (not yet reaped: the
+        // Child is still ours).
+        unsafe {
+            libc::kill(self.0.id() as i32, signal);
+        }
+    }
+}
+
+impl Drop for Stop {
+    fn drop(&mut self) {
+        if !matches!(self.0.try_wait(), Ok(None)) {
+            return;
+        }
+        self.signal(libc::SIGTERM);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while matches!(self.0.try_wait(), Ok(None)) {
+            if Instant::now() >= deadline {
+                let _ = self.0.kill();
+                let _ = self.0.wait();
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// Wait for `child` (spawned from `command` with piped stdout and stderr), reading both
+/// as it goes. Past `limit` the child is SIGKILLed and the test fails with what it
+/// printed: the limit only keeps a hung nexus from hanging the suite.
+#[track_caller]
+pub fn wait_within(child: &mut Stop, command: &Command, limit: Duration) -> Run {
+    let child = &mut child.0;
+    fn drain(r: Option<impl Read + Send + 'static>) -> std::thread::JoinHandle<Vec<u8>> {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(mut r) = r {
+                let _ = r.read_to_end(&mut buf);
+            }
+            buf
+        })
+    }
+    let (out, err) = (drain(child.stdout.take()), drain(child.stderr.take()));
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(st) = child.try_wait().expect("wait for nexus") {
+            break Some(st);
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let output = Output {
+        status: status.unwrap_or_else(|| std::os::unix::process::ExitStatusExt::from_raw(9)),
+        stdout: out.join().unwrap_or_default(),
+        stderr: err.join().unwrap_or_default(),
+    };
+    let run = Run::from_output(command, output);
+    if status.is_none() {
+        panic!(
+            "\nnexus did not exit within {limit:?}; killed it\n{}\n",
+            run.show()
+        );
+    }
+    run
 }
 
 /// Lines of a log file written by commands (`echo x >> log`).
