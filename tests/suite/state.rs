@@ -1,17 +1,15 @@
 //! Run journal, history and crash-resume: SIGKILL mid-run, resume, corrupt journals,
 //! counters.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::common::sshd::{Keys, Server};
 use crate::common::*;
 
-fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+/// A bounded wait (see `wait_until`) for something a test needs to have happened.
+#[track_caller]
+fn wait_for(what: &str, f: impl FnMut() -> bool) {
+    wait_until(what, Duration::from_secs(15), f);
 }
 
 fn kill9(pid: u32) {
@@ -200,9 +198,24 @@ fn counters_increment_per_target_and_reach_commands() {
             ("build".to_string(), 1, "success".to_string()),
         ]
     );
-    let text = t.clone_args(&["runs"]).run();
-    text.expect_code(0);
-    assert!(text.stdout.contains("  deploy #2  "), "{}", text.stdout);
+    let started: Vec<&str> = runs
+        .iter()
+        .map(|r| r["started"].as_str().unwrap())
+        .collect();
+    t.clone_args(&["runs"]).run().expect(
+        0,
+        &format!(
+            "
+            ID                        RUN        STARTED                   TARGETS  STATUS   DURATION
+            RUN_ID  build #2   {}  build    success  X.Xs
+            RUN_ID  deploy #2  {}  deploy   failed   X.Xs
+            RUN_ID  deploy #1  {}  deploy   failed   X.Xs
+            RUN_ID  build #1   {}  build    success  X.Xs
+            ",
+            started[0], started[1], started[2], started[3]
+        ),
+        "",
+    );
 }
 
 /// Run a two-task chain to completion and return the journal's path.
@@ -236,29 +249,32 @@ fn truncated_journal_is_reported_and_its_valid_prefix_resumed() {
     std::fs::write(&path, format!("{keep}{partial}")).unwrap();
     let line = a_done + 2;
 
-    let r = t.clone_args(&["runs", "--interrupted"]).run();
-    r.expect_code(0);
-    assert_eq!(
-        r.stderr,
-        format!(
-            "nexus: warning: {}:{line}: truncated last line (no checksum (truncated or not a journal line))\n",
-            path.display()
-        )
+    let warning = format!(
+        "nexus: warning: {}:{line}: truncated last line (no checksum (truncated or not a journal line))\n",
+        path.display()
     );
-    assert!(r.stdout.contains(" interrupted "), "{}", r.stdout);
-    let r = t.clone_args(&["resume", "-q"]).run();
-    r.expect_code(0);
-    assert_eq!(
-        r.stdout,
-        format!("ok b ({})\n", r.stdout.split(['(', ')']).nth(1).unwrap())
+    let started = json_runs(&t, &["--interrupted"])[0]["started"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    t.clone_args(&["runs", "--interrupted"]).run().expect(
+        0,
+        &format!(
+            "
+            ID                        RUN   STARTED                   TARGETS  STATUS       DURATION
+            RUN_ID  b #1  {started}  b        interrupted  -
+            "
+        ),
+        &warning,
     );
-    assert!(
-        r.stderr.starts_with(&format!(
-            "nexus: warning: {}:{line}: truncated last line",
-            path.display()
-        )),
-        "{}",
-        r.stderr
+    t.clone_args(&["resume", "-q"]).run().expect(
+        0,
+        "ok b (X.Xs)\n",
+        &format!(
+            "{}; resuming from the {} valid records before it\n",
+            warning.trim_end(),
+            line - 1
+        ),
     );
     assert_eq!(log_lines(&t.read("marker")), ["a", "b", "b"]);
 }
@@ -271,16 +287,48 @@ fn flipped_bytes_fail_the_checksum() {
     let flipped = text.replacen("\"status\":\"success\"", "\"status\":\"succesS\"", 1);
     std::fs::write(&path, &flipped).unwrap();
     let bad_line = flipped.lines().position(|l| l.contains("succesS")).unwrap() + 1;
-    let r = t.clone_args(&["runs"]).run();
-    r.expect_code(0);
-    assert!(
-        r.stderr.starts_with(&format!(
-            "nexus: warning: {}:{bad_line}: checksum mismatch (stored ",
-            path.display()
-        )),
-        "{}",
-        r.stderr
+    // The stored checksum is the line's own; the computed one is that of the changed text.
+    let line = flipped.lines().nth(bad_line - 1).unwrap();
+    let (body, stored) = line
+        .strip_suffix("\"}")
+        .and_then(|l| l.rsplit_once(",\"crc\":\""))
+        .unwrap_or_else(|| panic!("no crc field: {line}"));
+    let computed = format!("{:08x}", crc32(format!("{body}}}").as_bytes()));
+    let warning = format!(
+        "nexus: warning: {}:{bad_line}: checksum mismatch (stored {stored}, computed {computed})\n",
+        path.display()
     );
+    // Only the records before the bad line count: the run looks interrupted.
+    let started = json_runs(&t, &[])[0]["started"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    t.clone_args(&["runs"]).run().expect(
+        0,
+        &format!(
+            "
+            ID                        RUN   STARTED                   TARGETS  STATUS       DURATION
+            RUN_ID  b #1  {started}  b        interrupted  -
+            "
+        ),
+        &warning,
+    );
+}
+
+/// CRC-32 (IEEE 802.3, as zlib), bit by bit: an oracle independent of nexus's table.
+fn crc32(data: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &b in data {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
 }
 
 #[test]
@@ -373,10 +421,11 @@ fn remote_resume_skips_hosts_that_finished() {
     let marker = TempDir::new("remote-marker");
     let m = marker.path().join("marker");
     let toml = format!(
-        "[config]\nssh_config = \"none\"\nknown_hosts = \"{kh}\"\nssh_identity = \"{id}\"\n[hosts]\nweb = [\"root@127.0.0.1:{p}\", \"127.0.0.1:{p}\"]\n[tasks.roll]\non = \"web\"\nstrategy = \"serial\"\nrun = [{{ cmd = \"echo {{{{ host }}}} >> {m}; case {{{{ host }}}} in root@*) ;; *) sleep {sleep};; esac\", timeout = \"1m\" }}]\n[tasks.after]\ndeps = [\"roll\"]\nrun = \"echo after >> {m}\"\n",
+        "[config]\nssh_config = \"none\"\nknown_hosts = \"{kh}\"\nssh_identity = \"{id}\"\n[hosts]\nweb = [\"{u}@127.0.0.1:{p}\", \"127.0.0.1:{p}\"]\n[tasks.roll]\non = \"web\"\nstrategy = \"serial\"\nrun = [{{ cmd = \"echo {{{{ host }}}} >> {m}; case {{{{ host }}}} in {u}@*) ;; *) sleep {sleep};; esac\", timeout = \"1m\" }}]\n[tasks.after]\ndeps = [\"roll\"]\nrun = \"echo after >> {m}\"\n",
         kh = server.known_hosts().display(),
         id = Keys::get().key("id_ed25519").display(),
         p = server.port,
+        u = user(),
         m = m.display(),
     );
     let t = Test::new().toml(&toml);
@@ -399,9 +448,10 @@ fn remote_resume_skips_hosts_that_finished() {
     kill9(child.id());
     let _ = child.wait();
     reap_orphans(&format!("sleep {sleep}"));
-    let r = t.clone_args(&["resume", "-q"]).run();
-    r.expect_code(0);
-    let first = format!("root@127.0.0.1:{}", server.port);
+    t.clone_args(&["resume", "-q"])
+        .run()
+        .expect(0, "ok roll (X.Xs)\nok after (X.Xs)\n", "");
+    let first = format!("{}@127.0.0.1:{}", user(), server.port);
     assert_eq!(
         log_lines(&std::fs::read_to_string(&m).unwrap()),
         [first.as_str(), second.as_str(), second.as_str(), "after"]
