@@ -115,14 +115,15 @@ fn a_new_run_after_an_interrupted_one_prints_the_resume_hint() {
         .clone_args(&["run", "t5", "-q", "-p", "1"])
         .env("CI", "true")
         .run();
-    r.expect_code(0);
-    assert_eq!(
-        r.stderr,
-        format!("nexus: the last run of `t5` ({id} #1) was interrupted; starting a new run (resume it instead with `nexus resume {id}`)\n")
+    let chain = "ok t1 (X.Xs)\nok t2 (X.Xs)\nok t3 (X.Xs)\nok t4 (X.Xs)\nok t5 (X.Xs)\n";
+    r.expect(
+        0,
+        chain,
+        &format!("nexus: the last run of `t5` ({id} #1) was interrupted; starting a new run (resume it instead with `nexus resume {id}`)\n"),
     );
-    let r = t.clone_args(&["run", "t5", "-q", "--no-resume"]).run();
-    r.expect_code(0);
-    assert_eq!(r.stderr, "");
+    t.clone_args(&["run", "t5", "-q", "--no-resume"])
+        .run()
+        .expect(0, chain, "");
 }
 
 #[test]
@@ -145,7 +146,7 @@ fn resume_refuses_a_changed_config_unless_forced() {
     );
     t.clone_args(&["resume", &id, "--force", "-q"])
         .run()
-        .expect_code(0);
+        .expect(0, "ok t3 (X.Xs)\nok t4 (X.Xs)\nok t5 (X.Xs)\n", "");
     assert_eq!(
         log_lines(&t.read("marker")),
         ["t1", "t2", "t3", "t3", "t4-new", "t5"]
@@ -163,8 +164,22 @@ fn counters_increment_per_target_and_reach_commands() {
         "#,
     );
     t.clone_args(&["run", "build", "-q"]).run().expect_code(0);
-    t.clone_args(&["run", "deploy", "-q"]).run().expect_code(1);
-    t.clone_args(&["run", "deploy", "-q"]).run().expect_code(1);
+    let deploy_failed = "
+        Error: Command failed
+
+          Host: local
+          Task: deploy
+          Command: echo deploy $NEXUS_RUN_COUNTER >> log; exit 1
+          Exit code: 1
+
+        ";
+    for _ in 0..2 {
+        t.clone_args(&["run", "deploy", "-q"]).run().expect(
+            1,
+            "FAILED deploy (X.Xs)\n",
+            deploy_failed,
+        );
+    }
     t.clone_args(&["run", "build", "-q"]).run().expect_code(0);
     assert_eq!(
         log_lines(&t.read("log")),
@@ -469,7 +484,19 @@ fn runs_show_prints_the_summary_and_captured_output() {
         run = "exit 4"
         "#,
     );
-    t.clone_args(&["run", "b", "-q"]).run().expect_code(1);
+    t.clone_args(&["run", "b", "-q"]).run().expect(
+        1,
+        "ok a (X.Xs)\nFAILED b (X.Xs)\n",
+        "
+        Error: Command failed
+
+          Host: local
+          Task: b
+          Command: exit 4
+          Exit code: 4
+
+        ",
+    );
     let runs = json_runs(&t, &[]);
     let id = runs[0]["id"].as_str().unwrap().to_string();
     let journal = runs[0]["journal"].as_str().unwrap().to_string();
