@@ -10,6 +10,8 @@ build:
 	$(CARGO) build --release
 
 # Everything: unit tests, integration tests (real processes; SSH tests start their own sshd).
+# As root or as a normal user: the tests that need root print `SKIP test: needs root (why)`.
+# `deps` installs missing packages as root (or with passwordless sudo), else names them and fails.
 test: deps
 	$(CARGO) test --all-targets
 
@@ -41,6 +43,7 @@ install: build
 	install -m 0755 target/release/nexus $(PREFIX)/bin/nexus
 
 # Tools the test suite needs on a fresh machine (Debian): sshd and dropbear for the SSH tests.
+# Quiet when all are there, for any user.
 deps:
 	@./scripts/ensure-deps.sh
 

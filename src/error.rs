@@ -165,13 +165,6 @@ impl Diagnostic {
     }
 }
 
-impl Diagnostic {
-    /// Append the diagnostic's indented text to `out` (for reports that are not errors).
-    pub fn render_into(&self, out: &mut String, color: bool) {
-        self.render(out, &Paint { color });
-    }
-}
-
 /// Colors of the headings, when the output is a terminal.
 struct Paint {
     color: bool,

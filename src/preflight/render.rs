@@ -76,12 +76,13 @@ pub fn render_text(r: &Report, style: Style, quiet: bool) -> String {
             "Sudo Access" => format!("sudo not available: {}", c.detail),
             _ => c.detail.clone(),
         };
-        let mut d = crate::error::Diagnostic::new(format!("{}. {}: {what}", i + 1, c.subject));
-        d.help = c.suggestions.clone();
-        d.render_into(&mut s, style.color);
+        s += &format!("  {}. {}: {what}\n", i + 1, c.subject);
+        for sug in &c.suggestions {
+            s += &format!("     {} {sug}\n", help_word(style));
+        }
         s.push('\n');
     }
-    if !quiet {
+    if !quiet && !r.unavailable().is_empty() {
         s += "Run with --force to skip failed hosts and continue with available hosts.\n";
     }
     s
@@ -101,4 +102,13 @@ pub fn to_json(r: &Report) -> serde_json::Value {
             "group": c.group, "subject": c.subject, "reason": c.detail, "suggestions": c.suggestions,
         })).collect::<Vec<_>>(),
     })
+}
+
+/// The word before what to try, as every diagnostic writes it.
+fn help_word(style: Style) -> String {
+    if style.color {
+        nu_ansi_term::Color::Cyan.bold().paint("help:").to_string()
+    } else {
+        "help:".to_string()
+    }
 }

@@ -1,19 +1,15 @@
 //! Run journal, history and crash-resume: SIGKILL mid-run, resume, corrupt journals,
 //! counters.
 
-mod common;
+use std::time::Duration;
 
-use std::time::{Duration, Instant};
+use crate::common::sshd::{Keys, Server};
+use crate::common::*;
 
-use common::sshd::{Keys, Server};
-use common::*;
-
-fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+/// A bounded wait (see `wait_until`) for something a test needs to have happened.
+#[track_caller]
+fn wait_for(what: &str, f: impl FnMut() -> bool) {
+    wait_until(what, Duration::from_secs(15), f);
 }
 
 fn kill9(pid: u32) {
@@ -58,8 +54,8 @@ fn chain_toml(marker_sleep: &str) -> String {
 
 /// A chain run of t5 SIGKILLed while t3 sleeps (`tag` makes its sleep unique), with the
 /// sleep it left behind stopped.
-fn chain_killed_at_t3(tag: &str) -> Test {
-    let sleep = format!("2.{}{tag}", std::process::id());
+fn chain_killed_at_t3(tag: u32) -> Test {
+    let sleep = marker(2, tag);
     let t = Test::new().toml(&chain_toml(&sleep));
     let mut c = t.command();
     c.args(["run", "t5", "-q"])
@@ -87,7 +83,7 @@ fn json_runs(t: &Test, extra: &[&str]) -> Vec<serde_json::Value> {
 
 #[test]
 fn sigkill_then_resume_finishes_the_chain_without_rerunning_completed_tasks() {
-    let t = chain_killed_at_t3("");
+    let t = chain_killed_at_t3(0);
 
     let interrupted = json_runs(&t, &["--interrupted"]);
     assert_eq!(interrupted.len(), 1, "{interrupted:?}");
@@ -108,7 +104,7 @@ fn sigkill_then_resume_finishes_the_chain_without_rerunning_completed_tasks() {
 
 #[test]
 fn a_new_run_after_an_interrupted_one_prints_the_resume_hint() {
-    let t = chain_killed_at_t3("1");
+    let t = chain_killed_at_t3(1);
     let id = json_runs(&t, &[])[0]["id"].as_str().unwrap().to_string();
 
     let toml = chain_toml("0");
@@ -119,19 +115,20 @@ fn a_new_run_after_an_interrupted_one_prints_the_resume_hint() {
         .clone_args(&["run", "t5", "-q", "-p", "1"])
         .env("CI", "true")
         .run();
-    r.expect_code(0);
-    assert_eq!(
-        r.stderr,
-        format!("nexus: the last run of `t5` ({id} #1) was interrupted; starting a new run (resume it instead with `nexus resume {id}`)\n")
+    let chain = "ok t1 (X.Xs)\nok t2 (X.Xs)\nok t3 (X.Xs)\nok t4 (X.Xs)\nok t5 (X.Xs)\n";
+    r.expect(
+        0,
+        chain,
+        &format!("warning: the last run of `t5` ({id} #1) was interrupted; starting a new run\n  help: resume it instead with `nexus resume {id}`\n"),
     );
-    let r = t.clone_args(&["run", "t5", "-q", "--no-resume"]).run();
-    r.expect_code(0);
-    assert_eq!(r.stderr, "");
+    t.clone_args(&["run", "t5", "-q", "--no-resume"])
+        .run()
+        .expect(0, chain, "");
 }
 
 #[test]
 fn resume_refuses_a_changed_config_unless_forced() {
-    let t = chain_killed_at_t3("2");
+    let t = chain_killed_at_t3(2);
     let id = json_runs(&t, &[])[0]["id"].as_str().unwrap().to_string();
 
     let changed = chain_toml("0").replace("echo t4 >> marker", "echo t4-new >> marker");
@@ -143,13 +140,13 @@ fn resume_refuses_a_changed_config_unless_forced() {
             "
             Error: nexus.toml changed since run {id} started; tasks changed: t3, t4
 
-              resume anyway with `nexus resume {id} --force`, or start fresh with `nexus run`
+              help: resume anyway with `nexus resume {id} --force`, or start fresh with `nexus run`
             "
         ),
     );
     t.clone_args(&["resume", &id, "--force", "-q"])
         .run()
-        .expect_code(0);
+        .expect(0, "ok t3 (X.Xs)\nok t4 (X.Xs)\nok t5 (X.Xs)\n", "");
     assert_eq!(
         log_lines(&t.read("marker")),
         ["t1", "t2", "t3", "t3", "t4-new", "t5"]
@@ -167,8 +164,22 @@ fn counters_increment_per_target_and_reach_commands() {
         "#,
     );
     t.clone_args(&["run", "build", "-q"]).run().expect_code(0);
-    t.clone_args(&["run", "deploy", "-q"]).run().expect_code(1);
-    t.clone_args(&["run", "deploy", "-q"]).run().expect_code(1);
+    let deploy_failed = "
+        Error: Command failed
+
+          Host: local
+          Task: deploy
+          Command: echo deploy $NEXUS_RUN_COUNTER >> log; exit 1
+          Exit code: 1
+
+        ";
+    for _ in 0..2 {
+        t.clone_args(&["run", "deploy", "-q"]).run().expect(
+            1,
+            "FAILED deploy (X.Xs)\n",
+            deploy_failed,
+        );
+    }
     t.clone_args(&["run", "build", "-q"]).run().expect_code(0);
     assert_eq!(
         log_lines(&t.read("log")),
@@ -202,9 +213,24 @@ fn counters_increment_per_target_and_reach_commands() {
             ("build".to_string(), 1, "success".to_string()),
         ]
     );
-    let text = t.clone_args(&["runs"]).run();
-    text.expect_code(0);
-    assert!(text.stdout.contains("  deploy #2  "), "{}", text.stdout);
+    let started: Vec<&str> = runs
+        .iter()
+        .map(|r| r["started"].as_str().unwrap())
+        .collect();
+    t.clone_args(&["runs"]).run().expect(
+        0,
+        &format!(
+            "
+            ID                        RUN        STARTED                   TARGETS  STATUS   DURATION
+            RUN_ID  build #2   {}  build    success  X.Xs
+            RUN_ID  deploy #2  {}  deploy   failed   X.Xs
+            RUN_ID  deploy #1  {}  deploy   failed   X.Xs
+            RUN_ID  build #1   {}  build    success  X.Xs
+            ",
+            started[0], started[1], started[2], started[3]
+        ),
+        "",
+    );
 }
 
 /// Run a two-task chain to completion and return the journal's path.
@@ -238,29 +264,32 @@ fn truncated_journal_is_reported_and_its_valid_prefix_resumed() {
     std::fs::write(&path, format!("{keep}{partial}")).unwrap();
     let line = a_done + 2;
 
-    let r = t.clone_args(&["runs", "--interrupted"]).run();
-    r.expect_code(0);
-    assert_eq!(
-        r.stderr,
-        format!(
-            "warning: {}:{line}: truncated last line (no checksum (truncated or not a journal line))\n",
-            path.display()
-        )
+    let warning = format!(
+        "warning: {}:{line}: truncated last line (no checksum (truncated or not a journal line))\n",
+        path.display()
     );
-    assert!(r.stdout.contains(" interrupted "), "{}", r.stdout);
-    let r = t.clone_args(&["resume", "-q"]).run();
-    r.expect_code(0);
-    assert_eq!(
-        r.stdout,
-        format!("ok b ({})\n", r.stdout.split(['(', ')']).nth(1).unwrap())
+    let started = json_runs(&t, &["--interrupted"])[0]["started"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    t.clone_args(&["runs", "--interrupted"]).run().expect(
+        0,
+        &format!(
+            "
+            ID                        RUN   STARTED                   TARGETS  STATUS       DURATION
+            RUN_ID  b #1  {started}  b        interrupted  -
+            "
+        ),
+        &warning,
     );
-    assert!(
-        r.stderr.starts_with(&format!(
-            "warning: {}:{line}: truncated last line",
-            path.display()
-        )),
-        "{}",
-        r.stderr
+    t.clone_args(&["resume", "-q"]).run().expect(
+        0,
+        "ok b (X.Xs)\n",
+        &format!(
+            "{}; resuming from the {} valid records before it\n",
+            warning.trim_end(),
+            line - 1
+        ),
     );
     assert_eq!(log_lines(&t.read("marker")), ["a", "b", "b"]);
 }
@@ -273,16 +302,48 @@ fn flipped_bytes_fail_the_checksum() {
     let flipped = text.replacen("\"status\":\"success\"", "\"status\":\"succesS\"", 1);
     std::fs::write(&path, &flipped).unwrap();
     let bad_line = flipped.lines().position(|l| l.contains("succesS")).unwrap() + 1;
-    let r = t.clone_args(&["runs"]).run();
-    r.expect_code(0);
-    assert!(
-        r.stderr.starts_with(&format!(
-            "warning: {}:{bad_line}: checksum mismatch (stored ",
-            path.display()
-        )),
-        "{}",
-        r.stderr
+    // The stored checksum is the line's own; the computed one is that of the changed text.
+    let line = flipped.lines().nth(bad_line - 1).unwrap();
+    let (body, stored) = line
+        .strip_suffix("\"}")
+        .and_then(|l| l.rsplit_once(",\"crc\":\""))
+        .unwrap_or_else(|| panic!("no crc field: {line}"));
+    let computed = format!("{:08x}", crc32(format!("{body}}}").as_bytes()));
+    let warning = format!(
+        "warning: {}:{bad_line}: checksum mismatch (stored {stored}, computed {computed})\n",
+        path.display()
     );
+    // Only the records before the bad line count: the run looks interrupted.
+    let started = json_runs(&t, &[])[0]["started"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    t.clone_args(&["runs"]).run().expect(
+        0,
+        &format!(
+            "
+            ID                        RUN   STARTED                   TARGETS  STATUS       DURATION
+            RUN_ID  b #1  {started}  b        interrupted  -
+            "
+        ),
+        &warning,
+    );
+}
+
+/// CRC-32 (IEEE 802.3, as zlib), bit by bit: an oracle independent of nexus's table.
+fn crc32(data: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &b in data {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
 }
 
 #[test]
@@ -308,7 +369,7 @@ fn empty_journal_and_directory_in_its_place_are_clear_errors() {
             "
             Error: cannot resume from {d}/20260101T000000000Z-0001.jsonl: line 1: the journal is empty
 
-              the journal has no usable start record; start a new run with `nexus run`
+              help: the journal has no usable start record; start a new run with `nexus run`
             ",
             d = runs.display()
         ),
@@ -322,7 +383,7 @@ fn empty_journal_and_directory_in_its_place_are_clear_errors() {
                 "
             Error: cannot resume from {d}/20260101T000000000Z-0002.jsonl: Is a directory
 
-              the journal has no usable start record; start a new run with `nexus run`
+              help: the journal has no usable start record; start a new run with `nexus run`
             ",
                 d = runs.display()
             ),
@@ -346,7 +407,7 @@ fn unwritable_state_directory_stops_the_run_before_any_command() {
             "
             Error: cannot create {}: Not a directory
 
-              nexus keeps a journal of every run there; make it writable, or set NEXUS_HOME to a directory that is
+              help: nexus keeps a journal of every run there; make it writable, or set NEXUS_HOME to a directory that is
             ",
             home.display()
         ),
@@ -371,14 +432,15 @@ fn gc_keeps_the_newest_journals() {
 #[test]
 fn remote_resume_skips_hosts_that_finished() {
     let server = Server::openssh();
-    let sleep = format!("2.{}3", std::process::id());
+    let sleep = marker(2, 3);
     let marker = TempDir::new("remote-marker");
     let m = marker.path().join("marker");
     let toml = format!(
-        "[config]\nssh_config = \"none\"\nknown_hosts = \"{kh}\"\nssh_identity = \"{id}\"\n[hosts]\nweb = [\"root@127.0.0.1:{p}\", \"127.0.0.1:{p}\"]\n[tasks.roll]\non = \"web\"\nstrategy = \"serial\"\nrun = [{{ cmd = \"echo {{{{ host }}}} >> {m}; case {{{{ host }}}} in root@*) ;; *) sleep {sleep};; esac\", timeout = \"1m\" }}]\n[tasks.after]\ndeps = [\"roll\"]\nrun = \"echo after >> {m}\"\n",
+        "[config]\nssh_config = \"none\"\nknown_hosts = \"{kh}\"\nssh_identity = \"{id}\"\n[hosts]\nweb = [\"{u}@127.0.0.1:{p}\", \"127.0.0.1:{p}\"]\n[tasks.roll]\non = \"web\"\nstrategy = \"serial\"\nrun = [{{ cmd = \"echo {{{{ host }}}} >> {m}; case {{{{ host }}}} in {u}@*) ;; *) sleep {sleep};; esac\", timeout = \"1m\" }}]\n[tasks.after]\ndeps = [\"roll\"]\nrun = \"echo after >> {m}\"\n",
         kh = server.known_hosts().display(),
         id = Keys::get().key("id_ed25519").display(),
         p = server.port,
+        u = user(),
         m = m.display(),
     );
     let t = Test::new().toml(&toml);
@@ -401,9 +463,10 @@ fn remote_resume_skips_hosts_that_finished() {
     kill9(child.id());
     let _ = child.wait();
     reap_orphans(&format!("sleep {sleep}"));
-    let r = t.clone_args(&["resume", "-q"]).run();
-    r.expect_code(0);
-    let first = format!("root@127.0.0.1:{}", server.port);
+    t.clone_args(&["resume", "-q"])
+        .run()
+        .expect(0, "ok roll (X.Xs)\nok after (X.Xs)\n", "");
+    let first = format!("{}@127.0.0.1:{}", user(), server.port);
     assert_eq!(
         log_lines(&std::fs::read_to_string(&m).unwrap()),
         [first.as_str(), second.as_str(), second.as_str(), "after"]
@@ -421,7 +484,19 @@ fn runs_show_prints_the_summary_and_captured_output() {
         run = "exit 4"
         "#,
     );
-    t.clone_args(&["run", "b", "-q"]).run().expect_code(1);
+    t.clone_args(&["run", "b", "-q"]).run().expect(
+        1,
+        "ok a (X.Xs)\nFAILED b (X.Xs)\n",
+        "
+        Error: Command failed
+
+          Host: local
+          Task: b
+          Command: exit 4
+          Exit code: 4
+
+        ",
+    );
     let runs = json_runs(&t, &[]);
     let id = runs[0]["id"].as_str().unwrap().to_string();
     let journal = runs[0]["journal"].as_str().unwrap().to_string();
@@ -455,7 +530,7 @@ fn runs_show_prints_the_summary_and_captured_output() {
         "
         Error: `nope` is not a run id
 
-          run ids look like 20261124T180741123Z-1a2b; `nexus runs` lists them
+          help: run ids look like 20261124T180741123Z-1a2b; `nexus runs` lists them
         ",
     );
     t.clone_args(&["runs", "show", "../../../etc/x"])
@@ -466,7 +541,7 @@ fn runs_show_prints_the_summary_and_captured_output() {
             "
         Error: `../../../etc/x` is not a run id
 
-          run ids look like 20261124T180741123Z-1a2b; `nexus runs` lists them
+          help: run ids look like 20261124T180741123Z-1a2b; `nexus runs` lists them
         ",
         );
     t.clone_args(&["runs", "show", "20990101T000000000Z-0000"])
@@ -478,7 +553,7 @@ fn runs_show_prints_the_summary_and_captured_output() {
                 "
                 Error: no run `20990101T000000000Z-0000` in {}/runs
 
-                  `nexus runs` lists the runs
+                  help: `nexus runs` lists the runs
                 ",
                 t.path(".nexus-home").display()
             ),

@@ -21,7 +21,12 @@ impl Keys {
     pub fn get() -> &'static Keys {
         static KEYS: OnceLock<Keys> = OnceLock::new();
         KEYS.get_or_init(|| {
-            let dir = std::env::temp_dir().join(format!("nexus-test-keys-{}", std::process::id()));
+            let dir = keys_dir();
+            // Removed when the test binary exits (libtest's main returns or calls exit).
+            // SAFETY: registering a plain function with no preconditions.
+            unsafe {
+                libc::atexit(remove_keys);
+            }
             let _ = std::fs::remove_dir_all(&dir);
             std::fs::create_dir_all(&dir).expect("key dir");
             let mut auth = String::new();
@@ -53,6 +58,14 @@ impl Keys {
     }
 }
 
+fn keys_dir() -> PathBuf {
+    std::env::temp_dir().join(format!("nexus-test-keys-{}", std::process::id()))
+}
+
+extern "C" fn remove_keys() {
+    let _ = std::fs::remove_dir_all(keys_dir());
+}
+
 /// The passphrase of the encrypted test key `enc_ed25519`.
 pub const ENC_PASSPHRASE: &str = "correct horse";
 
@@ -71,6 +84,26 @@ fn keygen_with(path: &Path, kind: &str, bits: Option<&str>, passphrase: &str) {
         .status()
         .expect("ssh-keygen (install openssh-client: make deps)");
     assert!(st.success(), "ssh-keygen failed for {}", path.display());
+}
+
+/// The SHA-256 fingerprint (`SHA256:...`, as ssh and nexus print it) of a public key
+/// file.
+pub fn fingerprint(pub_file: &Path) -> String {
+    let out = Command::new("ssh-keygen")
+        .args(["-l", "-E", "sha256", "-f"])
+        .arg(pub_file)
+        .output()
+        .expect("ssh-keygen -l");
+    assert!(
+        out.status.success(),
+        "ssh-keygen -l {}: {out:?}",
+        pub_file.display()
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.split_whitespace()
+        .find(|w| w.starts_with("SHA256:"))
+        .unwrap_or_else(|| panic!("no fingerprint in `{text}`"))
+        .to_string()
 }
 
 fn free_port() -> u16 {
@@ -108,7 +141,8 @@ pub struct Server {
 }
 
 impl Server {
-    /// An OpenSSH sshd accepting the shared client keys for any user (root here).
+    /// An OpenSSH sshd accepting the shared client keys. It runs as the user running the
+    /// suite, so only that user (`common::user()`) can log in: root when run as root.
     pub fn openssh() -> Server {
         Self::openssh_with("")
     }
@@ -190,7 +224,12 @@ impl Server {
         let port = free_port();
         let log = d.join("dropbear.log");
         let logf = std::fs::File::create(&log).expect("log");
-        let mut child = Command::new("dropbear")
+        // In /usr/sbin, which a normal user's PATH often lacks.
+        let dropbear = ["/usr/sbin/dropbear", "/usr/bin/dropbear"]
+            .into_iter()
+            .find(|p| Path::new(p).exists())
+            .expect("dropbear is not installed: run `make deps` (apt-get install dropbear-bin)");
+        let mut child = Command::new(dropbear)
             .args(["-F", "-E", "-s", "-p"])
             .arg(format!("127.0.0.1:{port}"))
             .arg("-r")
@@ -217,6 +256,13 @@ impl Server {
         std::fs::write(&p, format!("[127.0.0.1]:{} {}\n", self.port, self.host_key))
             .expect("known_hosts");
         p
+    }
+
+    /// The fingerprint of the server's ed25519 host key (`SHA256:...`).
+    pub fn fingerprint(&self) -> String {
+        let p = self.dir.path().join("host_key_for_fingerprint.pub");
+        std::fs::write(&p, format!("{}\n", self.host_key)).expect("host key file");
+        fingerprint(&p)
     }
 
     /// Lines of the server log containing `needle`.

@@ -1,8 +1,8 @@
 //! Integration tests: the real binary against nexus.toml files written per test.
 
-mod common;
+use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 
 // ---------------------------------------------------------------- config errors
 
@@ -376,13 +376,12 @@ fn toml_syntax_error_has_location() {
 fn missing_file_says_where_it_looked() {
     let t = Test::new();
     let dir = t.dir.path().display().to_string();
-    let r = t.args(&["list"]).run();
-    r.expect_code(2);
-    assert_eq!(
-        r.stderr,
-        format!(
-            "Error: no nexus.toml in {dir} or any parent directory\n\n  create one with `nexus init`, or point at one with -c PATH or NEXUS_CONFIG\n"
-        )
+    t.args(&["list"]).run().expect(
+        2,
+        "",
+        &format!(
+            "Error: no nexus.toml in {dir} or any parent directory\n\n  help: create one with `nexus init`, or point at one with -c PATH or NEXUS_CONFIG\n"
+        ),
     );
 }
 
@@ -400,7 +399,7 @@ fn config_is_found_in_a_parent_directory_and_commands_run_in_the_root() {
     c.args(["run", "where", "-q"])
         .current_dir(t.path("sub/deeper"));
     let out = c.output().unwrap();
-    assert!(out.status.success(), "{out:?}");
+    Run::from_output(&c, out).expect(0, "ok where (X.Xs)\n", "");
     let root = std::fs::canonicalize(t.dir.path()).unwrap();
     assert_eq!(t.read("where.txt").trim(), root.display().to_string());
 }
@@ -421,7 +420,7 @@ fn unknown_task_and_flag_get_suggestions() {
         "
         Error: unknown task `biuld`
 
-          did you mean `build`?
+          help: did you mean `build`?
         ",
     );
     Test::new()
@@ -433,9 +432,8 @@ fn unknown_task_and_flag_get_suggestions() {
             "
             Error: unknown flag `--verbos`
 
-              did you mean `--verbose`?
-
-              see `nexus help run`
+              help: did you mean `--verbose`?
+              help: see `nexus help run`
             ",
         );
     Test::new().args(&["rnu"]).run().expect(
@@ -444,7 +442,7 @@ fn unknown_task_and_flag_get_suggestions() {
         "
         Error: unknown command `rnu`
 
-          did you mean `run`?
+          help: did you mean `run`?
         ",
     );
     Test::new()
@@ -456,9 +454,8 @@ fn unknown_task_and_flag_get_suggestions() {
             "
         Error: --continue-on-error does not apply to `nexus list`
 
-          it is a flag of: run, resume
-
-          see `nexus help list`
+          help: it is a flag of: run, resume
+          help: see `nexus help list`
         ",
         );
     Test::new().args(&["run", "x", "-p", "0"]).run().expect(
@@ -467,7 +464,7 @@ fn unknown_task_and_flag_get_suggestions() {
         "
         Error: --parallel-limit needs a positive whole number, got `0`
 
-          for example: --parallel-limit 4
+          help: for example: --parallel-limit 4
         ",
     );
 }
@@ -548,7 +545,7 @@ fn completions_come_from_the_flag_table() {
         "
         Error: no completions for shell `tcsh`
 
-          choose one of: bash, zsh, fish
+          help: choose one of: bash, zsh, fish
         ",
     );
 }
@@ -556,8 +553,11 @@ fn completions_come_from_the_flag_table() {
 #[test]
 fn init_writes_a_valid_file_and_refuses_to_overwrite() {
     let t = Test::new();
-    let init = t.command().arg("init").output().unwrap();
-    assert!(init.status.success());
+    t.clone_args(&["init"]).run().expect(
+        0,
+        "Wrote nexus.toml. Try: nexus list, then nexus run hello\n",
+        "",
+    );
     let r = t.args(&["validate"]).run();
     r.expect(
         0,
@@ -571,7 +571,7 @@ fn init_writes_a_valid_file_and_refuses_to_overwrite() {
         "
         Error: nexus.toml already exists
 
-          use `nexus init --force` to overwrite it
+          help: use `nexus init --force` to overwrite it
         ",
     );
 }
@@ -797,7 +797,7 @@ fn failure_skips_dependents_and_reports_the_command() {
           Command: echo 'error: linker failed' >&2; exit 3
           Exit code: 3
 
-          Output (last lines of stderr):
+          Output:
             error: linker failed
 
           Previous commands in this task succeeded:
@@ -833,17 +833,25 @@ fn continue_on_error_runs_everything_whose_deps_succeeded() {
             "-q",
             "--continue-on-error",
         ]);
-    let r = t.run();
-    r.expect_code(1);
-    assert_eq!(t.read("log"), "good\nafter_good\n");
-    r.expect_stdout(
+    t.run().expect(
+        1,
         "
         FAILED bad (X.Xs)
         ok good (X.Xs)
         ok after_good (X.Xs)
         skipped after_bad
         ",
+        "
+        Error: Command failed
+
+          Host: local
+          Task: bad
+          Command: exit 1
+          Exit code: 1
+
+        ",
     );
+    assert_eq!(t.read("log"), "good\nafter_good\n");
 }
 
 #[test]
@@ -880,10 +888,20 @@ fn retries_exhausted_fail_with_the_last_exit_code() {
             "#,
         )
         .args(&["run", "never", "-q"]);
-    let r = t.run();
-    r.expect_code(1);
+    t.run().expect(
+        1,
+        "FAILED never (X.Xs)\n",
+        "
+        Error: Command failed
+
+          Host: local
+          Task: never
+          Command: echo x >> attempts; exit 5
+          Exit code: 5
+
+        ",
+    );
     assert_eq!(t.read("attempts").lines().count(), 3);
-    assert!(r.stderr.contains("  Exit code: 5\n"), "{}", r.stderr);
 }
 
 #[test]
@@ -932,7 +950,7 @@ fn placeholders_env_and_dir() {
     let sub = std::fs::canonicalize(t.path("sub")).unwrap();
     assert_eq!(lines[1], sub.display().to_string());
     assert_eq!(lines[2], lines[3], "{{ run_id }} and NEXUS_RUN_ID agree");
-    assert_eq!(common::mask(lines[2]), "RUN_ID");
+    assert_eq!(crate::common::mask(lines[2]), "RUN_ID");
 }
 
 #[test]
@@ -946,14 +964,13 @@ fn missing_dir_is_reported_with_a_suggestion() {
             "#,
         )
         .args(&["run", "x", "-q"]);
-    let r = t.run();
-    r.expect_code(1);
     let root = t.dir.path().display().to_string();
-    assert_eq!(
-        r.stderr,
-        format!(
-            "Error: Command could not start\n\n  Host: local\n  Task: x\n  Command: true\n  Reason: working directory {root}/nope does not exist\n\n  Suggestion: check `dir` and the command of task `x`\n\n"
-        )
+    t.run().expect(
+        1,
+        "FAILED x (X.Xs)\n",
+        &format!(
+            "Error: Command could not start\n\n  Host: local\n  Task: x\n  Command: true\n  Reason: working directory {root}/nope does not exist\n\n  help: check `dir` and the command of task `x`\n\n"
+        ),
     );
 }
 
@@ -1002,7 +1019,7 @@ fn aggregate_tasks_need_no_commands() {
 #[test]
 fn timeout_kills_the_whole_process_group() {
     // A unique duration marks this test's grandchild among the machine's processes.
-    let marker = format!("300.{}", std::process::id());
+    let marker = marker(300, 0);
     let t = Test::new()
         .toml(&format!(
             r#"
@@ -1034,10 +1051,10 @@ fn timeout_kills_the_whole_process_group() {
               Command: sleep {marker} & echo started; wait
               Timeout: 500ms (command timeout)
 
-              Output (last lines of stdout):
+              Output:
                 started
 
-              Suggestion: raise the command's `timeout` in task `slow` if it needs longer
+              help: raise the command's `timeout` in task `slow` if it needs longer
 
             "
         ),
@@ -1048,32 +1065,46 @@ fn timeout_kills_the_whole_process_group() {
 
 #[test]
 fn task_timeout_bounds_all_commands_on_a_host() {
+    // Each command is far within its own timeout (60 s); together they pass the task's.
     let t = Test::new()
         .toml(
             r#"
             [tasks.slow]
             timeout = "400ms"
-            run = ["sleep 0.25", "sleep 0.25", "echo never >> log"]
+            run = ["echo one >> log; sleep 0.25", "echo two >> log; sleep 0.25", "echo never >> log"]
             "#,
         )
         .args(&["run", "slow", "-q"]);
     let r = t.run();
-    r.expect_code(4);
-    assert!(
-        r.stderr.contains("  Timeout: 400ms (task timeout)\n"),
-        "{}",
-        r.stderr
+    // The second command is cut short, unless a busy machine made the first one take
+    // 400 ms already: the commands' log tells which one the report must name.
+    let log = log_lines(&t.read("log"));
+    let (command, previous) = match log.as_slice() {
+        [a, b] if a == "one" && b == "two" => (
+            "echo two >> log; sleep 0.25",
+            "\n  Previous commands in this task succeeded:\n    ok echo one >> log; sleep 0.25\n",
+        ),
+        [a] if a == "one" => ("echo one >> log; sleep 0.25", ""),
+        _ => panic!("unexpected command log {log:?}\n{}", r.show()),
+    };
+    r.expect(
+        4,
+        "TIMEOUT slow (X.Xs)\n",
+        &format!(
+            "Error: Command timed out\n\n  Host: local\n  Task: slow\n  Command: {command}\n  Timeout: 400ms (task timeout)\n{previous}\n  help: raise `timeout` of task `slow` (the whole task on one host)\n\n"
+        ),
     );
-    assert!(!t.path("log").exists());
 }
 
 #[test]
 fn sigterm_stops_everything_and_exits_130() {
-    let marker = format!("301.{}", std::process::id());
+    // Every command sleeps 300 s, so a nexus that exits at all has stopped them. Task a's
+    // shell logs the SIGTERM it gets (the polite step before SIGKILL) and exits 143.
+    let marker = marker(300, 1);
     let t = Test::new().toml(&format!(
         r#"
         [tasks.a]
-        run = [{{ cmd = "sleep {marker}", timeout = "10m" }}]
+        run = [{{ cmd = "trap 'echo a-got-SIGTERM >> term.log; exit 143' TERM; sleep {marker} & wait", timeout = "10m" }}]
         [tasks.b]
         run = [{{ cmd = "sleep {marker} & sleep {marker}", timeout = "10m" }}]
         [tasks.c]
@@ -1087,33 +1118,38 @@ fn sigterm_stops_everything_and_exits_130() {
     cmd.args(["run", "all", "--format", "json"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());
-    let child = cmd.spawn().unwrap();
-    // Wait (bounded) until all three sleeps run.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while processes_matching(&format!("sleep {marker}")).len() < 3 {
-        assert!(std::time::Instant::now() < deadline, "sleeps did not start");
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    let sent = std::time::Instant::now();
-    // SAFETY: signalling the child we spawned.
-    unsafe {
-        libc::kill(child.id() as i32, libc::SIGTERM);
-    }
-    let out = child.wait_with_output().unwrap();
-    let took = sent.elapsed();
-    assert_eq!(out.status.code(), Some(130), "{out:?}");
-    assert!(took < std::time::Duration::from_secs(2), "took {took:?}");
-    let left = processes_matching(&format!("sleep {marker}"));
+    let mut child = Stop(cmd.spawn().unwrap());
+    let sleep = format!("sleep {marker}");
+    let sleeps = || {
+        processes_matching(&sleep)
+            .iter()
+            .filter(|p| {
+                p.split_once(": ")
+                    .is_some_and(|(_, cmd)| cmd.starts_with("sleep "))
+            })
+            .count()
+    };
+    // All three sleeps run (so a's trap is set).
+    wait_until("the three sleeps", Duration::from_secs(10), || {
+        sleeps() == 3
+    });
+    child.signal(libc::SIGTERM);
+    let r = wait_within(&mut child, &cmd, Duration::from_secs(60));
+    r.expect_code(130).expect_stderr("");
+    // Nothing is left behind, and nothing new started after SIGTERM.
+    let left = processes_matching(&sleep);
     assert!(left.is_empty(), "processes survived SIGTERM: {left:?}");
+    assert_eq!(t.read("term.log"), "a-got-SIGTERM\n");
     assert!(!t.path("log").exists(), "nothing new starts after SIGTERM");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let last: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    let lines = r.json_lines();
+    let last = lines.last().unwrap();
     assert_eq!(last["event"], "run_finish");
     assert_eq!(last["status"], "interrupted");
-    assert_eq!(last["tasks"]["a"], "cancelled");
-    assert_eq!(last["tasks"]["b"], "cancelled");
-    assert_eq!(last["tasks"]["c"], "skipped");
-    assert_eq!(last["tasks"]["all"], "skipped");
+    assert_eq!(last["exit_code"], 130);
+    assert_eq!(
+        last["tasks"],
+        serde_json::json!({"a": "cancelled", "b": "cancelled", "c": "skipped", "all": "skipped"})
+    );
 }
 
 // ---------------------------------------------------------------- JSON
@@ -1218,6 +1254,8 @@ fn json_failure_with_skipped_dependents() {
         .args(&["run", "deploy", "--format", "json"])
         .run();
     r.expect_code(1);
+    // JSON mode: the events carry the failure; stderr stays empty.
+    r.expect_stderr("");
     let lines = r.json_lines();
     check_common_fields(&lines);
     assert_eq!(
@@ -1269,6 +1307,8 @@ fn json_continue_on_error() {
         ])
         .run();
     r.expect_code(1);
+    // JSON mode: the events carry the failure; stderr stays empty.
+    r.expect_stderr("");
     let lines = r.json_lines();
     check_common_fields(&lines);
     assert_eq!(
@@ -1289,6 +1329,8 @@ fn json_timeout() {
         .args(&["run", "slow", "--format", "json"])
         .run();
     r.expect_code(4);
+    // JSON mode: the events carry the failure; stderr stays empty.
+    r.expect_stderr("");
     let lines = r.json_lines();
     check_common_fields(&lines);
     let finish = lines

@@ -1,0 +1,21 @@
+//! The integration suite: one test binary (linked once) with a module per area. Every
+//! test runs the real `nexus` binary or the library against real processes; the SSH
+//! tests start their own sshd and dropbear on 127.0.0.1 and stop them by PID.
+//!
+//!   cli                the binary: config errors, CLI, execution order, output, timeouts,
+//!                      signals, JSON events (full-text assertions)
+//!   preflight          dry-run and pre-flight checks against a real sshd
+//!   properties         quickcheck properties of the plan and the scheduler
+//!   ssh                real OpenSSH sshd and dropbear: auth, host keys, pool, ProxyJump
+//!   ssh_config_corpus  ssh_config parsing compared with `ssh -G`
+//!   state              run journal, history, crash-resume
+//!   common             the test builder (`Test`, `Run::expect`) and the SSH servers
+
+mod common;
+
+mod cli;
+mod preflight;
+mod properties;
+mod ssh;
+mod ssh_config_corpus;
+mod state;
