@@ -15,9 +15,10 @@ build:
 test: deps
 	$(CARGO) test --all-targets
 
+# rustfmt, and clippy with warnings as errors; no function over 80 lines (clippy.toml).
 lint:
 	$(CARGO) fmt --check
-	$(CARGO) clippy --all-targets -- -D warnings
+	$(CARGO) clippy --all-targets -- -D warnings -W clippy::too_many_lines
 
 demo: build
 	./scripts/demo.sh
