@@ -559,3 +559,188 @@ fn runs_show_prints_the_summary_and_captured_output() {
             ),
         );
 }
+
+/// The journal of a pipeline with a retry, a failure, a skipped task and a remote host,
+/// read back through the typed records; `runs show` from them; then an interrupted run of
+/// the same file, resumed from its records.
+#[test]
+fn journal_records_read_back_typed_serve_runs_show_and_resume() {
+    use nexus::run::event::{RunStatus, TaskStatus};
+    use nexus::state::journal;
+    use nexus::state::record::Record;
+    let server = Server::openssh();
+    let sleep = marker(2, 7);
+    let toml = format!(
+        r#"[config]
+ssh_config = "none"
+known_hosts = "{kh}"
+ssh_identity = "{id}"
+[hosts]
+web = ["{u}@127.0.0.1:{p}"]
+[tasks.prep]
+run = [{{ cmd = "echo try >> attempts; test $(wc -l < attempts) -ge 2", retries = 2, retry_delay = 0 }}]
+[tasks.remote]
+on = "web"
+run = "echo remote-ok"
+[tasks.bad]
+deps = ["prep", "remote"]
+run = "echo boom >&2; exit 5"
+[tasks.after]
+deps = ["bad"]
+run = "echo never"
+[tasks.slow]
+deps = ["prep", "remote"]
+run = [{{ cmd = "test -f go || sleep {sleep}; echo slow-done >> log", timeout = "1m" }}]
+"#,
+        kh = server.known_hosts().display(),
+        id = Keys::get().key("id_ed25519").display(),
+        p = server.port,
+        u = user(),
+    );
+    let t = Test::new().toml(&toml);
+    let home = t.path("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let t = t
+        .env("HOME", home.to_str().unwrap())
+        .env("SSH_AUTH_SOCK", "");
+    let h = format!("{}@127.0.0.1:{}", user(), server.port);
+
+    // 1. A failed run: read its journal as records.
+    t.clone_args(&["run", "after", "-q"]).run().expect_code(1);
+    let runs = json_runs(&t, &[]);
+    let id = runs[0]["id"].as_str().unwrap().to_string();
+    let path = t.path(&format!(".nexus-home/runs/{id}.jsonl"));
+    let read = journal::read(&path).unwrap();
+    assert_eq!(read.problem, None);
+    let records: Vec<&Record> = read.records().collect();
+    let Record::RunStart(header) = records[0] else {
+        panic!("first record: {:?}", records[0]);
+    };
+    assert_eq!(
+        (header.targets.clone(), header.plan.clone()),
+        (
+            vec!["after".to_string()],
+            ["prep", "remote", "bad", "after"]
+                .map(String::from)
+                .to_vec()
+        )
+    );
+    let finishes: Vec<(String, String, u32, TaskStatus, Option<i32>)> = records
+        .iter()
+        .filter_map(|r| match r {
+            Record::CommandFinish {
+                task,
+                host,
+                attempt,
+                status,
+                exit_code,
+                ..
+            } => Some((task.clone(), host.clone(), *attempt, *status, *exit_code)),
+            _ => None,
+        })
+        .collect();
+    let mut sorted = finishes.clone();
+    sorted.sort_by(|a, b| a.0.cmp(&b.0).then(a.2.cmp(&b.2)));
+    assert_eq!(
+        sorted,
+        [
+            ("bad".into(), "local".into(), 1, TaskStatus::Failed, Some(5)),
+            (
+                "prep".into(),
+                "local".into(),
+                1,
+                TaskStatus::Failed,
+                Some(1)
+            ),
+            (
+                "prep".into(),
+                "local".into(),
+                2,
+                TaskStatus::Success,
+                Some(0)
+            ),
+            ("remote".into(), h.clone(), 1, TaskStatus::Success, Some(0)),
+        ]
+    );
+    let tasks: Vec<(String, TaskStatus)> = records
+        .iter()
+        .filter_map(|r| match r {
+            Record::TaskFinish { task, status, .. } => Some((task.clone(), *status)),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        tasks.contains(&("bad".into(), TaskStatus::Failed)),
+        "{tasks:?}"
+    );
+    assert!(
+        !tasks.iter().any(|(t, _)| t == "after"),
+        "skipped: never started"
+    );
+    assert!(matches!(
+        records.last(),
+        Some(Record::RunFinish {
+            status: RunStatus::Failed,
+            exit_code: 1,
+            ..
+        })
+    ));
+    let shown = t.clone_args(&["runs", "show", &id]).run();
+    shown.expect_code(0).expect_stderr("");
+    for line in [
+        "  status:   failed",
+        "    [local] #0 attempt 1 failed (exit 1)",
+        "    [local] #0 attempt 2 success (exit 0)",
+        &format!("    [{h}] #0 attempt 1 success (exit 0)"),
+        "      | remote-ok",
+        "    [local] #0 attempt 1 failed (exit 5)",
+        "      ! boom",
+        "  bad failed",
+    ] {
+        assert!(
+            shown.stdout.lines().any(|l| l == line),
+            "no `{line}` in:\n{}",
+            shown.stdout
+        );
+    }
+
+    // 2. An interrupted run of `slow`: its records say what finished; resume does the rest.
+    let mut c = t.command();
+    c.args(["run", "slow", "-q", "--no-resume"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut child = c.spawn().unwrap();
+    wait_for("the slow command to start", || {
+        !processes_matching(&format!("sleep {sleep}")).is_empty()
+    });
+    kill9(child.id());
+    let _ = child.wait();
+    reap_orphans(&format!("sleep {sleep}"));
+    let id2 = json_runs(&t, &["--interrupted"])[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let read = journal::read(&t.path(&format!(".nexus-home/runs/{id2}.jsonl"))).unwrap();
+    let cp = nexus::state::resume::checkpoint(read.records());
+    assert!(cp.done_tasks.contains("prep") && cp.done_tasks.contains("remote"));
+    assert!(!cp.done_tasks.contains("slow"));
+    assert!(read.records().any(
+        |r| matches!(r, Record::CommandSpawned { task, remote: false, .. } if task == "slow")
+    ));
+    let before = t.read("attempts");
+    std::fs::write(t.path("go"), "").unwrap();
+    t.clone_args(&["resume", &id2, "-q"])
+        .run()
+        .expect(0, "ok slow (X.Xs)\n", "");
+    assert_eq!(t.read("attempts"), before, "prep was not run again");
+    assert_eq!(t.read("log"), "slow-done\n");
+    let after = journal::read(&t.path(&format!(".nexus-home/runs/{id2}.jsonl"))).unwrap();
+    assert!(after.records().any(|r| matches!(r, Record::Resume { .. })));
+    assert!(matches!(
+        after.records().last(),
+        Some(Record::RunFinish {
+            status: RunStatus::Success,
+            ..
+        })
+    ));
+}
