@@ -77,9 +77,13 @@ fn build(cmd: &LocalCommand, direct: bool) -> Command {
         PathBuf::from(argv[0])
     };
     let mut c = Command::new(program);
-    c.args(&argv[1..])
-        .current_dir(&cmd.dir)
-        .envs(cmd.env.iter().map(|(k, v)| (k, v)))
+    c.args(&argv[1..]);
+    // Only when it differs from ours: without a directory to change to, std can start
+    // the command with posix_spawn (vfork) even in a static binary.
+    if !is_current_dir(&cmd.dir) {
+        c.current_dir(&cmd.dir);
+    }
+    c.envs(cmd.env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -114,6 +118,14 @@ fn resolve_program(name: &str) -> Option<PathBuf> {
     found
 }
 
+/// Whether `dir` is the directory nexus runs in (looked up once).
+fn is_current_dir(dir: &std::path::Path) -> bool {
+    static CWD: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
+    CWD.get_or_init(|| std::env::current_dir().ok())
+        .as_deref()
+        .is_some_and(|cwd| cwd == dir)
+}
+
 fn spawn(cmd: &LocalCommand) -> io::Result<Child> {
     match build(cmd, true).spawn() {
         // Not found as a program: let the shell say so, with its usual exit code 127.
@@ -126,14 +138,14 @@ fn spawn(cmd: &LocalCommand) -> io::Result<Child> {
 
 /// Run `cmd` until it exits, `deadline` passes, or the run is cancelled.
 pub fn exec(cmd: &LocalCommand, deadline: Instant, progress: &mut dyn Progress) -> ExecResult {
-    if !cmd.dir.is_dir() {
-        return ExecResult::SpawnError(Cause::new(format!(
-            "working directory {} does not exist",
-            cmd.dir.display()
-        )));
-    }
     let mut child = match spawn(cmd) {
         Ok(c) => c,
+        Err(_) if !cmd.dir.is_dir() => {
+            return ExecResult::SpawnError(Cause::new(format!(
+                "working directory {} does not exist",
+                cmd.dir.display()
+            )));
+        }
         Err(e) => {
             return ExecResult::SpawnError(Cause::new(format!(
                 "cannot start `{}`: {}",

@@ -155,6 +155,7 @@ pub fn run(
         match (failure, retry_in) {
             (None, _) => return None,
             (Some(_), Some(delay)) => {
+                recorder.flush();
                 if !crate::signals::sleep(delay) {
                     return Some(Failure::Cancelled);
                 }

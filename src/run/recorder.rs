@@ -56,6 +56,17 @@ impl Recorder {
         inner.render.event(&ev);
     }
 
+    /// Write the journal records that wait for company: before a worker waits, sleeps,
+    /// or ends.
+    pub fn flush(&self) {
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(j) = inner.journal.as_mut() {
+            if let Err(e) = j.flush() {
+                inner.failed(&e, &self.broken);
+            }
+        }
+    }
+
     /// True once a journal write failed (the run must stop starting work).
     pub fn broken(&self) -> bool {
         self.broken.load(Ordering::SeqCst)
@@ -84,12 +95,16 @@ impl Inner {
             result = journal.sync();
         }
         if let Err(e) = result {
-            log::debug!("journal: write failed: {e}");
-            self.state_error = Some((
-                journal.path.display().to_string(),
-                crate::error::io_reason(&e),
-            ));
-            broken.store(true, Ordering::SeqCst);
+            self.failed(&e, broken);
         }
+    }
+
+    fn failed(&mut self, e: &std::io::Error, broken: &AtomicBool) {
+        log::debug!("journal: write failed: {e}");
+        if self.state_error.is_none() {
+            let path = self.journal.as_ref().map(|j| j.path.display().to_string());
+            self.state_error = Some((path.unwrap_or_default(), crate::error::io_reason(e)));
+        }
+        broken.store(true, Ordering::SeqCst);
     }
 }

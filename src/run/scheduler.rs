@@ -188,6 +188,8 @@ impl<'a> Scheduler<'a> {
                 self.complete(&mut b, unit, result);
                 continue;
             }
+            // Completions waiting in the journal go out before this thread waits.
+            self.ctx.recorder.flush();
             if self.finished(&b) {
                 self.wake.notify_all();
                 return;

@@ -94,12 +94,15 @@ pub fn parse_line(line: &str) -> Result<Entry, String> {
     serde_json::from_str(&body).map_err(|e| format!("not a valid record: {e}"))
 }
 
-/// An open journal, appended to by one process at a time.
+/// An open journal, appended to by one process at a time. Records are written at once,
+/// except those `Record::can_wait` says may wait for the next one (completions): they go
+/// out together with it, in one write, or at `flush`.
 pub struct Journal {
     pub path: PathBuf,
     file: File,
     seq: u64,
     last_sync: Instant,
+    pending: String,
 }
 
 /// Open for appending: create_new for a new run, existing for a resume. 0600, and never
@@ -125,6 +128,7 @@ impl Journal {
             file: open(path, true)?,
             seq: 0,
             last_sync: Instant::now(),
+            pending: String::new(),
         };
         j.write(&Record::RunStart(header.clone()))?;
         log::debug!("journal: created {}", path.display());
@@ -138,6 +142,7 @@ impl Journal {
             file: open(path, false)?,
             seq,
             last_sync: Instant::now(),
+            pending: String::new(),
         };
         j.write(&Record::Resume {
             pid: std::process::id(),
@@ -146,7 +151,7 @@ impl Journal {
         Ok(j)
     }
 
-    /// Append one record as one line, with one write.
+    /// Append one record as one line. Lines are whole in the file or not there at all.
     pub fn write(&mut self, record: &Record) -> std::io::Result<()> {
         let ts = crate::timefmt::rfc3339(std::time::SystemTime::now());
         let out = Out {
@@ -155,11 +160,23 @@ impl Journal {
             ts: &ts,
         };
         let body = serde_json::to_string(&out).map_err(std::io::Error::other)?;
-        let mut line = seal(&body);
-        line.push('\n');
-        self.file.write_all(line.as_bytes())?;
+        self.pending += &seal(&body);
+        self.pending.push('\n');
         self.seq += 1;
-        Ok(())
+        if record.can_wait() {
+            return Ok(());
+        }
+        self.flush()
+    }
+
+    /// Write what waits, in one write.
+    pub fn flush(&mut self) -> std::io::Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let result = self.file.write_all(self.pending.as_bytes());
+        self.pending.clear();
+        result
     }
 
     /// Flush to disk if the last sync is a second old or more (task boundaries).
@@ -172,10 +189,17 @@ impl Journal {
 
     /// Flush to disk now (end of the run).
     pub fn sync(&mut self) -> std::io::Result<()> {
+        self.flush()?;
         self.file.sync_data()?;
         self.last_sync = Instant::now();
         log::trace!("journal: synced {}", self.path.display());
         Ok(())
+    }
+}
+
+impl Drop for Journal {
+    fn drop(&mut self) {
+        let _ = self.flush();
     }
 }
 

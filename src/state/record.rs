@@ -162,6 +162,16 @@ impl Record {
         })
     }
 
+    /// Completions may wait for the next record (or an idle moment) to go out in the same
+    /// write; anything that starts something does not wait, so every completion is on
+    /// disk before the next step starts.
+    pub fn can_wait(&self) -> bool {
+        matches!(
+            self,
+            Record::CommandFinish { .. } | Record::UnitFinish { .. } | Record::TaskFinish { .. }
+        )
+    }
+
     /// Records after which the journal is worth flushing to disk (task boundaries).
     pub fn is_checkpoint(&self) -> bool {
         matches!(self, Record::TaskFinish { .. })
