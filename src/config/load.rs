@@ -29,6 +29,7 @@ pub fn parse(path: &Path, root: &Path, source: &str) -> Result<Config, Error> {
         src: source,
         diags: Vec::new(),
         task_names: Vec::new(),
+        task_index: std::collections::HashMap::new(),
         groups: Vec::new(),
     };
     let (doc, errors) = DeTable::parse_recoverable(source);
@@ -57,6 +58,8 @@ pub struct Walker<'a> {
     diags: Vec<Diagnostic>,
     /// Task names in file order (for `deps`), and the host groups (for `on`).
     pub(super) task_names: Vec<String>,
+    /// Position of each task name in `task_names`.
+    pub(super) task_index: std::collections::HashMap<String, usize>,
     pub(super) groups: Vec<(String, Vec<HostSpec>)>,
 }
 
@@ -248,7 +251,7 @@ impl<'a> Walker<'a> {
         }
         let mut settings = Settings::default();
         if let Some(t) = doc.get("config").and_then(|v| self.table(v, "config")) {
-            self.read_keys(t, keys::CONFIG, "[config]", &mut settings);
+            self.read_keys(t, keys::CONFIG, || "[config]".into(), &mut settings);
         }
         if let Some(t) = doc.get("hosts").and_then(|v| self.table(v, "hosts")) {
             self.groups = self.groups(t);
@@ -267,19 +270,24 @@ impl<'a> Walker<'a> {
         }
     }
 
-    /// Read every key of `table` that `keys` declares into `into`; report the others.
+    /// Read every key of `table` that `keys` declares into `into`; report the others
+    /// (`what` names the table in the message).
     pub(super) fn read_keys<T>(
         &mut self,
         table: &DeTable,
         keys: &[Key<T>],
-        what: &str,
+        what: impl Fn() -> String,
         into: &mut T,
     ) {
-        self.unknown_keys(table, &keys::names(keys), what);
+        let mut unknown = false;
         for (k, v) in table.iter() {
-            if let Some(key) = keys.iter().find(|key| key.name == k.get_ref().as_ref()) {
-                (key.read)(self, v, into);
+            match keys.iter().find(|key| key.name == k.get_ref().as_ref()) {
+                Some(key) => (key.read)(self, v, into),
+                None => unknown = true,
             }
+        }
+        if unknown {
+            self.unknown_keys(table, &keys::names(keys), &what());
         }
     }
 }

@@ -24,6 +24,11 @@ impl Walker<'_> {
     pub(super) fn tasks(&mut self, t: &DeTable) -> Vec<Task> {
         let names: Vec<String> = t.iter().map(|(k, _)| k.get_ref().to_string()).collect();
         self.task_names = names.clone();
+        self.task_index = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.clone(), i))
+            .collect();
         let mut dep_spans: Vec<Vec<Range<usize>>> = Vec::new();
         let mut tasks = Vec::new();
         for (k, v) in t.iter() {
@@ -73,7 +78,7 @@ impl Walker<'_> {
             },
             dep_spans: Vec::new(),
         };
-        self.read_keys(t, keys::TASK, &format!("task `{name}`"), &mut draft);
+        self.read_keys(t, keys::TASK, || format!("task `{name}`"), &mut draft);
         let empty_run = t
             .get("run")
             .is_some_and(|r| matches!(r.get_ref(), DeValue::Array(a) if a.is_empty()));
@@ -101,7 +106,7 @@ impl Walker<'_> {
     pub(super) fn deps(&mut self, v: &Value, d: &mut TaskDraft) {
         let name = d.task.name.clone();
         for (dep, dspan) in self.string_list(v, "deps").unwrap_or_default() {
-            match self.task_names.iter().position(|n| *n == dep) {
+            match self.task_index.get(&dep).copied() {
                 Some(_) if dep == name => self.error(
                     dspan,
                     format!("task `{name}` depends on itself"),
@@ -262,7 +267,7 @@ impl Walker<'_> {
         };
         let text = self.string(cv, "cmd")?;
         let mut c = self.command_text(&text, cv.span(), task)?;
-        self.read_keys(t, keys::COMMAND, "a command", &mut c);
+        self.read_keys(t, keys::COMMAND, || "a command".into(), &mut c);
         Some(c)
     }
 }
