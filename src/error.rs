@@ -6,7 +6,7 @@ use std::fmt;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
-/// Exit codes of SPEC §8.
+/// Exit codes (docs/output.md, "Exit codes").
 pub mod exit {
     pub const SUCCESS: i32 = 0;
     pub const FAILED: i32 = 1;

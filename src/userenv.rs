@@ -17,7 +17,7 @@ pub const DEFAULT_IDENTITIES: [&str; 7] = [
     "~/.ssh/id_dsa",
 ];
 
-/// The default identities nexus tries after the agent, in SPEC §5 order: those of
+/// The default identities nexus tries after the agent, in the documented order (docs/ssh.md): those of
 /// [`DEFAULT_IDENTITIES`] whose key types libssh2 signs with.
 const TRIED_DEFAULTS: [&str; 3] = ["~/.ssh/id_ed25519", "~/.ssh/id_ecdsa", "~/.ssh/id_rsa"];
 
@@ -63,7 +63,7 @@ pub fn expand_tilde_path(p: &str) -> PathBuf {
     PathBuf::from(expand_tilde(p))
 }
 
-/// The default keys nexus tries after the agent (SPEC §5 order), expanded.
+/// The default keys nexus tries after the agent (docs/ssh.md), expanded.
 pub fn default_identities() -> Vec<PathBuf> {
     TRIED_DEFAULTS
         .iter()

@@ -1,4 +1,4 @@
-//! Host strings of SPEC §2: `host`, `user@host`, `user@host:port`, `[ipv6]:port`,
+//! Host strings (docs/nexus-toml.md): `host`, `user@host`, `user@host:port`, `[ipv6]:port`,
 //! `user@[ipv6]:port`. Parsing only; ssh_config and defaults are applied by the SSH layer.
 
 use std::fmt;

@@ -1,4 +1,4 @@
-//! nexus.toml: where it is (SPEC §1), how it is read, and the validated model it becomes.
+//! nexus.toml: where it is (docs/nexus-toml.md, "Finding the file"), how it is read, and the validated model it becomes.
 //! Must not: run commands or connect anywhere.
 
 pub mod cycle;

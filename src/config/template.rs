@@ -1,4 +1,4 @@
-//! Placeholders of SPEC §3: `{{ env("X") }}`, `{{ env("X", "d") }}`, `{{ host }}`,
+//! Placeholders (docs/nexus-toml.md): `{{ env("X") }}`, `{{ env("X", "d") }}`, `{{ host }}`,
 //! `{{ task }}`, `{{ run_id }}`, `{{ timestamp }}`, `{{ git_sha }}`, `{{ git_branch }}` and
 //! the `{{ "{{" }}` escape. Parsed once at load time into pieces; expanded per (task, host).
 //! Shell syntax (`$HOME`, `${X}`) is plain text here. Must not: run anything but git.

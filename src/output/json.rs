@@ -1,4 +1,4 @@
-//! `--format json`: one JSON object per line on stdout, as SPEC §7 lists them. Every line
+//! `--format json`: one JSON object per line on stdout, as docs/output.md lists them. Every line
 //! has `event`, `run_id` and `ts`; an `output` event carries one line; `run_finish` is
 //! always the last line. Must not: write anything else to stdout.
 

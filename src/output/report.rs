@@ -1,4 +1,4 @@
-//! The report of a failed command (REQ-0132/0133), as a diagnostic: where (host, task,
+//! The report of a failed command, as a diagnostic: where (host, task,
 //! command), how it ended, the last lines of its output (stdout and stderr in the order
 //! they came), what ran before it, and what to try.
 //! Must not: print (the renderer does).

@@ -1,6 +1,6 @@
-//! Text output (REQ-0143): normal prints one line per finished task (and per host for
+//! Text output (docs/output.md): normal prints one line per finished task (and per host for
 //! remote tasks); verbose also streams every command and output line tagged with its
-//! task/host; quiet prints one line per task. Failures get the REQ-0132 block on stderr;
+//! task/host; quiet prints one line per task. Failures get their report on stderr;
 //! the run ends with a summary of succeeded, failed and skipped tasks.
 
 use std::collections::HashMap;
@@ -244,7 +244,7 @@ impl<O: Write, E: Write> Renderer<O, E> {
         let _ = writeln!(self.out, "  {tree} {} {mark} {}", h.host, self.dim(&shown));
     }
 
-    /// The REQ-0132/0133 report of a failed command, on stderr.
+    /// The report of a failed command, on stderr.
     fn failure_block(&mut self, task: &str, host: &str, u: &UnitLog) {
         let Some(f) = &u.failure else {
             return;

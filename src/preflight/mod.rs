@@ -1,4 +1,4 @@
-//! Pre-flight checks (REQ-0172..0176): configuration, host connectivity (TCP connect to
+//! Pre-flight checks (docs/commands.md, "preflight"): configuration, host connectivity (TCP connect to
 //! the SSH port, latency, server banner), SSH authentication (which method worked), sudo
 //! (`sudo -n true`, only where the plan uses sudo), and free disk space for the run's
 //! journal. Checks run in parallel across hosts (`host`); `render` shows the report.

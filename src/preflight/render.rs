@@ -1,4 +1,4 @@
-//! Pre-flight reports as text (REQ-0174/0175 layout, or failures only) and as one JSON
+//! Pre-flight reports as text (grouped checks, or failures only) and as one JSON
 //! document. Must not: run checks.
 
 use serde_json::json;
@@ -21,7 +21,7 @@ fn mark_text(style: Style, m: Mark) -> String {
     }
 }
 
-/// The REQ-0174/0175 text. `quiet` prints only the failures.
+/// The report as text. `quiet` prints only the failures.
 pub fn render_text(r: &Report, style: Style, quiet: bool) -> String {
     let mut s = String::new();
     let failures = r.failures();

@@ -568,7 +568,7 @@ fn judge(s: &TaskState, keep_going: bool) -> Verdict {
     }
 }
 
-/// Exit code of a failure class (SPEC §8).
+/// Exit code of a failure class (docs/output.md, "Exit codes").
 fn failure_code(f: &Failure) -> i32 {
     match f {
         Failure::Timeout { .. } => exit::TIMEOUT,

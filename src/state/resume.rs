@@ -21,7 +21,7 @@ pub struct Checkpoint {
 }
 
 /// Completed tasks, completed (task, host) pairs, and per unfinished pair the commands
-/// already completed in a row from the first (the PRD's checkpoint semantics).
+/// already completed in a row from the first (see docs/state.md, "Resume").
 pub fn checkpoint<'a>(records: impl IntoIterator<Item = &'a Record>) -> Checkpoint {
     let mut c = Checkpoint::default();
     for r in records {

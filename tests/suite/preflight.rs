@@ -1,5 +1,5 @@
 //! Dry-run and pre-flight checks against a real sshd: nothing runs, the plan is complete,
-//! unreachable and wrongly-keyed hosts are reported with the REQ-0174/0175 layout.
+//! unreachable and wrongly-keyed hosts are reported in the documented layout.
 
 use crate::common::sshd::{Keys, Server};
 use crate::common::*;

@@ -1,8 +1,8 @@
 //! Opening one authenticated SSH session: TCP connect (3 attempts with backoff), or a
 //! ProxyCommand (proxy.rs), or ProxyJump hops (a tunnel through each), the
-//! handshake (ECDH P-256 then curve25519; ed25519 host keys), the host key check of SPEC §5, and
-//! authentication in SPEC §5 order (explicit identities, ssh-agent, default keys).
-//! Errors are `ConnectError`s whose text follows REQ-0131. Must not: prompt when there
+//! handshake (ECDH P-256 then curve25519; ed25519 host keys), the host key check (docs/ssh.md), and
+//! authentication in the documented order (docs/ssh.md) (explicit identities, ssh-agent, default keys).
+//! Errors are `ConnectError`s: what happened and what to try. Must not: prompt when there
 //! is no terminal or CI is set.
 
 use std::collections::BTreeSet;
@@ -32,7 +32,7 @@ pub struct Conn {
     pub proxy: Option<Proxy>,
 }
 
-/// Why a connection failed; `message` is the whole REQ-0131 body after the title.
+/// Why a connection failed: the reason, and what to try.
 #[derive(Debug, Clone)]
 pub struct ConnectError {
     pub reason: String,
@@ -473,7 +473,7 @@ struct SeenKey<'a> {
     fingerprint: String,
 }
 
-/// `host_key_checking = "off"`: said once per run for each endpoint and key (SPEC §5:
+/// `host_key_checking = "off"`: said once per run for each endpoint and key (docs/ssh.md:
 /// "says so on every run"), not once per session: 100 aliases of one server would print
 /// 100 equal lines.
 fn unchecked(seen: &SeenKey<'_>) {

@@ -69,7 +69,7 @@ fn wrap_with(cmd: &RemoteCommand, nonce: &str) -> String {
     }
     let shell_names = cmd.env.iter().all(|(k, _)| is_shell_name(k));
     if cmd.sudo.is_none() && shell_names {
-        // The command runs in the login shell itself (SPEC §4), in the process group
+        // The command runs in the login shell itself (docs/ssh.md), in the process group
         // reported above.
         for (k, v) in &cmd.env {
             s += &format!("{k}={}; export {k}; ", quote(v));

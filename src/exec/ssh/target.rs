@@ -1,5 +1,5 @@
 //! What nexus will use to reach one host: host string > ssh_config > nexus.toml
-//! `[config]` > defaults (SPEC §2), with per-run overrides from `-u` and `-i` on top.
+//! `[config]` > defaults (docs/ssh.md), with per-run overrides from `-u` and `-i` on top.
 //! Must not: open connections.
 
 use std::path::PathBuf;
@@ -87,7 +87,7 @@ pub fn resolve(
         "false" | "no" | "off" => HostKeyChecking::Off,
         _ => settings.host_key_checking,
     };
-    // ssh_config's UserKnownHostsFile wins over [config] (SPEC §2 precedence); an unset
+    // ssh_config's UserKnownHostsFile wins over [config] (docs/ssh.md, precedence); an unset
     // one shows up as OpenSSH's default pair.
     let ssh_default = [
         home().join(".ssh/known_hosts"),
@@ -147,7 +147,7 @@ pub fn resolve(
     })
 }
 
-/// `resolve`, then the ProxyJump hops (SPEC §5: one or more hops, or `none`).
+/// `resolve`, then the ProxyJump hops (one or more hops, or `none`).
 pub fn resolve_with_jumps(
     spec: &HostSpec,
     settings: &Settings,
