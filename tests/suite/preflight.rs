@@ -272,7 +272,7 @@ fn dry_run_prints_the_plan_and_changes_nothing() {
     let verdict = if sudo_errors.is_empty() {
         "ok All pre-flight checks passed (10 checks in X.Xs)\n".to_string()
     } else {
-        format!("FAIL Pre-flight checks failed (2 errors)\n\nErrors:{sudo_errors}")
+        format!("FAIL Pre-flight checks failed (2 errors)\n\nErrors:{sudo_errors}\n")
     };
     assert_text(
         "the dry run",

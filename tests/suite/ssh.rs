@@ -1145,11 +1145,16 @@ fn user_name() -> String {
 
 /// A nexus.toml and ssh_config that reach `server` as `viaproxy` through `proxy_command`.
 fn proxy_test(server: &Server, proxy_command: &str) -> Test {
+    proxy_test_as(server, proxy_command, user())
+}
+
+/// `proxy_test`, logging in as `login`.
+fn proxy_test_as(server: &Server, proxy_command: &str, login: &str) -> Test {
     let keys = Keys::get();
     let t = Test::new();
     let ssh_config = format!(
-        "Host viaproxy\n  HostName 127.0.0.1\n  Port {port}\n  User root\n  ProxyCommand {proxy_command}\n",
-        port = server.port
+        "Host viaproxy\n  HostName 127.0.0.1\n  Port {port}\n  User {login}\n  ProxyCommand {proxy_command}\n",
+        port = server.port,
     );
     let toml = format!(
         "[config]\nssh_config = \"{cfg}\"\nknown_hosts = \"{kh}\"\nssh_identity = \"{id}\"\n[hosts]\nweb = [\"viaproxy\"]\n[tasks.t]\non = \"web\"\nrun = [\"echo through-the-proxy\", \"echo second-command\"]\n",
@@ -1282,4 +1287,22 @@ run = "true"
     )
     .args(&["run", "b"]);
     check(&t.run());
+}
+
+/// A login that fails over a ProxyCommand is reported as the login failure: the command
+/// ending afterwards (its stdin closed) is not the cause.
+#[test]
+fn a_failed_login_over_a_proxy_command_is_not_blamed_on_the_command() {
+    let server = Server::openssh();
+    let relay = "bash -c 'exec 3<>/dev/tcp/%h/%p; cat <&3 & exec cat >&3'";
+    let t = proxy_test_as(&server, relay, "nexus-no-such-user");
+    let r = t.clone_args(&["run", "t", "-q"]).run();
+    r.expect_code(3);
+    assert!(
+        r.stderr
+            .contains("  Reason: Authentication failed for user nexus-no-such-user; tried: "),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("ProxyCommand"), "{}", r.stderr);
 }

@@ -39,6 +39,9 @@ pub struct ConnectError {
     pub suggestions: Vec<String>,
     /// A transient failure (the handshake timed out): worth another attempt.
     pub retryable: bool,
+    /// The SSH handshake itself failed (not the host key check or authentication): the
+    /// transport may be to blame (a ProxyCommand that exited, say).
+    pub in_handshake: bool,
 }
 
 impl ConnectError {
@@ -47,6 +50,7 @@ impl ConnectError {
             reason: reason.into(),
             suggestions,
             retryable: false,
+            in_handshake: false,
         }
     }
 
@@ -224,7 +228,10 @@ fn open(t: &SshTarget) -> Result<Conn, ConnectError> {
             conn.proxy = Some(proxy);
             Ok(conn)
         }
-        Err(e) => Err(proxy.explain(e, &t.hostname, t.port)),
+        // The command ended because the session failed; it is to blame only when the
+        // handshake did not get through.
+        Err(e) if e.in_handshake => Err(proxy.explain(e, &t.hostname, t.port)),
+        Err(e) => Err(e),
     }
 }
 
@@ -360,7 +367,7 @@ fn establish<S: AsRawFd + 'static>(
     session.handshake().map_err(|e| {
         if e.code() == ssh2::ErrorCode::Session(LIBSSH2_ERROR_KEX_FAILURE) {
             // Negotiation failed: trying again would offer the same lists.
-            return ConnectError::new(
+            let mut err = ConnectError::new(
                 format!(
                     "SSH handshake failed: the server accepts none of the algorithms nexus offered (key exchange: {}; host keys: {host_keys})",
                     t.kex
@@ -370,6 +377,8 @@ fn establish<S: AsRawFd + 'static>(
                     "KexAlgorithms and HostKeyAlgorithms in ssh_config change what nexus offers; `nexus hosts resolve HOST` shows it".into(),
                 ],
             );
+            err.in_handshake = true;
+            return err;
         }
         let mut err = ConnectError::new(
             format!("SSH handshake failed: {}", e.message()),
@@ -380,6 +389,7 @@ fn establish<S: AsRawFd + 'static>(
         );
         // A busy server (many logins at once) answers late: try again.
         err.retryable = true;
+        err.in_handshake = true;
         err
     })?;
     log::debug!(

@@ -60,6 +60,7 @@ impl Pool {
                     reason: "cancelled".into(),
                     suggestions: vec![],
                     retryable: false,
+                    in_handshake: false,
                 });
             }
             close_idle(&mut st);
