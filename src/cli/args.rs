@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use super::Raw;
 use crate::error::{did_you_mean, Error};
-use crate::output::{Format, Verbosity};
+use crate::output::{Format, Mode};
 
 /// Flags every command takes.
 #[derive(Debug, Clone, Default)]
@@ -27,7 +27,10 @@ pub struct Global {
 #[derive(Debug, Clone, Copy)]
 pub struct Show {
     pub format: Format,
-    pub verbosity: Verbosity,
+    /// `--output` or `-q`; None: `[config] output`, else stream.
+    pub mode: Option<Mode>,
+    /// `-v`: echo each command.
+    pub verbose: bool,
 }
 
 /// What `run` and `resume` share.
@@ -249,21 +252,27 @@ fn exec_args(raw: &Raw, command: &str) -> Result<Exec, Error> {
     if raw.has("quiet") && raw.has("verbose") {
         return Err(
             Error::usage("-q/--quiet and -v/--verbose cannot be used together").with_help(
-                "choose one: -q prints a line per task, -v every command and its output",
+                "choose one: -q shows no command output but for failures, -v echoes every command",
             ),
         );
     }
-    let verbosity = if raw.has("quiet") {
-        Verbosity::Quiet
-    } else if raw.has("verbose") {
-        Verbosity::Verbose
+    let output = raw.value("output").and_then(Mode::parse);
+    if raw.has("quiet") && output.is_some_and(|m| m != Mode::Quiet) {
+        return Err(
+            Error::usage("-q/--quiet and --output cannot be used together")
+                .with_help("-q is --output quiet"),
+        );
+    }
+    let mode = if raw.has("quiet") {
+        Some(Mode::Quiet)
     } else {
-        Verbosity::Normal
+        output
     };
     Ok(Exec {
         show: Show {
             format: if json { Format::Json } else { Format::Text },
-            verbosity,
+            mode,
+            verbose: raw.has("verbose"),
         },
         continue_on_error: raw.has("continue-on-error"),
         parallel_limit: raw.count("parallel-limit")?,

@@ -166,7 +166,7 @@ pub const FLAGS: &[Flag] = &[
         short: Some('v'),
         value: None,
         choices: &[],
-        help: "Stream every command and its output, tagged with task and host",
+        help: "Also echo each command before it runs",
         commands: &["run", "resume"],
     },
     Flag {
@@ -174,7 +174,15 @@ pub const FLAGS: &[Flag] = &[
         short: Some('q'),
         value: None,
         choices: &[],
-        help: "One line per task",
+        help: "No command output except for failures (--output quiet)",
+        commands: &["run", "resume"],
+    },
+    Flag {
+        long: "output",
+        short: None,
+        value: Some("MODE"),
+        choices: &["stream", "grouped", "quiet"],
+        help: "Command output: stream (as it comes, prefixed when tasks overlap), grouped (one block per task and host), quiet (only for failures); default: [config] output, else stream",
         commands: &["run", "resume"],
     },
     Flag {

@@ -34,7 +34,7 @@ pub fn preflight(g: &Global, args: &PreflightArgs) -> Result<i32, Error> {
         PreflightFormat::Json => print(&format!("{}\n", preflight::to_json(&report)))?,
         f => print(&preflight::render_text(
             &report,
-            Style::detect(g.plain),
+            Style::for_stdout(g.plain),
             f == PreflightFormat::Quiet,
         ))?,
     };

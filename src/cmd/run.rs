@@ -108,7 +108,7 @@ fn dry_run(g: &Global, args: &RunArgs, p: &Prepared, json: bool) -> Result<i32, 
         let doc = dryrun::to_json(&p.config, &p.plan, &p.info, hosts, checks);
         print(&format!("{doc}\n"))?;
     } else {
-        let style = Style::detect(g.plain);
+        let style = Style::for_stdout(g.plain);
         let checks = preflight::render_text(&report, style, false);
         let text = dryrun::render_text(&p.config, &p.plan, &p.info, hosts, &checks, style.unicode);
         print(&text)?;
@@ -173,17 +173,28 @@ pub fn execute(g: &Global, exec: &Exec, p: Prepared, journal: Journal) -> Result
     signals::install();
     let out = output::Options {
         format: exec.show.format,
-        verbosity: exec.show.verbosity,
+        mode: exec
+            .show
+            .mode
+            .or(p.config.settings.output)
+            .unwrap_or(output::Mode::Stream),
+        verbose: exec.show.verbose,
         style: Style::detect(g.plain),
+        progress: output::watched(),
     };
     let recorder = Recorder::new(Some(journal), output::renderer(out, p.info.run_id.clone()));
-    let outcome = scheduler::execute(Ctx {
+    let ctx = Ctx {
         config: &p.config,
         plan: &p.plan,
         run: &p.info,
         opts: &opts,
         recorder: &recorder,
-    });
+    };
+    let outcome = if out.progress {
+        with_ticks(&recorder, || scheduler::execute(ctx))
+    } else {
+        scheduler::execute(ctx)
+    };
     if let Some((path, why)) = recorder.state_error() {
         return Err(Error::usage(format!("cannot write the run journal {path}: {why}"))
             .with_code(crate::error::exit::FAILED)
@@ -191,4 +202,29 @@ pub fn execute(g: &Global, exec: &Exec, p: Prepared, journal: Journal) -> Result
             .with_help(format!("what finished before is in the journal: nexus runs show {}", p.info.run_id)));
     }
     Ok(outcome.exit_code)
+}
+
+/// Run `f` while a thread lets the renderer see time pass every few seconds ("still
+/// running" notices on a terminal).
+fn with_ticks<T>(recorder: &Recorder, f: impl FnOnce() -> T) -> T {
+    let done = std::sync::Mutex::new(false);
+    let wake = std::sync::Condvar::new();
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let mut stop = done.lock().unwrap_or_else(|e| e.into_inner());
+            while !*stop {
+                let (g, _) = wake
+                    .wait_timeout(stop, std::time::Duration::from_secs(5))
+                    .unwrap_or_else(|e| e.into_inner());
+                stop = g;
+                if !*stop {
+                    recorder.tick();
+                }
+            }
+        });
+        let result = f();
+        *done.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        wake.notify_all();
+        result
+    })
 }

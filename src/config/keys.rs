@@ -156,7 +156,20 @@ pub const CONFIG: &[Key<Settings>] = &[
             }
         },
     },
+    Key {
+        name: "output",
+        kind: Kind::Choice(crate::output::Mode::NAMES),
+        doc: "command output: stream (default), grouped or quiet; --output and -q win",
+        read: read_output,
+    },
 ];
+
+/// `[config] output`.
+fn read_output(w: &mut Walker<'_>, v: &Value<'_>, s: &mut Settings) {
+    if let Some(m) = w.choice(v, "output", crate::output::Mode::NAMES) {
+        s.output = crate::output::Mode::parse(&m);
+    }
+}
 
 pub const TASK: &[Key<TaskDraft>] = &[
     Key {

@@ -64,6 +64,8 @@ pub struct Settings {
     pub pool_size: usize,
     pub max_connections: usize,
     pub log_level: Option<String>,
+    /// `output`: how command output is shown (`--output` and `-q` win).
+    pub output: Option<crate::output::Mode>,
 }
 
 impl Default for Settings {
@@ -80,6 +82,7 @@ impl Default for Settings {
             pool_size: 4,
             max_connections: 256,
             log_level: None,
+            output: None,
         }
     }
 }

@@ -4,21 +4,58 @@
 
 use std::io::Write;
 
+use std::collections::HashMap;
+
 use serde_json::{json, Map, Value};
 
 use super::describe;
-use crate::run::event::{Event, Failure, Stamped};
+use crate::exec::Stream;
+use crate::run::event::{Event, Failure, Name, Stamped};
+use crate::run::lines::LineBuf;
 use crate::run::recorder::Render;
 use crate::timefmt;
 
 pub struct Renderer<W: Write> {
     out: W,
     run_id: String,
+    /// Unfinished last lines per (task, host, stream).
+    partial: HashMap<(Name, Name, Stream), LineBuf>,
 }
 
 impl<W: Write> Renderer<W> {
     pub fn new(out: W, run_id: String) -> Self {
-        Renderer { out, run_id }
+        Renderer {
+            out,
+            run_id,
+            partial: HashMap::new(),
+        }
+    }
+
+    /// One `output` event per line.
+    fn output(&mut self, ts: &str, task: &Name, host: &Name, stream: Stream, data: &[u8]) {
+        let key = (task.clone(), host.clone(), stream);
+        let mut buf = self.partial.remove(&key).unwrap_or_default();
+        buf.push(data, &mut |l| self.line_event(ts, task, host, stream, l));
+        if !buf.is_empty() {
+            self.partial.insert(key, buf);
+        }
+    }
+
+    /// The unfinished lines of a command that ended.
+    fn end_of_output(&mut self, ts: &str, task: &Name, host: &Name) {
+        for stream in [Stream::Stdout, Stream::Stderr] {
+            if let Some(mut buf) = self.partial.remove(&(task.clone(), host.clone(), stream)) {
+                buf.finish(&mut |l| self.line_event(ts, task, host, stream, l));
+            }
+        }
+    }
+
+    fn line_event(&mut self, ts: &str, task: &Name, host: &Name, stream: Stream, raw: &[u8]) {
+        let text = raw.strip_suffix(b"\n").unwrap_or(raw);
+        let text = text.strip_suffix(b"\r").unwrap_or(text);
+        let body = json!({ "task": &**task, "host": &**host, "stream": stream.name(),
+                           "line": String::from_utf8_lossy(text) });
+        self.line(ts, "output", body);
     }
 
     fn line(&mut self, ts: &str, name: &str, body: Value) {
@@ -37,21 +74,17 @@ impl<W: Write> Renderer<W> {
 impl<W: Write + Send> Render for Renderer<W> {
     fn event(&mut self, ev: &Stamped) {
         let ts = timefmt::rfc3339(ev.ts);
-        if let Event::Output {
-            task,
-            host,
-            stream,
-            data,
-        } = &ev.event
-        {
-            for raw in data.split_inclusive(|&b| b == b'\n') {
-                let text = raw.strip_suffix(b"\n").unwrap_or(raw);
-                let text = text.strip_suffix(b"\r").unwrap_or(text);
-                let body = json!({ "task": &**task, "host": &**host, "stream": stream.name(),
-                                   "line": String::from_utf8_lossy(text) });
-                self.line(&ts, "output", body);
-            }
-        } else if let Some((name, body)) = to_json(&ev.event) {
+        match &ev.event {
+            Event::Output {
+                task,
+                host,
+                stream,
+                data,
+            } => self.output(&ts, task, host, *stream, data),
+            Event::CommandFinish { cmd, .. } => self.end_of_output(&ts, &cmd.task, &cmd.host),
+            _ => {}
+        }
+        if let Some((name, body)) = to_json(&ev.event) {
             self.line(&ts, name, body);
         }
         let _ = self.out.flush();

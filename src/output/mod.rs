@@ -5,8 +5,10 @@
 //! while a run is going.
 
 pub mod describe;
+mod held;
 mod json;
 pub mod report;
+mod stream;
 mod text;
 
 use std::io::IsTerminal;
@@ -19,11 +21,28 @@ pub enum Format {
     Json,
 }
 
+/// What is shown of command output (`--output`, `[config] output`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verbosity {
+pub enum Mode {
+    /// As it comes: raw while one local unit runs alone, prefixed lines otherwise.
+    Stream,
+    /// One block per unit.
+    Grouped,
+    /// None, except in failure reports.
     Quiet,
-    Normal,
-    Verbose,
+}
+
+impl Mode {
+    pub const NAMES: &'static [&'static str] = &["stream", "grouped", "quiet"];
+
+    pub fn parse(s: &str) -> Option<Mode> {
+        match s {
+            "stream" => Some(Mode::Stream),
+            "grouped" => Some(Mode::Grouped),
+            "quiet" => Some(Mode::Quiet),
+            _ => None,
+        }
+    }
 }
 
 /// How text looks: colors and Unicode symbols, each on or off.
@@ -34,10 +53,18 @@ pub struct Style {
 }
 
 impl Style {
-    /// Decide from the environment and `--plain`, for output going to stdout.
+    /// Decide from the environment and `--plain`, for nexus's own lines on stderr.
     pub fn detect(plain: bool) -> Style {
+        Style::decide(plain, std::io::stderr().is_terminal())
+    }
+
+    /// The same, for a report printed on stdout (pre-flight, dry run).
+    pub fn for_stdout(plain: bool) -> Style {
+        Style::decide(plain, std::io::stdout().is_terminal())
+    }
+
+    fn decide(plain: bool, tty: bool) -> Style {
         let env = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty());
-        let tty = std::io::stdout().is_terminal();
         let dumb = std::env::var("TERM").is_ok_and(|t| t == "dumb");
         let ci = env("CI").is_some_and(|v| v != "false" && v != "0");
         let fancy = tty && !plain && !dumb && !ci;
@@ -49,11 +76,21 @@ impl Style {
     }
 }
 
+/// A person watches stderr (a terminal, and not CI): worth "still running" notices.
+pub fn watched() -> bool {
+    let ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false" && v != "0");
+    std::io::stderr().is_terminal() && !ci
+}
+
 #[derive(Debug, Clone, Copy)]
 pub struct Options {
     pub format: Format,
-    pub verbosity: Verbosity,
+    pub mode: Mode,
+    /// `-v`: echo each command before it runs.
+    pub verbose: bool,
     pub style: Style,
+    /// stderr is a terminal a person watches (not CI): "still running" notices.
+    pub progress: bool,
 }
 
 /// The renderer for these options. Output is buffered and flushed after each event.

@@ -1,7 +1,8 @@
-//! Text output (docs/output.md): normal prints one line per finished task (and per host for
-//! remote tasks); verbose also streams every command and output line tagged with its
-//! task/host; quiet prints one line per task. Failures get their report on stderr;
-//! the run ends with a summary of succeeded, failed and skipped tasks.
+//! Text output (docs/output.md): what commands print goes where `stream` routes it; nexus's
+//! own lines all go to stderr, so `$(nexus run version)` captures only the command's
+//! output: one line per finished task (and per host for remote tasks), retries, warnings,
+//! `-v`'s echo of each command, failure reports, "still running" notices on a terminal,
+//! and the summary.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -9,7 +10,8 @@ use std::io::Write;
 use nu_ansi_term::{Color, Style as Ansi};
 
 use super::report::{self, Failed};
-use super::{describe, Options, Verbosity};
+use super::stream::{Streams, Writers};
+use super::{describe, Mode, Options};
 use crate::config::duration;
 use crate::exec::Stream;
 use crate::run::capture::Captured;
@@ -31,6 +33,7 @@ pub struct Renderer<O: Write, E: Write> {
     err: E,
     opts: Options,
     units: HashMap<(Name, Name), UnitLog>,
+    streams: Streams,
     run_id: String,
 }
 
@@ -41,6 +44,7 @@ impl<O: Write, E: Write> Renderer<O, E> {
             err,
             opts,
             units: HashMap::new(),
+            streams: Streams::new(opts),
             run_id,
         }
     }
@@ -90,8 +94,9 @@ impl<O: Write, E: Write> Renderer<O, E> {
         }
     }
 
-    fn task_start(&mut self, task: &str, hosts: &[Name]) {
-        if self.opts.verbosity == Verbosity::Verbose {
+    fn task_start(&mut self, task: &Name, hosts: &[Name]) {
+        self.streams.task_start(task, hosts.len(), &mut self.out);
+        if self.opts.verbose {
             let bullet = if self.opts.style.unicode { "●" } else { "*" };
             let on = if hosts.iter().all(|h| &**h == "local") {
                 String::new()
@@ -100,47 +105,66 @@ impl<O: Write, E: Write> Renderer<O, E> {
                 format!(" [{}]", hosts.join(", "))
             };
             let line = format!("{} {}{on}", self.paint(Color::Cyan, true, bullet), task);
-            let _ = writeln!(self.out, "{line}");
+            let _ = writeln!(self.err, "{line}");
         }
     }
 
-    fn command_start(&mut self, task: &str, host: &str, command: &str, attempt: u32) {
-        if self.opts.verbosity == Verbosity::Verbose {
-            let again = if attempt > 1 {
-                format!(" (attempt {attempt})")
+    fn command_start(&mut self, c: &crate::run::event::CommandRef) {
+        let key = (c.task.clone(), c.host.clone());
+        self.streams.start(&key);
+        if self.opts.verbose {
+            let again = if c.attempt > 1 {
+                format!(" (attempt {})", c.attempt)
             } else {
                 String::new()
             };
-            let tag = self.tag(task, host);
-            let line = format!("{tag} $ {command}{again}");
-            let _ = writeln!(self.out, "{}", self.dim(&line));
+            let line = format!("{}$ {}{again}", self.streams.prefix(&key), c.line);
+            let _ = writeln!(self.err, "{}", self.dim(&line));
         }
     }
 
-    fn output(&mut self, task: &str, host: &str, stream: Stream, data: &[u8]) {
-        if self.opts.verbosity != Verbosity::Verbose {
+    fn output(&mut self, task: &Name, host: &Name, stream: Stream, data: &[u8]) {
+        let key = (task.clone(), host.clone());
+        let mut w = Writers {
+            out: &mut self.out,
+            err: &mut self.err,
+        };
+        self.streams.output(&key, stream, data, &mut w);
+    }
+
+    fn unit_finish(&mut self, task: &Name, host: &Name) {
+        let key = (task.clone(), host.clone());
+        let mut w = Writers {
+            out: &mut self.out,
+            err: &mut self.err,
+        };
+        self.streams.finish(&key, &mut w);
+    }
+
+    /// `… task@host: still running after 2m (no output for 30s)` on a terminal.
+    fn still_running(&mut self, now: std::time::Instant) {
+        if !self.opts.progress {
             return;
         }
-        let tag = self.tag(task, host);
-        for raw in data.split_inclusive(|&b| b == b'\n') {
-            let text = raw.strip_suffix(b"\n").unwrap_or(raw);
-            let text = text.strip_suffix(b"\r").unwrap_or(text);
-            let line = String::from_utf8_lossy(text);
-            let _ = match stream {
-                Stream::Stdout => writeln!(self.out, "{tag} {line}"),
-                Stream::Stderr => writeln!(self.err, "{tag} {line}"),
+        for (key, running, silent) in self.streams.silent(now) {
+            let name = if &*key.1 == "local" {
+                key.0.to_string()
+            } else {
+                format!("{}@{}", key.0, key.1)
             };
+            let dots = if self.opts.style.unicode {
+                "…"
+            } else {
+                "..."
+            };
+            let line = format!(
+                "{dots} {name}: still running after {} (no output for {})",
+                duration::display(round_secs(running)),
+                duration::display(round_secs(silent))
+            );
+            let _ = writeln!(self.err, "{}", self.dim(&line));
         }
-    }
-
-    fn tag(&self, task: &str, host: &str) -> String {
-        let bar = if self.opts.style.unicode { "│" } else { "|" };
-        let name = if host == "local" {
-            task.to_string()
-        } else {
-            format!("{task}@{host}")
-        };
-        self.paint(Color::Blue, false, &format!("{name} {bar}"))
+        let _ = self.err.flush();
     }
 
     fn command_finish(
@@ -161,10 +185,11 @@ impl<O: Write, E: Write> Renderer<O, E> {
         };
         let what = describe::failure(f);
         if let Some(delay) = retry_in {
-            if self.opts.verbosity != Verbosity::Quiet {
+            if self.opts.mode != Mode::Quiet {
+                let key = (cmd.task.clone(), cmd.host.clone());
                 let line = format!(
-                    "{} `{command}` {what}; retrying in {} (attempt {} next)",
-                    self.tag(task, host),
+                    "{}`{command}` {what}; retrying in {} (attempt {} next)",
+                    self.streams.prefix(&key),
                     duration::display(delay),
                     cmd.attempt + 1
                 );
@@ -202,13 +227,14 @@ impl<O: Write, E: Write> Renderer<O, E> {
         duration: std::time::Duration,
         hosts: &[HostResult],
     ) {
+        self.streams.task_finish(task);
         let local_only = hosts.iter().all(|h| &*h.host == "local");
-        let line = match self.opts.verbosity {
-            Verbosity::Quiet => format!("{} {task} ({})", self.mark(status), secs(duration)),
+        let line = match self.opts.mode {
+            Mode::Quiet => format!("{} {task} ({})", self.mark(status), secs(duration)),
             _ => format!("{} {task} {}", self.mark(status), self.dim(&secs(duration))),
         };
-        let _ = writeln!(self.out, "{line}");
-        if !local_only && self.opts.verbosity != Verbosity::Quiet {
+        let _ = writeln!(self.err, "{line}");
+        if !local_only && self.opts.mode != Mode::Quiet {
             for (i, h) in hosts.iter().enumerate() {
                 self.host_line(h, i + 1 == hosts.len());
             }
@@ -241,7 +267,7 @@ impl<O: Write, E: Write> Renderer<O, E> {
         } else {
             self.mark(h.status)
         };
-        let _ = writeln!(self.out, "  {tree} {} {mark} {}", h.host, self.dim(&shown));
+        let _ = writeln!(self.err, "  {tree} {} {mark} {}", h.host, self.dim(&shown));
     }
 
     /// The report of a failed command, on stderr.
@@ -269,10 +295,10 @@ impl<O: Write, E: Write> Renderer<O, E> {
             count(TaskStatus::Skipped),
             count(TaskStatus::Cancelled),
         );
-        if self.opts.verbosity == Verbosity::Quiet {
+        if self.opts.mode == Mode::Quiet {
             for t in tasks {
                 if t.status == TaskStatus::Skipped {
-                    let _ = writeln!(self.out, "{} {}", self.mark(t.status), t.task);
+                    let _ = writeln!(self.err, "{} {}", self.mark(t.status), t.task);
                 }
             }
             return;
@@ -294,7 +320,7 @@ impl<O: Write, E: Write> Renderer<O, E> {
                 .map(|t| t.task.chars().count())
                 .max()
                 .unwrap_or(0);
-            let _ = writeln!(self.out, "\nSummary:");
+            let _ = writeln!(self.err, "\nSummary:");
             for t in tasks {
                 let (name, s, d) = (&t.task, &t.status, &t.duration);
                 let shown = match (s, d) {
@@ -308,7 +334,7 @@ impl<O: Write, E: Write> Renderer<O, E> {
                     " ".repeat(9usize.saturating_sub(plain_word(*s).len()))
                 };
                 let _ = writeln!(
-                    self.out,
+                    self.err,
                     "  {mark}{pad} {:<width$}  {}",
                     &**name,
                     self.dim(&shown)
@@ -326,7 +352,7 @@ impl<O: Write, E: Write> Renderer<O, E> {
             String::new()
         };
         let _ = writeln!(
-            self.out,
+            self.err,
             "{mark}{word} in {}: {}",
             secs(duration),
             counts.join(", ")
@@ -349,7 +375,7 @@ impl<O: Write + Send, E: Write + Send> Render for Renderer<O, E> {
     fn event(&mut self, ev: &Stamped) {
         match &ev.event {
             Event::TaskStart { task, hosts } => self.task_start(task, hosts),
-            Event::CommandStart(c) => self.command_start(&c.task, &c.host, &c.line, c.attempt),
+            Event::CommandStart(c) => self.command_start(c),
             Event::Output {
                 task,
                 host,
@@ -377,9 +403,19 @@ impl<O: Write + Send, E: Write + Send> Render for Renderer<O, E> {
                 tasks,
                 ..
             } => self.run_finish(*status, *duration, tasks),
-            Event::RunStart { .. } | Event::CommandSpawned { .. } | Event::UnitFinish { .. } => {}
+            Event::UnitFinish { task, host, .. } => self.unit_finish(task, host),
+            Event::RunStart { .. } | Event::CommandSpawned { .. } => {}
         }
         let _ = self.out.flush();
         let _ = self.err.flush();
     }
+
+    fn tick(&mut self, now: std::time::Instant) {
+        self.still_running(now);
+    }
+}
+
+/// Whole seconds, for notices.
+fn round_secs(d: std::time::Duration) -> std::time::Duration {
+    std::time::Duration::from_secs(d.as_secs())
 }

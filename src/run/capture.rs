@@ -8,6 +8,7 @@ use std::collections::VecDeque;
 
 use serde::{Deserialize, Serialize};
 
+use super::lines::LineBuf;
 use crate::exec::Stream;
 
 /// Bytes kept from the start of a command's output.
@@ -57,9 +58,11 @@ impl Captured {
     }
 }
 
-/// Builds a `Captured` from lines as they arrive.
+/// Builds a `Captured` from output as it arrives.
 #[derive(Debug, Default)]
 pub struct Capture {
+    /// Unfinished last lines of stdout and stderr.
+    partial: [LineBuf; 2],
     head: Vec<Line>,
     head_bytes: usize,
     /// Raw bytes of the tail lines, oldest first, and each line's stream and length.
@@ -70,23 +73,28 @@ pub struct Capture {
 }
 
 impl Capture {
-    /// Take a run of complete lines of one stream (each ending in `\n`, the last may not).
-    pub fn push(&mut self, stream: Stream, mut data: &[u8]) {
+    /// Take a chunk of one stream's output.
+    pub fn push(&mut self, stream: Stream, data: &[u8]) {
+        let mut partial = std::mem::take(&mut self.partial[stream as usize]);
+        let mut rest = data;
         if self.head_bytes >= HEAD_BYTES && data.len() > 2 * TAIL_BYTES {
-            // Only the last TAIL_BYTES can survive: count the rest without keeping it.
+            // Only the last TAIL_BYTES can survive: finish the held line, count the middle
+            // without keeping it.
+            let first = data.iter().position(|&b| b == b'\n').map_or(0, |i| i + 1);
+            partial.push(&data[..first], &mut |l| self.line(stream, l));
             let cut = data.len() - TAIL_BYTES;
             let cut = data[cut..]
                 .iter()
                 .position(|&b| b == b'\n')
-                .map_or(data.len(), |i| cut + i + 1);
+                .map_or(data.len(), |i| cut + i + 1)
+                .max(first);
             self.omit_tail();
-            self.omitted_lines += data[..cut].iter().filter(|&&b| b == b'\n').count() as u64;
-            self.omitted_bytes += cut as u64;
-            data = &data[cut..];
+            self.omitted_lines += data[first..cut].iter().filter(|&&b| b == b'\n').count() as u64;
+            self.omitted_bytes += (cut - first) as u64;
+            rest = &data[cut..];
         }
-        for line in data.split_inclusive(|&b| b == b'\n') {
-            self.line(stream, line);
-        }
+        partial.push(rest, &mut |l| self.line(stream, l));
+        self.partial[stream as usize] = partial;
     }
 
     fn line(&mut self, stream: Stream, raw: &[u8]) {
@@ -120,7 +128,11 @@ impl Capture {
         }
     }
 
-    pub fn finish(self) -> Captured {
+    pub fn finish(mut self) -> Captured {
+        for stream in [Stream::Stdout, Stream::Stderr] {
+            let mut partial = std::mem::take(&mut self.partial[stream as usize]);
+            partial.finish(&mut |l| self.line(stream, l));
+        }
         let bytes: Vec<u8> = self.tail_bytes.into_iter().collect();
         let mut at = 0;
         let tail = self

@@ -14,9 +14,6 @@ use super::RunInfo;
 use crate::config::{Command, Task};
 use crate::exec::{ExecResult, Progress, Stream};
 
-/// Longest run of bytes without a newline passed on as one piece.
-const MAX_PIECE: usize = 64 * 1024;
-
 /// When one attempt must stop: its timeout, counted from when it starts running, and
 /// never after the task's deadline.
 #[derive(Debug, Clone, Copy)]
@@ -46,52 +43,22 @@ pub struct Step<'a> {
     pub line: Arc<str>,
 }
 
-/// Splits output into runs of complete lines, sends each run as one `Output` event and
-/// keeps the head and tail of the attempt.
+/// Passes output on as `Output` events as it comes and keeps its head and tail.
 struct Sink<'a> {
     recorder: &'a Recorder,
     cmd: &'a CommandRef,
-    partial: [Vec<u8>; 2],
     capture: Capture,
-}
-
-impl Sink<'_> {
-    fn send(&mut self, stream: Stream, data: Vec<u8>) {
-        self.capture.push(stream, &data);
-        self.recorder.emit(Event::Output {
-            task: self.cmd.task.clone(),
-            host: self.cmd.host.clone(),
-            stream,
-            data,
-        });
-    }
-
-    fn flush(&mut self) {
-        for stream in [Stream::Stdout, Stream::Stderr] {
-            let rest = std::mem::take(&mut self.partial[stream as usize]);
-            if !rest.is_empty() {
-                self.send(stream, rest);
-            }
-        }
-    }
 }
 
 impl Progress for Sink<'_> {
     fn output(&mut self, stream: Stream, data: &[u8]) {
-        let i = stream as usize;
-        match data.iter().rposition(|&b| b == b'\n') {
-            Some(nl) => {
-                let mut lines = std::mem::take(&mut self.partial[i]);
-                lines.extend_from_slice(&data[..=nl]);
-                self.partial[i].extend_from_slice(&data[nl + 1..]);
-                self.send(stream, lines);
-            }
-            None => self.partial[i].extend_from_slice(data),
-        }
-        if self.partial[i].len() >= MAX_PIECE {
-            let piece = std::mem::take(&mut self.partial[i]);
-            self.send(stream, piece);
-        }
+        self.capture.push(stream, data);
+        self.recorder.emit(Event::Output {
+            task: self.cmd.task.clone(),
+            host: self.cmd.host.clone(),
+            stream,
+            data: data.to_vec(),
+        });
     }
 
     fn spawned(&mut self, pgid: u32, remote: bool) {
@@ -129,11 +96,9 @@ pub fn run(
         let mut sink = Sink {
             recorder,
             cmd: &cmd,
-            partial: [Vec::new(), Vec::new()],
             capture: Capture::default(),
         };
         let result = exec(limits, &mut sink);
-        sink.flush();
         let output = sink.capture.finish();
         let failure = failure_of(&result, step, task_deadline);
         let retry_in = retry_delay(run, step, &failure, attempt, task_deadline);

@@ -140,7 +140,7 @@ pub enum Event {
         pgid: u32,
         remote: bool,
     },
-    /// Complete lines of a command's output (several at a time, each ending in `\n`).
+    /// A chunk of a command's output, as it was read (lines may span chunks).
     Output {
         task: Name,
         host: Name,

@@ -5,6 +5,7 @@
 pub mod capture;
 pub mod command;
 pub mod event;
+pub mod lines;
 pub mod recorder;
 pub mod retry;
 pub mod scheduler;

@@ -16,6 +16,9 @@ use crate::state::record::Record;
 /// Something that shows events to the user (the text or JSON renderer).
 pub trait Render: Send {
     fn event(&mut self, ev: &Stamped);
+
+    /// Time passes (called every few seconds during a run, for "still running" notices).
+    fn tick(&mut self, _now: std::time::Instant) {}
 }
 
 pub struct Recorder {
@@ -65,6 +68,12 @@ impl Recorder {
                 inner.failed(&e, &self.broken);
             }
         }
+    }
+
+    /// Let the renderer show what time tells (silent commands).
+    pub fn tick(&self) {
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        inner.render.tick(std::time::Instant::now());
     }
 
     /// True once a journal write failed (the run must stop starting work).

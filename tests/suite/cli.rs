@@ -399,7 +399,7 @@ fn config_is_found_in_a_parent_directory_and_commands_run_in_the_root() {
     c.args(["run", "where", "-q"])
         .current_dir(t.path("sub/deeper"));
     let out = c.output().unwrap();
-    Run::from_output(&c, out).expect(0, "ok where (X.Xs)\n", "");
+    Run::from_output(&c, out).expect(0, "", "ok where (X.Xs)\n");
     let root = std::fs::canonicalize(t.dir.path()).unwrap();
     assert_eq!(t.read("where.txt").trim(), root.display().to_string());
 }
@@ -745,6 +745,7 @@ fn normal_output_and_summary() {
         .run()
         .expect(
             0,
+            "building\ntesting\n",
             "
             ok build X.Xs
             ok test X.Xs
@@ -754,7 +755,6 @@ fn normal_output_and_summary() {
               ok        test   X.Xs
             Completed in X.Xs: 2 succeeded
             ",
-            "",
         );
 }
 
@@ -778,18 +778,10 @@ fn failure_skips_dependents_and_reports_the_command() {
         .args(&["run", "later"]);
     t.run().expect(
         1,
+        "build | compiled\n",
         "
+        build | error: linker failed
         FAILED build X.Xs
-        ok lint X.Xs
-
-        Summary:
-          FAILED    build   X.Xs
-          ok        lint    X.Xs
-          skipped   deploy  skipped
-          skipped   later   skipped
-        Failed in X.Xs: 1 succeeded, 1 failed, 2 skipped
-        ",
-        "
         Error: Command failed
 
           Host: local
@@ -803,6 +795,14 @@ fn failure_skips_dependents_and_reports_the_command() {
           Previous commands in this task succeeded:
             ok echo compiled
 
+        ok lint X.Xs
+
+        Summary:
+          FAILED    build   X.Xs
+          ok        lint    X.Xs
+          skipped   deploy  skipped
+          skipped   later   skipped
+        Failed in X.Xs: 1 succeeded, 1 failed, 2 skipped
         ",
     );
     // The running task finished (fail-fast lets it), the dependent never started.
@@ -835,13 +835,9 @@ fn continue_on_error_runs_everything_whose_deps_succeeded() {
         ]);
     t.run().expect(
         1,
+        "",
         "
         FAILED bad (X.Xs)
-        ok good (X.Xs)
-        ok after_good (X.Xs)
-        skipped after_bad
-        ",
-        "
         Error: Command failed
 
           Host: local
@@ -849,6 +845,9 @@ fn continue_on_error_runs_everything_whose_deps_succeeded() {
           Command: exit 1
           Exit code: 1
 
+        ok good (X.Xs)
+        ok after_good (X.Xs)
+        skipped after_bad
         ",
     );
     assert_eq!(t.read("log"), "good\nafter_good\n");
@@ -869,10 +868,7 @@ fn command_continue_on_error_and_retries() {
         )
         .args(&["run", "flaky", "-q"]);
     let r = t.run();
-    r.expect(
-        0,
-        "ok flaky (X.Xs)\n",
-        "warning: task `flaky` on local: `echo optional; exit 7` exited with 7; continuing (continue_on_error)\n",
+    r.expect(0, "", "warning: task `flaky` on local: `echo optional; exit 7` exited with 7; continuing (continue_on_error)\nok flaky (X.Xs)\n",
     );
     assert_eq!(t.read("attempts").lines().count(), 3);
     assert_eq!(t.read("log"), "done\n");
@@ -890,8 +886,9 @@ fn retries_exhausted_fail_with_the_last_exit_code() {
         .args(&["run", "never", "-q"]);
     t.run().expect(
         1,
-        "FAILED never (X.Xs)\n",
+        "",
         "
+        FAILED never (X.Xs)
         Error: Command failed
 
           Host: local
@@ -905,7 +902,7 @@ fn retries_exhausted_fail_with_the_last_exit_code() {
 }
 
 #[test]
-fn verbose_streams_tagged_output_on_the_right_stream() {
+fn verbose_echoes_commands_and_output_goes_to_its_own_stream() {
     Test::new()
         .toml(
             r#"
@@ -917,15 +914,15 @@ fn verbose_streams_tagged_output_on_the_right_stream() {
         .run()
         .expect(
             0,
+            "out-line\n",
             "
             * hello
             hello | $ echo out-line
-            hello | out-line
             hello | $ echo err-line >&2
+            err-line
             ok hello X.Xs
             Completed in X.Xs: 1 succeeded
             ",
-            "hello | err-line\n",
         );
 }
 
@@ -965,11 +962,8 @@ fn missing_dir_is_reported_with_a_suggestion() {
         )
         .args(&["run", "x", "-q"]);
     let root = t.dir.path().display().to_string();
-    t.run().expect(
-        1,
-        "FAILED x (X.Xs)\n",
-        &format!(
-            "Error: Command could not start\n\n  Host: local\n  Task: x\n  Command: true\n  Reason: working directory {root}/nope does not exist\n\n  help: check `dir` and the command of task `x`\n\n"
+    t.run().expect(1, "", &format!(
+            "FAILED x (X.Xs)\nError: Command could not start\n\n  Host: local\n  Task: x\n  Command: true\n  Reason: working directory {root}/nope does not exist\n\n  help: check `dir` and the command of task `x`\n\n"
         ),
     );
 }
@@ -979,7 +973,7 @@ fn colors_follow_the_environment() {
     let toml = "[tasks.a]\nrun = \"true\"\n";
     let plain = Test::new().toml(toml).args(&["run", "a", "-q"]).run();
     assert!(
-        !plain.stdout.contains('\x1b'),
+        !plain.stderr.contains('\x1b'),
         "no color when not a terminal"
     );
     let forced = Test::new()
@@ -988,9 +982,9 @@ fn colors_follow_the_environment() {
         .args(&["run", "a", "-q"])
         .run();
     assert!(
-        forced.stdout.contains("\x1b[1;32mok\x1b[0m"),
+        forced.stderr.contains("\x1b[1;32mok\x1b[0m"),
         "{:?}",
-        forced.stdout
+        forced.stderr
     );
 }
 
@@ -1034,16 +1028,10 @@ fn timeout_kills_the_whole_process_group() {
     let r = t.run();
     r.expect(
         4,
-        "
-        TIMEOUT slow X.Xs
-
-        Summary:
-          TIMEOUT   slow   X.Xs
-          skipped   after  skipped
-        Failed in X.Xs: 0 succeeded, 1 timed out, 1 skipped
-        ",
+        "started\n",
         &format!(
             "
+            TIMEOUT slow X.Xs
             Error: Command timed out
 
               Host: local
@@ -1056,6 +1044,11 @@ fn timeout_kills_the_whole_process_group() {
 
               help: raise the command's `timeout` in task `slow` if it needs longer
 
+
+            Summary:
+              TIMEOUT   slow   X.Xs
+              skipped   after  skipped
+            Failed in X.Xs: 0 succeeded, 1 timed out, 1 skipped
             "
         ),
     );
@@ -1087,11 +1080,8 @@ fn task_timeout_bounds_all_commands_on_a_host() {
         [a] if a == "one" => ("echo one >> log; sleep 0.25", ""),
         _ => panic!("unexpected command log {log:?}\n{}", r.show()),
     };
-    r.expect(
-        4,
-        "TIMEOUT slow (X.Xs)\n",
-        &format!(
-            "Error: Command timed out\n\n  Host: local\n  Task: slow\n  Command: {command}\n  Timeout: 400ms (task timeout)\n{previous}\n  help: raise `timeout` of task `slow` (the whole task on one host)\n\n"
+    r.expect(4, "", &format!(
+            "TIMEOUT slow (X.Xs)\nError: Command timed out\n\n  Host: local\n  Task: slow\n  Command: {command}\n  Timeout: 400ms (task timeout)\n{previous}\n  help: raise `timeout` of task `slow` (the whole task on one host)\n\n"
         ),
     );
 }

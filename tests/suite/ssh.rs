@@ -101,11 +101,9 @@ fn wrong_key_fails_with_exit_3_naming_host_and_identities() {
     let r = t.run();
     let home = t.path("home");
     let wrong = Keys::get().key("wrong_ed25519");
-    r.expect(
-        3,
-        "FAILED t (X.Xs)\n",
-        &format!(
+    r.expect(3, "", &format!(
             "
+            FAILED t (X.Xs)
             Error: SSH connection failed
 
               Host: {h}
@@ -137,11 +135,9 @@ fn strict_rejects_an_unknown_host() {
     .args(&["run", "t", "-q"]);
     let kh = server.dir.path().join("known_hosts");
     std::fs::write(&kh, "").unwrap();
-    t.run().expect(
-        3,
-        "FAILED t (X.Xs)\n",
-        &format!(
+    t.run().expect(3, "", &format!(
             r#"
+            FAILED t (X.Xs)
             Error: SSH connection failed
 
               Host: {h}
@@ -172,11 +168,9 @@ fn assert_changed_key(
     kh: &Path,
     line: usize,
 ) {
-    r.expect(
-        3,
-        "FAILED t (X.Xs)\n",
-        &format!(
+    r.expect(3, "", &format!(
             "
+            FAILED t (X.Xs)
             Error: SSH connection failed
 
               Host: {u}@127.0.0.1:{port}
@@ -207,13 +201,13 @@ fn accept_new_writes_the_key_then_a_changed_key_is_refused_with_its_line() {
         "host_key_checking = \"accept-new\"\n",
     )
     .args(&["run", "t", "-q"]);
-    t.run().expect(0, "ok t (X.Xs)\n", "");
+    t.run().expect(0, "", "ok t (X.Xs)\n");
     let written = std::fs::read_to_string(&kh).unwrap();
     assert_eq!(
         written,
         format!("[127.0.0.1]:{} {}\n", server.port, server.host_key)
     );
-    t.run().expect(0, "ok t (X.Xs)\n", "");
+    t.run().expect(0, "", "ok t (X.Xs)\n");
 
     // Another key for the same host on line 2: the server's key no longer matches.
     let other = Server::openssh();
@@ -260,11 +254,9 @@ fn a_revoked_host_key_is_refused_with_its_line() {
     let r = ssh_test_with(&server, "id_ed25519", body, &kh, "")
         .args(&["run", "t", "-q"])
         .run();
-    r.expect(
-        3,
-        "FAILED t (X.Xs)\n",
-        &format!(
+    r.expect(3, "", &format!(
             "
+            FAILED t (X.Xs)
             Error: SSH connection failed
 
               Host: {h}
@@ -307,7 +299,7 @@ fn a_host_known_by_its_ecdsa_key_is_asked_for_that_key_and_hashed_names_match() 
 
     let body = "[tasks.t]\non = \"web\"\nrun = \"true\"\n";
     let t = ssh_test_with(&server, "id_ed25519", body, &kh, "").args(&["run", "t", "-q"]);
-    t.run().expect(0, "ok t (X.Xs)\n", "");
+    t.run().expect(0, "", "ok t (X.Xs)\n");
 
     // Another ECDSA key on line 2 for the host: a changed key, reported with its line.
     let other = keys_dir.path().join("other_ecdsa");
@@ -342,7 +334,7 @@ fn key_exchange_falls_back_to_curve25519_and_follows_kexalgorithms() {
     );
     t.clone_args(&["run", "t", "-q"])
         .run()
-        .expect(0, "ok t (X.Xs)\n", "");
+        .expect(0, "", "ok t (X.Xs)\n");
 
     // KexAlgorithms in ssh_config is what nexus offers: P-256 only fails against it.
     let keys = Keys::get();
@@ -362,11 +354,9 @@ fn key_exchange_falls_back_to_curve25519_and_follows_kexalgorithms() {
     );
     let t = t.toml(&toml);
     let host_keys = "ssh-ed25519,ecdsa-sha2-nistp256,ecdsa-sha2-nistp384,ecdsa-sha2-nistp521,rsa-sha2-512,rsa-sha2-256";
-    t.clone_args(&["run", "t", "-q"]).run().expect(
-        3,
-        "FAILED t (X.Xs)\n",
-        &format!(
+    t.clone_args(&["run", "t", "-q"]).run().expect(3, "", &format!(
             "
+            FAILED t (X.Xs)
             Error: SSH connection failed
 
               Host: a
@@ -420,7 +410,7 @@ fn key_exchange_falls_back_to_curve25519_and_follows_kexalgorithms() {
     resolve(&t).expect(0, &resolved("curve25519-sha256,curve25519-sha256@libssh.org,diffie-hellman-group14-sha256,diffie-hellman-group16-sha512,diffie-hellman-group-exchange-sha256"), "");
     t.clone_args(&["run", "t", "-q"])
         .run()
-        .expect(0, "ok t (X.Xs)\n", "");
+        .expect(0, "", "ok t (X.Xs)\n");
 
     // A list with nothing libssh2 implements is refused before connecting.
     std::fs::write(&cfg_path, cfg("sntrup761x25519-sha512@openssh.com")).unwrap();
@@ -495,7 +485,7 @@ fn connecting_does_not_count_against_the_command_timeout() {
         u = user(),
     );
     let t = isolated(Test::new().toml(&toml)).args(&["run", "t", "-q"]);
-    t.run().expect(0, "ok t (X.Xs)\n", "");
+    t.run().expect(0, "", "ok t (X.Xs)\n");
 }
 
 #[test]
@@ -517,11 +507,8 @@ fn host_key_checking_off_warns_once_per_endpoint_and_key() {
     );
     std::fs::write(server.dir.path().join("known_hosts"), "").unwrap();
     let r = isolated(t.toml(&toml)).args(&["run", "t", "-q"]).run();
-    r.expect(
-        0,
-        "ok t (X.Xs)\n",
-        &format!(
-            "warning: host key checking is off: accepted ssh-ed25519 key {fp} of [127.0.0.1]:{p} without checking\n",
+    r.expect(0, "", &format!(
+            "warning: host key checking is off: accepted ssh-ed25519 key {fp} of [127.0.0.1]:{p} without checking\nok t (X.Xs)\n",
             fp = server.fingerprint(),
             p = server.port
         ),
@@ -560,20 +547,19 @@ fn ssh_agent_authenticates() {
     .args(&["run", "t", "-v", "--plain"]);
     let r = t.run();
     drop(agent); // stopped by PID
+    let h = host(&server);
     r.expect(
         0,
+        &format!("t@{h} | via-agent\n"),
         &format!(
             "
             * t [{h}]
             t@{h} | $ echo via-agent
-            t@{h} | via-agent
             ok t X.Xs
               `- {h} ok X.Xs
             Completed in X.Xs: 1 succeeded
             ",
-            h = host(&server)
         ),
-        "",
     );
 }
 
@@ -616,9 +602,10 @@ fn remote_timeout_kills_the_remote_process() {
     .args(&["run", "slow", "-q"]);
     t.run().expect(
         4,
-        "TIMEOUT slow (X.Xs)\n",
+        "",
         &format!(
             "
+            TIMEOUT slow (X.Xs)
             Error: Command timed out
 
               Host: {h}
@@ -657,8 +644,8 @@ fn ctrl_c_during_a_remote_task_leaves_nothing_behind() {
     // The sleep runs for 300 s: nexus exiting before then means it stopped it.
     wait_within(&mut child, &cmd, Duration::from_secs(60)).expect(
         130,
-        "cancelled slow (X.Xs)\n",
         "",
+        "cancelled slow (X.Xs)\n",
     );
     let left = processes_matching(&format!("sleep {marker}"));
     assert!(
@@ -731,11 +718,9 @@ run = "echo report >> log"
     let bad = format!("{}@127.0.0.1:{closed}", user());
     t.clone_args(&["run", "verify", "--plain"]).run().expect(
         3,
+        "",
         &format!(
-            "FAILED deploy X.Xs\n  |- {good} ok X.Xs\n  `- {bad} UNREACHABLE X.Xs\n\nSummary:\n  FAILED    deploy  X.Xs\n  skipped   verify  skipped\nFailed in X.Xs: 0 succeeded, 1 failed, 1 skipped\n"
-        ),
-        &format!(
-            "Error: SSH connection failed\n\n  Host: {bad}\n  Task: deploy\n  Command: true\n  Reason: Connection refused (port {closed}), 3 attempts\n\n  help: Verify the host is reachable: ping 127.0.0.1\n  help: Check if SSH is running: nc -zv 127.0.0.1 {closed}\n  help: Verify firewall rules allow port {closed}\n\n"
+            "FAILED deploy X.Xs\n  |- {good} ok X.Xs\n  `- {bad} UNREACHABLE X.Xs\nError: SSH connection failed\n\n  Host: {bad}\n  Task: deploy\n  Command: true\n  Reason: Connection refused (port {closed}), 3 attempts\n\n  help: Verify the host is reachable: ping 127.0.0.1\n  help: Check if SSH is running: nc -zv 127.0.0.1 {closed}\n  help: Verify firewall rules allow port {closed}\n\n\nSummary:\n  FAILED    deploy  X.Xs\n  skipped   verify  skipped\nFailed in X.Xs: 0 succeeded, 1 failed, 1 skipped\n"
         ),
     );
 
@@ -868,11 +853,9 @@ fn dropbear_exec_exit_status_stderr_and_key_auth() {
     let toml = toml.replace("id_ed25519", "wrong_ed25519");
     let t = isolated(Test::new().toml(&toml)).args(&["run", "t", "-q"]);
     let home = t.path("home");
-    t.run().expect(
-        3,
-        "FAILED t (X.Xs)\n",
-        &format!(
+    t.run().expect(3, "", &format!(
             "
+            FAILED t (X.Xs)
             Error: SSH connection failed
 
               Host: {user}@127.0.0.1:{p}
@@ -925,17 +908,15 @@ fn proxy_jump_through_a_second_sshd() {
     let target_before = target.log_count("Accepted publickey");
     t.run().expect(
         0,
+        "t@behind | through-the-jump\nt@behind | second-command\n",
         "
         * t [behind]
         t@behind | $ echo through-the-jump
-        t@behind | through-the-jump
         t@behind | $ echo second-command
-        t@behind | second-command
         ok t X.Xs
           `- behind ok X.Xs
         Completed in X.Xs: 1 succeeded
         ",
-        "",
     );
     assert_eq!(
         jump.log_count("Accepted publickey") - jump_before,
@@ -953,18 +934,13 @@ fn proxy_jump_through_a_second_sshd() {
     drop(jump);
     t.run().expect(
         3,
-        "
-        * t [behind]
-        t@behind | $ echo through-the-jump
-        FAILED t X.Xs
-          `- behind UNREACHABLE X.Xs
-
-        Summary:
-          FAILED    t  X.Xs
-        Failed in X.Xs: 0 succeeded, 1 failed
-        ",
+        "",
         &format!(
             "
+            * t [behind]
+            t@behind | $ echo through-the-jump
+            FAILED t X.Xs
+              `- behind UNREACHABLE X.Xs
             Error: SSH connection failed
 
               Host: behind
@@ -976,6 +952,10 @@ fn proxy_jump_through_a_second_sshd() {
               help: Check if SSH is running: nc -zv 127.0.0.1 {jump_port}
               help: Verify firewall rules allow port {jump_port}
 
+
+            Summary:
+              FAILED    t  X.Xs
+            Failed in X.Xs: 0 succeeded, 1 failed
             ",
             u = user()
         ),
@@ -994,11 +974,9 @@ fn encrypted_key_needs_a_terminal_for_its_passphrase() {
     // No terminal: a clear error naming the key, exit 3.
     t.clone_args(&["run", "t", "-q"])
         .run()
-        .expect(
-            3,
-            "FAILED t (X.Xs)\n",
-            &format!(
+        .expect(3, "", &format!(
                 "
+                FAILED t (X.Xs)
                 Error: SSH connection failed
 
                   Host: {h}
@@ -1218,11 +1196,9 @@ fn a_proxy_command_that_fails_is_a_connection_error_naming_it() {
     let server = Server::openssh();
     let t = proxy_test(&server, "nexus-no-such-proxy %h %p").args(&["run", "t", "-q"]);
     let port = server.port;
-    t.run().expect(
-        3,
-        "FAILED t (X.Xs)\n",
-        &format!(
+    t.run().expect(3, "", &format!(
             "
+            FAILED t (X.Xs)
             Error: SSH connection failed
 
               Host: viaproxy

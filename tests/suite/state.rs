@@ -92,7 +92,7 @@ fn sigkill_then_resume_finishes_the_chain_without_rerunning_completed_tasks() {
     let id = interrupted[0]["id"].as_str().unwrap().to_string();
 
     let r = t.clone_args(&["resume", "-q"]).run();
-    r.expect(0, "ok t3 (X.Xs)\nok t4 (X.Xs)\nok t5 (X.Xs)\n", "");
+    r.expect(0, "", "ok t3 (X.Xs)\nok t4 (X.Xs)\nok t5 (X.Xs)\n");
     let marker = log_lines(&t.read("marker"));
     assert_eq!(marker, ["t1", "t2", "t3", "t3", "t4", "t5"]);
     let all = json_runs(&t, &[]);
@@ -110,7 +110,7 @@ fn a_new_run_after_an_interrupted_one_prints_the_resume_hint() {
     let toml = chain_toml("0");
     std::fs::write(t.path("nexus.toml"), unindent(&toml)).unwrap();
     let r = t.clone_args(&["run", "t1", "-q"]).run();
-    r.expect(0, "ok t1 (X.Xs)\n", "");
+    r.expect(0, "", "ok t1 (X.Xs)\n");
     let r = t
         .clone_args(&["run", "t5", "-q", "-p", "1"])
         .env("CI", "true")
@@ -118,12 +118,12 @@ fn a_new_run_after_an_interrupted_one_prints_the_resume_hint() {
     let chain = "ok t1 (X.Xs)\nok t2 (X.Xs)\nok t3 (X.Xs)\nok t4 (X.Xs)\nok t5 (X.Xs)\n";
     r.expect(
         0,
-        chain,
-        &format!("warning: the last run of `t5` ({id} #1) was interrupted; starting a new run\n  help: resume it instead with `nexus resume {id}`\n"),
+        "",
+        &format!("warning: the last run of `t5` ({id} #1) was interrupted; starting a new run\n  help: resume it instead with `nexus resume {id}`\n{chain}"),
     );
     t.clone_args(&["run", "t5", "-q", "--no-resume"])
         .run()
-        .expect(0, chain, "");
+        .expect(0, "", chain);
 }
 
 #[test]
@@ -146,7 +146,7 @@ fn resume_refuses_a_changed_config_unless_forced() {
     );
     t.clone_args(&["resume", &id, "--force", "-q"])
         .run()
-        .expect(0, "ok t3 (X.Xs)\nok t4 (X.Xs)\nok t5 (X.Xs)\n", "");
+        .expect(0, "", "ok t3 (X.Xs)\nok t4 (X.Xs)\nok t5 (X.Xs)\n");
     assert_eq!(
         log_lines(&t.read("marker")),
         ["t1", "t2", "t3", "t3", "t4-new", "t5"]
@@ -165,6 +165,7 @@ fn counters_increment_per_target_and_reach_commands() {
     );
     t.clone_args(&["run", "build", "-q"]).run().expect_code(0);
     let deploy_failed = "
+        FAILED deploy (X.Xs)
         Error: Command failed
 
           Host: local
@@ -174,11 +175,9 @@ fn counters_increment_per_target_and_reach_commands() {
 
         ";
     for _ in 0..2 {
-        t.clone_args(&["run", "deploy", "-q"]).run().expect(
-            1,
-            "FAILED deploy (X.Xs)\n",
-            deploy_failed,
-        );
+        t.clone_args(&["run", "deploy", "-q"])
+            .run()
+            .expect(1, "", deploy_failed);
     }
     t.clone_args(&["run", "build", "-q"]).run().expect_code(0);
     assert_eq!(
@@ -284,9 +283,9 @@ fn truncated_journal_is_reported_and_its_valid_prefix_resumed() {
     );
     t.clone_args(&["resume", "-q"]).run().expect(
         0,
-        "ok b (X.Xs)\n",
+        "",
         &format!(
-            "{}; resuming from the {} valid records before it\n",
+            "{}; resuming from the {} valid records before it\nok b (X.Xs)\n",
             warning.trim_end(),
             line - 1
         ),
@@ -465,7 +464,7 @@ fn remote_resume_skips_hosts_that_finished() {
     reap_orphans(&format!("sleep {sleep}"));
     t.clone_args(&["resume", "-q"])
         .run()
-        .expect(0, "ok roll (X.Xs)\nok after (X.Xs)\n", "");
+        .expect(0, "", "ok roll (X.Xs)\nok after (X.Xs)\n");
     let first = format!("{}@127.0.0.1:{}", user(), server.port);
     assert_eq!(
         log_lines(&std::fs::read_to_string(&m).unwrap()),
@@ -486,8 +485,10 @@ fn runs_show_prints_the_summary_and_captured_output() {
     );
     t.clone_args(&["run", "b", "-q"]).run().expect(
         1,
-        "ok a (X.Xs)\nFAILED b (X.Xs)\n",
+        "",
         "
+        ok a (X.Xs)
+        FAILED b (X.Xs)
         Error: Command failed
 
           Host: local
@@ -731,7 +732,7 @@ run = [{{ cmd = "test -f go || sleep {sleep}; echo slow-done >> log", timeout = 
     std::fs::write(t.path("go"), "").unwrap();
     t.clone_args(&["resume", &id2, "-q"])
         .run()
-        .expect(0, "ok slow (X.Xs)\n", "");
+        .expect(0, "", "ok slow (X.Xs)\n");
     assert_eq!(t.read("attempts"), before, "prep was not run again");
     assert_eq!(t.read("log"), "slow-done\n");
     let after = journal::read(&t.path(&format!(".nexus-home/runs/{id2}.jsonl"))).unwrap();
