@@ -292,3 +292,13 @@ pub fn restore_echo(fd: RawFd, old: &libc::termios) {
         libc::tcsetattr(fd, libc::TCSANOW, old);
     }
 }
+
+/// Ask for a pipe buffer of `size` bytes (Linux; the kernel may give less or refuse).
+/// Fewer, larger hand-offs between a command that prints a lot and nexus.
+pub fn grow_pipe(fd: RawFd, size: usize) {
+    let size = size.min(i32::MAX as usize) as libc::c_int;
+    // SAFETY: fcntl on a descriptor the caller keeps open; failure is harmless.
+    unsafe {
+        libc::fcntl(fd, libc::F_SETPIPE_SZ, size);
+    }
+}

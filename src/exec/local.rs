@@ -17,6 +17,11 @@ use std::time::{Duration, Instant};
 use super::{Cause, ExecResult, Progress, Stream};
 use crate::{signals, sys};
 
+/// Pipe buffer asked for each command's stdout and stderr, and how much is read at once:
+/// a command that prints a lot then hands over its output in few, large pieces.
+const PIPE_SIZE: usize = 1024 * 1024;
+const READ_SIZE: usize = 256 * 1024;
+
 /// Time between SIGTERM and SIGKILL when a group is stopped.
 pub const KILL_GRACE: Duration = Duration::from_millis(1000);
 
@@ -163,8 +168,11 @@ pub fn exec(cmd: &LocalCommand, deadline: Instant, progress: &mut dyn Progress) 
         // kernels) we look every 100ms.
         pidfd: sys::pidfd_open(child.id()),
         child,
-        buf: vec![0u8; 64 * 1024],
+        buf: vec![0u8; READ_SIZE],
     };
+    for pipe in [r.out.as_ref(), r.err.as_ref()].into_iter().flatten() {
+        sys::grow_pipe(pipe.as_raw_fd(), PIPE_SIZE);
+    }
     r.run(deadline, progress)
 }
 

@@ -31,11 +31,14 @@ impl<W: Write> Renderer<W> {
         }
     }
 
-    /// One `output` event per line.
-    fn output(&mut self, ts: &str, task: &Name, host: &Name, stream: Stream, data: &[u8]) {
+    /// One `output` event per line. The members before `line` are the same for every
+    /// line of a chunk: written once and copied (output is the hot path of JSON mode).
+    fn output_lines(&mut self, ts: &str, task: &Name, host: &Name, stream: Stream, data: &[u8]) {
         let key = (task.clone(), host.clone(), stream);
         let mut buf = self.partial.remove(&key).unwrap_or_default();
-        buf.push(data, &mut |l| self.line_event(ts, task, host, stream, l));
+        let head = self.output_head(ts, task, host, stream);
+        let out = &mut self.out;
+        buf.push(data, &mut |l| write_line(out, &head, l));
         if !buf.is_empty() {
             self.partial.insert(key, buf);
         }
@@ -45,17 +48,29 @@ impl<W: Write> Renderer<W> {
     fn end_of_output(&mut self, ts: &str, task: &Name, host: &Name) {
         for stream in [Stream::Stdout, Stream::Stderr] {
             if let Some(mut buf) = self.partial.remove(&(task.clone(), host.clone(), stream)) {
-                buf.finish(&mut |l| self.line_event(ts, task, host, stream, l));
+                let head = self.output_head(ts, task, host, stream);
+                let out = &mut self.out;
+                buf.finish(&mut |l| write_line(out, &head, l));
             }
         }
     }
 
-    fn line_event(&mut self, ts: &str, task: &Name, host: &Name, stream: Stream, raw: &[u8]) {
-        let text = raw.strip_suffix(b"\n").unwrap_or(raw);
-        let text = text.strip_suffix(b"\r").unwrap_or(text);
-        let body = json!({ "task": &**task, "host": &**host, "stream": stream.name(),
-                           "line": String::from_utf8_lossy(text) });
-        self.line(ts, "output", body);
+    /// `{"event":"output","run_id":…,"ts":…,"task":…,"host":…,"stream":…,"line":`
+    fn output_head(&self, ts: &str, task: &Name, host: &Name, stream: Stream) -> Vec<u8> {
+        let mut head = Vec::with_capacity(160);
+        head.extend_from_slice(b"{\"event\":\"output\",\"run_id\":");
+        let _ = serde_json::to_writer(&mut head, &self.run_id);
+        for (k, v) in [
+            ("ts", ts),
+            ("task", task),
+            ("host", host),
+            ("stream", stream.name()),
+        ] {
+            head.extend_from_slice(format!(",\"{k}\":").as_bytes());
+            let _ = serde_json::to_writer(&mut head, v);
+        }
+        head.extend_from_slice(b",\"line\":");
+        head
     }
 
     fn line(&mut self, ts: &str, name: &str, body: Value) {
@@ -71,18 +86,36 @@ impl<W: Write> Renderer<W> {
     }
 }
 
+/// One `output` event: the shared members, then the line as a JSON string.
+fn write_line(out: &mut impl Write, head: &[u8], raw: &[u8]) {
+    let text = raw.strip_suffix(b"\n").unwrap_or(raw);
+    let text = text.strip_suffix(b"\r").unwrap_or(text);
+    let _ = out.write_all(head);
+    let _ = match std::str::from_utf8(text) {
+        Ok(t) => serde_json::to_writer(&mut *out, t),
+        Err(_) => serde_json::to_writer(&mut *out, &String::from_utf8_lossy(text)),
+    };
+    let _ = out.write_all(b"}\n");
+}
+
 impl<W: Write + Send> Render for Renderer<W> {
+    fn output(
+        &mut self,
+        at: std::time::SystemTime,
+        task: &Name,
+        host: &Name,
+        stream: Stream,
+        data: &[u8],
+    ) {
+        let ts = timefmt::rfc3339(at);
+        self.output_lines(&ts, task, host, stream, data);
+        let _ = self.out.flush();
+    }
+
     fn event(&mut self, ev: &Stamped) {
         let ts = timefmt::rfc3339(ev.ts);
-        match &ev.event {
-            Event::Output {
-                task,
-                host,
-                stream,
-                data,
-            } => self.output(&ts, task, host, *stream, data),
-            Event::CommandFinish { cmd, .. } => self.end_of_output(&ts, &cmd.task, &cmd.host),
-            _ => {}
+        if let Event::CommandFinish { cmd, .. } = &ev.event {
+            self.end_of_output(&ts, &cmd.task, &cmd.host);
         }
         if let Some((name, body)) = to_json(&ev.event) {
             self.line(&ts, name, body);
@@ -165,8 +198,6 @@ pub fn to_json(ev: &Event) -> Option<(&'static str, Value)> {
                         "exit_code": exit_code, "tasks": tasks }),
             )
         }
-        Event::CommandSpawned { .. } | Event::UnitFinish { .. } | Event::Output { .. } => {
-            return None
-        }
+        Event::CommandSpawned { .. } | Event::UnitFinish { .. } => return None,
     })
 }

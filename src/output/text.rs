@@ -123,7 +123,7 @@ impl<O: Write, E: Write> Renderer<O, E> {
         }
     }
 
-    fn output(&mut self, task: &Name, host: &Name, stream: Stream, data: &[u8]) {
+    fn show_output(&mut self, task: &Name, host: &Name, stream: Stream, data: &[u8]) {
         let key = (task.clone(), host.clone());
         let mut w = Writers {
             out: &mut self.out,
@@ -372,16 +372,23 @@ fn plain_word(status: TaskStatus) -> &'static str {
 }
 
 impl<O: Write + Send, E: Write + Send> Render for Renderer<O, E> {
+    fn output(
+        &mut self,
+        _at: std::time::SystemTime,
+        task: &Name,
+        host: &Name,
+        stream: Stream,
+        data: &[u8],
+    ) {
+        self.show_output(task, host, stream, data);
+        let _ = self.out.flush();
+        let _ = self.err.flush();
+    }
+
     fn event(&mut self, ev: &Stamped) {
         match &ev.event {
             Event::TaskStart { task, hosts } => self.task_start(task, hosts),
             Event::CommandStart(c) => self.command_start(c),
-            Event::Output {
-                task,
-                host,
-                stream,
-                data,
-            } => self.output(task, host, *stream, data),
             Event::CommandFinish {
                 cmd,
                 exit_code,

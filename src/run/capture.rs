@@ -61,96 +61,160 @@ impl Captured {
 /// Builds a `Captured` from output as it arrives.
 #[derive(Debug, Default)]
 pub struct Capture {
-    /// Unfinished last lines of stdout and stderr.
+    /// Unfinished last lines of stdout and stderr, while the head fills.
     partial: [LineBuf; 2],
     head: Vec<Line>,
     head_bytes: usize,
-    /// Raw bytes of the tail lines, oldest first, and each line's stream and length.
-    tail_bytes: VecDeque<u8>,
-    tail_lines: VecDeque<(Stream, usize)>,
-    omitted_lines: u64,
-    omitted_bytes: u64,
+    head_full: bool,
+    /// After the head: the last TAIL_BYTES of raw output, as chunks, oldest first.
+    tail: VecDeque<(Stream, Vec<u8>)>,
+    tail_len: usize,
+    /// Bytes were dropped from the front of `tail` (its first line may be cut).
+    tail_cut: bool,
+    /// Everything after the head: bytes and newlines seen (to count what was left out).
+    after_bytes: u64,
+    after_newlines: u64,
 }
 
 impl Capture {
     /// Take a chunk of one stream's output.
     pub fn push(&mut self, stream: Stream, data: &[u8]) {
-        let mut partial = std::mem::take(&mut self.partial[stream as usize]);
-        let mut rest = data;
-        if self.head_bytes >= HEAD_BYTES && data.len() > 2 * TAIL_BYTES {
-            // Only the last TAIL_BYTES can survive: finish the held line, count the middle
-            // without keeping it.
-            let first = data.iter().position(|&b| b == b'\n').map_or(0, |i| i + 1);
-            partial.push(&data[..first], &mut |l| self.line(stream, l));
-            let cut = data.len() - TAIL_BYTES;
-            let cut = data[cut..]
-                .iter()
-                .position(|&b| b == b'\n')
-                .map_or(data.len(), |i| cut + i + 1)
-                .max(first);
-            self.omit_tail();
-            self.omitted_lines += data[first..cut].iter().filter(|&&b| b == b'\n').count() as u64;
-            self.omitted_bytes += (cut - first) as u64;
-            rest = &data[cut..];
-        }
-        partial.push(rest, &mut |l| self.line(stream, l));
-        self.partial[stream as usize] = partial;
-    }
-
-    fn line(&mut self, stream: Stream, raw: &[u8]) {
-        let body = raw.strip_suffix(b"\n").unwrap_or(raw);
-        let body = body.strip_suffix(b"\r").unwrap_or(body);
-        if self.head_bytes < HEAD_BYTES && self.tail_lines.is_empty() && self.omitted_lines == 0 {
-            self.head_bytes += raw.len();
-            self.head.push(Line(stream, text(body)));
+        if self.head_full {
+            self.tail_push(stream, data);
             return;
         }
-        let kept = &body[..body.len().min(MAX_LINE + 1)];
-        self.tail_bytes.extend(kept);
-        self.tail_lines.push_back((stream, kept.len()));
-        self.omitted_bytes += (raw.len() - kept.len()) as u64;
-        while self.tail_bytes.len() > TAIL_BYTES && self.tail_lines.len() > 1 {
-            self.drop_oldest();
+        let mut partial = std::mem::take(&mut self.partial[stream as usize]);
+        let mut rest: &[u8] = &[];
+        // Where in `data` the lines delivered so far end (the first one may begin with
+        // bytes held from earlier chunks).
+        let mut at = 0usize.wrapping_sub(partial.len());
+        partial.push(data, &mut |l| {
+            at = at.wrapping_add(l.len());
+            if self.head_full {
+                return;
+            }
+            self.head_line(stream, l);
+            if self.head_bytes >= HEAD_BYTES {
+                self.head_full = true;
+                rest = &data[at.min(data.len())..];
+            }
+        });
+        if self.head_full {
+            // What follows the line that filled the head goes to the tail (`rest` holds
+            // this stream's unfinished line too), with what the other stream held.
+            let other = 1 - stream as usize;
+            let mut other_held = Vec::new();
+            self.partial[other].finish(&mut |l| other_held.extend_from_slice(l));
+            let other_stream = if other == 0 {
+                Stream::Stdout
+            } else {
+                Stream::Stderr
+            };
+            self.tail_push(other_stream, &other_held);
+            self.tail_push(stream, rest);
+        } else {
+            self.partial[stream as usize] = partial;
         }
     }
 
-    fn drop_oldest(&mut self) {
-        if let Some((_, len)) = self.tail_lines.pop_front() {
-            self.tail_bytes.drain(..len);
-            self.omitted_lines += 1;
-            self.omitted_bytes += len as u64 + 1;
-        }
+    fn head_line(&mut self, stream: Stream, raw: &[u8]) {
+        let body = raw.strip_suffix(b"\n").unwrap_or(raw);
+        let body = body.strip_suffix(b"\r").unwrap_or(body);
+        self.head_bytes += raw.len();
+        self.head.push(Line(stream, text(body)));
     }
 
-    fn omit_tail(&mut self) {
-        while !self.tail_lines.is_empty() {
-            self.drop_oldest();
+    /// Keep the last TAIL_BYTES, count the rest.
+    fn tail_push(&mut self, stream: Stream, data: &[u8]) {
+        if data.is_empty() {
+            return;
+        }
+        self.after_bytes += data.len() as u64;
+        self.after_newlines += newlines(data) as u64;
+        if data.len() >= TAIL_BYTES {
+            self.tail_cut |= data.len() > TAIL_BYTES || !self.tail.is_empty();
+            self.tail.clear();
+            self.tail
+                .push_back((stream, data[data.len() - TAIL_BYTES..].to_vec()));
+            self.tail_len = TAIL_BYTES;
+            return;
+        }
+        self.tail.push_back((stream, data.to_vec()));
+        self.tail_len += data.len();
+        while self.tail_len > TAIL_BYTES {
+            let excess = self.tail_len - TAIL_BYTES;
+            let Some(front) = self.tail.front_mut() else {
+                break;
+            };
+            self.tail_cut = true;
+            if front.1.len() <= excess {
+                self.tail_len -= front.1.len();
+                self.tail.pop_front();
+            } else {
+                front.1.drain(..excess);
+                self.tail_len -= excess;
+            }
         }
     }
 
     pub fn finish(mut self) -> Captured {
-        for stream in [Stream::Stdout, Stream::Stderr] {
-            let mut partial = std::mem::take(&mut self.partial[stream as usize]);
-            partial.finish(&mut |l| self.line(stream, l));
+        if !self.head_full {
+            for stream in [Stream::Stdout, Stream::Stderr] {
+                let mut partial = std::mem::take(&mut self.partial[stream as usize]);
+                partial.finish(&mut |l| self.head_line(stream, l));
+            }
         }
-        let bytes: Vec<u8> = self.tail_bytes.into_iter().collect();
-        let mut at = 0;
-        let tail = self
-            .tail_lines
-            .into_iter()
-            .map(|(stream, len)| {
-                let line = Line(stream, text(&bytes[at..at + len]));
-                at += len;
-                line
-            })
-            .collect();
+        let mut tail = Vec::new();
+        let mut kept_bytes = 0u64;
+        let mut kept_newlines = 0u64;
+        let mut bufs: [LineBuf; 2] = Default::default();
+        let mut skip_first = self.tail_cut;
+        for (stream, mut chunk) in std::mem::take(&mut self.tail) {
+            if skip_first {
+                // The first line of what was kept may have lost its start: leave it out.
+                skip_first = false;
+                let cut = chunk
+                    .iter()
+                    .position(|&b| b == b'\n')
+                    .map_or(chunk.len(), |i| i + 1);
+                chunk.drain(..cut);
+            }
+            kept_bytes += chunk.len() as u64;
+            kept_newlines += newlines(&chunk) as u64;
+            bufs[stream as usize].push(&chunk, &mut |l| tail.push(tail_line(stream, l)));
+        }
+        for stream in [Stream::Stdout, Stream::Stderr] {
+            bufs[stream as usize].finish(&mut |l| tail.push(tail_line(stream, l)));
+        }
         Captured {
             head: self.head,
-            omitted_lines: self.omitted_lines,
-            omitted_bytes: self.omitted_bytes,
+            omitted_lines: self.after_newlines - kept_newlines,
+            omitted_bytes: self.after_bytes - kept_bytes,
             tail,
         }
     }
+}
+
+fn tail_line(stream: Stream, raw: &[u8]) -> Line {
+    let body = raw.strip_suffix(b"\n").unwrap_or(raw);
+    let body = body.strip_suffix(b"\r").unwrap_or(body);
+    Line(stream, text(body))
+}
+
+/// Newlines in `data`, eight bytes at a time.
+fn newlines(data: &[u8]) -> usize {
+    let mut chunks = data.chunks_exact(8);
+    let mut n = 0;
+    for c in &mut chunks {
+        let w = u64::from_ne_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+        // Bytes equal to b'\n' become zero; the high bit of each zero byte is then set,
+        // exactly (no borrow from one byte into the next).
+        const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+        let x = w ^ 0x0a0a_0a0a_0a0a_0a0a;
+        let nonzero = (x & LOW7).wrapping_add(LOW7) | x;
+        n += (!(nonzero | LOW7)).count_ones() as usize;
+    }
+    n + chunks.remainder().iter().filter(|&&b| b == b'\n').count()
 }
 
 /// UTF-8 text of a line, lossy, cut to MAX_LINE bytes with a note of what was cut.
@@ -217,6 +281,16 @@ mod tests {
     }
 
     #[test]
+    fn newlines_are_counted_exactly() {
+        let data: Vec<u8> = (0..5000u32)
+            .map(|i| [b'\n', 0, 1, b'x', 0x0b, 0x09][i as usize % 6])
+            .collect();
+        let want = data.iter().filter(|&&b| b == b'\n').count();
+        assert_eq!(newlines(&data), want);
+        assert_eq!(newlines(b"\x00\n\x01\n\n"), 3);
+    }
+
+    #[test]
     fn long_lines_are_cut_in_the_capture() {
         let mut c = Capture::default();
         let long = vec![b'x'; 100_000];
@@ -227,5 +301,40 @@ mod tests {
         assert!(got.head[0]
             .1
             .ends_with("[line cut: longer than 4096 bytes]"));
+    }
+
+    #[test]
+    fn every_line_is_kept_or_counted_however_output_is_chunked() {
+        fn prop(lens: Vec<u16>, cuts: Vec<u16>) -> bool {
+            let mut c = Capture::default();
+            let mut data = Vec::new();
+            let mut streams = Vec::new();
+            for (i, len) in lens.iter().enumerate() {
+                let line = format!("{i}:{}\n", "y".repeat(*len as usize % 3000));
+                streams.push(if len % 3 == 0 {
+                    Stream::Stderr
+                } else {
+                    Stream::Stdout
+                });
+                data.push(line.into_bytes());
+            }
+            // Feed each line in pieces cut at `cuts`.
+            for (line, stream) in data.iter().zip(&streams) {
+                let mut at = 0;
+                for cut in &cuts {
+                    let next = (at + *cut as usize % 50 + 1).min(line.len());
+                    c.push(*stream, &line[at..next]);
+                    at = next;
+                }
+                c.push(*stream, &line[at..]);
+            }
+            let got = c.finish();
+            let total = got.head.len() as u64 + got.omitted_lines + got.tail.len() as u64;
+            let tail_bytes: usize = got.tail.iter().map(|l| l.1.len()).sum();
+            total == data.len() as u64 && tail_bytes <= TAIL_BYTES
+        }
+        quickcheck::QuickCheck::new()
+            .tests(200)
+            .quickcheck(prop as fn(Vec<u16>, Vec<u16>) -> bool);
     }
 }

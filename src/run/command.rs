@@ -53,12 +53,8 @@ struct Sink<'a> {
 impl Progress for Sink<'_> {
     fn output(&mut self, stream: Stream, data: &[u8]) {
         self.capture.push(stream, data);
-        self.recorder.emit(Event::Output {
-            task: self.cmd.task.clone(),
-            host: self.cmd.host.clone(),
-            stream,
-            data: data.to_vec(),
-        });
+        self.recorder
+            .output(&self.cmd.task, &self.cmd.host, stream, data);
     }
 
     fn spawned(&mut self, pgid: u32, remote: bool) {

@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 use serde::{Deserialize, Serialize};
 
 use super::capture::Captured;
-use crate::exec::{Cause, Stream};
+use crate::exec::Cause;
 
 /// How a task (or one host of it) ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -139,13 +139,6 @@ pub enum Event {
         cmd: CommandRef,
         pgid: u32,
         remote: bool,
-    },
-    /// A chunk of a command's output, as it was read (lines may span chunks).
-    Output {
-        task: Name,
-        host: Name,
-        stream: Stream,
-        data: Vec<u8>,
     },
     CommandFinish {
         cmd: CommandRef,

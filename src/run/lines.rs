@@ -57,6 +57,11 @@ impl LineBuf {
     pub fn is_empty(&self) -> bool {
         self.partial.is_empty()
     }
+
+    /// Bytes held.
+    pub fn len(&self) -> usize {
+        self.partial.len()
+    }
 }
 
 #[cfg(test)]

@@ -9,13 +9,26 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::SystemTime;
 
-use super::event::{Event, Stamped};
+use super::event::{Event, Name, Stamped};
+use crate::exec::Stream;
 use crate::state::journal::Journal;
 use crate::state::record::Record;
 
 /// Something that shows events to the user (the text or JSON renderer).
 pub trait Render: Send {
     fn event(&mut self, ev: &Stamped);
+
+    /// A chunk of a command's output, as it was read (lines may span chunks). Output is
+    /// not journaled (each command's head and tail are, in its `command_finish`).
+    fn output(
+        &mut self,
+        _at: SystemTime,
+        _task: &Name,
+        _host: &Name,
+        _stream: Stream,
+        _data: &[u8],
+    ) {
+    }
 
     /// Time passes (called every few seconds during a run, for "still running" notices).
     fn tick(&mut self, _now: std::time::Instant) {}
@@ -68,6 +81,13 @@ impl Recorder {
                 inner.failed(&e, &self.broken);
             }
         }
+    }
+
+    /// Show a chunk of a command's output.
+    pub fn output(&self, task: &Name, host: &Name, stream: Stream, data: &[u8]) {
+        let now = SystemTime::now();
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        inner.render.output(now, task, host, stream, data);
     }
 
     /// Let the renderer show what time tells (silent commands).

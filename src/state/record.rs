@@ -158,7 +158,7 @@ impl Record {
                 exit_code: *exit_code,
                 duration_ms: ms(*duration),
             },
-            Event::RunStart { .. } | Event::TaskStart { .. } | Event::Output { .. } => return None,
+            Event::RunStart { .. } | Event::TaskStart { .. } => return None,
         })
     }
 
