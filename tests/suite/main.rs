@@ -4,6 +4,7 @@
 //!
 //!   cli                the binary: config errors, CLI, execution order, output, timeouts,
 //!                      signals, JSON events (full-text assertions)
+//!   output             where command output goes, grouped and quiet modes, bounded memory
 //!   preflight          dry-run and pre-flight checks against a real sshd
 //!   properties         quickcheck properties of the plan and the scheduler
 //!   ssh                real OpenSSH sshd and dropbear: auth, host keys, pool, ProxyJump
@@ -18,6 +19,7 @@
 mod common;
 
 mod cli;
+mod output;
 mod preflight;
 mod properties;
 mod ssh;

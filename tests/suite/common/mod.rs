@@ -6,6 +6,7 @@
 
 #![allow(dead_code)]
 
+pub mod rusage;
 pub mod sshd;
 
 use std::collections::HashMap;
