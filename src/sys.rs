@@ -22,6 +22,16 @@ pub fn try_lock_exclusive(file: &File) -> io::Result<bool> {
     }
 }
 
+/// Take a shared lock on `file` if no other open file holds an exclusive one. Ok(false):
+/// held.
+pub fn try_lock_shared(file: &File) -> io::Result<bool> {
+    match flock(file, libc::LOCK_SH | libc::LOCK_NB) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
 fn flock(file: &File, op: libc::c_int) -> io::Result<()> {
     loop {
         // SAFETY: flock on a descriptor owned by `file`, alive for the call.
@@ -148,7 +158,8 @@ pub fn write_byte(fd: RawFd) {
 }
 
 /// Run `handler` on SIGINT and SIGTERM (restarting interrupted calls), and ignore SIGPIPE
-/// (a closed pipe to a child is an error to report, not a reason to die). The handler
+/// and SIGXFSZ (a closed pipe to a child, a file too large: errors to report, not reasons
+/// to die). The handler
 /// must only do async-signal-safe work.
 pub fn on_interrupt(handler: extern "C" fn(libc::c_int)) {
     // SAFETY: sigaction with a zeroed, then filled, struct; the handler is a plain
@@ -161,6 +172,8 @@ pub fn on_interrupt(handler: extern "C" fn(libc::c_int)) {
         libc::sigaction(libc::SIGINT, &sa, std::ptr::null_mut());
         libc::sigaction(libc::SIGTERM, &sa, std::ptr::null_mut());
         libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+        // A file past its size limit is a write error to report (the journal), not death.
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
     }
 }
 

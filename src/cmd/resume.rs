@@ -12,7 +12,7 @@ use crate::exec::ssh::target::RunOverrides;
 use crate::state::history::{self, RunState, Summary};
 use crate::state::journal::{self, Journal};
 use crate::state::record::RunHeader;
-use crate::state::{self, resume as policy};
+use crate::state::{self, resume as policy, survivors};
 
 pub fn resume(g: &Global, args: &ResumeArgs) -> Result<i32, Error> {
     let home = state::home();
@@ -62,9 +62,23 @@ fn config_of(g: &Global, header: &RunHeader) -> Result<config::Config, Error> {
     }
 }
 
-/// Continue the run journaled at `path`.
+/// Continue the run journaled at `path`: take the run (one process at a time), check
+/// what it was, that nothing of the killed process still runs, then run the rest.
 pub fn resume_run(g: &Global, exec: &Exec, path: &Path, force: bool) -> Result<i32, Error> {
-    let (summary, read) = super::runs::read_for_resume(path)?;
+    let owned = journal::Owned::take(path)
+        .map_err(|e| {
+            Error::usage(format!(
+                "cannot resume from {}: {}",
+                path.display(),
+                crate::error::io_reason(&e)
+            ))
+            .with_help("the journal cannot be read; start a new run with `nexus run`")
+        })?
+        .ok_or_else(|| taken_elsewhere(path))?;
+    let (summary, read) = history::summarize_owned(path).map_err(|why| {
+        Error::usage(format!("cannot resume from {}: {why}", path.display()))
+            .with_help("the journal has no usable start record; start a new run with `nexus run`")
+    })?;
     check_state(&summary)?;
     if let Some((line, reason)) = &summary.problem {
         crate::error::warn(
@@ -90,14 +104,111 @@ pub fn resume_run(g: &Global, exec: &Exec, path: &Path, force: bool) -> Result<i
         )));
     }
     let mut p = prepare(config, &header.targets, None, &RunOverrides::default())?;
+    still_running(&p, &header.run_id, survivors::unfinished(read.records()))?;
     p.info.run_id = header.run_id.clone();
     p.info.counter = header.counter;
     p.info.checkpoint = Some(policy::checkpoint(read.records()));
     if summary.problem.is_some() {
         // Cut the bad tail so the journal stays a valid prefix plus what follows.
-        journal::repair(path, read.valid_len).map_err(|e| state::unusable("repair", path, &e))?;
+        owned
+            .repair(read.valid_len)
+            .map_err(|e| state::unusable("repair", path, &e))?;
     }
-    let journal = Journal::append_to(path, read.last_seq())
+    let journal = Journal::append_to(owned, read.last_seq())
         .map_err(|e| state::unusable("append to", path, &e))?;
     super::run::execute(g, exec, p, journal)
+}
+
+/// Another process owns the run: it is going (a run, or another resume of it).
+fn taken_elsewhere(path: &Path) -> Error {
+    let id = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    Error::usage(format!(
+        "run {id} is going on in another nexus process (it holds the run's journal)"
+    ))
+    .with_help("wait for it to finish; `nexus runs` shows the run as running until then")
+}
+
+/// Refuse to resume while commands the killed process started still run: they would run
+/// twice at once.
+fn still_running(
+    p: &super::Prepared,
+    run_id: &str,
+    unfinished: Vec<survivors::Unfinished>,
+) -> Result<(), Error> {
+    if unfinished.is_empty() {
+        return Ok(());
+    }
+    let mut found: Vec<String> = Vec::new();
+    let mut help: Vec<String> = Vec::new();
+    let local = survivors::local(run_id);
+    for u in unfinished.iter().filter(|u| !u.remote) {
+        if local.iter().any(|f| f.pgid == u.pgid) {
+            found.push(format!(
+                "task `{}` on local: `{}` (process group {})",
+                u.task, u.command, u.pgid
+            ));
+            help.push(format!("kill -- -{}", u.pgid));
+        }
+    }
+    for u in unfinished.iter().filter(|u| u.remote) {
+        if !remote_survivors(p, run_id, &u.host).is_empty() {
+            found.push(format!(
+                "task `{}` on {}: `{}` (process group {} there)",
+                u.task, u.host, u.command, u.pgid
+            ));
+            help.push(format!("on {}: kill -- -{}", u.host, u.pgid));
+        }
+    }
+    if found.is_empty() {
+        return Ok(());
+    }
+    log::debug!("resume: {} command(s) of run {run_id} still running", found.len());
+    let mut d = crate::error::Diagnostic::new("");
+    for f in &found {
+        d = d.fact("Still running", f);
+    }
+    d = d.help(format!(
+        "wait for them to finish, or stop them ({}); then run `nexus resume {run_id}` again",
+        help.join("; ")
+    ));
+    Err(Error {
+        title: format!(
+            "run {run_id} cannot be resumed yet: commands the interrupted nexus started are still running"
+        ),
+        diagnostics: vec![d],
+        exit_code: crate::error::exit::USAGE,
+    })
+}
+
+/// Processes of `run_id` on the host labelled `host` (empty when it cannot be asked).
+fn remote_survivors(p: &super::Prepared, run_id: &str, host: &str) -> Vec<String> {
+    let Some((pool, target)) = p.info.ssh.as_ref().and_then(|s| s.by_label(host)) else {
+        return Vec::new();
+    };
+    let Ok(conn) = pool.checkout(target) else {
+        return Vec::new();
+    };
+    let cmd = crate::exec::ssh::remote::RemoteCommand {
+        line: survivors::remote_probe(run_id),
+        dir: None,
+        env: vec![],
+        sudo: None,
+        pty: false,
+    };
+    let mut got = crate::exec::Collected::default();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let (_, reusable) = crate::exec::ssh::remote::exec(&conn, &cmd, deadline, &mut got);
+    if reusable {
+        pool.checkin(target, conn);
+    } else {
+        pool.discard(target, conn);
+    }
+    String::from_utf8_lossy(&got.stdout)
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(str::to_string)
+        .collect()
 }

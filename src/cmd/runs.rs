@@ -10,7 +10,7 @@ use crate::error::Error;
 use crate::run::capture::{Captured, Line};
 use crate::state::history::{self, RunState, Summary};
 use crate::state::record::Record;
-use crate::state::{self, journal};
+use crate::state;
 use crate::timefmt;
 
 pub fn runs(args: &RunsArgs) -> Result<i32, Error> {
@@ -182,12 +182,4 @@ fn output_text(out: &mut String, c: &Captured) {
     for l in &c.tail {
         line(out, l);
     }
-}
-
-/// Read a journal for `resume`: its summary and records, or a usage error.
-pub fn read_for_resume(path: &Path) -> Result<(Summary, journal::Read), Error> {
-    history::summarize(path).map_err(|why| {
-        Error::usage(format!("cannot resume from {}: {why}", path.display()))
-            .with_help("the journal has no usable start record; start a new run with `nexus run`")
-    })
 }

@@ -49,14 +49,10 @@ impl Summary {
     }
 }
 
-fn pid_alive(pid: u32) -> bool {
-    // Our own pid is never a run that is still going (ids are unique per run).
-    pid != std::process::id() && Path::new(&format!("/proc/{pid}")).exists()
-}
-
-/// A summary from the first record, the last `run_finish` and the last process that ran
-/// the journal (for "running").
-fn summary(path: &Path, head: &Entry, recent: &[&Record]) -> Option<Summary> {
+/// A summary from the first record and the last `run_finish`; `going`: another process
+/// holds the journal's lock (a pid in the journal could have been reused; a lock cannot
+/// outlive its process).
+fn summary(path: &Path, head: &Entry, recent: &[&Record], going: bool) -> Option<Summary> {
     let Record::RunStart(header) = &head.record else {
         return None;
     };
@@ -68,19 +64,11 @@ fn summary(path: &Path, head: &Entry, recent: &[&Record]) -> Option<Summary> {
         } => Some((*status, *duration_ms)),
         _ => None,
     });
-    let last_pid = recent
-        .iter()
-        .rev()
-        .find_map(|r| match r {
-            Record::Resume { pid } => Some(*pid),
-            _ => None,
-        })
-        .unwrap_or(header.pid);
     let state = match finish {
+        _ if going => RunState::Running,
         Some((RunStatus::Success, _)) => RunState::Success,
         Some((RunStatus::Failed, _)) => RunState::Failed,
         Some((RunStatus::Interrupted, _)) => RunState::Interrupted,
-        None if pid_alive(last_pid) => RunState::Running,
         None => RunState::Interrupted,
     };
     Some(Summary {
@@ -96,6 +84,15 @@ fn summary(path: &Path, head: &Entry, recent: &[&Record]) -> Option<Summary> {
 /// Read a whole journal (checked line by line) and summarise it; Err for a journal with
 /// no usable first record.
 pub fn summarize(path: &Path) -> Result<(Summary, journal::Read), String> {
+    summarize_as(path, journal::held(path))
+}
+
+/// `summarize` for the process that owns the journal (it holds the lock itself).
+pub fn summarize_owned(path: &Path) -> Result<(Summary, journal::Read), String> {
+    summarize_as(path, false)
+}
+
+fn summarize_as(path: &Path, going: bool) -> Result<(Summary, journal::Read), String> {
     let read = journal::read(path).map_err(|e| io_reason(&e))?;
     let no_head = || {
         read.problem
@@ -107,7 +104,7 @@ pub fn summarize(path: &Path) -> Result<(Summary, journal::Read), String> {
         return Err(no_head());
     };
     let records: Vec<&Record> = read.records().collect();
-    let mut s = summary(path, head, &records).ok_or_else(no_head)?;
+    let mut s = summary(path, head, &records, going).ok_or_else(no_head)?;
     s.problem = read.problem.clone();
     Ok((s, read))
 }
@@ -128,12 +125,12 @@ pub fn peek(path: &Path) -> Result<Summary, String> {
     let recent: Vec<Record> = tail
         .lines()
         .skip(usize::from(from > 0))
-        .filter(|l| l.contains("\"ev\":\"run_finish\"") || l.contains("\"ev\":\"resume\""))
+        .filter(|l| l.contains("\"ev\":\"run_finish\""))
         .filter_map(|l| journal::parse_line(l).ok())
         .map(|e| e.record)
         .collect();
     let recent: Vec<&Record> = recent.iter().collect();
-    summary(path, &head, &recent)
+    summary(path, &head, &recent, journal::held(path))
         .ok_or_else(|| "it does not start with a valid run_start record".to_string())
 }
 

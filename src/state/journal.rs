@@ -94,6 +94,48 @@ pub fn parse_line(line: &str) -> Result<Entry, String> {
     serde_json::from_str(&body).map_err(|e| format!("not a valid record: {e}"))
 }
 
+/// A journal file opened for appending and locked (flock, exclusive) for as long as it is
+/// open: the run belongs to this process. Another process's lock means the run is going.
+pub struct Owned {
+    path: PathBuf,
+    file: File,
+}
+
+impl Owned {
+    /// Open an existing journal and take its lock; None when another process holds it.
+    pub fn take(path: &Path) -> std::io::Result<Option<Owned>> {
+        let file = open(path, false)?;
+        if !crate::sys::try_lock_exclusive(&file)? {
+            return Ok(None);
+        }
+        Ok(Some(Owned {
+            path: path.to_path_buf(),
+            file,
+        }))
+    }
+
+    /// Cut the file back to its valid prefix (only a bad tail goes; a process killed
+    /// during the cut leaves the old file or the cut one).
+    pub fn repair(&self, valid_len: u64) -> std::io::Result<()> {
+        self.file.set_len(valid_len)?;
+        self.file.sync_data()?;
+        log::debug!(
+            "journal: cut {} back to its {valid_len} valid bytes",
+            self.path.display()
+        );
+        Ok(())
+    }
+}
+
+/// Whether another process holds `path`'s lock (its run is going). A file that cannot
+/// be opened is not held.
+pub fn held(path: &Path) -> bool {
+    match std::fs::File::open(path) {
+        Ok(f) => crate::sys::try_lock_shared(&f).is_ok_and(|got| !got),
+        Err(_) => false,
+    }
+}
+
 /// An open journal, appended to by one process at a time. Records are written at once,
 /// except those `Record::can_wait` says may wait for the next one (completions): they go
 /// out together with it, in one write, or at `flush`.
@@ -121,11 +163,13 @@ fn open(path: &Path, create: bool) -> std::io::Result<File> {
 }
 
 impl Journal {
-    /// Create the journal of a new run, starting with its header.
+    /// Create the journal of a new run, starting with its header, and own it.
     pub fn create(path: &Path, header: &RunHeader) -> std::io::Result<Journal> {
+        let file = open(path, true)?;
+        crate::sys::lock_exclusive(&file)?;
         let mut j = Journal {
             path: path.to_path_buf(),
-            file: open(path, true)?,
+            file,
             seq: 0,
             last_sync: Instant::now(),
             pending: String::new(),
@@ -135,11 +179,12 @@ impl Journal {
         Ok(j)
     }
 
-    /// Continue the journal of an interrupted run after its last valid record `seq`.
-    pub fn append_to(path: &Path, seq: u64) -> std::io::Result<Journal> {
+    /// Continue the journal of an interrupted run, owned, after its last valid record.
+    pub fn append_to(owned: Owned, seq: u64) -> std::io::Result<Journal> {
+        let Owned { path, file } = owned;
         let mut j = Journal {
-            path: path.to_path_buf(),
-            file: open(path, false)?,
+            path,
+            file,
             seq,
             last_sync: Instant::now(),
             pending: String::new(),
@@ -147,7 +192,7 @@ impl Journal {
         j.write(&Record::Resume {
             pid: std::process::id(),
         })?;
-        log::debug!("journal: resuming {} after record {seq}", path.display());
+        log::debug!("journal: resuming {} after record {seq}", j.path.display());
         Ok(j)
     }
 
@@ -257,23 +302,6 @@ pub fn read(path: &Path) -> std::io::Result<Read> {
         out.problem = Some((1, "the journal is empty".into()));
     }
     Ok(out)
-}
-
-/// Cut a journal back to its valid prefix. Only bytes after the last valid record go:
-/// a process killed during the cut leaves either the old file or the cut one.
-pub fn repair(path: &Path, valid_len: u64) -> std::io::Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let f = std::fs::OpenOptions::new()
-        .write(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-        .open(path)?;
-    f.set_len(valid_len)?;
-    f.sync_data()?;
-    log::debug!(
-        "journal: cut {} back to its {valid_len} valid bytes",
-        path.display()
-    );
-    Ok(())
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ pub mod history;
 pub mod journal;
 pub mod record;
 pub mod resume;
+pub mod survivors;
 
 use std::path::{Path, PathBuf};
 

@@ -382,7 +382,7 @@ fn empty_journal_and_directory_in_its_place_are_clear_errors() {
                 "
             Error: cannot resume from {d}/20260101T000000000Z-0002.jsonl: Is a directory
 
-              help: the journal has no usable start record; start a new run with `nexus run`
+              help: the journal cannot be read; start a new run with `nexus run`
             ",
                 d = runs.display()
             ),

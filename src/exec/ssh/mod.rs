@@ -58,4 +58,12 @@ impl SshContext {
     pub fn target(&self, spec: &HostSpec) -> Option<(&pool::Pool, &target::SshTarget)> {
         self.targets.get(spec).map(|t| (&self.pool, t))
     }
+
+    /// The host shown as `label` in output and the journal.
+    pub fn by_label(&self, label: &str) -> Option<(&pool::Pool, &target::SshTarget)> {
+        self.targets
+            .values()
+            .find(|t| t.label == label)
+            .map(|t| (&self.pool, t))
+    }
 }
