@@ -29,6 +29,7 @@ use error::Error;
 
 /// Run nexus with `argv` (program name excluded) and return the process exit code.
 pub fn main_with_args(argv: Vec<OsString>) -> i32 {
+    sys::survive_file_size_limit();
     let result = cli::parse(argv).and_then(|inv| {
         logging::init(inv.global.log_level.as_deref(), inv.global.log_json);
         cmd::dispatch(&inv)

@@ -158,8 +158,7 @@ pub fn write_byte(fd: RawFd) {
 }
 
 /// Run `handler` on SIGINT and SIGTERM (restarting interrupted calls), and ignore SIGPIPE
-/// and SIGXFSZ (a closed pipe to a child, a file too large: errors to report, not reasons
-/// to die). The handler
+/// (a closed pipe to a child is an error to report, not a reason to die). The handler
 /// must only do async-signal-safe work.
 pub fn on_interrupt(handler: extern "C" fn(libc::c_int)) {
     // SAFETY: sigaction with a zeroed, then filled, struct; the handler is a plain
@@ -172,8 +171,21 @@ pub fn on_interrupt(handler: extern "C" fn(libc::c_int)) {
         libc::sigaction(libc::SIGINT, &sa, std::ptr::null_mut());
         libc::sigaction(libc::SIGTERM, &sa, std::ptr::null_mut());
         libc::signal(libc::SIGPIPE, libc::SIG_IGN);
-        // A file past its size limit is a write error to report (the journal), not death.
-        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
+}
+
+/// Make a file past its size limit (RLIMIT_FSIZE) a write error to report, not death:
+/// SIGXFSZ gets a handler that does nothing. A handler, not SIG_IGN, because handlers
+/// are reset by exec: the commands nexus starts keep the default.
+pub fn survive_file_size_limit() {
+    extern "C" fn nothing(_: libc::c_int) {}
+    // SAFETY: sigaction with a zeroed, then filled, struct; the handler does nothing.
+    unsafe {
+        let mut sa: libc::sigaction = std::mem::zeroed();
+        sa.sa_sigaction = nothing as *const () as usize;
+        sa.sa_flags = libc::SA_RESTART;
+        libc::sigemptyset(&mut sa.sa_mask);
+        libc::sigaction(libc::SIGXFSZ, &sa, std::ptr::null_mut());
     }
 }
 

@@ -165,7 +165,10 @@ fn still_running(
     if found.is_empty() {
         return Ok(());
     }
-    log::debug!("resume: {} command(s) of run {run_id} still running", found.len());
+    log::debug!(
+        "resume: {} command(s) of run {run_id} still running",
+        found.len()
+    );
     let mut d = crate::error::Diagnostic::new("");
     for f in &found {
         d = d.fact("Still running", f);

@@ -199,7 +199,10 @@ pub fn execute(g: &Global, exec: &Exec, p: Prepared, journal: Journal) -> Result
         return Err(Error::usage(format!("cannot write the run journal {path}: {why}"))
             .with_code(crate::error::exit::FAILED)
             .with_help("nothing more was started once the journal could not record it; free space or fix permissions there, or set NEXUS_HOME elsewhere")
-            .with_help(format!("what finished before is in the journal: nexus runs show {}", p.info.run_id)));
+            .with_help(format!(
+                "then `nexus resume {}` runs what the journal does not show as finished",
+                p.info.run_id
+            )));
     }
     Ok(outcome.exit_code)
 }

@@ -8,9 +8,9 @@ use super::print;
 use crate::cli::args::RunsArgs;
 use crate::error::Error;
 use crate::run::capture::{Captured, Line};
+use crate::state;
 use crate::state::history::{self, RunState, Summary};
 use crate::state::record::Record;
-use crate::state;
 use crate::timefmt;
 
 pub fn runs(args: &RunsArgs) -> Result<i32, Error> {

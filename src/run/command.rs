@@ -84,6 +84,20 @@ pub fn run(
             line: step.line.clone(),
         };
         recorder.emit(Event::CommandStart(cmd.clone()));
+        if recorder.broken() {
+            // The journal could not record the start: a command it cannot track is not
+            // started (a resume would not know it ran).
+            recorder.emit(Event::CommandFinish {
+                cmd,
+                exit_code: None,
+                duration: Duration::ZERO,
+                failure: Some(Failure::Cancelled),
+                retry_in: None,
+                ignored: false,
+                output: Default::default(),
+            });
+            return Some(Failure::Cancelled);
+        }
         let started = Instant::now();
         let limits = Limits {
             command: step.cmd.timeout,

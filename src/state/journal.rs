@@ -143,6 +143,8 @@ pub struct Journal {
     pub path: PathBuf,
     file: File,
     seq: u64,
+    /// Bytes of whole records in the file: a write that fails is cut back to it.
+    len: u64,
     last_sync: Instant,
     pending: String,
 }
@@ -166,15 +168,21 @@ impl Journal {
     /// Create the journal of a new run, starting with its header, and own it.
     pub fn create(path: &Path, header: &RunHeader) -> std::io::Result<Journal> {
         let file = open(path, true)?;
-        crate::sys::lock_exclusive(&file)?;
         let mut j = Journal {
             path: path.to_path_buf(),
             file,
             seq: 0,
+            len: 0,
             last_sync: Instant::now(),
             pending: String::new(),
         };
-        j.write(&Record::RunStart(header.clone()))?;
+        let started = crate::sys::lock_exclusive(&j.file)
+            .and_then(|()| j.write(&Record::RunStart(header.clone())));
+        if let Err(e) = started {
+            // Nothing ran: leave no journal of a run that did not start.
+            let _ = std::fs::remove_file(path);
+            return Err(e);
+        }
         log::debug!("journal: created {}", path.display());
         Ok(j)
     }
@@ -182,10 +190,12 @@ impl Journal {
     /// Continue the journal of an interrupted run, owned, after its last valid record.
     pub fn append_to(owned: Owned, seq: u64) -> std::io::Result<Journal> {
         let Owned { path, file } = owned;
+        let len = file.metadata()?.len();
         let mut j = Journal {
             path,
             file,
             seq,
+            len,
             last_sync: Instant::now(),
             pending: String::new(),
         };
@@ -214,12 +224,19 @@ impl Journal {
         self.flush()
     }
 
-    /// Write what waits, in one write.
+    /// Write what waits, in one write. A write that fails part-way (a full disk, a
+    /// file-size limit) is cut back, so the file holds whole records only.
     pub fn flush(&mut self) -> std::io::Result<()> {
         if self.pending.is_empty() {
             return Ok(());
         }
         let result = self.file.write_all(self.pending.as_bytes());
+        match &result {
+            Ok(()) => self.len += self.pending.len() as u64,
+            Err(_) => {
+                let _ = self.file.set_len(self.len);
+            }
+        }
         self.pending.clear();
         result
     }

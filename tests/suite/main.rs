@@ -9,6 +9,7 @@
 //!   properties         quickcheck properties of the plan and the scheduler
 //!   ssh                real OpenSSH sshd and dropbear: auth, host keys, pool, ProxyJump
 //!   ssh_config_corpus  ssh_config parsing compared with `ssh -G`
+//!   journal            the journal under races, SIGKILL, survivors, full disk
 //!   state              run journal, history, crash-resume
 //!   common             the test builder (`Test`, `Run::expect`) and the SSH servers
 
@@ -19,6 +20,7 @@
 mod common;
 
 mod cli;
+mod journal;
 mod output;
 mod preflight;
 mod properties;
