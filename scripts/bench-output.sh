@@ -7,6 +7,8 @@
 #   scripts/bench-output.sh            build nexus (release), measure, print a summary
 #
 # Targets (issue: reliability): peak RSS <= 64 MB in every mode; wall time <= 1.5 x sh.
+# Also measured: `sh -c "CMD | cat"`, the floor for any program that reads the output
+# (one more pipe: the command's writes and the reader's reads are copies sh does not make).
 #
 # Environment:
 #   BYTES=1000000000   how much the command prints
@@ -55,10 +57,11 @@ measure() {
   cat "$DIR/time.txt"
 }
 
-for m in sh $MODES; do : >"$OUT/$m.txt"; done
+for m in sh cat $MODES; do : >"$OUT/$m.txt"; done
 modes=($MODES)
 for r in $(seq 1 "$ROUNDS"); do
   measure sh -c "$CMD" >>"$OUT/sh.txt"
+  measure sh -c "$CMD | cat" >>"$OUT/cat.txt"
   n=${#modes[@]}
   for i in $(seq 0 $((n - 1))); do
     m=${modes[$(((i + r) % n))]}
@@ -74,13 +77,14 @@ sh_s=$(cut -d' ' -f1 "$OUT/sh.txt" | median)
   echo
   echo "nexus: $("$NEXUS" --version); rounds: $ROUNDS"
   echo
-  echo "| mode | wall median (s) | / sh | peak RSS max (MB) |"
-  echo "|---|---:|---:|---:|"
-  echo "| sh | $sh_s | 1.00 | $(cut -d' ' -f2 "$OUT/sh.txt" | sort -n | tail -1 | awk '{printf "%.1f", $1/1024}') |"
-  for m in $MODES; do
+  cat_s=$(cut -d' ' -f1 "$OUT/cat.txt" | median)
+  echo "| mode | wall median (s) | / sh | / sh with \`| cat\` | peak RSS max (MB) |"
+  echo "|---|---:|---:|---:|---:|"
+  for m in sh cat $MODES; do
     s=$(cut -d' ' -f1 "$OUT/$m.txt" | median)
     rss=$(cut -d' ' -f2 "$OUT/$m.txt" | sort -n | tail -1 | awk '{printf "%.1f", $1/1024}')
-    echo "| nexus $m | $s | $(python3 -c "print(f'{$s/$sh_s:.2f}')") | $rss |"
+    case $m in sh) name="sh -c CMD" ;; cat) name="sh -c 'CMD | cat'" ;; *) name="nexus $m" ;; esac
+    echo "| $name | $s | $(python3 -c "print(f'{$s/$sh_s:.2f}')") | $(python3 -c "print(f'{$s/$cat_s:.2f}')") | $rss |"
   done
 } >"$OUT/summary.md"
 cat "$OUT/summary.md"

@@ -91,11 +91,31 @@ fn write_line(out: &mut impl Write, head: &[u8], raw: &[u8]) {
     let text = raw.strip_suffix(b"\n").unwrap_or(raw);
     let text = text.strip_suffix(b"\r").unwrap_or(text);
     let _ = out.write_all(head);
-    let _ = match std::str::from_utf8(text) {
-        Ok(t) => serde_json::to_writer(&mut *out, t),
-        Err(_) => serde_json::to_writer(&mut *out, &String::from_utf8_lossy(text)),
-    };
+    if plain(text) {
+        // Printable ASCII only: the JSON string is the text between quotes.
+        let _ = out.write_all(b"\"");
+        let _ = out.write_all(text);
+        let _ = out.write_all(b"\"");
+    } else {
+        let _ = match std::str::from_utf8(text) {
+            Ok(t) => serde_json::to_writer(&mut *out, t),
+            Err(_) => serde_json::to_writer(&mut *out, &String::from_utf8_lossy(text)),
+        };
+    }
     let _ = out.write_all(b"}\n");
+}
+
+/// True when `text` is printable ASCII without `"` or `\\` (nothing to escape). Checks 16
+/// bytes at a time without branching per byte: most output is plain.
+fn plain(text: &[u8]) -> bool {
+    let special = |b: u8| b < 0x20 || b >= 0x80 || b == b'"' || b == b'\\';
+    let mut chunks = text.chunks_exact(16);
+    for c in &mut chunks {
+        if c.iter().fold(false, |any, &b| any | special(b)) {
+            return false;
+        }
+    }
+    !chunks.remainder().iter().any(|&b| special(b))
 }
 
 impl<W: Write + Send> Render for Renderer<W> {
@@ -200,4 +220,28 @@ pub fn to_json(ev: &Event) -> Option<(&'static str, Value)> {
         }
         Event::CommandSpawned { .. } | Event::UnitFinish { .. } => return None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Whatever a command prints, each `output` event is valid JSON holding the line (as
+    /// UTF-8, invalid bytes replaced), whether it took the plain path or not.
+    #[test]
+    fn output_events_hold_the_line() {
+        fn prop(line: Vec<u8>, ascii: String) -> bool {
+            [line, ascii.into_bytes()].iter().all(|raw| {
+                let raw: Vec<u8> = raw.iter().copied().filter(|&b| b != b'\n').collect();
+                let mut out = Vec::new();
+                write_line(&mut out, b"{\"line\":", &raw);
+                let v: Value = serde_json::from_slice(&out).expect("valid JSON");
+                let text = raw.strip_suffix(b"\r").unwrap_or(&raw);
+                out.ends_with(b"}\n") && v["line"] == *String::from_utf8_lossy(text)
+            })
+        }
+        quickcheck::QuickCheck::new()
+            .tests(2000)
+            .quickcheck(prop as fn(Vec<u8>, String) -> bool);
+    }
 }

@@ -201,20 +201,10 @@ fn tail_line(stream: Stream, raw: &[u8]) -> Line {
     Line(stream, text(body))
 }
 
-/// Newlines in `data`, eight bytes at a time.
+/// Newlines in `data`.
 fn newlines(data: &[u8]) -> usize {
-    let mut chunks = data.chunks_exact(8);
-    let mut n = 0;
-    for c in &mut chunks {
-        let w = u64::from_ne_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
-        // Bytes equal to b'\n' become zero; the high bit of each zero byte is then set,
-        // exactly (no borrow from one byte into the next).
-        const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
-        let x = w ^ 0x0a0a_0a0a_0a0a_0a0a;
-        let nonzero = (x & LOW7).wrapping_add(LOW7) | x;
-        n += (!(nonzero | LOW7)).count_ones() as usize;
-    }
-    n + chunks.remainder().iter().filter(|&&b| b == b'\n').count()
+    // memchr counts with SIMD where the CPU has it.
+    memchr::memchr_iter(b'\n', data).count()
 }
 
 /// UTF-8 text of a line, lossy, cut to MAX_LINE bytes with a note of what was cut.

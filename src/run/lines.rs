@@ -16,7 +16,7 @@ impl LineBuf {
     /// Pass each complete line of `data` (with its `\n`) to `line`; keep the rest.
     pub fn push(&mut self, mut data: &[u8], line: &mut dyn FnMut(&[u8])) {
         if !self.partial.is_empty() {
-            match data.iter().position(|&b| b == b'\n') {
+            match memchr::memchr(b'\n', data) {
                 Some(nl) => {
                     self.partial.extend_from_slice(&data[..=nl]);
                     line(&self.partial);
@@ -30,11 +30,12 @@ impl LineBuf {
                 }
             }
         }
-        let end = data.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
-        for l in data[..end].split_inclusive(|&b| b == b'\n') {
-            line(l);
+        let mut start = 0;
+        for nl in memchr::memchr_iter(b'\n', data) {
+            line(&data[start..=nl]);
+            start = nl + 1;
         }
-        self.partial.extend_from_slice(&data[end..]);
+        self.partial.extend_from_slice(&data[start..]);
         self.spill(line);
     }
 
