@@ -108,7 +108,7 @@ fn write_line(out: &mut impl Write, head: &[u8], raw: &[u8]) {
 /// True when `text` is printable ASCII without `"` or `\\` (nothing to escape). Checks 16
 /// bytes at a time without branching per byte: most output is plain.
 fn plain(text: &[u8]) -> bool {
-    let special = |b: u8| b < 0x20 || b >= 0x80 || b == b'"' || b == b'\\';
+    let special = |b: u8| !(0x20..0x80).contains(&b) || b == b'"' || b == b'\\';
     let mut chunks = text.chunks_exact(16);
     for c in &mut chunks {
         if c.iter().fold(false, |any, &b| any | special(b)) {
