@@ -113,10 +113,13 @@ fn expand_keeping_host(
     out
 }
 
-/// Median duration of earlier successful runs of the same targets, from the journals.
-pub fn estimate(targets: &[String]) -> Option<(std::time::Duration, usize)> {
+/// Median duration of the project's earlier successful runs of the same targets, from
+/// the journals.
+pub fn estimate(config: &Config, targets: &[String]) -> Option<(std::time::Duration, usize)> {
     let home = crate::state::home();
-    let (runs, _) = crate::state::history::history_light(&home).ok()?;
+    let project = crate::state::project_of(&config.path);
+    let scope = crate::state::Scope::Project(&project);
+    let (runs, _) = crate::state::history::history_light(&home, scope).ok()?;
     let key = crate::state::target_key(targets);
     let mut d: Vec<u64> = runs
         .iter()
@@ -205,7 +208,7 @@ pub fn render_text(
     s += &format!("  Tasks:     {} tasks, {phases} phases\n", tasks.len());
     s += &format!("  Hosts:     {hosts} unique remote hosts\n");
     s += &format!("  Commands:  {commands} commands in all (per host)\n");
-    s += &match estimate(&plan.targets) {
+    s += &match estimate(config, &plan.targets) {
         Some((d, n)) => format!(
             "  Estimated: ~{} (median of {n} previous successful run{})\n",
             crate::timefmt::secs(d),
@@ -226,7 +229,7 @@ pub fn to_json(
 ) -> serde_json::Value {
     let tasks = shown(config, plan, run, hosts_override);
     let (phases, hosts, commands) = counts(&tasks);
-    let est = estimate(&plan.targets);
+    let est = estimate(config, &plan.targets);
     json!({
         "dry_run": true,
         "targets": plan.targets,

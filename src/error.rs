@@ -288,6 +288,14 @@ pub fn warn(message: impl fmt::Display, help: &[String]) {
     let _ = std::io::stderr().lock().write_all(text.as_bytes());
 }
 
+/// A line of nexus's own about what it does (`resuming run …`), on stderr, in one write.
+pub fn note(message: impl fmt::Display) {
+    use std::io::Write;
+    let _ = std::io::stderr()
+        .lock()
+        .write_all(format!("{message}\n").as_bytes());
+}
+
 /// An io::Error's message without Rust's "(os error N)" suffix.
 pub fn io_reason(err: &std::io::Error) -> String {
     let text = err.to_string();

@@ -118,6 +118,35 @@ pub fn group_exists(pgid: u32) -> bool {
     unsafe { libc::kill(-(pgid as i32), 0) == 0 }
 }
 
+/// Whether process group `pgid` has a member that is not a zombie (a zombie waits for a
+/// parent to reap it; it runs nothing). Scans /proc: for the end of a session, not loops.
+pub fn group_running(pgid: u32) -> bool {
+    if !group_exists(pgid) {
+        return false;
+    }
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return true;
+    };
+    dir.flatten().any(|e| {
+        e.file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+            .and_then(live_group_of)
+            == Some(pgid)
+    })
+}
+
+/// The process group of `pid`, unless it is a zombie or gone (from /proc/PID/stat).
+pub fn live_group_of(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // After the command name (in parentheses): state, ppid, pgrp.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let mut f = rest.split_whitespace();
+    let state = f.next()?;
+    let pgrp = f.nth(1)?.parse().ok()?;
+    (state != "Z").then_some(pgrp)
+}
+
 /// A pidfd for `pid` (Linux 5.3+): readable when the process exits. None where the kernel
 /// has none.
 pub fn pidfd_open(pid: u32) -> Option<OwnedFd> {

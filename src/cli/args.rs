@@ -112,9 +112,16 @@ pub struct ResumeArgs {
 
 #[derive(Debug, Clone)]
 pub enum RunsArgs {
-    List { interrupted: bool, json: bool },
+    List {
+        interrupted: bool,
+        json: bool,
+        all: bool,
+    },
     Show(String),
-    Gc { keep: usize },
+    Gc {
+        keep: usize,
+        all: bool,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -366,6 +373,12 @@ fn runs_args(raw: &Raw) -> Result<RunsArgs, Error> {
         return Err(Error::usage("--keep is for `nexus runs gc`")
             .with_help("for example: nexus runs gc --keep 50"));
     }
+    if raw.has("all") && sub == Some("show") {
+        return Err(
+            Error::usage("--all is for the list of runs and for `nexus runs gc`")
+                .with_help("`nexus runs show ID` shows a run of any project"),
+        );
+    }
     if raw.has("interrupted") && sub.is_some() {
         return Err(
             Error::usage("--interrupted is for the list of runs (`nexus runs`)")
@@ -376,6 +389,7 @@ fn runs_args(raw: &Raw) -> Result<RunsArgs, Error> {
         (None, _) => Ok(RunsArgs::List {
             interrupted: raw.has("interrupted"),
             json: format_json(raw, "runs")?,
+            all: raw.has("all"),
         }),
         (Some("show"), Some(id)) => Ok(RunsArgs::Show(id.clone())),
         (Some("show"), None) => {
@@ -384,11 +398,12 @@ fn runs_args(raw: &Raw) -> Result<RunsArgs, Error> {
         }
         (Some("gc"), None) => Ok(RunsArgs::Gc {
             keep: raw.count("keep")?.unwrap_or(crate::state::KEEP_RUNS),
+            all: raw.has("all"),
         }),
         (Some("gc"), Some(extra)) => Err(Error::usage(format!(
             "unexpected argument `{extra}` for `nexus runs gc`"
         ))
-        .with_help("usage: nexus runs gc [--keep N]")),
+        .with_help("usage: nexus runs gc [--keep N] [--all]")),
         (Some(other), _) => {
             let mut e = Error::usage(format!("unknown runs subcommand `{other}`"));
             if let Some(h) = did_you_mean(other, ["show", "gc"]) {

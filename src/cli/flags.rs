@@ -314,11 +314,19 @@ pub const FLAGS: &[Flag] = &[
         commands: &["runs"],
     },
     Flag {
+        long: "all",
+        short: None,
+        value: None,
+        choices: &[],
+        help: "Runs of every project, not only this one's",
+        commands: &["runs"],
+    },
+    Flag {
         long: "keep",
         short: None,
         value: Some("N"),
         choices: &[],
-        help: "runs gc: keep the newest N journals (default 200)",
+        help: "runs gc: keep the newest N journals of each project (default 200)",
         commands: &["runs"],
     },
     Flag {

@@ -37,7 +37,7 @@ pub fn dispatch(inv: &Invocation) -> Result<i32, Error> {
         Command::Preflight(a) => preflight::preflight(g, a),
         Command::Resume(a) => resume::resume(g, a),
         Command::HostsResolve { host, ssh_config } => hosts::resolve(g, host, ssh_config),
-        Command::Runs(a) => runs::runs(a),
+        Command::Runs(a) => runs::runs(g, a),
     }
 }
 

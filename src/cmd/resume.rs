@@ -17,21 +17,51 @@ use crate::state::{self, resume as policy, survivors};
 pub fn resume(g: &Global, args: &ResumeArgs) -> Result<i32, Error> {
     let home = state::home();
     let path = match &args.run_id {
-        Some(id) => state::checked_journal_path(&home, id).map_err(|e| {
-            e.with_help("`nexus runs --interrupted` lists the runs that can be resumed")
-        })?,
+        Some(id) => {
+            let path = state::checked_journal_path(&home, id).map_err(|e| {
+                e.with_help("`nexus runs --interrupted` lists the runs that can be resumed")
+            })?;
+            refuse_other_project(g, &path)?;
+            path
+        }
         None => {
-            let (runs, _) = history::history(&home)?;
+            let project = state::project_of(&super::config_path(g)?);
+            let (runs, _) = history::history(&home, state::Scope::Project(&project))?;
             match runs.into_iter().find(|r| r.state == RunState::Interrupted) {
                 Some(r) => r.path,
                 None => {
-                    return Err(Error::usage("no interrupted run to resume")
-                        .with_help("`nexus runs` lists the recent runs"))
+                    return Err(Error::usage("no interrupted run to resume in this project")
+                        .with_help("`nexus runs` lists the project's recent runs; `nexus runs --all` every project's"))
                 }
             }
         }
     };
     resume_run(g, &args.exec, &path, args.force)
+}
+
+/// A run of another project is resumed from there (its commands, directories and state
+/// belong to it). Outside every project, a run id is enough.
+fn refuse_other_project(g: &Global, path: &Path) -> Result<(), Error> {
+    let Ok(here) = super::config_path(g).map(|p| state::project_of(&p)) else {
+        return Ok(());
+    };
+    let Ok(s) = history::peek(path) else {
+        // Unreadable: resume_run reports why.
+        return Ok(());
+    };
+    let theirs = s.header.project();
+    if theirs == here {
+        return Ok(());
+    }
+    Err(Error::usage(format!(
+        "run {} belongs to another project: {theirs}",
+        s.id()
+    ))
+    .with_help(format!(
+        "resume it there: cd {} && nexus resume {}",
+        crate::exec::shell_quote(theirs),
+        s.id()
+    )))
 }
 
 /// Refuse runs that are not interrupted.
@@ -107,7 +137,9 @@ pub fn resume_run(g: &Global, exec: &Exec, path: &Path, force: bool) -> Result<i
     still_running(&p, &header.run_id, survivors::unfinished(read.records()))?;
     p.info.run_id = header.run_id.clone();
     p.info.counter = header.counter;
-    p.info.checkpoint = Some(policy::checkpoint(read.records()));
+    let checkpoint = policy::checkpoint(read.records());
+    announce(&p, header, &checkpoint);
+    p.info.checkpoint = Some(checkpoint);
     if summary.problem.is_some() {
         // Cut the bad tail so the journal stays a valid prefix plus what follows.
         owned
@@ -214,4 +246,63 @@ fn remote_survivors(p: &super::Prepared, run_id: &str, host: &str) -> Vec<String
         .filter(|l| !l.trim().is_empty())
         .map(str::to_string)
         .collect()
+}
+
+/// Say what the resume skips and what it runs (stderr), before it starts:
+/// `resuming run ID (deploy #3): skipping build, test (finished), roll on web1; running
+/// roll (the rest), notify`.
+fn announce(p: &super::Prepared, header: &RunHeader, cp: &policy::Checkpoint) {
+    let (mut done, mut skip, mut run) = (Vec::new(), Vec::new(), Vec::new());
+    for &t in &p.plan.tasks {
+        let name = p.config.tasks[t].name.as_str();
+        if cp.done_tasks.contains(name) {
+            done.push(name);
+            continue;
+        }
+        let mut hosts: Vec<&str> = cp
+            .done_units
+            .iter()
+            .filter(|(t, _)| t == name)
+            .map(|(_, h)| h.as_str())
+            .collect();
+        hosts.sort_unstable();
+        if !hosts.is_empty() {
+            skip.push(format!("{name} on {}", hosts.join(", ")));
+        }
+        let mut partial: Vec<(&str, usize)> = cp
+            .next_command
+            .iter()
+            .filter(|((t, _), &n)| t == name && n > 0)
+            .map(|((_, h), &n)| (h.as_str(), n))
+            .collect();
+        partial.sort_unstable();
+        for (h, n) in &partial {
+            let s = if *n == 1 { "" } else { "s" };
+            skip.push(format!("{n} command{s} of {name} on {h}"));
+        }
+        if hosts.is_empty() && partial.is_empty() {
+            run.push(name.to_string());
+        } else {
+            run.push(format!("{name} (the rest)"));
+        }
+    }
+    if !done.is_empty() {
+        skip.insert(0, format!("{} (finished)", done.join(", ")));
+    }
+    let skipping = if skip.is_empty() {
+        "nothing had finished".to_string()
+    } else {
+        format!("skipping {}", skip.join(", "))
+    };
+    let running = if run.is_empty() {
+        String::new()
+    } else {
+        format!("; running {}", run.join(", "))
+    };
+    crate::error::note(format_args!(
+        "resuming run {} ({} #{}): {skipping}{running}",
+        header.run_id,
+        state::target_key(&header.targets),
+        header.counter
+    ));
 }

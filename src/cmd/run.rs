@@ -29,19 +29,22 @@ pub fn run(g: &Global, args: &RunArgs) -> Result<i32, Error> {
         p.info.unavailable = unavailable_hosts(g, &p, &args.checks);
     }
     let home = state::home();
+    let project = state::project_of(&p.config.path);
     if !args.no_resume {
-        if let Some(code) = offer_resume(g, &args.exec, &home, &p.plan.targets)? {
+        if let Some(code) = offer_resume(g, &args.exec, &home, &project, &p.plan.targets)? {
             return Ok(code);
         }
     }
-    let _ = history::gc(&home, state::KEEP_RUNS.saturating_sub(1));
-    p.info.counter = state::next_counter(&home, &state::target_key(&p.plan.targets))?;
+    let scope = state::Scope::Project(&project);
+    let _ = history::gc(&home, scope, state::KEEP_RUNS.saturating_sub(1));
+    p.info.counter = state::next_counter(&home, &state::counter_key(&project, &p.plan.targets))?;
     let path = state::journal_path(&home, &p.info.run_id);
     let header = RunHeader {
         run_id: p.info.run_id.clone(),
         counter: p.info.counter,
         targets: p.plan.targets.clone(),
         config: p.config.path.display().to_string(),
+        project,
         config_hash: state::resume::config_hash(&p.config),
         task_hashes: state::resume::task_hashes(&p.config),
         plan: p
@@ -122,11 +125,19 @@ fn offer_resume(
     g: &Global,
     exec: &Exec,
     home: &std::path::Path,
+    project: &str,
     targets: &[String],
 ) -> Result<Option<i32>, Error> {
-    let Some(last) = state::resume::interrupted_run_of(home, targets) else {
+    let Some(last) = state::resume::interrupted_run_of(home, project, targets) else {
         return Ok(None);
     };
+    // A resume that would skip nothing is a new run: no question.
+    let finished_something = state::journal::read(&last.path)
+        .is_ok_and(|r| state::resume::checkpoint(r.records()).skips_anything());
+    if !finished_something {
+        log::debug!("resume: run {} finished nothing; not offered", last.id());
+        return Ok(None);
+    }
     let what = format!(
         "the last run of `{}` ({} #{}) was interrupted",
         state::target_key(targets),

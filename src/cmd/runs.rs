@@ -5,23 +5,38 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::print;
-use crate::cli::args::RunsArgs;
+use crate::cli::args::{Global, RunsArgs};
 use crate::error::Error;
 use crate::run::capture::{Captured, Line};
 use crate::state;
 use crate::state::history::{self, RunState, Summary};
 use crate::state::record::Record;
+use crate::state::Scope;
 use crate::timefmt;
 
-pub fn runs(args: &RunsArgs) -> Result<i32, Error> {
+pub fn runs(g: &Global, args: &RunsArgs) -> Result<i32, Error> {
     let home = state::home();
+    // The project here, if any: outside every project, every project's runs are shown.
+    let here = super::config_path(g).ok().map(|p| state::project_of(&p));
+    let scope = |all: bool| match (&here, all) {
+        (Some(p), false) => Scope::Project(p),
+        _ => Scope::All,
+    };
     match args {
-        RunsArgs::List { interrupted, json } => list(&home, *interrupted, *json),
+        RunsArgs::List {
+            interrupted,
+            json,
+            all,
+        } => list(&home, scope(*all), *interrupted, *json),
         RunsArgs::Show(id) => show(&home, id),
-        RunsArgs::Gc { keep } => {
-            let n = history::gc(&home, *keep)?;
+        RunsArgs::Gc { keep, all } => {
+            let n = history::gc(&home, scope(*all), *keep)?;
+            let whose = match scope(*all) {
+                Scope::Project(p) => format!("of {p}"),
+                Scope::All => "of each project".to_string(),
+            };
             print(&format!(
-                "removed {n} run journals, kept the newest {keep}\n"
+                "removed {n} run journals, kept the newest {keep} {whose}\n"
             ))
         }
     }
@@ -46,8 +61,8 @@ fn duration_text(ms: Option<u64>) -> String {
         .unwrap_or_else(|| "-".into())
 }
 
-fn list(home: &Path, interrupted: bool, json: bool) -> Result<i32, Error> {
-    let (runs, bad) = history::history(home)?;
+fn list(home: &Path, scope: Scope<'_>, interrupted: bool, json: bool) -> Result<i32, Error> {
+    let (runs, bad) = history::history(home, scope)?;
     let runs: Vec<&Summary> = runs
         .iter()
         .filter(|r| !interrupted || r.state == RunState::Interrupted)
@@ -61,18 +76,28 @@ fn list(home: &Path, interrupted: bool, json: bool) -> Result<i32, Error> {
                     "id": r.id(), "counter": r.header.counter, "started": r.started,
                     "targets": r.header.targets, "status": r.state.name(),
                     "duration_ms": r.duration_ms, "journal": r.path.display().to_string(),
+                    "project": r.header.project(),
                 })
             })
             .collect();
         return print(&format!("{}\n", serde_json::Value::Array(v)));
     }
     if runs.is_empty() {
-        return print("no runs\n");
+        return print(match scope {
+            Scope::Project(_) => {
+                "no runs in this project (`nexus runs --all` lists every project's)\n"
+            }
+            Scope::All => "no runs\n",
+        });
     }
-    let mut rows =
-        vec![["ID", "RUN", "STARTED", "TARGETS", "STATUS", "DURATION"].map(String::from)];
+    let all = scope == Scope::All;
+    let mut head = vec!["ID", "RUN", "STARTED", "TARGETS", "STATUS", "DURATION"];
+    if all {
+        head.push("PROJECT");
+    }
+    let mut rows = vec![head.into_iter().map(String::from).collect::<Vec<_>>()];
     for r in &runs {
-        rows.push([
+        let mut row = vec![
             r.id().to_string(),
             format!(
                 "{} #{}",
@@ -83,13 +108,18 @@ fn list(home: &Path, interrupted: bool, json: bool) -> Result<i32, Error> {
             r.header.targets.join(","),
             r.state.name().to_string(),
             duration_text(r.duration_ms),
-        ]);
+        ];
+        if all {
+            row.push(r.header.project().to_string());
+        }
+        rows.push(row);
     }
     print(&table(&rows))
 }
 
-fn table(rows: &[[String; 6]]) -> String {
-    let widths: Vec<usize> = (0..6)
+fn table(rows: &[Vec<String>]) -> String {
+    let cols = rows.first().map_or(0, Vec::len);
+    let widths: Vec<usize> = (0..cols)
         .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
         .collect();
     let mut out = String::new();

@@ -95,3 +95,13 @@ impl ExecResult {
         }
     }
 }
+
+/// `s` as one word of a POSIX shell command: as it is when it holds only characters no
+/// shell treats specially, else in single quotes (embedded ones escaped).
+pub fn shell_quote(s: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "_./-+:@%,".contains(c);
+    if !s.is_empty() && s.chars().all(plain) {
+        return s.to_string();
+    }
+    format!("'{}'", s.replace('\'', "'\\''"))
+}

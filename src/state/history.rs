@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use super::journal::{self, Entry};
 use super::record::{Record, RunHeader};
-use super::{runs_dir, unusable};
+use super::{runs_dir, unusable, Scope};
 use crate::error::{io_reason, Error};
 use crate::run::event::RunStatus;
 
@@ -166,22 +166,13 @@ fn journal_files(home: &Path) -> Result<Vec<PathBuf>, Error> {
     Ok(paths)
 }
 
-/// The newest run of these targets (by counter key), reading only what it must:
-/// the first line of newer journals of other targets, then `peek` of the match.
-pub fn latest_of(home: &Path, key: &str) -> Option<Summary> {
+/// The newest run in `scope` of these targets (a `target_key`), reading only what it
+/// must: the first line of newer journals, then `peek` of the match.
+pub fn latest_of(home: &Path, scope: Scope<'_>, key: &str) -> Option<Summary> {
     let paths = journal_files(home).ok()?;
     for p in paths.iter().rev() {
-        let Ok(f) = std::fs::File::open(p) else {
-            continue;
-        };
-        let Ok(Entry {
-            record: Record::RunStart(h),
-            ..
-        }) = first_entry(&f)
-        else {
-            continue;
-        };
-        if super::target_key(&h.targets) == key {
+        let Some(h) = header_of(p) else { continue };
+        if scope.includes(&h) && super::target_key(&h.targets) == key {
             return peek(p).ok();
         }
     }
@@ -189,22 +180,30 @@ pub fn latest_of(home: &Path, key: &str) -> Option<Summary> {
 }
 
 /// All journals, newest first, fully read and checked; unreadable ones as (path, reason).
-pub fn history(home: &Path) -> Result<(Vec<Summary>, Unreadable), Error> {
-    history_with(home, |p| summarize(p).map(|(s, _)| s))
+pub fn history(home: &Path, scope: Scope<'_>) -> Result<(Vec<Summary>, Unreadable), Error> {
+    history_with(home, scope, |p| summarize(p).map(|(s, _)| s))
 }
 
-/// All journals, newest first, from `peek` (cheap: for the start of a run).
-pub fn history_light(home: &Path) -> Result<(Vec<Summary>, Unreadable), Error> {
-    history_with(home, peek)
+/// The journals in `scope`, newest first, from `peek` (cheap: for the start of a run).
+pub fn history_light(home: &Path, scope: Scope<'_>) -> Result<(Vec<Summary>, Unreadable), Error> {
+    history_with(home, scope, peek)
 }
 
+/// Journals in `scope`, newest first. Unreadable journals are reported whatever their
+/// project (which cannot be told).
 fn history_with(
     home: &Path,
+    scope: Scope<'_>,
     read: impl Fn(&Path) -> Result<Summary, String>,
 ) -> Result<(Vec<Summary>, Unreadable), Error> {
     let mut good = Vec::new();
     let mut bad = Vec::new();
     for p in journal_files(home)?.into_iter().rev() {
+        if let Some(h) = header_of(&p) {
+            if !scope.includes(&h) {
+                continue;
+            }
+        }
         match read(&p) {
             Ok(s) => good.push(s),
             Err(why) => bad.push((p, why)),
@@ -213,18 +212,42 @@ fn history_with(
     Ok((good, bad))
 }
 
-/// Remove all but the newest `keep` journals; returns how many were removed.
-pub fn gc(home: &Path, keep: usize) -> Result<usize, Error> {
+/// The run_start header of a journal file (its first line), if it has one.
+fn header_of(path: &Path) -> Option<RunHeader> {
+    let f = std::fs::File::open(path).ok()?;
+    match first_entry(&f) {
+        Ok(Entry {
+            record: Record::RunStart(h),
+            ..
+        }) => Some(h),
+        _ => None,
+    }
+}
+
+/// Remove all but the newest `keep` journals of each project in `scope` (never one a
+/// process holds: its run is going); returns how many were removed.
+pub fn gc(home: &Path, scope: Scope<'_>, keep: usize) -> Result<usize, Error> {
     let paths = journal_files(home)?;
-    let excess = paths.len().saturating_sub(keep);
+    if paths.len() <= keep {
+        // No project can have more than `keep`: nothing to read.
+        return Ok(0);
+    }
+    let mut kept: std::collections::HashMap<String, usize> = Default::default();
     let mut removed = 0;
-    for p in paths.into_iter().take(excess) {
-        if std::fs::remove_file(&p).is_ok() {
+    for p in paths.iter().rev() {
+        let Some(h) = header_of(p) else { continue };
+        if !scope.includes(&h) {
+            continue;
+        }
+        let n = kept.entry(h.project().to_string()).or_default();
+        if *n < keep {
+            *n += 1;
+        } else if !journal::held(p) && std::fs::remove_file(p).is_ok() {
             removed += 1;
         }
     }
     if removed > 0 {
-        log::debug!("state: removed {removed} old journals, kept {keep}");
+        log::debug!("state: removed {removed} old journals, kept {keep} per project");
     }
     Ok(removed)
 }

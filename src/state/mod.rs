@@ -32,6 +32,32 @@ pub fn home() -> PathBuf {
     crate::userenv::home().join(".local/state/nexus")
 }
 
+/// The project a nexus.toml belongs to: the absolute directory holding it, symlinks
+/// resolved, so that every way of reaching it names the same project.
+pub fn project_of(config_path: &Path) -> String {
+    let file = std::fs::canonicalize(config_path).unwrap_or_else(|_| config_path.to_path_buf());
+    let dir = file.parent().unwrap_or(Path::new("/"));
+    dir.display().to_string()
+}
+
+/// Which runs a history question is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope<'a> {
+    /// The runs of one project (its root, as `project_of` names it).
+    Project(&'a str),
+    /// Every project's runs.
+    All,
+}
+
+impl Scope<'_> {
+    pub fn includes(&self, header: &record::RunHeader) -> bool {
+        match self {
+            Scope::Project(p) => header.project() == *p,
+            Scope::All => true,
+        }
+    }
+}
+
 pub fn runs_dir(home: &Path) -> PathBuf {
     home.join("runs")
 }
@@ -119,6 +145,11 @@ pub fn next_counter(home: &Path, key: &str) -> Result<u64, Error> {
 }
 
 /// The counter key of a set of targets: their names, sorted, space-separated.
+/// The counters.json key of a project's runs of these targets.
+pub fn counter_key(project: &str, targets: &[String]) -> String {
+    format!("{project}\n{}", target_key(targets))
+}
+
 pub fn target_key(targets: &[String]) -> String {
     let mut t = targets.to_vec();
     t.sort();

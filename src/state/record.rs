@@ -19,6 +19,10 @@ pub struct RunHeader {
     pub targets: Vec<String>,
     /// The nexus.toml the run was started from.
     pub config: String,
+    /// The project the run belongs to: the absolute directory of its nexus.toml (empty in
+    /// journals from before projects; see `project()`).
+    #[serde(default)]
+    pub project: String,
     /// Fingerprint of the whole file, and of each task (to name what changed on resume).
     pub config_hash: String,
     #[serde(default)]
@@ -27,6 +31,20 @@ pub struct RunHeader {
     #[serde(default)]
     pub plan: Vec<String>,
     pub pid: u32,
+}
+
+impl RunHeader {
+    /// The project the run belongs to (for older journals: the directory of `config`).
+    pub fn project(&self) -> &str {
+        if !self.project.is_empty() {
+            return &self.project;
+        }
+        match self.config.rfind('/') {
+            Some(0) => "/",
+            Some(i) => &self.config[..i],
+            None => ".",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -20,6 +20,15 @@ pub struct Checkpoint {
     pub next_command: HashMap<(String, String), usize>,
 }
 
+impl Checkpoint {
+    /// True when resuming would skip something (a task, a host or a command).
+    pub fn skips_anything(&self) -> bool {
+        !self.done_tasks.is_empty()
+            || !self.done_units.is_empty()
+            || self.next_command.values().any(|&n| n > 0)
+    }
+}
+
 /// Completed tasks, completed (task, host) pairs, and per unfinished pair the commands
 /// already completed in a row from the first (see docs/state.md, "Resume").
 pub fn checkpoint<'a>(records: impl IntoIterator<Item = &'a Record>) -> Checkpoint {
@@ -147,11 +156,12 @@ pub fn config_changes(header: &RunHeader, config: &Config) -> Option<String> {
     })
 }
 
-/// The last run of these targets, when it was interrupted (what `nexus run` offers to
-/// resume).
-pub fn interrupted_run_of(home: &Path, targets: &[String]) -> Option<Summary> {
+/// The project's last run of these targets, when it was interrupted (what `nexus run`
+/// offers to resume).
+pub fn interrupted_run_of(home: &Path, project: &str, targets: &[String]) -> Option<Summary> {
     let key = super::target_key(targets);
-    history::latest_of(home, &key).filter(|s| s.state == RunState::Interrupted)
+    history::latest_of(home, super::Scope::Project(project), &key)
+        .filter(|s| s.state == RunState::Interrupted)
 }
 
 #[cfg(test)]

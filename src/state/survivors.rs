@@ -88,7 +88,7 @@ pub fn local(run_id: &str) -> Vec<Found> {
         if !env.split(|&b| b == 0).any(|v| v == needle.as_bytes()) {
             continue;
         }
-        let Some(pgid) = live_group(pid) else {
+        let Some(pgid) = crate::sys::live_group_of(pid) else {
             continue;
         };
         let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
@@ -101,17 +101,6 @@ pub fn local(run_id: &str) -> Vec<Found> {
     }
     found.sort();
     found
-}
-
-/// The process group of `pid`, unless it is a zombie (or gone).
-fn live_group(pid: u32) -> Option<u32> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // After the command name (in parentheses): state, ppid, pgrp.
-    let rest = &stat[stat.rfind(')')? + 1..];
-    let mut f = rest.split_whitespace();
-    let state = f.next()?;
-    let pgrp = f.nth(1)?.parse().ok()?;
-    (state != "Z").then_some(pgrp)
 }
 
 /// The shell snippet that lists, on a host, the processes of `run_id` (pid and command).

@@ -92,7 +92,11 @@ fn sigkill_then_resume_finishes_the_chain_without_rerunning_completed_tasks() {
     let id = interrupted[0]["id"].as_str().unwrap().to_string();
 
     let r = t.clone_args(&["resume", "-q"]).run();
-    r.expect(0, "", "ok t3 (X.Xs)\nok t4 (X.Xs)\nok t5 (X.Xs)\n");
+    r.expect(
+        0,
+        "",
+        "resuming run RUN_ID (t5 #1): skipping t1, t2 (finished); running t3, t4, t5\nok t3 (X.Xs)\nok t4 (X.Xs)\nok t5 (X.Xs)\n",
+    );
     let marker = log_lines(&t.read("marker"));
     assert_eq!(marker, ["t1", "t2", "t3", "t3", "t4", "t5"]);
     let all = json_runs(&t, &[]);
@@ -144,9 +148,11 @@ fn resume_refuses_a_changed_config_unless_forced() {
             "
         ),
     );
-    t.clone_args(&["resume", &id, "--force", "-q"])
-        .run()
-        .expect(0, "", "ok t3 (X.Xs)\nok t4 (X.Xs)\nok t5 (X.Xs)\n");
+    t.clone_args(&["resume", &id, "--force", "-q"]).run().expect(
+        0,
+        "",
+        "resuming run RUN_ID (t5 #1): skipping t1, t2 (finished); running t3, t4, t5\nok t3 (X.Xs)\nok t4 (X.Xs)\nok t5 (X.Xs)\n",
+    );
     assert_eq!(
         log_lines(&t.read("marker")),
         ["t1", "t2", "t3", "t3", "t4-new", "t5"]
@@ -285,7 +291,7 @@ fn truncated_journal_is_reported_and_its_valid_prefix_resumed() {
         0,
         "",
         &format!(
-            "{}; resuming from the {} valid records before it\nok b (X.Xs)\n",
+            "{}; resuming from the {} valid records before it\nresuming run RUN_ID (b #1): skipping a (finished); running b\nok b (X.Xs)\n",
             warning.trim_end(),
             line - 1
         ),
@@ -355,7 +361,7 @@ fn empty_journal_and_directory_in_its_place_are_clear_errors() {
     let r = t.clone_args(&["runs"]).run();
     r.expect(
         0,
-        "no runs\n",
+        "no runs in this project (`nexus runs --all` lists every project's)\n",
         &format!(
             "warning: unreadable run journal {d}/20260101T000000000Z-0002.jsonl: Is a directory\nwarning: unreadable run journal {d}/20260101T000000000Z-0001.jsonl: line 1: the journal is empty\n",
             d = runs.display()
@@ -422,7 +428,10 @@ fn gc_keeps_the_newest_journals() {
     }
     t.clone_args(&["runs", "gc", "--keep", "2"]).run().expect(
         0,
-        "removed 2 run journals, kept the newest 2\n",
+        &format!(
+            "removed 2 run journals, kept the newest 2 of {}\n",
+            std::fs::canonicalize(t.path("")).unwrap().display()
+        ),
         "",
     );
     assert_eq!(json_runs(&t, &[]).len(), 2);
@@ -462,10 +471,12 @@ fn remote_resume_skips_hosts_that_finished() {
     kill9(child.id());
     let _ = child.wait();
     reap_orphans(&format!("sleep {sleep}"));
-    t.clone_args(&["resume", "-q"])
-        .run()
-        .expect(0, "", "ok roll (X.Xs)\nok after (X.Xs)\n");
     let first = format!("{}@127.0.0.1:{}", user(), server.port);
+    t.clone_args(&["resume", "-q"]).run().expect(
+        0,
+        "",
+        &format!("resuming run RUN_ID (after #1): skipping roll on {first}; running roll (the rest), after\nok roll (X.Xs)\nok after (X.Xs)\n"),
+    );
     assert_eq!(
         log_lines(&std::fs::read_to_string(&m).unwrap()),
         [first.as_str(), second.as_str(), second.as_str(), "after"]
@@ -730,9 +741,11 @@ run = [{{ cmd = "test -f go || sleep {sleep}; echo slow-done >> log", timeout = 
     ));
     let before = t.read("attempts");
     std::fs::write(t.path("go"), "").unwrap();
-    t.clone_args(&["resume", &id2, "-q"])
-        .run()
-        .expect(0, "", "ok slow (X.Xs)\n");
+    t.clone_args(&["resume", &id2, "-q"]).run().expect(
+        0,
+        "",
+        "resuming run RUN_ID (slow #1): skipping prep, remote (finished); running slow\nok slow (X.Xs)\n",
+    );
     assert_eq!(t.read("attempts"), before, "prep was not run again");
     assert_eq!(t.read("log"), "slow-done\n");
     let after = journal::read(&t.path(&format!(".nexus-home/runs/{id2}.jsonl"))).unwrap();
@@ -744,4 +757,117 @@ run = [{{ cmd = "test -f go || sleep {sleep}; echo slow-done >> log", timeout = 
             ..
         })
     ));
+}
+
+/// Runs belong to their project: another project sharing NEXUS_HOME neither sees nor
+/// resumes them, and `--all` shows both with their paths.
+#[test]
+fn history_belongs_to_its_project() {
+    let a = chain_killed_at_t3(3);
+    let id = json_runs(&a, &[])[0]["id"].as_str().unwrap().to_string();
+    let a_root = std::fs::canonicalize(a.path("")).unwrap();
+    let b_dir = a.path("b");
+    std::fs::create_dir(&b_dir).unwrap();
+    std::fs::write(
+        b_dir.join("nexus.toml"),
+        "[tasks.t5]\nrun = \"echo b >> marker\"\n",
+    )
+    .unwrap();
+    let b_root = std::fs::canonicalize(&b_dir).unwrap();
+    let in_b = |args: &[&str]| {
+        let mut c = a.clone_args(args).env("CI", "true").command();
+        c.current_dir(&b_dir);
+        let out = c.output().unwrap();
+        Run::from_output(&c, out)
+    };
+
+    // The same target in B: no word of A's interrupted run, and B's own counter.
+    in_b(&["run", "t5", "-q"]).expect(0, "", "ok t5 (X.Xs)\n");
+    let b_runs = in_b(&["runs", "--format", "json"]);
+    let b_runs: serde_json::Value = serde_json::from_str(&b_runs.stdout).unwrap();
+    assert_eq!(b_runs.as_array().unwrap().len(), 1, "{b_runs}");
+    assert_eq!(b_runs[0]["counter"], 1);
+    assert_eq!(b_runs[0]["project"], b_root.display().to_string());
+    in_b(&["resume"]).expect(
+        2,
+        "",
+        "
+        Error: no interrupted run to resume in this project
+
+          help: `nexus runs` lists the project's recent runs; `nexus runs --all` every project's
+        ",
+    );
+    in_b(&["resume", &id]).expect(
+        2,
+        "",
+        &format!(
+            "
+            Error: run {id} belongs to another project: {a}
+
+              help: resume it there: cd {a} && nexus resume {id}
+            ",
+            a = a_root.display()
+        ),
+    );
+    let all = in_b(&["runs", "--all"]);
+    all.expect_code(0);
+    let lines: Vec<&str> = all.stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "{}", all.show());
+    assert!(lines[0].ends_with("DURATION  PROJECT"), "{}", all.show());
+    assert!(
+        lines[1].ends_with(&b_root.display().to_string()),
+        "{}",
+        all.show()
+    );
+    assert!(
+        lines[2].ends_with(&a_root.display().to_string()),
+        "{}",
+        all.show()
+    );
+    assert!(lines[2].contains(&id), "{}", all.show());
+
+    // A still offers its own run, and resumes it.
+    let r = a.clone_args(&["resume", "-q"]).run();
+    assert_eq!(r.code, 0, "{}", r.show());
+    assert_eq!(
+        log_lines(&a.read("marker")),
+        ["t1", "t2", "t3", "t3", "t4", "t5"]
+    );
+    assert_eq!(
+        std::fs::read_to_string(b_dir.join("marker")).unwrap(),
+        "b\n"
+    );
+}
+
+/// A run interrupted before anything finished is not offered for resuming: it would
+/// skip nothing (Ctrl-C during the first task must not make every next run ask).
+#[test]
+fn an_interrupted_run_that_finished_nothing_is_not_offered() {
+    let sleep = marker(30, 4);
+    let t = Test::new().toml(&format!(
+        r#"
+        [tasks.slow]
+        run = "echo slow >> marker; sleep {sleep}"
+        [tasks.after]
+        deps = ["slow"]
+        run = "echo after >> marker"
+        "#
+    ));
+    let mut c = t.clone_args(&["run", "after", "-q"]).command();
+    c.stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = Stop(c.spawn().unwrap());
+    wait_for("the sleep to start", || {
+        !processes_matching(&format!("sleep {sleep}")).is_empty()
+    });
+    child.signal(libc::SIGINT);
+    let r = wait_within(&mut child, &c, Duration::from_secs(10));
+    assert_eq!(r.code, 130, "{}", r.show());
+    assert_eq!(json_runs(&t, &["--interrupted"]).len(), 1);
+
+    std::fs::write(t.path("nexus.toml"), "[tasks.slow]\nrun = \"echo slow >> marker\"\n[tasks.after]\ndeps = [\"slow\"]\nrun = \"echo after >> marker\"\n").unwrap();
+    t.clone_args(&["run", "after", "-q"])
+        .env("CI", "true")
+        .run()
+        .expect(0, "", "ok slow (X.Xs)\nok after (X.Xs)\n");
 }

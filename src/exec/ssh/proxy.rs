@@ -137,8 +137,13 @@ impl Drop for Proxy {
             }
             std::thread::sleep(Duration::from_millis(5));
         }
-        // Whatever ignored SIGTERM in the group goes now.
+        // Whatever ignored SIGTERM in the group goes now; nexus does not exit before it
+        // is gone (bounded: a process in uninterruptible sleep could hold on).
         crate::sys::signal_group(pgid, libc::SIGKILL);
         let _ = self.child.wait();
+        let deadline = Instant::now() + Duration::from_secs(1);
+        while crate::sys::group_running(pgid) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(2));
+        }
     }
 }
