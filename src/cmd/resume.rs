@@ -153,10 +153,7 @@ pub fn resume_run(g: &Global, exec: &Exec, path: &Path, force: bool) -> Result<i
 
 /// Another process owns the run: it is going (a run, or another resume of it).
 fn taken_elsewhere(path: &Path) -> Error {
-    let id = path
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let id = state::journal_name(path).map_or("", |(id, _)| id);
     Error::usage(format!(
         "run {id} is going on in another nexus process (it holds the run's journal)"
     ))

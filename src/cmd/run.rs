@@ -38,7 +38,7 @@ pub fn run(g: &Global, args: &RunArgs) -> Result<i32, Error> {
     let scope = state::Scope::Project(&project);
     let _ = history::gc(&home, scope, state::KEEP_RUNS.saturating_sub(1));
     p.info.counter = state::next_counter(&home, &state::counter_key(&project, &p.plan.targets))?;
-    let path = state::journal_path(&home, &p.info.run_id);
+    let path = state::journal_path(&home, &p.info.run_id, &project);
     let header = RunHeader {
         run_id: p.info.run_id.clone(),
         counter: p.info.counter,

@@ -171,6 +171,9 @@ fn journal_files(home: &Path) -> Result<Vec<PathBuf>, Error> {
 pub fn latest_of(home: &Path, scope: Scope<'_>, key: &str) -> Option<Summary> {
     let paths = journal_files(home).ok()?;
     for p in paths.iter().rev() {
+        if scope.may_include(p) == Some(false) {
+            continue;
+        }
         let Some(h) = header_of(p) else { continue };
         if scope.includes(&h) && super::target_key(&h.targets) == key {
             return peek(p).ok();
@@ -199,10 +202,8 @@ fn history_with(
     let mut good = Vec::new();
     let mut bad = Vec::new();
     for p in journal_files(home)?.into_iter().rev() {
-        if let Some(h) = header_of(&p) {
-            if !scope.includes(&h) {
-                continue;
-            }
+        if !in_scope(scope, &p) {
+            continue;
         }
         match read(&p) {
             Ok(s) => good.push(s),
@@ -210,6 +211,23 @@ fn history_with(
         }
     }
     Ok((good, bad))
+}
+
+/// Whether the journal at `path` is in `scope`: by its file name when that tells, else by
+/// its header. A journal without a readable header is in every scope (so it is reported).
+fn in_scope(scope: Scope<'_>, path: &Path) -> bool {
+    match scope.may_include(path) {
+        Some(maybe) => maybe,
+        None => header_of(path).is_none_or(|h| scope.includes(&h)),
+    }
+}
+
+/// The project tag of a journal: from its name, else from its header.
+fn tag_of(path: &Path) -> Option<String> {
+    match super::journal_name(path)? {
+        (_, Some(tag)) => Some(tag.to_string()),
+        (_, None) => header_of(path).map(|h| super::project_tag(h.project())),
+    }
 }
 
 /// The run_start header of a journal file (its first line), if it has one.
@@ -235,11 +253,11 @@ pub fn gc(home: &Path, scope: Scope<'_>, keep: usize) -> Result<usize, Error> {
     let mut kept: std::collections::HashMap<String, usize> = Default::default();
     let mut removed = 0;
     for p in paths.iter().rev() {
-        let Some(h) = header_of(p) else { continue };
-        if !scope.includes(&h) {
+        if !in_scope(scope, p) {
             continue;
         }
-        let n = kept.entry(h.project().to_string()).or_default();
+        let Some(tag) = tag_of(p) else { continue };
+        let n = kept.entry(tag).or_default();
         if *n < keep {
             *n += 1;
         } else if !journal::held(p) && std::fs::remove_file(p).is_ok() {

@@ -249,7 +249,7 @@ impl Journal {
         Ok(())
     }
 
-    /// Flush to disk now (end of the run).
+    /// Flush to disk now.
     pub fn sync(&mut self) -> std::io::Result<()> {
         self.flush()?;
         self.file.sync_data()?;

@@ -56,14 +56,60 @@ impl Scope<'_> {
             Scope::All => true,
         }
     }
+
+    /// From a journal's file name alone: Some(false) when its tag says it is another
+    /// project's, Some(true) when it may be in scope, None when the name has no tag
+    /// (read the header).
+    pub fn may_include(&self, path: &Path) -> Option<bool> {
+        match (self, journal_name(path)?.1) {
+            (Scope::All, _) => Some(true),
+            (Scope::Project(p), Some(tag)) => Some(tag == project_tag(p)),
+            (Scope::Project(_), None) => None,
+        }
+    }
 }
 
 pub fn runs_dir(home: &Path) -> PathBuf {
     home.join("runs")
 }
 
-pub fn journal_path(home: &Path, run_id: &str) -> PathBuf {
-    runs_dir(home).join(format!("{run_id}.jsonl"))
+/// The journal of a new run: `runs/RUN_ID.TAG.jsonl`, TAG naming its project (see
+/// `project_tag`) so that a project's journals are told apart by name, without reading.
+pub fn journal_path(home: &Path, run_id: &str, project: &str) -> PathBuf {
+    runs_dir(home).join(format!("{run_id}.{}.jsonl", project_tag(project)))
+}
+
+/// Eight hex digits naming a project in journal file names (FNV-1a of its path). Two
+/// projects sharing a tag would only share retention; everything that decides what runs
+/// reads the project from the journal itself.
+pub fn project_tag(project: &str) -> String {
+    let h = project.bytes().fold(0x811c_9dc5u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    });
+    format!("{h:08x}")
+}
+
+/// (run id, project tag) of a journal file name; the tag is None for journals written
+/// before projects (`RUN_ID.jsonl`).
+pub fn journal_name(path: &Path) -> Option<(&str, Option<&str>)> {
+    let name = path.file_name()?.to_str()?.strip_suffix(".jsonl")?;
+    Some(match name.split_once('.') {
+        Some((id, tag)) => (id, Some(tag)),
+        None => (name, None),
+    })
+}
+
+/// The journal of run `id`, wherever its project tag puts it.
+fn find_journal(home: &Path, id: &str) -> Option<PathBuf> {
+    let legacy = runs_dir(home).join(format!("{id}.jsonl"));
+    if legacy.exists() {
+        return Some(legacy);
+    }
+    std::fs::read_dir(runs_dir(home))
+        .ok()?
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| journal_name(p).is_some_and(|(i, _)| i == id))
 }
 
 /// Whether `id` has the form of a run id (`20261124T180741123Z-1a2b`): anything else
@@ -86,14 +132,10 @@ pub fn checked_journal_path(home: &Path, id: &str) -> Result<PathBuf, Error> {
         return Err(Error::usage(format!("`{id}` is not a run id"))
             .with_help("run ids look like 20261124T180741123Z-1a2b; `nexus runs` lists them"));
     }
-    let p = journal_path(home, id);
-    if !p.exists() {
-        return Err(
-            Error::usage(format!("no run `{id}` in {}", runs_dir(home).display()))
-                .with_help("`nexus runs` lists the runs"),
-        );
-    }
-    Ok(p)
+    find_journal(home, id).ok_or_else(|| {
+        Error::usage(format!("no run `{id}` in {}", runs_dir(home).display()))
+            .with_help("`nexus runs` lists the runs")
+    })
 }
 
 /// Create `dir` (and parents) as 0700 when missing.

@@ -94,18 +94,20 @@ fn run_ids(t: &Test) -> Vec<String> {
         .unwrap()
         .flatten()
         .filter_map(|e| {
-            e.file_name()
-                .to_str()?
-                .strip_suffix(".jsonl")
-                .map(String::from)
+            let path = e.path();
+            let (id, _) = nexus::state::journal_name(&path)?;
+            Some(id.to_string())
         })
         .collect();
     ids.sort();
     ids
 }
 
+/// The journal of run `id` (named `ID.TAG.jsonl`, TAG for the test's project).
 fn journal_path(t: &Test, id: &str) -> std::path::PathBuf {
-    t.path(&format!(".nexus-home/runs/{id}.jsonl"))
+    let project = std::fs::canonicalize(t.path("")).unwrap();
+    let tag = nexus::state::project_tag(&project.display().to_string());
+    t.path(&format!(".nexus-home/runs/{id}.{tag}.jsonl"))
 }
 
 #[test]
@@ -376,13 +378,13 @@ fn a_file_size_limit_stops_the_run_at_the_first_unwritten_record() {
         "a journal of a run that did not start"
     );
     assert_eq!(t.read("marker"), "");
-    let runs_dir = t.path(".nexus-home/runs");
+    let journal = journal_path(&t, "RUN_ID");
     assert_text(
         "stderr",
         &mask(&r.stderr),
         &format!(
-            "Error: cannot create the run journal {}/RUN_ID.jsonl: File too large\n\n  help: nexus keeps a journal of every run there; make it writable, or set NEXUS_HOME to a directory that is\n",
-            runs_dir.display()
+            "Error: cannot create the run journal {}: File too large\n\n  help: nexus keeps a journal of every run there; make it writable, or set NEXUS_HOME to a directory that is\n",
+            journal.display()
         ),
     );
 }

@@ -238,6 +238,16 @@ fn counters_increment_per_target_and_reach_commands() {
     );
 }
 
+/// The journal file of run `id` (`ID.TAG.jsonl`).
+fn journal_of(t: &Test, id: &str) -> std::path::PathBuf {
+    std::fs::read_dir(t.path(".nexus-home/runs"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| nexus::state::journal_name(p).is_some_and(|(i, _)| i == id))
+        .unwrap_or_else(|| panic!("no journal of run {id}"))
+}
+
 /// Run a two-task chain to completion and return the journal's path.
 fn finished_run(t: &Test) -> std::path::PathBuf {
     t.clone_args(&["run", "b", "-q"]).run().expect_code(0);
@@ -621,7 +631,7 @@ run = [{{ cmd = "test -f go || sleep {sleep}; echo slow-done >> log", timeout = 
     t.clone_args(&["run", "after", "-q"]).run().expect_code(1);
     let runs = json_runs(&t, &[]);
     let id = runs[0]["id"].as_str().unwrap().to_string();
-    let path = t.path(&format!(".nexus-home/runs/{id}.jsonl"));
+    let path = journal_of(&t, &id);
     let read = journal::read(&path).unwrap();
     assert_eq!(read.problem, None);
     let records: Vec<&Record> = read.records().collect();
@@ -732,7 +742,7 @@ run = [{{ cmd = "test -f go || sleep {sleep}; echo slow-done >> log", timeout = 
         .as_str()
         .unwrap()
         .to_string();
-    let read = journal::read(&t.path(&format!(".nexus-home/runs/{id2}.jsonl"))).unwrap();
+    let read = journal::read(&journal_of(&t, &id2)).unwrap();
     let cp = nexus::state::resume::checkpoint(read.records());
     assert!(cp.done_tasks.contains("prep") && cp.done_tasks.contains("remote"));
     assert!(!cp.done_tasks.contains("slow"));
@@ -748,7 +758,7 @@ run = [{{ cmd = "test -f go || sleep {sleep}; echo slow-done >> log", timeout = 
     );
     assert_eq!(t.read("attempts"), before, "prep was not run again");
     assert_eq!(t.read("log"), "slow-done\n");
-    let after = journal::read(&t.path(&format!(".nexus-home/runs/{id2}.jsonl"))).unwrap();
+    let after = journal::read(&journal_of(&t, &id2)).unwrap();
     assert!(after.records().any(|r| matches!(r, Record::Resume { .. })));
     assert!(matches!(
         after.records().last(),
@@ -763,7 +773,7 @@ run = [{{ cmd = "test -f go || sleep {sleep}; echo slow-done >> log", timeout = 
 /// resumes them, and `--all` shows both with their paths.
 #[test]
 fn history_belongs_to_its_project() {
-    let a = chain_killed_at_t3(3);
+    let a = chain_killed_at_t3(5);
     let id = json_runs(&a, &[])[0]["id"].as_str().unwrap().to_string();
     let a_root = std::fs::canonicalize(a.path("")).unwrap();
     let b_dir = a.path("b");
