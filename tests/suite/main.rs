@@ -4,6 +4,8 @@
 //!
 //!   cli                the binary: config errors, CLI, execution order, output, timeouts,
 //!                      signals, JSON events (full-text assertions)
+//!   hostile            servers that flood, trickle, stall or drop the connection; login
+//!                      banners; the remote kill; Ctrl-C in every phase of connecting
 //!   preflight          dry-run and pre-flight checks against a real sshd
 //!   properties         quickcheck properties of the plan and the scheduler
 //!   ssh                real OpenSSH sshd and dropbear: auth, host keys, pool, ProxyJump
@@ -18,6 +20,7 @@
 mod common;
 
 mod cli;
+mod hostile;
 mod preflight;
 mod properties;
 mod ssh;

@@ -25,6 +25,8 @@ use crate::config::HostKeyChecking;
 pub struct Conn {
     pub session: Session,
     pub fd: RawFd,
+    /// The host as written in nexus.toml (for the debug log).
+    pub label: String,
     /// How authentication succeeded: "key: PATH", "ssh-agent", "password".
     pub auth: String,
     /// The ProxyCommand the session runs over, killed when the session is dropped
@@ -409,6 +411,7 @@ fn establish<S: AsRawFd + 'static>(
     Ok(Conn {
         session,
         fd,
+        label: t.label.clone(),
         auth,
         proxy: None,
     })
