@@ -8,6 +8,7 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
+use crate::common::process::{descendants, kill_all};
 use crate::common::sshd::{Keys, Server};
 use crate::common::*;
 
@@ -219,4 +220,129 @@ fn behind_a_login_banner_timeout_and_ctrl_c_end_the_remote_process() {
             "the remote sleep survived Ctrl-C: {left:?}"
         );
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// A connection lost while a command runs
+
+/// The journal of the only run of `t`.
+fn only_journal(t: &Test) -> Option<std::path::PathBuf> {
+    let dir = t.path(".nexus-home/runs");
+    let mut found: Vec<_> = std::fs::read_dir(dir)
+        .ok()?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
+        .collect();
+    assert!(found.len() <= 1, "more than one journal: {found:?}");
+    found.pop()
+}
+
+/// The `command_finish` records of task `task`: (status, exit code).
+fn finishes(path: &Path, task: &str) -> Vec<(nexus::run::event::TaskStatus, Option<i32>)> {
+    use nexus::state::record::Record;
+    let Ok(read) = nexus::state::journal::read(path) else {
+        return vec![];
+    };
+    read.records()
+        .filter_map(|r| match r {
+            Record::CommandFinish {
+                task: t,
+                status,
+                exit_code,
+                ..
+            } if t == task => Some((*status, *exit_code)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The session serving a command dies (its sshd process and everything under it are
+/// killed): the command failed with a lost connection (exit 3), not success, and its
+/// journal record says so, so that `nexus resume` runs it again.
+#[test]
+fn a_lost_connection_fails_the_command_and_resume_runs_it_again() {
+    use nexus::run::event::TaskStatus;
+    let server = Server::openssh();
+    let (sleep, hold) = (marker(4, 45), marker(300, 46));
+    let out = TempDir::new("lost-connection");
+    let f = out.path().join("F");
+    let t = server_test(
+        &server,
+        &format!(
+            r#"
+[tasks.remote]
+on = "web"
+run = [{{ cmd = "echo start; sleep {sleep}; echo done > {f}", timeout = "1m" }}]
+
+[tasks.hold]
+run = [{{ cmd = "test -f go || sleep {hold}", timeout = "10m" }}]
+
+[tasks.all]
+deps = ["remote", "hold"]
+"#,
+            f = f.display()
+        ),
+    );
+    let h = host(server.port);
+    let mut cmd = t.clone_args(&["run", "all", "-q"]).command();
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = Stop(cmd.spawn().unwrap());
+    wait_until("the remote sleep", Duration::from_secs(15), || {
+        !processes_matching(&format!("sleep {sleep}")).is_empty()
+    });
+    // The sshd process serving the session, its shell and the sleep: the connection
+    // drops without an exit status.
+    kill_all(&descendants(server.pid()));
+    wait_until(
+        "the journal to record the remote command",
+        Duration::from_secs(15),
+        || only_journal(&t).is_some_and(|p| !finishes(&p, "remote").is_empty()),
+    );
+    let journal = only_journal(&t).unwrap();
+    assert_eq!(finishes(&journal, "remote"), [(TaskStatus::Failed, None)]);
+    // The local task keeps the run going until now: interrupt it, so it can be resumed.
+    child.signal(libc::SIGINT);
+    let r = wait_within(&mut child, &cmd, Duration::from_secs(60));
+    for m in [&hold, &sleep] {
+        let left = processes_matching(&format!("sleep {m}"));
+        assert!(left.is_empty(), "left running: {left:?}");
+    }
+    r.expect(
+        3,
+        "FAILED remote (X.Xs)\ncancelled hold (X.Xs)\nskipped all\n",
+        &format!(
+            "
+            Error: SSH connection failed
+
+              Host: {h}
+              Task: remote
+              Command: echo start; sleep {sleep}; echo done > {f}
+              Reason: the connection was lost while the command ran (transport read)
+
+              Output:
+                start
+
+              help: check the host and the network; `nexus resume` runs the command again
+
+            ",
+            f = f.display()
+        ),
+    );
+    assert!(!f.exists(), "the command finished after all");
+    std::fs::write(t.path("go"), "").unwrap();
+    let r = t.clone_args(&["resume", "-q"]).run();
+    r.expect_code(0).expect_stderr("");
+    // remote and hold run side by side: their lines come in either order.
+    let mut lines: Vec<String> = mask(&r.stdout).lines().map(String::from).collect();
+    lines.sort();
+    assert_eq!(
+        lines,
+        ["ok all (X.Xs)", "ok hold (X.Xs)", "ok remote (X.Xs)"]
+    );
+    assert_eq!(std::fs::read_to_string(&f).unwrap(), "done\n");
+    assert_eq!(
+        finishes(&journal, "remote"),
+        [(TaskStatus::Failed, None), (TaskStatus::Success, Some(0))]
+    );
 }
