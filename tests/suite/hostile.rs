@@ -285,12 +285,19 @@ deps = ["remote", "hold"]
         ),
     );
     let h = host(server.port);
-    let mut cmd = t.clone_args(&["run", "all", "-q"]).command();
-    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    // stdout to a file, read while the run goes on: nexus has the command's first line
+    // before the connection is cut.
+    let live = t.path("stdout");
+    let mut cmd = t.clone_args(&["run", "all", "-v", "--plain"]).command();
+    cmd.stdout(std::fs::File::create(&live).unwrap())
+        .stderr(Stdio::piped());
     let mut child = Stop(cmd.spawn().unwrap());
-    wait_until("the remote sleep", Duration::from_secs(15), || {
-        !processes_matching(&format!("sleep {sleep}")).is_empty()
-    });
+    let started = format!("remote@{h} | start");
+    wait_until(
+        "nexus to show the command's first line",
+        Duration::from_secs(15),
+        || std::fs::read_to_string(&live).is_ok_and(|s| s.lines().any(|l| l == started)),
+    );
     // The sshd process serving the session, its shell and the sleep: the connection
     // drops without an exit status.
     kill_all(&descendants(server.pid()));
@@ -308,9 +315,35 @@ deps = ["remote", "hold"]
         let left = processes_matching(&format!("sleep {m}"));
         assert!(left.is_empty(), "left running: {left:?}");
     }
+    // The two tasks start side by side: their first lines come in either order.
+    let mut shown: Vec<String> = mask(&std::fs::read_to_string(&live).unwrap())
+        .lines()
+        .map(String::from)
+        .collect();
+    shown.sort();
+    let cmd_line = format!("echo start; sleep {sleep}; echo done > {}", f.display());
+    let mut want: Vec<String> = [
+        format!("* remote [{h}]"),
+        "* hold".into(),
+        format!("remote@{h} | $ {cmd_line}"),
+        format!("hold | $ test -f go || sleep {hold}"),
+        format!("remote@{h} | start"),
+        "FAILED remote X.Xs".into(),
+        format!("  `- {h} UNREACHABLE X.Xs"),
+        "cancelled hold X.Xs".into(),
+        String::new(),
+        "Summary:".into(),
+        "  FAILED    remote  X.Xs".into(),
+        "  cancelled hold    X.Xs".into(),
+        "  skipped   all     skipped".into(),
+        "Interrupted in X.Xs: 0 succeeded, 1 failed, 1 cancelled, 1 skipped".into(),
+    ]
+    .to_vec();
+    want.sort();
+    assert_eq!(shown, want);
     r.expect(
         3,
-        "FAILED remote (X.Xs)\ncancelled hold (X.Xs)\nskipped all\n",
+        "",
         &format!(
             "
             Error: SSH connection failed
