@@ -117,14 +117,28 @@ fn authentication(
     let t0 = Instant::now();
     let mut bounded = t.clone();
     bounded.connect_timeout = bounded.connect_timeout.min(opts.timeout);
-    let (mark, detail, suggestions, conn) = match connect::connect(&bounded) {
+    // The check's timeout bounds the whole login, attempts included.
+    let (mark, detail, suggestions, conn) = match connect::connect(&bounded, t0 + opts.timeout) {
         Ok(c) => (
             Mark::Pass,
             format!("{} as {}", c.auth, t.user),
             vec![],
             Some(c),
         ),
-        Err(e) => (Mark::Fail, e.reason.clone(), e.suggestions.clone(), None),
+        Err(e) => {
+            let mut help = e.suggestions.clone();
+            if bounded.connect_timeout < t.connect_timeout {
+                // The check's timeout, not connect_timeout, was the bound.
+                let slow = crate::exec::ssh::budget::slow_hint(bounded.connect_timeout);
+                for h in help.iter_mut().filter(|h| **h == slow) {
+                    *h = format!(
+                        "if the server is only slow to answer, raise --timeout (now {})",
+                        crate::config::duration::display(opts.timeout)
+                    );
+                }
+            }
+            (Mark::Fail, e.reason.clone(), help, None)
+        }
     };
     let check = Check {
         group: "SSH Authentication",

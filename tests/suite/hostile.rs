@@ -379,3 +379,548 @@ deps = ["remote", "hold"]
         [(TaskStatus::Failed, None), (TaskStatus::Success, Some(0))]
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// Servers that flood, trickle or stall
+
+/// What a hostile server does with each connection, until told to stop.
+#[derive(Clone, Copy, Debug)]
+enum Behaviour {
+    /// Says nothing (and reads nothing).
+    Silent,
+    /// CRLF lines of printable characters as fast as they go (like chargen).
+    FloodLines,
+    /// 100 MB without a newline, then nothing.
+    FloodNoNewline,
+    /// One byte (`x`, never a newline) every 250 ms: more often than any timeout of one
+    /// wait for the socket (libssh2's kind), so only a bound on the whole attempt ends it.
+    Trickle,
+    /// A valid SSH banner, then a packet of 256 bytes, one byte every 250 ms.
+    BannerThenTrickle,
+}
+
+/// A TCP server on 127.0.0.1 behaving badly to every connection, each in a thread of its
+/// own. Dropping it stops it: the threads end (every loop checks the stop flag) and are
+/// joined, the sockets close.
+struct Hostile {
+    port: u16,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// Connections accepted so far.
+    accepted: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Hostile {
+    fn start(how: Behaviour) -> Hostile {
+        use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+        use std::sync::Arc;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let stop = Arc::new(AtomicBool::new(false));
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let (s, a) = (Arc::clone(&stop), Arc::clone(&accepted));
+        let thread = std::thread::spawn(move || {
+            let mut conns = Vec::new();
+            while !s.load(Ordering::SeqCst) {
+                match listener.accept() {
+                    Ok((c, _)) => {
+                        a.fetch_add(1, Ordering::SeqCst);
+                        let s = Arc::clone(&s);
+                        conns.push(std::thread::spawn(move || behave(c, how, &s)));
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(20)),
+                }
+            }
+            for c in conns {
+                let _ = c.join();
+            }
+        });
+        Hostile {
+            port,
+            stop,
+            accepted,
+            thread: Some(thread),
+        }
+    }
+
+    fn accepted(&self) -> usize {
+        self.accepted.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl Drop for Hostile {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// The pause between two bytes of a trickle.
+const TRICKLE: Duration = Duration::from_millis(250);
+
+/// Serve one connection badly until `stop` (writes time out so that the flag is seen
+/// even when the client reads nothing).
+fn behave(mut c: std::net::TcpStream, how: Behaviour, stop: &std::sync::atomic::AtomicBool) {
+    use std::io::Write;
+    use std::sync::atomic::Ordering;
+    let _ = c.set_nonblocking(false);
+    let _ = c.set_write_timeout(Some(Duration::from_millis(100)));
+    let running = || !stop.load(Ordering::SeqCst);
+    let pause = |d: Duration| {
+        let until = std::time::Instant::now() + d;
+        while running() && std::time::Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    // Write all of `data` unless stopped or the client went away; false then.
+    let mut send = |data: &[u8]| -> bool {
+        let mut at = 0;
+        while at < data.len() && running() {
+            match c.write(&data[at..]) {
+                Ok(n) => at += n,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) => {}
+                Err(_) => return false,
+            }
+        }
+        at == data.len()
+    };
+    match how {
+        Behaviour::Silent => pause(Duration::from_secs(600)),
+        Behaviour::FloodLines => {
+            let chars: Vec<u8> = (b' '..=b'~').collect();
+            let mut block = Vec::new();
+            for i in 0..chars.len() {
+                block.extend((0..72).map(|j| chars[(i + j) % chars.len()]));
+                block.extend_from_slice(b"\r\n");
+            }
+            while running() && send(&block) {}
+        }
+        Behaviour::FloodNoNewline => {
+            let chunk = vec![b'x'; 64 * 1024];
+            for _ in 0..1600 {
+                if !send(&chunk) {
+                    return;
+                }
+            }
+            pause(Duration::from_secs(600));
+        }
+        Behaviour::Trickle => {
+            while running() && send(b"x") {
+                pause(TRICKLE);
+            }
+        }
+        Behaviour::BannerThenTrickle => {
+            if !send(b"SSH-2.0-Hostile_1.0\r\n") {
+                return;
+            }
+            // A packet of 256 bytes announced, then its bytes one at a time.
+            for b in [0u8, 0, 1, 0].into_iter().chain(std::iter::repeat(b'x')) {
+                if !running() || !send(&[b]) {
+                    return;
+                }
+                pause(TRICKLE);
+            }
+        }
+    }
+}
+
+/// A test of `body` reaching `port` (as the suite's user, the shared key, any host key
+/// accepted: the hostile servers have none) with these `[config]` lines.
+fn hostile_test(port: u16, config: &str, body: &str) -> Test {
+    let t = Test::new();
+    let kh = t.path("known_hosts");
+    std::fs::write(&kh, "").unwrap();
+    let config = format!("host_key_checking = \"accept-new\"\n{config}");
+    isolated(t.toml(&toml(port, &kh, &config, body)))
+}
+
+/// `(it sent 12.3 MB of other data)` as `(it sent N of other data)`: how much a flood
+/// gets through in the time is not fixed.
+fn mask_amount(s: &str) -> String {
+    let mut out = String::new();
+    let mut rest = s;
+    while let Some(i) = rest.find("(it sent ") {
+        let from = i + "(it sent ".len();
+        out += &rest[..from];
+        rest = &rest[from..];
+        if let Some(j) = rest.find(" of other data)") {
+            if j > 0
+                && rest[..j]
+                    .chars()
+                    .all(|c| c.is_ascii_digit() || ". KMGB".contains(c))
+            {
+                out += "N";
+                rest = &rest[j..];
+            }
+        }
+    }
+    out + rest
+}
+
+/// A server that floods (lines, or 100 MB without a newline) is cut off at the connect
+/// timeout, with what it sent; nexus's memory stays bounded while it reads the flood.
+#[test]
+fn a_flooding_server_is_cut_off_at_the_connect_timeout_with_bounded_memory() {
+    for how in [Behaviour::FloodLines, Behaviour::FloodNoNewline] {
+        let server = Hostile::start(how);
+        let t = hostile_test(
+            server.port,
+            "connect_timeout = \"2s\"\n",
+            "[tasks.t]\non = \"web\"\ntimeout = \"5s\"\nrun = \"true\"\n",
+        );
+        let mut cmd = t.clone_args(&["run", "t", "-q"]).command();
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = Stop(cmd.spawn().unwrap());
+        let (r, peak_kib) =
+            crate::common::process::wait_with_peak_rss(&mut child, &cmd, Duration::from_secs(60));
+        let p = server.port;
+        let r = Run {
+            stderr: mask_amount(&r.stderr),
+            ..r
+        };
+        r.expect(
+            3,
+            "FAILED t (X.Xs)\n",
+            &format!(
+                "
+                Error: SSH connection failed
+
+                  Host: {h}
+                  Task: t
+                  Command: true
+                  Reason: the server at 127.0.0.1:{p} sent no SSH banner within 2s (it sent N of other data)
+
+                  help: check that port {p} on 127.0.0.1 is an SSH server: its first line starts with SSH- (nc 127.0.0.1 {p})
+
+                ",
+                h = host(p)
+            ),
+        );
+        assert!(
+            peak_kib > 0 && peak_kib < 64 * 1024,
+            "{how:?}: peak RSS of nexus {peak_kib} KiB"
+        );
+    }
+}
+
+/// The report of a run of task `t` (`true` on `web`) whose connection failed with `reason`
+/// and these help lines.
+fn connect_failure(port: u16, reason: &str, help: &[String]) -> String {
+    let help: String = help.iter().map(|h| format!("  help: {h}\n")).collect();
+    format!(
+        "Error: SSH connection failed\n\n  Host: {h}\n  Task: t\n  Command: true\n  Reason: {reason}\n\n{help}\n",
+        h = host(port)
+    )
+}
+
+/// The help lines for a port that may not be an SSH server.
+fn not_ssh(port: u16) -> String {
+    format!("check that port {port} on 127.0.0.1 is an SSH server: its first line starts with SSH- (nc 127.0.0.1 {port})")
+}
+
+fn slow(limit: &str) -> String {
+    format!("if the server is only slow to answer, raise connect_timeout in [config] or ConnectTimeout in ssh_config (now {limit})")
+}
+
+/// A server that trickles bytes, says nothing, or stalls the key exchange byte by byte
+/// cannot hold a connection past the connect timeout: each attempt is bounded as a whole
+/// (libssh2's own timeout restarts with every byte). Silence and a stalled handshake
+/// may be a busy server and are tried 3 times; a server that talks but never says SSH is
+/// not.
+#[test]
+fn trickling_silent_and_stalling_servers_are_cut_off_at_the_connect_timeout() {
+    let run = |how: Behaviour| {
+        let server = Hostile::start(how);
+        let t = hostile_test(
+            server.port,
+            "connect_timeout = \"1s\"\n",
+            "[tasks.t]\non = \"web\"\nrun = \"true\"\n",
+        );
+        let mut cmd = t.clone_args(&["run", "t", "-q"]).command();
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = Stop(cmd.spawn().unwrap());
+        let r = wait_within(&mut child, &cmd, Duration::from_secs(60));
+        (server.port, server.accepted(), r)
+    };
+    let (p, accepted, r) = run(Behaviour::Trickle);
+    Run {
+        stderr: mask_amount(&r.stderr),
+        ..r
+    }
+    .expect(
+        3,
+        "FAILED t (X.Xs)\n",
+        &connect_failure(
+            p,
+            &format!("the server at 127.0.0.1:{p} sent no SSH banner within 1s (it sent N of other data)"),
+            &[not_ssh(p)],
+        ),
+    );
+    assert_eq!(accepted, 1, "not tried again");
+    let (p, accepted, r) = run(Behaviour::Silent);
+    r.expect(
+        3,
+        "FAILED t (X.Xs)\n",
+        &connect_failure(
+            p,
+            &format!("the server at 127.0.0.1:{p} sent no SSH banner within 1s (it sent nothing), 3 attempts"),
+            &[not_ssh(p), slow("1s")],
+        ),
+    );
+    assert_eq!(accepted, 3);
+    let (p, accepted, r) = run(Behaviour::BannerThenTrickle);
+    r.expect(
+        3,
+        "FAILED t (X.Xs)\n",
+        &connect_failure(
+            p,
+            &format!("timed out after 1s during the SSH handshake with 127.0.0.1:{p}, 3 attempts"),
+            &[not_ssh(p), slow("1s")],
+        ),
+    );
+    assert_eq!(accepted, 3);
+}
+
+/// The task's timeout bounds connecting, its attempts and the waits between them: the
+/// second attempt is cut off when the task's 4 s are up (attempts of 2 s and a wait of
+/// 0.5 s would have run on to 7.5 s). Exit 4, saying how far connecting got.
+#[test]
+fn the_task_timeout_bounds_connecting_and_its_retries() {
+    let server = Hostile::start(Behaviour::BannerThenTrickle);
+    let p = server.port;
+    let t = hostile_test(
+        p,
+        "connect_timeout = \"2s\"\n",
+        "[tasks.t]\non = \"web\"\ntimeout = \"4s\"\nrun = \"true\"\n",
+    );
+    let mut cmd = t.clone_args(&["run", "t", "-q"]).command();
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = Stop(cmd.spawn().unwrap());
+    wait_within(&mut child, &cmd, Duration::from_secs(60)).expect(
+        4,
+        "TIMEOUT t (X.Xs)\n",
+        &format!(
+            "
+            Error: Command timed out
+
+              Host: {h}
+              Task: t
+              Command: true
+              Timeout: 4s (task timeout)
+              Reason: connecting could not finish within the task's timeout: the SSH handshake with 127.0.0.1:{p} had not finished, 2 attempts
+
+              help: raise `timeout` of task `t` (the whole task on one host)
+
+            ",
+            h = host(p)
+        ),
+    );
+    assert_eq!(server.accepted(), 2);
+}
+
+/// An sshd whose key lookup (AuthorizedKeysCommand) sleeps `sleep` seconds: logins stall
+/// in authentication, after a complete handshake.
+fn stalling_auth_server(sleep: &str) -> Server {
+    let bin = ["/usr/bin/sleep", "/bin/sleep"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .expect("sleep(1)");
+    // In a Match block, to override the server's AuthorizedKeysFile (sshd reads the
+    // files first; with a key found there, the command would not run).
+    Server::openssh_with(&format!(
+        "Match all\n  AuthorizedKeysFile none\n  AuthorizedKeysCommand {bin} {sleep}\n  AuthorizedKeysCommandUser {}",
+        user()
+    ))
+}
+
+/// Stop the key lookups a stalled sshd left running.
+fn stop_sleeps(marker: &str) {
+    for p in processes_matching(&format!("sleep {marker}")) {
+        if let Some(pid) = p.split(':').next().and_then(|s| s.parse::<u32>().ok()) {
+            kill_all(&[pid]);
+        }
+    }
+}
+
+/// A login that stalls in authentication is cut off at the connect timeout too.
+#[test]
+fn a_login_stalled_in_authentication_is_cut_off_at_the_connect_timeout() {
+    let sleep = marker(300, 47);
+    let server = stalling_auth_server(&sleep);
+    let t = isolated(Test::new().toml(&toml(
+        server.port,
+        &server.known_hosts(),
+        "connect_timeout = \"1s\"\n",
+        "[tasks.t]\non = \"web\"\nrun = \"true\"\n",
+    )));
+    let mut cmd = t.clone_args(&["run", "t", "-q"]).command();
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = Stop(cmd.spawn().unwrap());
+    let r = wait_within(&mut child, &cmd, Duration::from_secs(60));
+    stop_sleeps(&sleep);
+    let p = server.port;
+    r.expect(
+        3,
+        "FAILED t (X.Xs)\n",
+        &connect_failure(
+            p,
+            &format!(
+                "timed out after 1s during authentication as {u} at 127.0.0.1:{p}, 3 attempts",
+                u = user()
+            ),
+            &[
+                "sshd on 127.0.0.1 took too long to accept the login: its log says why (slow AuthorizedKeysCommand, DNS, PAM)".into(),
+                slow("1s"),
+            ],
+        ),
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Ctrl-C and SIGTERM while connecting
+
+/// Whether a TCP connection from here to 127.0.0.1:`port` is waiting for its SYN to be
+/// answered (SYN_SENT in /proc/net/tcp).
+fn syn_sent_to(port: u16) -> bool {
+    let want = format!("0100007F:{port:04X}");
+    std::fs::read_to_string("/proc/net/tcp")
+        .unwrap_or_default()
+        .lines()
+        .skip(1)
+        .any(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            f.len() > 3 && f[2] == want && f[3] == "02"
+        })
+}
+
+/// A listener whose accept queue is full (backlog 0, one connection queued and never
+/// accepted): the kernel drops further SYNs, so a connect waits for its timeout.
+fn full_listener() -> (std::net::TcpListener, std::net::TcpStream, u16) {
+    use std::os::fd::AsRawFd;
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    // SAFETY: listen(2) again on our own listening socket, to shrink its backlog.
+    assert_eq!(unsafe { libc::listen(l.as_raw_fd(), 0) }, 0);
+    let port = l.local_addr().unwrap().port();
+    let queued = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    (l, queued, port)
+}
+
+/// Run `t`'s `args` until `ready` says nexus is in the step under test, then send
+/// `signal`; nexus must end (before the 5 min connect timeout could) as cancelled.
+fn interrupted(t: &Test, args: &[&str], signal: i32, mut ready: impl FnMut() -> bool) -> Run {
+    let mut cmd = t.clone_args(args).command();
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = Stop(cmd.spawn().unwrap());
+    wait_until(
+        "nexus to reach the step",
+        Duration::from_secs(20),
+        &mut ready,
+    );
+    child.signal(signal);
+    wait_within(&mut child, &cmd, Duration::from_secs(30))
+}
+
+/// Ctrl-C and SIGTERM end a run at once whatever step of connecting it is in: the TCP
+/// connect (SYNs unanswered), the wait for the banner (a server trickling bytes), the
+/// handshake (a server stalling the key exchange) and authentication (an sshd whose key
+/// lookup sleeps). The connect timeout is 5 minutes: only the signal ends these.
+#[test]
+fn ctrl_c_and_sigterm_end_a_run_in_every_step_of_connecting() {
+    let body = "[tasks.t]\non = \"web\"\nrun = \"true\"\n";
+    let config = "connect_timeout = \"5m\"\n";
+    let sleep = marker(300, 48);
+    let auth = stalling_auth_server(&sleep);
+    for signal in [libc::SIGINT, libc::SIGTERM] {
+        let (_listener, _queued, port) = full_listener();
+        let t = hostile_test(port, config, body);
+        interrupted(&t, &["run", "t", "-q"], signal, || syn_sent_to(port)).expect(
+            130,
+            "cancelled t (X.Xs)\n",
+            "",
+        );
+        for how in [Behaviour::Trickle, Behaviour::BannerThenTrickle] {
+            let server = Hostile::start(how);
+            let t = hostile_test(server.port, config, body);
+            interrupted(&t, &["run", "t", "-q"], signal, || server.accepted() > 0).expect(
+                130,
+                "cancelled t (X.Xs)\n",
+                "",
+            );
+        }
+        let t = isolated(Test::new().toml(&toml(auth.port, &auth.known_hosts(), config, body)));
+        interrupted(&t, &["run", "t", "-q"], signal, || {
+            !processes_matching(&format!("sleep {sleep}")).is_empty()
+        })
+        .expect(130, "cancelled t (X.Xs)\n", "");
+        stop_sleeps(&sleep);
+    }
+}
+
+/// Pre-flight's `--timeout` bounds each check against a server that stalls: the
+/// connectivity check shows its banner, the login check fails at the timeout (no
+/// attempts beyond it).
+#[test]
+fn preflight_timeout_bounds_a_stalled_login() {
+    let server = Hostile::start(Behaviour::BannerThenTrickle);
+    let p = server.port;
+    let t = hostile_test(p, "", "[tasks.t]\non = \"web\"\nrun = \"true\"\n");
+    let mut cmd = t
+        .clone_args(&["preflight", "t", "--timeout", "2s", "--skip-disk-check"])
+        .command();
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = Stop(cmd.spawn().unwrap());
+    let r = wait_within(&mut child, &cmd, Duration::from_secs(60));
+    // The connect latency varies.
+    let at = format!("(127.0.0.1:{p}, ");
+    let stdout: String = r
+        .stdout
+        .lines()
+        .map(|l| match (l.find(&at), l.find("ms, ")) {
+            (Some(i), Some(j)) if i < j => format!("{}Nms{}\n", &l[..i + at.len()], &l[j + 2..]),
+            _ => format!("{l}\n"),
+        })
+        .collect();
+    Run { stdout, ..r }.expect(
+        3,
+        &format!(
+            "
+            Pre-flight checks for: t
+
+            Configuration
+              ok   nexus.toml valid
+              ok   task t exists
+              ok   dependencies resolved: t
+
+            Host Connectivity [1/1]
+              ok   {h}  (127.0.0.1:{p}, Nms, SSH-2.0-Hostile_1.0)
+
+            SSH Authentication [0/1]
+              FAIL {h}  timed out after 2s during the SSH handshake with 127.0.0.1:{p}
+
+            FAIL Pre-flight checks failed (1 error)
+
+            Errors:
+              1. {h}: timed out after 2s during the SSH handshake with 127.0.0.1:{p}
+                 help: {not_ssh}
+                 help: if the server is only slow to answer, raise --timeout (now 2s)
+
+            Run with --force to skip failed hosts and continue with available hosts.
+            ",
+            h = host(p),
+            not_ssh = not_ssh(p)
+        ),
+        "",
+    );
+    assert_eq!(
+        server.accepted(),
+        2,
+        "one connection per check, no second attempt"
+    );
+}

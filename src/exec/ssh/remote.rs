@@ -12,6 +12,7 @@ use std::io::Read;
 use std::time::{Duration, Instant};
 
 use super::connect::Conn;
+use super::watchdog::Fired;
 use crate::exec::{Cause, ExecResult, Progress, Stream};
 use crate::signals;
 
@@ -104,7 +105,7 @@ pub fn exec(
     deadline: Instant,
     progress: &mut dyn Progress,
 ) -> (ExecResult, bool) {
-    let channel = match start(conn, cmd) {
+    let channel = match start(conn, cmd, deadline) {
         Ok(c) => c,
         Err(failed) => return failed,
     };
@@ -122,8 +123,24 @@ pub fn exec(
     run.finish(stopped, &cmd.sudo)
 }
 
-/// Open a channel and start the wrapped command on it.
-fn start(conn: &Conn, cmd: &RemoteCommand) -> Result<ssh2::Channel, (ExecResult, bool)> {
+/// Open a channel and start the wrapped command on it, by `deadline` (a server that
+/// stops answering then is cut off by the watchdog).
+fn start(
+    conn: &Conn,
+    cmd: &RemoteCommand,
+    deadline: Instant,
+) -> Result<ssh2::Channel, (ExecResult, bool)> {
+    use std::os::fd::AsFd;
+    let watch = super::watchdog::watch(conn.socket.as_fd(), deadline);
+    let started = open_and_exec(conn, cmd);
+    match watch.finish() {
+        Some(Fired::Deadline) => Err((ExecResult::TimedOut, false)),
+        Some(Fired::Cancelled) => Err((ExecResult::Cancelled, false)),
+        None => started,
+    }
+}
+
+fn open_and_exec(conn: &Conn, cmd: &RemoteCommand) -> Result<ssh2::Channel, (ExecResult, bool)> {
     let session = &conn.session;
     session.set_blocking(true);
     let mut channel = session.channel_session().map_err(|e| {
@@ -374,7 +391,7 @@ fn wait_socket(conn: &Conn, left: Duration) {
         ssh2::BlockDirections::Outbound | ssh2::BlockDirections::Both
     );
     let socket = crate::sys::Wait {
-        fd: Some(conn.fd),
+        fd: Some(conn.fd()),
         read: true,
         write: outbound,
     };

@@ -1,5 +1,5 @@
-//! Processes the tests look at from outside: a nexus reaped with wait4(2) for its peak
-//! memory, and the process tree under a server (to kill one session of it).
+//! Processes the tests look at from outside: the peak memory of a running nexus, and the
+//! process tree under a server (to kill one session of it).
 
 #![allow(dead_code)]
 
@@ -9,9 +9,12 @@ use std::time::{Duration, Instant};
 
 use super::{Run, Stop};
 
-/// `wait_within`, reaping the child with wait4(2) so that its resource use comes back too:
-/// the run and its peak resident set size in KiB (`ru_maxrss`). Past `limit` the child is
-/// SIGKILLed and the test fails with what it printed.
+/// `wait_within`, sampling the child's peak resident set size while it runs (VmHWM of
+/// /proc/PID/status, every 20 ms; the peak only grows, so the last sample is the peak up
+/// to a moment before the end): the run and that peak in KiB (0 if it ended before the
+/// first sample). Not wait4's ru_maxrss: on Linux a child that std starts with
+/// posix_spawn (vfork semantics) inherits the spawner's peak as its own at exec, so it
+/// would measure the test runner, not nexus.
 #[track_caller]
 pub fn wait_with_peak_rss(child: &mut Stop, command: &Command, limit: Duration) -> (Run, u64) {
     fn drain(r: Option<impl Read + Send + 'static>) -> std::thread::JoinHandle<Vec<u8>> {
@@ -23,39 +26,46 @@ pub fn wait_with_peak_rss(child: &mut Stop, command: &Command, limit: Duration) 
             buf
         })
     }
-    let pid = child.id() as libc::pid_t;
+    let status_file = format!("/proc/{}/status", child.id());
     let (out, err) = (drain(child.0.stdout.take()), drain(child.0.stderr.take()));
     let deadline = Instant::now() + limit;
-    let mut status = 0;
-    // SAFETY: a zeroed rusage is a valid out-parameter.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let mut killed = false;
-    loop {
-        // SAFETY: wait4 on our own child with valid out-pointers.
-        let r = unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut usage) };
-        if r == pid {
-            break;
+    let mut peak = 0;
+    let status = loop {
+        if let Some(kib) = std::fs::read_to_string(&status_file)
+            .ok()
+            .and_then(|s| vm_hwm(&s))
+        {
+            peak = kib;
         }
-        assert!(r == 0, "wait4({pid}): {}", std::io::Error::last_os_error());
-        if Instant::now() >= deadline && !killed {
-            child.signal(libc::SIGKILL);
-            killed = true;
+        if let Some(st) = child.0.try_wait().expect("wait for nexus") {
+            break Some(st);
+        }
+        if Instant::now() >= deadline {
+            let _ = child.0.kill();
+            let _ = child.0.wait();
+            break None;
         }
         std::thread::sleep(Duration::from_millis(20));
-    }
+    };
     let output = Output {
-        status: std::os::unix::process::ExitStatusExt::from_raw(status),
+        status: status.unwrap_or_else(|| std::os::unix::process::ExitStatusExt::from_raw(9)),
         stdout: out.join().unwrap_or_default(),
         stderr: err.join().unwrap_or_default(),
     };
     let run = Run::from_output(command, output);
-    if killed {
+    if status.is_none() {
         panic!(
             "\nnexus did not exit within {limit:?}; killed it\n{}\n",
             run.show()
         );
     }
-    (run, usage.ru_maxrss.max(0) as u64)
+    (run, peak)
+}
+
+/// `VmHWM:   12345 kB` of a /proc/PID/status text, in KiB.
+fn vm_hwm(status: &str) -> Option<u64> {
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// The parent pid of `pid`, from /proc.
