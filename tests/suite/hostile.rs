@@ -863,6 +863,49 @@ fn ctrl_c_and_sigterm_end_a_run_in_every_step_of_connecting() {
     }
 }
 
+/// `nexus preflight` ends on Ctrl-C or SIGTERM as a run does, in its connectivity check
+/// (a TCP connect that waits), in its login check (a stalled handshake), and through a
+/// ProxyCommand, whose process group it ends (it is not in nexus's group, so a signal to
+/// nexus alone would leave it running): exit 130, no report.
+#[test]
+fn ctrl_c_and_sigterm_end_preflight() {
+    let body = "[tasks.t]\non = \"web\"\nrun = \"true\"\n";
+    let args = ["preflight", "t", "--timeout", "5m"];
+    for (signal, tag) in [(libc::SIGINT, 49), (libc::SIGTERM, 50)] {
+        let (_listener, _queued, port) = full_listener();
+        let t = hostile_test(port, "", body);
+        interrupted(&t, &args, signal, || syn_sent_to(port)).expect(130, "", "");
+        let server = Hostile::start(Behaviour::BannerThenTrickle);
+        let t = hostile_test(server.port, "connect_timeout = \"5m\"\n", body);
+        // The connectivity check reads the banner on one connection; the login is the
+        // second.
+        interrupted(&t, &args, signal, || server.accepted() > 1).expect(130, "", "");
+        // Through a ProxyCommand that says nothing (the connectivity check goes to the
+        // server itself).
+        let sleep = marker(300, tag);
+        let t = Test::new();
+        let toml = format!(
+            "[config]\nssh_config = \"{cfg}\"\nknown_hosts = \"{kh}\"\nhost_key_checking = \"accept-new\"\nconnect_timeout = \"5m\"\nssh_identity = \"{id}\"\n[hosts]\nweb = [\"viaproxy\"]\n{body}",
+            cfg = t.path("ssh_config").display(),
+            kh = t.path("known_hosts").display(),
+            id = Keys::get().key("id_ed25519").display(),
+        );
+        let ssh_config = format!(
+            "Host viaproxy\n  HostName 127.0.0.1\n  Port {p}\n  User {u}\n  ProxyCommand sleep {sleep}\n",
+            p = server.port,
+            u = user()
+        );
+        let t = isolated(t.file("ssh_config", &ssh_config).toml(&toml));
+        let r = interrupted(&t, &args, signal, || {
+            !processes_matching(&format!("sleep {sleep}")).is_empty()
+        });
+        let left = processes_matching(&format!("sleep {sleep}"));
+        stop_sleeps(&sleep);
+        r.expect(130, "", "");
+        assert!(left.is_empty(), "the ProxyCommand survived: {left:?}");
+    }
+}
+
 /// Pre-flight's `--timeout` bounds each check against a server that stalls: the
 /// connectivity check shows its banner, the login check fails at the timeout (no
 /// attempts beyond it).
