@@ -442,7 +442,7 @@ fn establish<S: AsFd + AsRawFd + 'static>(
     let _ = session.method_pref(MethodType::Kex, &t.kex);
     let host_keys = host_key_prefs(t);
     let _ = session.method_pref(MethodType::HostKey, &host_keys);
-    // libssh2's timeout bounds each wait for the socket; the watchdog, the whole.
+    // libssh2's timeout bounds one call, and only while it waits; the watchdog, the whole.
     let watch = watchdog::watch(socket.as_fd(), budget.deadline);
     session.set_tcp_stream(stream);
     session.set_timeout(budget.limit.as_millis().min(u32::MAX as u128) as u32);

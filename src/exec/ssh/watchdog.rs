@@ -2,8 +2,10 @@
 //! blocking step runs (the handshake and authentication of a connection attempt, opening
 //! a channel), its socket is watched with a deadline; when the deadline passes or the run
 //! is cancelled, the watchdog shuts the socket down (shutdown(2)), and the call blocked on
-//! it returns at once with an error. libssh2's own timeout cannot do this: it bounds each
-//! wait for the socket, so a server that sends a byte now and then keeps a call alive.
+//! it returns at once with an error. libssh2's own timeout cannot do this: it bounds one
+//! call (a login is many: one per key tried, the agent's), counted from the call's start,
+//! and is looked at only when libssh2 has to wait for the socket, so a server that keeps
+//! sending (a flood) is never timed out.
 //! Must not: close a descriptor it was lent (it shuts down a duplicate it owns), start
 //! more than one thread whatever the number of connections, or decide what a fired
 //! watch means (callers do).
