@@ -1,12 +1,14 @@
 //! The few system calls std does not wrap, behind safe functions: file locks, poll,
-//! process-group signals, pidfds, the signal pipe. Every `unsafe` block of nexus outside
+//! process-group signals, pidfds, the signal pipe, a TCP connect that a cancellation can
+//! interrupt, shutdown(2) and recv(2) without waiting. Every `unsafe` block of nexus outside
 //! the SSH transport lives here, each with the reason it is sound.
 //! Must not: hold policy (callers decide what to lock, poll or kill, and when).
 
 use std::fs::File;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::time::Duration;
+use std::net::{SocketAddr, TcpStream};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::time::{Duration, Instant};
 
 /// Take an exclusive lock on `file`, waiting for it (released when the file is closed).
 pub fn lock_exclusive(file: &File) -> io::Result<()> {
@@ -354,5 +356,148 @@ pub fn grow_pipe(fd: RawFd, size: usize) {
     // SAFETY: fcntl on a descriptor the caller keeps open; failure is harmless.
     unsafe {
         libc::fcntl(fd, libc::F_SETPIPE_SZ, size);
+    }
+}
+
+/// `addr` as a sockaddr for connect(2), and its length.
+fn sockaddr(addr: &SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
+    // SAFETY: all-zero bytes are a valid sockaddr_storage.
+    let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let len = match addr {
+        SocketAddr::V4(a) => {
+            // SAFETY: all-zero bytes are a valid sockaddr_in.
+            let mut sin: libc::sockaddr_in = unsafe { std::mem::zeroed() };
+            sin.sin_family = libc::AF_INET as libc::sa_family_t;
+            sin.sin_port = a.port().to_be();
+            sin.sin_addr = libc::in_addr {
+                s_addr: u32::from_ne_bytes(a.ip().octets()),
+            };
+            // SAFETY: sockaddr_storage is larger than sockaddr_in and aligned for it.
+            unsafe { std::ptr::write((&mut storage as *mut libc::sockaddr_storage).cast(), sin) };
+            std::mem::size_of::<libc::sockaddr_in>()
+        }
+        SocketAddr::V6(a) => {
+            // SAFETY: all-zero bytes are a valid sockaddr_in6.
+            let mut sin6: libc::sockaddr_in6 = unsafe { std::mem::zeroed() };
+            sin6.sin6_family = libc::AF_INET6 as libc::sa_family_t;
+            sin6.sin6_port = a.port().to_be();
+            sin6.sin6_flowinfo = a.flowinfo();
+            sin6.sin6_addr = libc::in6_addr {
+                s6_addr: a.ip().octets(),
+            };
+            sin6.sin6_scope_id = a.scope_id();
+            // SAFETY: sockaddr_storage is larger than sockaddr_in6 and aligned for it.
+            unsafe { std::ptr::write((&mut storage as *mut libc::sockaddr_storage).cast(), sin6) };
+            std::mem::size_of::<libc::sockaddr_in6>()
+        }
+    };
+    (storage, len as libc::socklen_t)
+}
+
+/// A TCP connection to `addr`, made within `timeout`: `TimedOut` after it, `Interrupted`
+/// as soon as `wake` becomes readable (a cancellation). The stream comes back blocking.
+pub fn tcp_connect(
+    addr: &SocketAddr,
+    timeout: Duration,
+    wake: Option<RawFd>,
+) -> io::Result<TcpStream> {
+    let family = if addr.is_ipv4() {
+        libc::AF_INET
+    } else {
+        libc::AF_INET6
+    };
+    let kind = libc::SOCK_STREAM | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK;
+    // SAFETY: socket(2) takes plain integers and returns a new descriptor or -1.
+    let fd = unsafe { libc::socket(family, kind, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the descriptor was just created and nothing else owns it.
+    let socket = unsafe { OwnedFd::from_raw_fd(fd) };
+    let (storage, len) = sockaddr(addr);
+    // SAFETY: `storage` holds a valid address of `len` bytes for the duration of the call.
+    let r = unsafe { libc::connect(fd, (&storage as *const libc::sockaddr_storage).cast(), len) };
+    if r != 0 {
+        let e = io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::EINPROGRESS) {
+            return Err(e);
+        }
+        wait_connected(socket.as_raw_fd(), timeout, wake)?;
+    }
+    let stream = TcpStream::from(socket);
+    stream.set_nonblocking(false)?;
+    Ok(stream)
+}
+
+/// Wait for a non-blocking connect(2) on `fd` to finish; its result.
+fn wait_connected(fd: RawFd, timeout: Duration, wake: Option<RawFd>) -> io::Result<()> {
+    let deadline = Instant::now() + timeout;
+    let socket = Wait {
+        fd: Some(fd),
+        read: false,
+        write: true,
+    };
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::ErrorKind::TimedOut.into());
+        }
+        // A signal interrupts poll (nothing ready): the loop waits again for what is left.
+        let ready = poll(
+            &[socket, Wait::read(wake)],
+            left.max(Duration::from_millis(1)),
+        );
+        if ready[1] {
+            return Err(io::Error::new(io::ErrorKind::Interrupted, "cancelled"));
+        }
+        if ready[0] {
+            break;
+        }
+    }
+    let mut err: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: getsockopt writes at most `len` bytes into `err`, an int.
+    let r = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_ERROR,
+            (&mut err as *mut libc::c_int).cast(),
+            &mut len,
+        )
+    };
+    if r != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if err != 0 {
+        return Err(io::Error::from_raw_os_error(err));
+    }
+    Ok(())
+}
+
+/// shutdown(2) both directions of socket `fd`: a read or write blocked on it (in this
+/// or another thread) returns at once, and so does every later one. The descriptor stays
+/// open. Errors (not a socket, not connected) are ignored.
+pub fn shutdown(fd: BorrowedFd<'_>) {
+    // SAFETY: shutdown(2) on a descriptor the caller keeps open; no memory is touched.
+    unsafe {
+        libc::shutdown(fd.as_raw_fd(), libc::SHUT_RDWR);
+    }
+}
+
+/// recv(2) from socket `fd` without waiting: Ok(0) at the end of the stream,
+/// `WouldBlock` when nothing is queued. With `peek` the bytes stay queued.
+pub fn recv_now(fd: BorrowedFd<'_>, buf: &mut [u8], peek: bool) -> io::Result<usize> {
+    let flags = libc::MSG_DONTWAIT | if peek { libc::MSG_PEEK } else { 0 };
+    loop {
+        // SAFETY: `buf` is valid for writes of `buf.len()` bytes during the call.
+        let n = unsafe { libc::recv(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), flags) };
+        if n >= 0 {
+            return Ok(n as usize);
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
     }
 }

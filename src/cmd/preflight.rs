@@ -5,7 +5,7 @@ use crate::cli::args::{Global, PreflightArgs, PreflightFormat};
 use crate::error::{exit, Error};
 use crate::exec::ssh::target::RunOverrides;
 use crate::output::Style;
-use crate::preflight;
+use crate::{preflight, signals};
 
 pub fn preflight(g: &Global, args: &PreflightArgs) -> Result<i32, Error> {
     let c = &args.checks;
@@ -23,6 +23,8 @@ pub fn preflight(g: &Global, args: &PreflightArgs) -> Result<i32, Error> {
         args.hosts.as_deref(),
         &RunOverrides::default(),
     )?;
+    // Ctrl-C ends the checks (connections close, ProxyCommands end) and nexus with 130.
+    signals::install();
     let report = preflight::run(
         &p.config,
         &p.plan,
@@ -30,6 +32,9 @@ pub fn preflight(g: &Global, args: &PreflightArgs) -> Result<i32, Error> {
         p.hosts_override.as_deref(),
         &opts,
     );
+    if signals::cancelled() {
+        return Ok(exit::INTERRUPTED);
+    }
     match args.format {
         PreflightFormat::Json => print(&format!("{}\n", preflight::to_json(&report)))?,
         f => print(&preflight::render_text(

@@ -220,7 +220,8 @@ fn remote_survivors(p: &super::Prepared, run_id: &str, host: &str) -> Vec<String
     let Some((pool, target)) = p.info.ssh.as_ref().and_then(|s| s.by_label(host)) else {
         return Vec::new();
     };
-    let Ok(conn) = pool.checkout(target) else {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let Ok(conn) = pool.checkout(target, deadline) else {
         return Vec::new();
     };
     let cmd = crate::exec::ssh::remote::RemoteCommand {
@@ -231,7 +232,6 @@ fn remote_survivors(p: &super::Prepared, run_id: &str, host: &str) -> Vec<String
         pty: false,
     };
     let mut got = crate::exec::Collected::default();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     let (_, reusable) = crate::exec::ssh::remote::exec(&conn, &cmd, deadline, &mut got);
     if reusable {
         pool.checkin(target, conn);

@@ -21,12 +21,18 @@ pub fn run(g: &Global, args: &RunArgs) -> Result<i32, Error> {
         identity: args.identity.clone(),
     };
     let mut p = prepare(load(g)?, &args.targets, args.hosts.as_deref(), &overrides)?;
+    // From here on Ctrl-C ends what runs (pre-flight connections, commands) cleanly.
     if args.dry_run {
+        signals::install();
         let json = args.exec.show.format == output::Format::Json;
         return dry_run(g, args, &p, json);
     }
     if args.force {
+        signals::install();
         p.info.unavailable = unavailable_hosts(g, &p, &args.checks);
+        if signals::cancelled() {
+            return Ok(crate::error::exit::INTERRUPTED);
+        }
     }
     let home = state::home();
     let project = state::project_of(&p.config.path);
@@ -105,6 +111,9 @@ fn dry_run(g: &Global, args: &RunArgs, p: &Prepared, json: bool) -> Result<i32, 
         hosts,
         &preflight_options(&args.checks),
     );
+    if signals::cancelled() {
+        return Ok(crate::error::exit::INTERRUPTED);
+    }
     let code = report.exit_code();
     if json {
         let checks = preflight::to_json(&report);
@@ -161,6 +170,10 @@ fn offer_resume(
     let _ = err.flush();
     let mut answer = String::new();
     let _ = std::io::stdin().read_line(&mut answer);
+    if signals::cancelled() {
+        // Ctrl-C at the prompt (with --force, the handler is already in place).
+        return Ok(Some(crate::error::exit::INTERRUPTED));
+    }
     match answer.trim().to_lowercase().as_str() {
         "" | "y" | "yes" => resume::resume_run(g, exec, &last.path, false).map(Some),
         "d" | "discard" => {

@@ -79,6 +79,9 @@ pub enum ExecResult {
     SpawnError(Cause),
     /// The remote host could not be reached or authenticated (exit code 3).
     ConnectError(Cause),
+    /// The task's deadline passed while the host was still being connected to (exit
+    /// code 4); how far connecting had got.
+    ConnectTimedOut(Cause),
 }
 
 impl ExecResult {

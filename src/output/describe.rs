@@ -8,10 +8,19 @@ pub fn failure(f: &Failure) -> String {
     match f {
         Failure::Exit(c) => format!("exited with {c}"),
         Failure::Signal(s) => format!("was killed by signal {s}"),
-        Failure::Timeout { limit, task_limit } => format!(
-            "timed out after {} ({} timeout)",
+        Failure::Timeout {
+            limit,
+            task_limit,
+            connecting,
+        } => format!(
+            "timed out after {} ({} timeout){}",
             duration::display(*limit),
-            if *task_limit { "task" } else { "command" }
+            if *task_limit { "task" } else { "command" },
+            if connecting.is_some() {
+                " while connecting"
+            } else {
+                ""
+            }
         ),
         Failure::Cancelled => "was cancelled".to_string(),
         Failure::Spawn(c) | Failure::Connect(c) => c.what.clone(),

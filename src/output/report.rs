@@ -71,12 +71,21 @@ fn how_it_ended(d: Diagnostic, f: &Failed) -> Diagnostic {
             None => d,
         },
         Failure::Signal(s) => d.fact("Signal", s.to_string()),
-        Failure::Timeout { limit, task_limit } => {
+        Failure::Timeout {
+            limit,
+            task_limit,
+            connecting,
+        } => {
             let which = if *task_limit { "task" } else { "command" };
-            d.fact(
+            let mut d = d.fact(
                 "Timeout",
                 format!("{} ({which} timeout)", duration::display(*limit)),
-            )
+            );
+            if let Some(c) = connecting {
+                d = d.fact("Reason", &c.what);
+                d.help.extend(c.help.iter().cloned());
+            }
+            d
         }
         Failure::Spawn(c) | Failure::Connect(c) => {
             let mut d = d.fact("Reason", &c.what);

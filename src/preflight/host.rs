@@ -3,8 +3,7 @@
 //! A host that fails a check has its later checks skipped with the reason.
 //! Must not: run any task command or write anything on the host.
 
-use std::io::Read;
-use std::net::{TcpStream, ToSocketAddrs};
+use std::net::ToSocketAddrs;
 use std::time::{Duration, Instant};
 
 use super::{Check, Mark, Options};
@@ -117,14 +116,28 @@ fn authentication(
     let t0 = Instant::now();
     let mut bounded = t.clone();
     bounded.connect_timeout = bounded.connect_timeout.min(opts.timeout);
-    let (mark, detail, suggestions, conn) = match connect::connect(&bounded) {
+    // The check's timeout bounds the whole login, attempts included.
+    let (mark, detail, suggestions, conn) = match connect::connect(&bounded, t0 + opts.timeout) {
         Ok(c) => (
             Mark::Pass,
             format!("{} as {}", c.auth, t.user),
             vec![],
             Some(c),
         ),
-        Err(e) => (Mark::Fail, e.reason.clone(), e.suggestions.clone(), None),
+        Err(e) => {
+            let mut help = e.suggestions.clone();
+            if bounded.connect_timeout < t.connect_timeout {
+                // The check's timeout, not connect_timeout, was the bound.
+                let slow = crate::exec::ssh::budget::slow_hint(bounded.connect_timeout);
+                for h in help.iter_mut().filter(|h| **h == slow) {
+                    *h = format!(
+                        "if the server is only slow to answer, raise --timeout (now {})",
+                        crate::config::duration::display(opts.timeout)
+                    );
+                }
+            }
+            (Mark::Fail, e.reason.clone(), help, None)
+        }
     };
     let check = Check {
         group: "SSH Authentication",
@@ -174,33 +187,21 @@ fn remote_sudo(label: &str, user: &str, c: &connect::Conn, opts: &Options) -> Ch
     }
 }
 
-/// TCP connect and read the server's identification line.
+/// TCP connect and read the server's identification line, all within `timeout`: the
+/// banner, or what came instead of it.
 fn tcp_banner(host: &str, port: u16, timeout: Duration) -> Result<String, String> {
+    use std::os::fd::AsFd;
     let addrs: Vec<_> = (host, port)
         .to_socket_addrs()
         .map_err(|e| format!("cannot resolve: {}", crate::error::io_reason(&e)))?
         .collect();
+    let deadline = Instant::now() + timeout;
+    let wake = Some(crate::signals::wake_fd()).filter(|&fd| fd >= 0);
     let mut last = String::from("no address");
     for a in addrs {
-        match TcpStream::connect_timeout(&a, timeout) {
-            Ok(mut s) => {
-                let _ = s.set_read_timeout(Some(timeout));
-                let mut buf = [0u8; 256];
-                let mut got = Vec::new();
-                while !got.contains(&b'\n') && got.len() < 255 {
-                    match s.read(&mut buf) {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => got.extend_from_slice(&buf[..n]),
-                    }
-                }
-                let line = String::from_utf8_lossy(&got);
-                let banner = line.lines().next().unwrap_or("").trim().to_string();
-                return Ok(if banner.is_empty() {
-                    "no banner".into()
-                } else {
-                    banner
-                });
-            }
+        let left = deadline.saturating_duration_since(Instant::now());
+        match crate::sys::tcp_connect(&a, left, wake) {
+            Ok(s) => return Ok(banner_of(s.as_fd(), deadline, timeout)),
             Err(e) => {
                 last = match e.kind() {
                     std::io::ErrorKind::ConnectionRefused => "Connection refused".into(),
@@ -210,10 +211,65 @@ fn tcp_banner(host: &str, port: u16, timeout: Duration) -> Result<String, String
                             crate::config::duration::display(timeout)
                         )
                     }
+                    std::io::ErrorKind::Interrupted => "cancelled".into(),
                     _ => crate::error::io_reason(&e),
                 }
             }
         }
     }
     Err(last)
+}
+
+/// The banner line the server at `fd` sends first (after any other lines), printable;
+/// or what happened instead.
+fn banner_of(fd: std::os::fd::BorrowedFd<'_>, deadline: Instant, timeout: Duration) -> String {
+    use crate::exec::ssh::banner::{self, Banner};
+    let other = |n: u64| match n {
+        0 => String::new(),
+        n => format!(" (it sent {} of other data)", super::bytes(n)),
+    };
+    match banner::wait(fd, deadline) {
+        Banner::Ready { .. } => {
+            let mut buf = [0u8; 256];
+            let n = crate::sys::recv_now(fd, &mut buf, true).unwrap_or(0);
+            let line = String::from_utf8_lossy(&buf[..n]);
+            printable(line.lines().next().unwrap_or("").trim())
+        }
+        Banner::TimedOut { other: n } => format!(
+            "no SSH banner within {}{}",
+            crate::config::duration::display(timeout),
+            other(n)
+        ),
+        Banner::Closed { other: n } => format!("closed without an SSH banner{}", other(n)),
+        Banner::Cancelled => "cancelled".into(),
+        Banner::Failed(e) => format!("no SSH banner: {}", crate::error::io_reason(&e)),
+    }
+}
+
+/// `text` with control characters escaped: a server's words must not drive the terminal.
+fn printable(text: &str) -> String {
+    text.chars()
+        .flat_map(|c| {
+            let escaped: Vec<char> = if c.is_control() {
+                c.escape_default().collect()
+            } else {
+                vec![c]
+            };
+            escaped
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::printable;
+
+    #[test]
+    fn a_banner_cannot_drive_the_terminal() {
+        assert_eq!(printable("SSH-2.0-OpenSSH_9.2"), "SSH-2.0-OpenSSH_9.2");
+        assert_eq!(
+            printable("SSH-2.0-x\u{1b}]0;owned\u{7}"),
+            "SSH-2.0-x\\u{1b}]0;owned\\u{7}"
+        );
+    }
 }

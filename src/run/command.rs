@@ -157,6 +157,13 @@ fn failure_of(result: &ExecResult, step: &Step<'_>, task_deadline: Instant) -> O
                 step.cmd.timeout
             },
             task_limit,
+            connecting: None,
+        }),
+        // Connecting is bounded by the task's deadline alone.
+        ExecResult::ConnectTimedOut(c) => Some(Failure::Timeout {
+            limit: step.task.timeout,
+            task_limit: true,
+            connecting: Some(c.clone()),
         }),
         ExecResult::Cancelled => Some(Failure::Cancelled),
         ExecResult::SpawnError(m) => Some(Failure::Spawn(m.clone())),

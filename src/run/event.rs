@@ -61,6 +61,8 @@ pub enum Failure {
     Timeout {
         limit: Duration,
         task_limit: bool,
+        /// The host was still being connected to: how far it had got.
+        connecting: Option<Cause>,
     },
     Cancelled,
     /// The command could not start (missing directory, no such program, ...).

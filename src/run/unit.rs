@@ -214,6 +214,22 @@ impl Place<'_> {
     }
 }
 
+fn connect_failed(e: ssh::connect::ConnectError) -> ExecResult {
+    use ssh::connect::Stopped;
+    match e.stopped {
+        Some(Stopped::Cancelled) => ExecResult::Cancelled,
+        None if crate::signals::cancelled() => ExecResult::Cancelled,
+        Some(Stopped::Deadline) => ExecResult::ConnectTimedOut(Cause {
+            what: format!(
+                "connecting could not finish within the task's timeout: {}",
+                e.reason
+            ),
+            help: e.suggestions,
+        }),
+        None => ExecResult::ConnectError(e.cause()),
+    }
+}
+
 /// A unit's hold on one pooled SSH session, taken at its first command.
 struct RemoteSession<'a> {
     pool: &'a ssh::pool::Pool,
@@ -229,10 +245,10 @@ impl RemoteSession<'_> {
         progress: &mut dyn Progress,
     ) -> ExecResult {
         if self.conn.is_none() {
-            match self.pool.checkout(self.target) {
+            // Connecting counts against the task's timeout, not the command's.
+            match self.pool.checkout(self.target, limits.task_deadline) {
                 Ok(c) => self.conn = Some(c),
-                Err(_) if crate::signals::cancelled() => return ExecResult::Cancelled,
-                Err(e) => return ExecResult::ConnectError(e.cause()),
+                Err(e) => return connect_failed(e),
             }
         }
         let Some(conn) = self.conn.as_ref() else {

@@ -4,12 +4,14 @@
 //!
 //!   cli                the binary: config errors, CLI, execution order, output, timeouts,
 //!                      signals, JSON events (full-text assertions)
+//!   hostile            servers that flood, trickle, stall or drop the connection; login
+//!                      banners; the remote kill; Ctrl-C in every phase of connecting
+//!   journal            the journal under races, SIGKILL, survivors, full disk
 //!   output             where command output goes, grouped and quiet modes, bounded memory
 //!   preflight          dry-run and pre-flight checks against a real sshd
 //!   properties         quickcheck properties of the plan and the scheduler
 //!   ssh                real OpenSSH sshd and dropbear: auth, host keys, pool, ProxyJump
 //!   ssh_config_corpus  ssh_config parsing compared with `ssh -G`
-//!   journal            the journal under races, SIGKILL, survivors, full disk
 //!   state              run journal, history, crash-resume
 //!   common             the test builder (`Test`, `Run::expect`) and the SSH servers
 
@@ -20,6 +22,7 @@
 mod common;
 
 mod cli;
+mod hostile;
 mod journal;
 mod output;
 mod preflight;

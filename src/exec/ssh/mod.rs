@@ -3,7 +3,9 @@
 //! running one command remotely.
 
 pub mod algorithms;
+pub mod banner;
 pub mod base64;
+pub mod budget;
 pub mod config;
 pub mod connect;
 pub mod known_hosts;
@@ -12,6 +14,7 @@ pub mod pool;
 pub mod proxy;
 pub mod remote;
 pub mod target;
+pub mod watchdog;
 
 use std::collections::HashMap;
 

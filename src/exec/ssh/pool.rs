@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use super::connect::{connect, Conn, ConnectError};
+use super::connect::{connect, Conn, ConnectError, Stopped};
 use super::target::SshTarget;
 
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
@@ -50,18 +50,25 @@ impl Pool {
     }
 
     /// A session for `t`: an idle one that still answers, or a new one when the host and
-    /// the pool have room; otherwise wait for one to come back.
-    pub fn checkout(&self, t: &SshTarget) -> Result<Conn, ConnectError> {
+    /// the pool have room; otherwise wait for one to come back. Waiting and connecting
+    /// end at `deadline`.
+    pub fn checkout(&self, t: &SshTarget, deadline: Instant) -> Result<Conn, ConnectError> {
         let k = key(t);
         let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
         loop {
             if crate::signals::cancelled() {
-                return Err(ConnectError {
-                    reason: "cancelled".into(),
-                    suggestions: vec![],
-                    retryable: false,
-                    in_handshake: false,
-                });
+                return Err(ConnectError::cancelled());
+            }
+            if Instant::now() >= deadline {
+                let mut e = ConnectError::new(
+                    format!(
+                        "no connection to {k} was free (pool_size = {}, max_connections = {})",
+                        self.pool_size, self.max_connections
+                    ),
+                    vec!["raise pool_size or max_connections in [config]".into()],
+                );
+                e.stopped = Some(Stopped::Deadline);
+                return Err(e);
             }
             close_idle(&mut st);
             let total = st.total;
@@ -94,7 +101,7 @@ impl Pool {
                     self.max_connections
                 );
                 drop(st);
-                let result = connect(t);
+                let result = connect(t, deadline);
                 if result.is_err() {
                     let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
                     if let Some(slot) = st.hosts.get_mut(&k) {
@@ -169,7 +176,7 @@ fn close_idle(st: &mut State) {
 /// A reused session must still be usable: authenticated and its socket not closed (a
 /// hang-up or error on the socket means the peer left).
 fn healthy(conn: &Conn) -> bool {
-    conn.session.authenticated() && !crate::sys::hung_up(conn.fd)
+    conn.session.authenticated() && !crate::sys::hung_up(conn.fd())
 }
 
 impl Drop for Pool {
@@ -183,6 +190,8 @@ impl Drop for Pool {
                 );
             }
             for (conn, _) in slot.idle.drain(..) {
+                // Without waiting: a server that stopped reading must not hold up the exit.
+                conn.session.set_blocking(false);
                 let _ = conn.session.disconnect(None, "nexus run finished", None);
             }
         }

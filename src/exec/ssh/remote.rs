@@ -12,6 +12,7 @@ use std::io::Read;
 use std::time::{Duration, Instant};
 
 use super::connect::Conn;
+use super::watchdog::Fired;
 use crate::exec::{Cause, ExecResult, Progress, Stream};
 use crate::signals;
 
@@ -104,7 +105,7 @@ pub fn exec(
     deadline: Instant,
     progress: &mut dyn Progress,
 ) -> (ExecResult, bool) {
-    let channel = match start(conn, cmd) {
+    let channel = match start(conn, cmd, deadline) {
         Ok(c) => c,
         Err(failed) => return failed,
     };
@@ -122,8 +123,24 @@ pub fn exec(
     run.finish(stopped, &cmd.sudo)
 }
 
-/// Open a channel and start the wrapped command on it.
-fn start(conn: &Conn, cmd: &RemoteCommand) -> Result<ssh2::Channel, (ExecResult, bool)> {
+/// Open a channel and start the wrapped command on it, by `deadline` (a server that
+/// stops answering then is cut off by the watchdog).
+fn start(
+    conn: &Conn,
+    cmd: &RemoteCommand,
+    deadline: Instant,
+) -> Result<ssh2::Channel, (ExecResult, bool)> {
+    use std::os::fd::AsFd;
+    let watch = super::watchdog::watch(conn.socket.as_fd(), deadline);
+    let started = open_and_exec(conn, cmd);
+    match watch.finish() {
+        Some(Fired::Deadline) => Err((ExecResult::TimedOut, false)),
+        Some(Fired::Cancelled) => Err((ExecResult::Cancelled, false)),
+        None => started,
+    }
+}
+
+fn open_and_exec(conn: &Conn, cmd: &RemoteCommand) -> Result<ssh2::Channel, (ExecResult, bool)> {
     let session = &conn.session;
     session.set_blocking(true);
     let mut channel = session.channel_session().map_err(|e| {
@@ -374,7 +391,7 @@ fn wait_socket(conn: &Conn, left: Duration) {
         ssh2::BlockDirections::Outbound | ssh2::BlockDirections::Both
     );
     let socket = crate::sys::Wait {
-        fd: Some(conn.fd),
+        fd: Some(conn.fd()),
         read: true,
         write: outbound,
     };
@@ -385,8 +402,50 @@ fn wait_socket(conn: &Conn, left: Duration) {
     );
 }
 
-/// SIGTERM the remote group, SIGKILL it after a grace period, through a new channel.
-/// Returns whether the session still works.
+/// Ends a remote process group: SIGTERM, then up to KILL_GRACE_TENTHS checks 0.1 s apart
+/// while a member is still alive, then SIGKILL; its last line says `ended` or `killed`.
+/// A member that is a zombie is not alive: `kill -0` still finds zombies, and a
+/// container's init may reap them late or never, so `kill -0` alone waited out the whole
+/// grace. Where there is no /proc, `kill -0` decides. Parameter expansions only (no
+/// `set --`, no process per check), so it reads the same in sh, dash, bash, ksh and zsh.
+const KILL_SCRIPT: &str = r#"KILL_TERM 2>/dev/null
+alive() {
+  KILL_0 2>/dev/null || return 1
+  [ -r /proc/self/stat ] || return 0
+  for f in /proc/[0-9]*/stat; do
+    read -r s 2>/dev/null <"$f" || continue
+    s=${s##*") "}; st=${s%% *}; s=${s#* }; s=${s#* }
+    [ "${s%% *}" = PGID ] && [ "$st" != Z ] && return 0
+  done
+  return 1
+}
+i=0
+while [ $i -lt TENTHS ] && alive; do sleep 0.1; i=$((i+1)); done
+if alive; then echo killed; else echo ended; fi
+KILL_KILL 2>/dev/null
+true"#;
+
+/// The kill script for group `pgid`. A shell's own `kill` takes `-SIG -PGID` (dash
+/// refuses the `--` that bash accepts); the kill(1) that sudo runs needs `--` before a
+/// negative pid (procps reads `-PGID` without it as another option and signals nothing).
+fn kill_script(pgid: u32, sudo: bool) -> String {
+    let kill = |sig: &str| {
+        if sudo {
+            format!("sudo -n kill -{sig} -- -{pgid}")
+        } else {
+            format!("kill -{sig} -{pgid}")
+        }
+    };
+    KILL_SCRIPT
+        .replace("KILL_TERM", &kill("TERM"))
+        .replace("KILL_0", &kill("0"))
+        .replace("KILL_KILL", &kill("KILL"))
+        .replace("PGID", &pgid.to_string())
+        .replace("TENTHS", &KILL_GRACE_TENTHS.to_string())
+}
+
+/// SIGTERM the remote group, SIGKILL it after a grace period (at once when it is gone),
+/// through a new channel. Returns whether the session still works.
 fn kill_remote(conn: &Conn, pgid: Option<u32>, sudo: &Option<Option<String>>) -> bool {
     let Some(pgid) = pgid else {
         return true;
@@ -394,21 +453,27 @@ fn kill_remote(conn: &Conn, pgid: Option<u32>, sudo: &Option<Option<String>>) ->
     let s = &conn.session;
     s.set_blocking(true);
     s.set_timeout(5000);
-    let sudo = if sudo.is_some() { "sudo -n " } else { "" };
-    let script = format!(
-        "{sudo}kill -TERM -- -{pgid} 2>/dev/null; i=0; while [ $i -lt {KILL_GRACE_TENTHS} ] && {sudo}kill -0 -- -{pgid} 2>/dev/null; do sleep 0.1; i=$((i+1)); done; {sudo}kill -KILL -- -{pgid} 2>/dev/null; true"
-    );
+    let mut said = String::new();
     let ok = match s.channel_session() {
         Ok(mut ch) => {
-            let done = ch.exec(&script).is_ok();
-            let mut sink = Vec::new();
-            let _ = ch.read_to_end(&mut sink);
+            let done = ch.exec(&kill_script(pgid, sudo.is_some())).is_ok();
+            let _ = ch.read_to_string(&mut said);
             let _ = ch.wait_close();
             done
         }
         Err(_) => false,
     };
     s.set_timeout(0);
+    let label = &conn.label;
+    // The last line: a login that prints (a banner) comes first.
+    match said.lines().last().map(str::trim) {
+        Some("ended") => log::debug!("ssh: {label}: remote process group {pgid} ended after SIGTERM"),
+        Some("killed") => log::debug!(
+            "ssh: {label}: remote process group {pgid} was still running {} after SIGTERM; sent SIGKILL",
+            crate::config::duration::display(Duration::from_millis(u64::from(KILL_GRACE_TENTHS) * 100))
+        ),
+        _ => log::debug!("ssh: {label}: could not end remote process group {pgid}"),
+    }
     ok
 }
 

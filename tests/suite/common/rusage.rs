@@ -26,7 +26,10 @@ pub fn run_peak_rss(mut command: Command) -> (i32, String, u64) {
     let status_file = format!("/proc/{}/status", child.id());
     let mut peak = 0;
     let status = loop {
-        if let Some(kb) = high_water_kb(&status_file) {
+        if let Some(kb) = std::fs::read_to_string(&status_file)
+            .ok()
+            .and_then(|s| super::process::vm_hwm(&s))
+        {
             peak = peak.max(kb);
         }
         if let Some(st) = child.try_wait().expect("wait") {
@@ -38,11 +41,4 @@ pub fn run_peak_rss(mut command: Command) -> (i32, String, u64) {
         .map(|r| r.join().unwrap_or_default())
         .unwrap_or_default();
     (status.code().unwrap_or(-1), err, peak)
-}
-
-/// VmHWM of a running process, in KB (None once it has exited).
-fn high_water_kb(status_file: &str) -> Option<u64> {
-    let text = std::fs::read_to_string(status_file).ok()?;
-    let line = text.lines().find(|l| l.starts_with("VmHWM:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
 }
