@@ -9,7 +9,7 @@ fn main() {
         .filter(|o| o.status.success())
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
         .unwrap_or_else(|| "unknown".to_string());
-    println!("cargo:rustc-env=NEXUS_GIT_SHA={sha}");
+    println!("cargo:rustc-env=NEXUS_BUILD_COMMIT={sha}");
     println!(
         "cargo:rustc-env=NEXUS_TARGET={}",
         std::env::var("TARGET").unwrap_or_default()

@@ -10,6 +10,7 @@ pub mod config;
 pub mod dryrun;
 pub mod error;
 pub mod exec;
+pub mod git;
 pub mod logging;
 pub mod output;
 pub mod plan;

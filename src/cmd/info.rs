@@ -23,7 +23,7 @@ pub fn version() -> Result<i32, Error> {
     print(&format!(
         "nexus {} (commit {}, {})\n",
         env!("CARGO_PKG_VERSION"),
-        option_env!("NEXUS_GIT_SHA").unwrap_or("unknown"),
+        option_env!("NEXUS_BUILD_COMMIT").unwrap_or("unknown"),
         option_env!("NEXUS_TARGET").unwrap_or("unknown target"),
     ))
 }

@@ -228,6 +228,7 @@ fn remote_survivors(p: &super::Prepared, run_id: &str, host: &str) -> Vec<String
         line: survivors::remote_probe(run_id),
         dir: None,
         env: vec![],
+        private_env: vec![],
         sudo: None,
         pty: false,
     };

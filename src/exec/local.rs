@@ -35,6 +35,10 @@ pub struct LocalCommand {
     pub sudo: Option<Option<String>>,
 }
 
+/// The variables a run may set for its commands (docs/nexus-toml.md): those this run
+/// does not set are removed from what a command inherits.
+const RUN_VARS: [&str; 2] = ["NEXUS_GIT_SHA", "NEXUS_GIT_BRANCH"];
+
 /// Words that need a shell even without metacharacters (builtins and keywords).
 const SHELL_WORDS: &[&str] = &[
     ".", ":", "alias", "bg", "break", "case", "cd", "command", "continue", "do", "done", "elif",
@@ -72,8 +76,10 @@ fn build(cmd: &LocalCommand, direct: bool) -> Command {
         }
         argv.push("--");
     }
-    match direct_argv(&cmd.line).filter(|_| direct) {
+    let through_stdin = payload(cmd).is_some();
+    match direct_argv(&cmd.line).filter(|_| direct && !through_stdin) {
         Some(words) => argv.extend(words),
+        None if through_stdin => argv.extend(["sh", "-c", "eval \"$(cat)\""]),
         None => argv.extend(["sh", "-c", &cmd.line]),
     }
     let program = if cmd.sudo.is_none() && !cmd.env.iter().any(|(k, _)| k == "PATH") {
@@ -88,12 +94,32 @@ fn build(cmd: &LocalCommand, direct: bool) -> Command {
     if !is_current_dir(&cmd.dir) {
         c.current_dir(&cmd.dir);
     }
+    // nexus's variables come from this run only, not from a nexus that started this one.
+    for k in RUN_VARS {
+        if !cmd.env.iter().any(|(name, _)| name == k) {
+            c.env_remove(k);
+        }
+    }
     c.envs(cmd.env.iter().map(|(k, v)| (k, v)))
-        .stdin(Stdio::null())
+        .stdin(if through_stdin {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0);
     c
+}
+
+/// With sudo, which starts the command from a clean environment, the variables go in
+/// as shell code on stdin (never in an argument list), followed by the command; the
+/// shell evaluates it and the command finds its stdin at its end, as with /dev/null.
+fn payload(cmd: &LocalCommand) -> Option<String> {
+    if cmd.sudo.is_none() || cmd.env.is_empty() {
+        return None;
+    }
+    Some(super::export_script(&cmd.env, &cmd.line))
 }
 
 /// The PATH lookup of `name`, done once per program per process (like a shell's hash
@@ -159,6 +185,11 @@ pub fn exec(cmd: &LocalCommand, deadline: Instant, progress: &mut dyn Progress) 
             )))
         }
     };
+    if let (Some(p), Some(mut input)) = (payload(cmd), child.stdin.take()) {
+        // The shell reads it all before it runs anything; an error means it is gone,
+        // and its exit status says why.
+        let _ = std::io::Write::write_all(&mut input, p.as_bytes());
+    }
     progress.spawned(child.id(), false);
     let mut r = Running {
         pgid: child.id(),

@@ -108,3 +108,18 @@ pub fn shell_quote(s: &str) -> String {
     }
     format!("'{}'", s.replace('\'', "'\\''"))
 }
+
+/// Shell code that exports `vars` and then runs `line` (for a shell that reads it from
+/// stdin: the values never appear in an argument list).
+pub fn export_script<'a>(
+    vars: impl IntoIterator<Item = &'a (String, String)>,
+    line: &str,
+) -> String {
+    let mut p = String::new();
+    for (k, v) in vars {
+        p += &format!("{k}={}; export {k}\n", ssh::remote::quote(v));
+    }
+    p += line;
+    p.push('\n');
+    p
+}

@@ -158,6 +158,7 @@ fn remote_sudo(label: &str, user: &str, c: &connect::Conn, opts: &Options) -> Ch
         line: "sudo -n true".into(),
         dir: None,
         env: vec![],
+        private_env: vec![],
         sudo: None,
         pty: false,
     };

@@ -20,19 +20,14 @@ use crate::config::{Config, Target, Task};
 use crate::error::{Diagnostic, Error};
 use crate::timefmt;
 
-#[derive(Debug, Default, Clone)]
-pub struct GitInfo {
-    pub sha: String,
-    pub branch: String,
-}
-
 /// Facts of one run shared by every unit.
 pub struct RunInfo {
     pub run_id: String,
     pub started: SystemTime,
     pub timestamp: String,
     pub root: PathBuf,
-    pub git: GitInfo,
+    /// The project's commit and branch, when it is in a git repository.
+    pub git: Option<crate::git::GitInfo>,
     pub jitter_seed: AtomicU64,
     /// SSH pool and resolved hosts, when the run has remote tasks.
     pub ssh: Option<crate::exec::ssh::SshContext>,
@@ -57,7 +52,7 @@ impl RunInfo {
             started,
             timestamp: timefmt::rfc3339(started),
             root: root.to_path_buf(),
-            git: GitInfo::default(),
+            git: None,
             jitter_seed: AtomicU64::new(seed | 1),
             ssh: None,
             counter: 0,
@@ -86,14 +81,21 @@ pub fn preconditions(config: &Config, tasks: &[usize], run: &mut RunInfo) -> Res
             .chain(t.env.iter().map(|(_, v)| &v.value))
             .any(|tpl| tpl.uses(|p| matches!(p, Piece::GitSha | Piece::GitBranch)))
     });
-    if uses_git {
-        match git_info(&config.root) {
-            Ok(g) => run.git = g,
-            Err(msg) => diags.push(
-                Diagnostic::new(msg)
-                    .help("{{ git_sha }} and {{ git_branch }} need the project root to be in a git repository"),
-            ),
-        }
+    match crate::git::head(&config.root) {
+        Ok(g) => run.git = g,
+        Err(msg) if uses_git => diags.push(Diagnostic::new(msg).help(
+            "{{ git_sha }} and {{ git_branch }} need the project root to be in a git repository",
+        )),
+        Err(msg) => log::debug!("git: {msg}; NEXUS_GIT_SHA and NEXUS_GIT_BRANCH not set"),
+    }
+    if uses_git && run.git.is_none() && diags.is_empty() {
+        diags.push(
+            Diagnostic::new(format!(
+                "{} is not in a git repository",
+                config.root.display()
+            ))
+            .help("{{ git_sha }} and {{ git_branch }} need the project root to be in a git repository"),
+        );
     }
     if diags.is_empty() {
         Ok(())
@@ -142,29 +144,4 @@ pub fn prepare_ssh(
         .map_err(|(e, help)| Error::usage(e).with_help(help))?;
     run.ssh = Some(ctx);
     Ok(())
-}
-
-fn git_info(root: &Path) -> Result<GitInfo, String> {
-    let git = |args: &[&str]| -> Result<String, String> {
-        let out = std::process::Command::new("git")
-            .arg("-C")
-            .arg(root)
-            .args(args)
-            .stdin(std::process::Stdio::null())
-            .output()
-            .map_err(|e| format!("cannot run git: {}", crate::error::io_reason(&e)))?;
-        if !out.status.success() {
-            let err = String::from_utf8_lossy(&out.stderr).trim().to_string();
-            return Err(format!(
-                "git {} failed in {}: {err}",
-                args.join(" "),
-                root.display()
-            ));
-        }
-        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
-    };
-    Ok(GitInfo {
-        sha: git(&["rev-parse", "HEAD"])?,
-        branch: git(&["rev-parse", "--abbrev-ref", "HEAD"])?,
-    })
 }

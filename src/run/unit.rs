@@ -42,10 +42,18 @@ impl crate::config::template::Vars for UnitVars<'_> {
         &self.run.timestamp
     }
     fn git_sha(&self) -> String {
-        self.run.git.sha.clone()
+        self.run
+            .git
+            .as_ref()
+            .map(|g| g.sha.clone())
+            .unwrap_or_default()
     }
     fn git_branch(&self) -> String {
-        self.run.git.branch.clone()
+        self.run
+            .git
+            .as_ref()
+            .map(|g| g.branch.clone())
+            .unwrap_or_default()
     }
 }
 
@@ -53,7 +61,10 @@ impl crate::config::template::Vars for UnitVars<'_> {
 struct Place<'a> {
     vars: UnitVars<'a>,
     dir: std::path::PathBuf,
+    /// nexus's variables, then the task's `env`.
     env: Vec<(String, String)>,
+    /// How many of `env` are nexus's (the rest must not appear in argument lists).
+    builtins: usize,
     remote: Option<RemoteSession<'a>>,
 }
 
@@ -112,7 +123,13 @@ fn place<'a>(
         ("NEXUS_TASK".into(), task.name.clone()),
         ("NEXUS_HOST".into(), host.to_string()),
         ("NEXUS_RUN_COUNTER".into(), run.counter.to_string()),
+        ("NEXUS_TIMESTAMP".into(), run.timestamp.clone()),
     ];
+    if let Some(g) = &run.git {
+        env.push(("NEXUS_GIT_SHA".into(), g.sha.clone()));
+        env.push(("NEXUS_GIT_BRANCH".into(), g.branch.clone()));
+    }
+    let builtins = env.len();
     env.extend(
         task.env
             .iter()
@@ -137,6 +154,7 @@ fn place<'a>(
         vars,
         dir,
         env,
+        builtins,
         remote,
     })
 }
@@ -204,7 +222,8 @@ impl Place<'_> {
                 let spec = remote::RemoteCommand {
                     line: line.to_string(),
                     dir: task.dir.as_ref().map(|d| d.value.expand(&self.vars)),
-                    env: self.env.clone(),
+                    env: self.env[..self.builtins].to_vec(),
+                    private_env: self.env[self.builtins..].to_vec(),
                     sudo,
                     pty: cmd.pty,
                 };

@@ -1360,3 +1360,56 @@ fn json_retries_report_every_attempt() {
     assert_eq!(finishes[1]["attempt"], 2);
     assert_eq!(finishes[1]["status"], "success");
 }
+
+fn git(dir: &std::path::Path, args: &[&str]) {
+    let out = std::process::Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .env("GIT_AUTHOR_NAME", "t")
+        .env("GIT_AUTHOR_EMAIL", "t@example.com")
+        .env("GIT_COMMITTER_NAME", "t")
+        .env("GIT_COMMITTER_EMAIL", "t@example.com")
+        .output()
+        .expect("git");
+    assert!(out.status.success(), "git {args:?}: {out:?}");
+}
+
+/// The run's facts reach commands as environment variables, which a shell expands as
+/// data: a branch named like a command substitution stays a name.
+#[test]
+fn run_facts_are_exported_and_an_evil_branch_name_stays_data() {
+    let t = Test::new().toml(
+        r#"
+        [tasks.facts]
+        run = "printf '%s|%s|%s|%s|%s\n' \"$NEXUS_GIT_BRANCH\" \"$NEXUS_GIT_SHA\" \"$NEXUS_TASK\" \"$NEXUS_HOST\" \"$NEXUS_RUN_COUNTER\""
+        "#,
+    );
+    // Outside a repository the git variables are not set (not even inherited from a
+    // nexus that started this one).
+    let done = "ok facts X.Xs\nCompleted in X.Xs: 1 succeeded\n";
+    t.clone_args(&["run", "facts"])
+        .env("NEXUS_GIT_SHA", "inherited")
+        .run()
+        .expect(0, "||facts|local|1\n", done);
+    let branch = "x$(touch${IFS}pwned)`touch${IFS}pwned2`";
+    git(&t.path(""), &["init", "-q", "-b", branch]);
+    git(&t.path(""), &["add", "nexus.toml"]);
+    git(&t.path(""), &["commit", "-q", "-m", "one"]);
+    let sha = String::from_utf8(
+        std::process::Command::new("git")
+            .arg("-C")
+            .arg(t.path(""))
+            .args(["rev-parse", "HEAD"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    t.clone_args(&["run", "facts"]).run().expect(
+        0,
+        &format!("{branch}|{}|facts|local|2\n", sha.trim()),
+        done,
+    );
+    assert!(!t.path("pwned").exists() && !t.path("pwned2").exists());
+}

@@ -1282,3 +1282,113 @@ fn a_failed_login_over_a_proxy_command_is_not_blamed_on_the_command() {
     );
     assert!(!r.stderr.contains("ProxyCommand"), "{}", r.stderr);
 }
+
+/// Every process's argument list, joined (to look for a value that must not be there).
+fn all_cmdlines() -> String {
+    let mut all = String::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        if let Ok(c) = std::fs::read(e.path().join("cmdline")) {
+            all += &String::from_utf8_lossy(&c).replace('\0', " ");
+            all.push('\n');
+        }
+    }
+    all
+}
+
+/// Task `env` values reach remote commands — in the login shell, on a PTY, through sudo —
+/// without appearing in any process's argument list while the command runs (they travel
+/// on the channel's stdin), and whole, whatever shell syntax and newlines they hold. The
+/// command ends in `; true` so that the shell cannot exec its last command in place and
+/// stays to be looked at.
+#[test]
+fn task_env_reaches_remote_commands_but_no_argument_list() {
+    let server = Server::openssh();
+    let canary = "canary-7f3e9a1b";
+    let value = format!("{canary} $(touch pwned) 'q' \"dq\" `id`\nsecond line");
+    let sleep = marker(3, 4);
+    let task = |name: &str, opts: &str| {
+        format!(
+            "[tasks.{name}]\non = \"web\"\nenv = {{ TOKEN = {value:?} }}\nrun = [{{ cmd = \"printf '%s' \\\"$TOKEN\\\" > {dir}/{name}.out; sleep {sleep}; true\"{opts} }}]\n",
+            dir = std::env::temp_dir().display(),
+        )
+    };
+    let mut body = task("plain", "") + &task("pty", ", pty = true");
+    let root = is_root();
+    if root {
+        body += &task("sudo", ", sudo = true");
+    } else {
+        note("SKIP ssh::task_env_reaches_remote_commands_but_no_argument_list (sudo part): needs root (sudo -n as the login user)");
+    }
+    let t = ssh_test(&server, "id_ed25519", &body);
+    let mut names = vec!["plain", "pty"];
+    if root {
+        names.push("sudo");
+    }
+    for name in names {
+        let out = std::env::temp_dir().join(format!("{name}.out"));
+        let _ = std::fs::remove_file(&out);
+        let mut c = t.clone_args(&["run", name, "-v"]).command();
+        c.stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let mut child = Stop(c.spawn().unwrap());
+        wait_until("the command to run", Duration::from_secs(20), || {
+            out.exists() && !processes_matching(&format!("sleep {sleep}")).is_empty()
+        });
+        let seen = all_cmdlines();
+        assert!(
+            !seen.contains(canary),
+            "{name}: the value is in an argument list:\n{}",
+            seen.lines()
+                .filter(|l| l.contains(canary))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+        let r = wait_within(&mut child, &c, Duration::from_secs(30));
+        assert_eq!(r.code, 0, "{name}: {}", r.show());
+        assert!(
+            !r.stdout.contains(canary) && !r.stderr.contains(canary),
+            "{name}: the value was shown: {}",
+            r.show()
+        );
+        assert_eq!(std::fs::read_to_string(&out).unwrap(), value, "{name}");
+        assert!(!t.path("pwned").exists() && !server_home_has("pwned"));
+        let _ = std::fs::remove_file(&out);
+    }
+}
+
+/// Whether the login user's home (where remote commands start) holds `name`.
+fn server_home_has(name: &str) -> bool {
+    let (_, home) = nexus::sys::passwd(nexus::sys::uid()).expect("the login user");
+    std::path::Path::new(&home).join(name).exists()
+}
+
+/// Locally, sudo starts commands from a clean environment: task `env` goes in on the
+/// shell's stdin, so the command has it and no argument list shows it.
+#[test]
+fn task_env_reaches_local_sudo_commands_but_no_argument_list() {
+    if skip_unless_root(
+        "ssh::task_env_reaches_local_sudo_commands_but_no_argument_list",
+        "sudo -n as the user running the suite",
+    ) {
+        return;
+    }
+    let canary = "canary-0b5d21c4";
+    let value = format!("{canary} $(touch pwned)\nsecond line");
+    let sleep = marker(3, 5);
+    let t = Test::new().toml(&format!(
+        "[tasks.t]\nenv = {{ TOKEN = {value:?} }}\nrun = [{{ cmd = \"printf '%s' \\\"$TOKEN\\\" > out; sleep {sleep}; true\", sudo = true }}]\n"
+    ));
+    let mut c = t.clone_args(&["run", "t"]).command();
+    c.stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = Stop(c.spawn().unwrap());
+    wait_until("the command to run", Duration::from_secs(20), || {
+        t.path("out").exists() && !processes_matching(&format!("sleep {sleep}")).is_empty()
+    });
+    let seen = all_cmdlines();
+    assert!(!seen.contains(canary), "the value is in an argument list");
+    let r = wait_within(&mut child, &c, Duration::from_secs(30));
+    assert_eq!(r.code, 0, "{}", r.show());
+    assert_eq!(t.read("out"), value);
+    assert!(!t.path("pwned").exists());
+}

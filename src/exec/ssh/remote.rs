@@ -8,7 +8,7 @@
 //! a success. Must not: block past the deadline or a cancellation for longer than the
 //! kill takes.
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
 use super::connect::Conn;
@@ -21,7 +21,11 @@ use crate::signals;
 pub struct RemoteCommand {
     pub line: String,
     pub dir: Option<String>,
+    /// Variables that may be seen (nexus's own: the run id, the task, the host).
     pub env: Vec<(String, String)>,
+    /// Variables that must not appear in any argument list (the task's `env`): they go
+    /// to the remote shell through the channel's stdin, as shell code it evaluates.
+    pub private_env: Vec<(String, String)>,
     /// None: no sudo. Some(None): `sudo -n`. Some(Some(u)): `sudo -n -u u`.
     pub sudo: Option<Option<String>>,
     pub pty: bool,
@@ -63,10 +67,58 @@ pub fn wrap(cmd: &RemoteCommand) -> String {
     wrap_with(cmd, nonce())
 }
 
+/// What the wrapped line reads from stdin before it runs the command (private variables
+/// and the command), or None when it reads nothing.
+pub fn payload(cmd: &RemoteCommand) -> Option<String> {
+    if cmd.private_env.is_empty() {
+        return None;
+    }
+    // sudo starts from a clean environment: everything goes in.
+    let public = if cmd.sudo.is_some() {
+        &cmd.env[..]
+    } else {
+        &[]
+    };
+    Some(crate::exec::export_script(
+        public.iter().chain(&cmd.private_env),
+        &cmd.line,
+    ))
+}
+
+/// The shell code that reads the payload (all of stdin) and runs it. On a PTY, input is
+/// echoed: echo is off from before the marker (nexus sends the payload once it has seen
+/// the marker) until the payload has been read.
+fn read_and_eval(pty: bool) -> &'static str {
+    if pty {
+        "__nexus_s=$(cat); stty echo 2>/dev/null; eval \"$__nexus_s\""
+    } else {
+        "eval \"$(cat)\""
+    }
+}
+
 fn wrap_with(cmd: &RemoteCommand, nonce: &str) -> String {
-    let mut s = format!("printf '\\036nexus-pgid-{nonce} %s\\n' \"$$\"; ");
+    let private = !cmd.private_env.is_empty();
+    let mut s = String::new();
+    if private && cmd.pty {
+        s += "stty -echo 2>/dev/null; ";
+    }
+    s += &format!("printf '\\036nexus-pgid-{nonce} %s\\n' \"$$\"; ");
     if let Some(d) = &cmd.dir {
         s += &format!("cd {} || exit 1; ", quote(d));
+    }
+    if private {
+        if cmd.sudo.is_none() {
+            for (k, v) in &cmd.env {
+                s += &format!("{k}={}; export {k}; ", quote(v));
+            }
+            s += read_and_eval(cmd.pty);
+        } else {
+            s += "exec ";
+            s += &sudo_prefix(&cmd.sudo);
+            s += "sh -c ";
+            s += &quote(read_and_eval(cmd.pty));
+        }
+        return s;
     }
     let shell_names = cmd.env.iter().all(|(k, _)| is_shell_name(k));
     if cmd.sudo.is_none() && shell_names {
@@ -113,6 +165,8 @@ pub fn exec(
         conn,
         channel,
         progress,
+        // On a PTY the payload waits for the marker (echo is off by then).
+        input: payload(cmd).filter(|_| cmd.pty),
         buf: vec![0u8; 32 * 1024],
         marker: Marker::new(nonce()),
         out_open: true,
@@ -157,6 +211,18 @@ fn open_and_exec(conn: &Conn, cmd: &RemoteCommand) -> Result<ssh2::Channel, (Exe
         let why = format!("the server refused to run the command: {}", e.message());
         (ExecResult::SpawnError(Cause::new(why)), true)
     })?;
+    if !cmd.pty {
+        // Without a PTY the payload can go at once; then stdin ends, as /dev/null would.
+        let sent = match payload(cmd) {
+            Some(p) => channel.write_all(p.as_bytes()),
+            None => Ok(()),
+        };
+        sent.and_then(|()| channel.send_eof().map_err(std::io::Error::other))
+            .map_err(|e| {
+                let why = format!("cannot send the command its input: {e}");
+                (ExecResult::ConnectError(Cause::new(why)), false)
+            })?;
+    }
     session.set_blocking(false);
     Ok(channel)
 }
@@ -166,6 +232,8 @@ struct Running<'a> {
     conn: &'a Conn,
     channel: ssh2::Channel,
     progress: &'a mut dyn Progress,
+    /// What to send once the marker has come (PTY commands with private variables).
+    input: Option<String>,
     buf: Vec<u8>,
     marker: Marker,
     out_open: bool,
@@ -221,6 +289,7 @@ impl Running<'_> {
                 });
                 if let Some(pgid) = found {
                     self.progress.spawned(pgid, true);
+                    self.send_input();
                 }
                 true
             }
@@ -231,6 +300,19 @@ impl Running<'_> {
                 false
             }
         }
+    }
+
+    /// Send the payload to a PTY command, then end its input (Ctrl-D at a line start).
+    fn send_input(&mut self) {
+        let Some(mut text) = self.input.take() else {
+            return;
+        };
+        text.push('\u{4}');
+        self.conn.session.set_blocking(true);
+        if let Err(e) = self.channel.write_all(text.as_bytes()) {
+            self.lost = Some(format!("cannot send the command its input: {e}"));
+        }
+        self.conn.session.set_blocking(false);
     }
 
     fn read_stderr(&mut self) -> bool {
@@ -511,6 +593,7 @@ mod tests {
             line: "echo $HOME".into(),
             dir: None,
             env: vec![("NEXUS_TASK".into(), "t".into())],
+            private_env: vec![],
             sudo: None,
             pty: false,
         };
@@ -526,6 +609,7 @@ mod tests {
             line: "echo 'hi'".into(),
             dir: Some("/srv/app".into()),
             env: vec![("A".into(), "b c".into())],
+            private_env: vec![],
             sudo: Some(Some("app".into())),
             pty: false,
         };
