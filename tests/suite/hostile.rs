@@ -989,3 +989,80 @@ fn preflight_timeout_bounds_a_stalled_login() {
         "one connection per check, no second attempt"
     );
 }
+
+/// Ctrl-C while a remote command runs on a server that then stops answering (its
+/// session process frozen with SIGSTOP): the kill of the remote group cannot get
+/// through, and nexus still ends soon (the kill is bounded as a whole, not by libssh2's
+/// per-call timeouts, which added up to some 7 s). The bound asserted is generous.
+#[test]
+fn ctrl_c_ends_a_run_whose_server_froze() {
+    let server = Server::openssh();
+    let sleep = marker(300, 51);
+    let t = server_test(
+        &server,
+        &format!(
+            "[tasks.t]\non = \"web\"\nrun = [{{ cmd = \"sleep {sleep}\", timeout = \"10m\" }}]\n"
+        ),
+    );
+    let mut cmd = t.clone_args(&["run", "t", "-q"]).command();
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = Stop(cmd.spawn().unwrap());
+    wait_until("the remote sleep", Duration::from_secs(20), || {
+        !processes_matching(&format!("sleep {sleep}")).is_empty()
+    });
+    let session: Vec<u32> = descendants(server.pid())
+        .into_iter()
+        .filter(|&p| {
+            std::fs::read_to_string(format!("/proc/{p}/comm")).is_ok_and(|c| c.trim() == "sshd")
+        })
+        .collect();
+    assert!(!session.is_empty(), "no sshd session process");
+    let frozen = Frozen::stop(session, server.pid(), &sleep);
+    let started = std::time::Instant::now();
+    child.signal(libc::SIGINT);
+    let r = wait_within(&mut child, &cmd, Duration::from_secs(30));
+    let took = started.elapsed();
+    drop(frozen);
+    r.expect(130, "", "cancelled t (X.Xs)\n");
+    assert!(
+        took < Duration::from_secs(5),
+        "nexus took {took:?} to end after Ctrl-C"
+    );
+}
+
+/// Processes frozen with SIGSTOP; when dropped (also when the test fails) they go on and
+/// the server's sessions and the test's sleeps are killed.
+struct Frozen {
+    pids: Vec<u32>,
+    server: u32,
+    sleep: String,
+}
+
+impl Frozen {
+    fn stop(pids: Vec<u32>, server: u32, sleep: &str) -> Frozen {
+        for &p in &pids {
+            // SAFETY: freezing processes of a server this test started, by PID.
+            unsafe {
+                libc::kill(p as i32, libc::SIGSTOP);
+            }
+        }
+        Frozen {
+            pids,
+            server,
+            sleep: sleep.to_string(),
+        }
+    }
+}
+
+impl Drop for Frozen {
+    fn drop(&mut self) {
+        for &p in &self.pids {
+            // SAFETY: as in `stop`.
+            unsafe {
+                libc::kill(p as i32, libc::SIGCONT);
+            }
+        }
+        kill_all(&descendants(self.server));
+        stop_sleeps(&self.sleep);
+    }
+}

@@ -350,7 +350,7 @@ impl Running<'_> {
         if let Some(stop) = stopped {
             let reusable = kill_remote(self.conn, self.marker.pgid, sudo);
             session.set_blocking(true);
-            session.set_timeout(2000);
+            session.set_timeout(if signals::cancelled() { 500 } else { 2000 });
             let _ = self.channel.close();
             session.set_timeout(0);
             return (stop, reusable);
@@ -534,7 +534,18 @@ fn kill_remote(conn: &Conn, pgid: Option<u32>, sudo: &Option<Option<String>>) ->
     };
     let s = &conn.session;
     s.set_blocking(true);
-    s.set_timeout(5000);
+    // After Ctrl-C nexus must end soon whatever the server does: the kill (SIGTERM, up
+    // to KILL_GRACE_TENTHS of grace, SIGKILL) gets a bound over all its calls, enforced
+    // by shutting the socket down; after a timeout it may take longer.
+    let budget = if signals::cancelled() {
+        Duration::from_millis(u64::from(KILL_GRACE_TENTHS) * 100 + 500)
+    } else {
+        Duration::from_secs(6)
+    };
+    let watch = {
+        use std::os::fd::AsFd;
+        super::watchdog::watch_until(conn.socket.as_fd(), Instant::now() + budget)
+    };
     let mut said = String::new();
     let ok = match s.channel_session() {
         Ok(mut ch) => {
@@ -545,7 +556,7 @@ fn kill_remote(conn: &Conn, pgid: Option<u32>, sudo: &Option<Option<String>>) ->
         }
         Err(_) => false,
     };
-    s.set_timeout(0);
+    let ok = watch.finish().is_none() && ok;
     let label = &conn.label;
     // The last line: a login that prints (a banner) comes first.
     match said.lines().last().map(str::trim) {

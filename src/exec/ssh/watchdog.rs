@@ -35,6 +35,8 @@ struct Entry {
     /// closing it (when the entry goes) leaves the caller's descriptor alone.
     fd: OwnedFd,
     deadline: Instant,
+    /// Whether a cancellation shuts it down too (not for the cleanup after one).
+    cancellable: bool,
     fired: Arc<AtomicU8>,
 }
 
@@ -65,6 +67,16 @@ pub struct Watch {
 /// watch ends. Without a duplicate descriptor or the thread (out of resources), nothing
 /// is watched and libssh2's own timeout is the only bound.
 pub fn watch(fd: BorrowedFd<'_>, deadline: Instant) -> Watch {
+    watch_with(fd, deadline, true)
+}
+
+/// `watch` that only the deadline fires: for what runs because of a cancellation (the
+/// kill of a remote command after Ctrl-C), which must still end in bounded time.
+pub fn watch_until(fd: BorrowedFd<'_>, deadline: Instant) -> Watch {
+    watch_with(fd, deadline, false)
+}
+
+fn watch_with(fd: BorrowedFd<'_>, deadline: Instant, cancellable: bool) -> Watch {
     let fired = Arc::new(AtomicU8::new(NOT_FIRED));
     let unwatched = Watch {
         id: None,
@@ -90,6 +102,7 @@ pub fn watch(fd: BorrowedFd<'_>, deadline: Instant) -> Watch {
         id,
         fd,
         deadline,
+        cancellable,
         fired: Arc::clone(&fired),
     });
     drop(st);
@@ -133,7 +146,7 @@ fn run() {
         let now = Instant::now();
         let cancelled = crate::signals::cancelled();
         st.entries.retain(|e| {
-            let why = if cancelled {
+            let why = if cancelled && e.cancellable {
                 CANCELLED
             } else if e.deadline <= now {
                 DEADLINE
