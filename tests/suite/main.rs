@@ -4,6 +4,8 @@
 //!
 //!   cli                the binary: config errors, CLI, execution order, output, timeouts,
 //!                      signals, JSON events (full-text assertions)
+//!   config_hostile     nexus.toml files written to hurt: error floods, endless or huge
+//!                      files, names and values meant for a terminal or a shell
 //!   preflight          dry-run and pre-flight checks against a real sshd
 //!   properties         quickcheck properties of the plan and the scheduler
 //!   ssh                real OpenSSH sshd and dropbear: auth, host keys, pool, ProxyJump
@@ -18,6 +20,7 @@
 mod common;
 
 mod cli;
+mod config_hostile;
 mod preflight;
 mod properties;
 mod ssh;
