@@ -260,3 +260,27 @@ fn a_file_that_is_not_utf8_says_where() {
         "#,
     );
 }
+
+// ---------------------------------------------------------------- found by fuzzing
+
+#[test]
+fn a_journal_line_with_a_multibyte_character_where_the_checksum_goes_is_a_bad_line() {
+    // fuzz target `journal`: the checksum's position was sliced without checking that
+    // it falls between characters, and `nexus runs` panicked.
+    let t = Test::new().toml("[tasks.a]\nrun = \"true\"\n");
+    let runs = t.path(".nexus-home/runs");
+    std::fs::create_dir_all(&runs).expect("mkdir");
+    std::fs::write(
+        runs.join("20260101T000000000Z-0001.jsonl"),
+        "{}abcdefg\u{e9}hijklmn\"}\n",
+    )
+    .expect("write journal");
+    t.clone_args(&["runs"]).run().expect(
+        0,
+        "no runs\n",
+        &format!(
+            "warning: unreadable run journal {}/20260101T000000000Z-0001.jsonl: line 1: no checksum (truncated or not a journal line)\n",
+            runs.display()
+        ),
+    );
+}
