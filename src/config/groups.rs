@@ -60,6 +60,7 @@ impl Walker<'_> {
         let mut raws: Vec<RawGroup> = Vec::new();
         for (k, v) in t.iter() {
             let name = k.get_ref().to_string();
+            self.printable_name(&name, k.span(), "host group name");
             if name == "local" {
                 self.error(
                     k.span(),

@@ -220,6 +220,9 @@ impl<'a> Walker<'a> {
     }
 
     pub(super) fn template(&mut self, text: &str, span: Range<usize>) -> Option<Spanned<Template>> {
+        if !self.no_nul(text, span.clone()) {
+            return None;
+        }
         let text_start = self.text_start(&span, text);
         match Template::parse(text) {
             Ok(t) => Some(Spanned {

@@ -9,6 +9,7 @@ pub mod keys;
 mod load;
 pub mod model;
 mod report;
+mod rules;
 mod tasks;
 pub mod template;
 

@@ -111,11 +111,16 @@ impl Problems {
     }
 }
 
-/// A message as shown: control characters escaped, long quoted parts shortened, and at
-/// most about `TEXT_MAX` characters.
+/// A message as shown: control characters escaped, long quoted parts (between
+/// backticks) shortened, and at most about `TEXT_MAX` characters.
 pub(super) fn tidy(text: &str) -> String {
+    let text = printable(text);
+    if text.matches('`').count() % 2 == 1 {
+        // A backtick inside a quoted value: which parts are quoted is not known.
+        return shorten(&text, TEXT_MAX);
+    }
     let mut out = String::new();
-    for (i, part) in printable(text).split('`').enumerate() {
+    for (i, part) in text.split('`').enumerate() {
         if i > 0 {
             out.push('`');
         }

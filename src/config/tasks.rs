@@ -33,6 +33,7 @@ impl Walker<'_> {
         let mut tasks = Vec::new();
         for (k, v) in t.iter() {
             let name = k.get_ref().to_string();
+            self.printable_name(&name, k.span(), "task name");
             let Some(tt) = self.table(v, &format!("tasks.{name}")) else {
                 continue;
             };

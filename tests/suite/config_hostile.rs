@@ -261,6 +261,293 @@ fn a_file_that_is_not_utf8_says_where() {
     );
 }
 
+// ---------------------------------------------------------------- names and values
+
+#[test]
+fn env_names_that_are_not_names_are_refused() {
+    // They were accepted: `A=B` set another variable than written, `""` and `A B`
+    // failed or vanished at run time.
+    Test::new()
+        .toml(
+            r#"
+            [tasks.a]
+            run = "true"
+            env = { "A=B" = "1", "" = "2", "A B" = "3", "1X" = "4", OK_1 = "5" }
+            "#,
+        )
+        .args(&["validate"])
+        .run()
+        .expect(
+            2,
+            "",
+            r#"
+            Error: Validation failed
+
+              nexus.toml:3:9: `A=B` is not a valid environment variable name
+                |
+              3 | env = { "A=B" = "1", "" = "2", "A B" = "3", "1X" = "4", OK_1 = "5" }
+                |         ^^^^^
+                = help: a name has letters, digits and `_`, and does not start with a digit (like `RUST_LOG`)
+
+              nexus.toml:3:22: an environment variable name cannot be empty
+                |
+              3 | env = { "A=B" = "1", "" = "2", "A B" = "3", "1X" = "4", OK_1 = "5" }
+                |                      ^^
+                = help: a name has letters, digits and `_`, and does not start with a digit (like `RUST_LOG`)
+
+              nexus.toml:3:32: `A B` is not a valid environment variable name
+                |
+              3 | env = { "A=B" = "1", "" = "2", "A B" = "3", "1X" = "4", OK_1 = "5" }
+                |                                ^^^^^
+                = help: a name has letters, digits and `_`, and does not start with a digit (like `RUST_LOG`)
+
+              nexus.toml:3:45: `1X` is not a valid environment variable name
+                |
+              3 | env = { "A=B" = "1", "" = "2", "A B" = "3", "1X" = "4", OK_1 = "5" }
+                |                                             ^^^^
+                = help: a name has letters, digits and `_`, and does not start with a digit (like `RUST_LOG`)
+            "#,
+        );
+}
+
+#[test]
+fn a_nul_byte_is_refused_when_the_file_is_loaded() {
+    // It passed `validate` and failed when the command was started.
+    Test::new()
+        .toml(
+            r#"
+            [tasks.a]
+            run = "echo a\u0000b"
+            dir = "x\u0000"
+            env = { A = "v\u0000" }
+            "#,
+        )
+        .args(&["validate"])
+        .run()
+        .expect(
+            2,
+            "",
+            r#"
+            Error: Validation failed
+
+              nexus.toml:2:7: this string has a NUL byte (`\u0000`), which no command, path or environment variable can hold
+                |
+              2 | run = "echo a\u0000b"
+                |       ^^^^^^^^^^^^^^^
+                = help: remove the `\u0000`
+
+              nexus.toml:3:7: this string has a NUL byte (`\u0000`), which no command, path or environment variable can hold
+                |
+              3 | dir = "x\u0000"
+                |       ^^^^^^^^^
+                = help: remove the `\u0000`
+
+              nexus.toml:4:13: this string has a NUL byte (`\u0000`), which no command, path or environment variable can hold
+                |
+              4 | env = { A = "v\u0000" }
+                |             ^^^^^^^^^
+                = help: remove the `\u0000`
+            "#,
+        );
+}
+
+#[test]
+fn user_takes_a_plain_name() {
+    // A placeholder in `user` was passed to sudo as written; `ssh_user` reaches
+    // ProxyCommand lines as %r.
+    Test::new()
+        .toml(
+            r#"
+            [config]
+            ssh_user = "$(id)"
+            [tasks.a]
+            run = [
+              { cmd = "true", user = "{{ env(\"U\") }}" },
+              { cmd = "true", user = "app server" },
+              { cmd = "true", user = "" },
+              { cmd = "true", user = "-C" },
+            ]
+            "#,
+        )
+        .args(&["validate"])
+        .run()
+        .expect(
+            2,
+            "",
+            r#"
+            Error: Validation failed
+
+              nexus.toml:2:12: `ssh_user` `$(id)` is not a plain user name: it has `$`
+                |
+              2 | ssh_user = "$(id)"
+                |            ^^^^^^^
+                = help: a user name has letters, digits, `.`, `_`, `-` and `@`, and does not start with `-`
+
+              nexus.toml:5:26: `user` takes a plain user name; placeholders are not expanded there
+                |
+              5 |   { cmd = "true", user = "{{ env(\"U\") }}" },
+                |                          ^^^^^^^^^^^^^^^^^^
+                = help: write the name itself: user = "deploy"
+
+              nexus.toml:6:26: `user` `app server` is not a plain user name: it has ` `
+                |
+              6 |   { cmd = "true", user = "app server" },
+                |                          ^^^^^^^^^^^^
+                = help: a user name has letters, digits, `.`, `_`, `-` and `@`, and does not start with `-`
+
+              nexus.toml:7:26: `user` is empty
+                |
+              7 |   { cmd = "true", user = "" },
+                |                          ^^
+                = help: a user name has letters, digits, `.`, `_`, `-` and `@`, and does not start with `-`
+
+              nexus.toml:8:26: `user` `-C` is not a plain user name: it starts with `-`
+                |
+              8 |   { cmd = "true", user = "-C" },
+                |                          ^^^^
+                = help: a user name has letters, digits, `.`, `_`, `-` and `@`, and does not start with `-`
+            "#,
+        );
+}
+
+#[test]
+fn control_characters_in_names_are_refused() {
+    // `nexus list` and the run output printed them as they were: a terminal escape in a
+    // task name recoloured or cleared the screen.
+    Test::new()
+        .toml(
+            r#"
+            [hosts]
+            "g\u0007" = "h.example.com"
+            [tasks."a\u001b[31m"]
+            desc = "line\nbreak"
+            run = "true"
+            "#,
+        )
+        .args(&["validate"])
+        .run()
+        .expect(
+            2,
+            "",
+            r#"
+            Error: Validation failed
+
+              nexus.toml:2:1: host group name `g\u{7}` has a control character (`\u{7}`)
+                |
+              2 | "g\u0007" = "h.example.com"
+                | ^^^^^^^^^
+                = help: names are printed in terminals and logs: use visible characters
+
+              nexus.toml:3:8: task name `a\u{1b}[31m` has a control character (`\u{1b}`)
+                |
+              3 | [tasks."a\u001b[31m"]
+                |        ^^^^^^^^^^^^^
+                = help: names are printed in terminals and logs: use visible characters
+
+              nexus.toml:4:8: `desc` has a control character (`\n`)
+                |
+              4 | desc = "line\nbreak"
+                |        ^^^^^^^^^^^^^
+                = help: it is printed in terminals as one line: use visible characters
+            "#,
+        );
+}
+
+#[test]
+fn host_strings_are_names_or_addresses_not_shell() {
+    // They accepted `$()`, `;`, backticks, quotes and `%`: host strings reach
+    // ProxyCommand lines (%h) and remote shells.
+    Test::new()
+        .toml(
+            r#"
+            [hosts]
+            web = ["a;b", "`id`", "x'y", "h\"q", "%h.example"]
+            db = ["u$x@db", "[db]:22", "ok.example.com", "[fe80::1%eth0]:22"]
+            [tasks.a]
+            on = ["web", "u@$(id).example"]
+            run = "true"
+            "#,
+        )
+        .args(&["validate"])
+        .run()
+        .expect(
+            2,
+            "",
+            r#"
+            Error: Validation failed
+
+              nexus.toml:2:8: host string `a;b` has `;` in its host name; a host name, ssh_config alias or address has letters, digits, `-`, `.` and `_`
+                |
+              2 | web = ["a;b", "`id`", "x'y", "h\"q", "%h.example"]
+                |        ^^^^^
+                = help: host strings are host, user@host, user@host:port or [ipv6]:port
+
+              nexus.toml:2:15: host string ``id`` has ``` in its host name; a host name, ssh_config alias or address has letters, digits, `-`, `.` and `_`
+                |
+              2 | web = ["a;b", "`id`", "x'y", "h\"q", "%h.example"]
+                |               ^^^^^^
+                = help: host strings are host, user@host, user@host:port or [ipv6]:port
+
+              nexus.toml:2:23: host string `x'y` has `'` in its host name; a host name, ssh_config alias or address has letters, digits, `-`, `.` and `_`
+                |
+              2 | web = ["a;b", "`id`", "x'y", "h\"q", "%h.example"]
+                |                       ^^^^^
+                = help: host strings are host, user@host, user@host:port or [ipv6]:port
+
+              nexus.toml:2:30: host string `h"q` has `"` in its host name; a host name, ssh_config alias or address has letters, digits, `-`, `.` and `_`
+                |
+              2 | web = ["a;b", "`id`", "x'y", "h\"q", "%h.example"]
+                |                              ^^^^^^
+                = help: host strings are host, user@host, user@host:port or [ipv6]:port
+
+              nexus.toml:2:38: host string `%h.example` has `%` in its host name; a host name, ssh_config alias or address has letters, digits, `-`, `.` and `_`
+                |
+              2 | web = ["a;b", "`id`", "x'y", "h\"q", "%h.example"]
+                |                                      ^^^^^^^^^^^^
+                = help: host strings are host, user@host, user@host:port or [ipv6]:port
+
+              nexus.toml:3:7: host string `u$x@db` has a user that has `$`; a user name has letters, digits, `.`, `_`, `-` and `@`, and does not start with `-`
+                |
+              3 | db = ["u$x@db", "[db]:22", "ok.example.com", "[fe80::1%eth0]:22"]
+                |       ^^^^^^^^
+                = help: host strings are host, user@host, user@host:port or [ipv6]:port
+
+              nexus.toml:3:17: host string `[db]:22` has `db`, which is not an IPv6 address; an IPv6 address is hexadecimal digits and `:` (and an optional `%zone`)
+                |
+              3 | db = ["u$x@db", "[db]:22", "ok.example.com", "[fe80::1%eth0]:22"]
+                |                 ^^^^^^^^^
+                = help: host strings are host, user@host, user@host:port or [ipv6]:port
+
+              nexus.toml:5:14: host string `u@$(id).example` has `$` in its host name; a host name, ssh_config alias or address has letters, digits, `-`, `.` and `_`
+                |
+              5 | on = ["web", "u@$(id).example"]
+                |              ^^^^^^^^^^^^^^^^^
+                = help: host strings are host, user@host, user@host:port or [ipv6]:port
+            "#,
+        );
+}
+
+#[test]
+fn hosts_on_the_command_line_follow_the_same_rule() {
+    let t = Test::new().toml(
+        r#"
+        [tasks.a]
+        on = "web.example.com"
+        run = "true"
+        "#,
+    );
+    t.clone_args(&["run", "-n", "a", "-H", "web;id"]).run().expect(
+        2,
+        "",
+        "Error: -H/--hosts: host string `web;id` has `;` in its host name; a host name, ssh_config alias or address has letters, digits, `-`, `.` and `_`\n\n  help: give host strings (user@host:port) or group names, comma-separated\n",
+    );
+    t.clone_args(&["run", "-n", "a", "-H", "a\u{1b}[2Jb"]).run().expect(
+        2,
+        "",
+        "Error: -H/--hosts: host string `a\\u{1b}[2Jb` contains '\\u{1b}'\n\n  help: give host strings (user@host:port) or group names, comma-separated\n",
+    );
+}
+
 // ---------------------------------------------------------------- found by fuzzing
 
 #[test]
