@@ -1,10 +1,14 @@
 //! nexus.toml files written to hurt: floods of errors, endless or huge files, names and
 //! values that would reach a terminal or a shell, and the regression inputs fuzzing
-//! found. Each test ran against the release before the fix and failed there.
+//! found, and two quickcheck properties: any bytes as nexus.toml load or fail with exit
+//! 2, never a panic, and what is printed about them is bounded and free of control
+//! characters. Each test ran against the code before its fix and failed there.
 //! Full-text assertions, like cli.rs.
 
 use std::process::Stdio;
 use std::time::Duration;
+
+use quickcheck::{Arbitrary, Gen, QuickCheck, TestResult};
 
 use crate::common::*;
 
@@ -570,4 +574,172 @@ fn a_journal_line_with_a_multibyte_character_where_the_checksum_goes_is_a_bad_li
             runs.display()
         ),
     );
+}
+
+// ---------------------------------------------------------------- properties
+
+/// Bytes for a nexus.toml: fragments of TOML and of nexus's keys, random bytes, and now
+/// and then one fragment repeated thousands of times (floods of errors need long input).
+#[derive(Clone, Debug)]
+struct TomlBytes(Vec<u8>);
+
+const FRAGMENTS: &[&str] = &[
+    "[tasks.a]\n",
+    "[tasks.b]\n",
+    "[tasks.\"\\u001b\"]\n",
+    "[hosts]\n",
+    "[config]\n",
+    "run = ",
+    "deps = ",
+    "on = ",
+    "env = ",
+    "dir = ",
+    "user = ",
+    "cmd = ",
+    "desc = ",
+    "timeout = ",
+    "retries = ",
+    "groups = ",
+    "hosts = ",
+    "web = ",
+    "ssh_user = ",
+    "parallel_limit = ",
+    "version = ",
+    "\"x\"",
+    "\"a\"",
+    "\"b\"",
+    "\"web\"",
+    "\"local\"",
+    "\"web-1.example.com\"",
+    "\"u@[::1]:22\"",
+    "\"$(id)\"",
+    "'{{ env(\"X\") }}'",
+    "'{{ host }}'",
+    "\"{{\"",
+    "\"\\u0000\"",
+    "\"10s\"",
+    "\"5x\"",
+    "0",
+    "1",
+    "99999",
+    "true",
+    "1.5",
+    "[",
+    "]",
+    "{",
+    "}",
+    ",",
+    "=",
+    "\"",
+    "'",
+    "'''",
+    "\"\"\"",
+    "\n",
+    "\r\n",
+    " ",
+    "\t",
+    "#",
+    ".",
+    "é",
+    "\u{1b}[31m",
+    "\u{0}",
+    "\u{7f}",
+    "\u{202e}",
+];
+
+impl Arbitrary for TomlBytes {
+    fn arbitrary(g: &mut Gen) -> Self {
+        let mut out = Vec::new();
+        let parts = usize::arbitrary(g) % 60;
+        for _ in 0..parts {
+            match u8::arbitrary(g) % 10 {
+                0 => out.extend((0..u8::arbitrary(g) % 8).map(|_| u8::arbitrary(g))),
+                1 => {
+                    let f = g.choose(FRAGMENTS).copied().unwrap_or("}");
+                    let times = 1 + usize::arbitrary(g) % 5000;
+                    out.extend(f.repeat(times).into_bytes());
+                }
+                _ => out.extend(g.choose(FRAGMENTS).copied().unwrap_or("").bytes()),
+            }
+        }
+        TomlBytes(out)
+    }
+
+    fn shrink(&self) -> Box<dyn Iterator<Item = Self>> {
+        Box::new(self.0.shrink().map(TomlBytes))
+    }
+}
+
+/// The most any nexus.toml may make nexus print about it: 20 problems of a few KB each
+/// and the count of the others.
+const MAX_STDERR: usize = 100 * 1024;
+
+/// Rendered errors: bounded, and no control characters but newlines and tabs.
+fn rendered_ok(text: &str) -> Result<(), String> {
+    if text.len() > MAX_STDERR {
+        return Err(format!("{} bytes of errors", text.len()));
+    }
+    match text
+        .chars()
+        .find(|&c| c.is_control() && c != '\n' && c != '\t')
+    {
+        Some(c) => Err(format!("control character {c:?} in:\n{text}")),
+        None => Ok(()),
+    }
+}
+
+#[test]
+fn any_bytes_load_or_fail_with_bounded_printable_errors() {
+    // The library loader and the error rendering, as `nexus validate` uses them.
+    fn prop(input: TomlBytes) -> TestResult {
+        let text = String::from_utf8_lossy(&input.0);
+        let err = match nexus::config::parse(
+            std::path::Path::new("nexus.toml"),
+            std::path::Path::new("."),
+            &text,
+        ) {
+            Ok(config) => {
+                let all: Vec<usize> = (0..config.tasks.len()).collect();
+                let diags = config.unset_env(&all);
+                if diags.is_empty() {
+                    return TestResult::passed();
+                }
+                nexus::error::Error::validation(diags)
+            }
+            Err(e) => e,
+        };
+        if err.exit_code != 2 {
+            return TestResult::error(format!("exit code {}", err.exit_code));
+        }
+        match rendered_ok(&err.render(false)) {
+            Ok(()) => TestResult::passed(),
+            Err(why) => TestResult::error(why),
+        }
+    }
+    QuickCheck::new()
+        .tests(1000)
+        .quickcheck(prop as fn(TomlBytes) -> TestResult);
+}
+
+#[test]
+fn any_bytes_as_nexus_toml_exit_0_or_2_with_bounded_stderr() {
+    // The binary, on the bytes as written (not made UTF-8 first).
+    fn prop(input: TomlBytes) -> TestResult {
+        let t = Test::new().args(&["validate"]);
+        std::fs::write(t.path("nexus.toml"), &input.0).expect("write nexus.toml");
+        let r = t.run();
+        if r.code != 0 && r.code != 2 {
+            return TestResult::error(r.show());
+        }
+        if r.stdout.len() > 1024 || r.stderr.contains("panicked") {
+            return TestResult::error(r.show());
+        }
+        match rendered_ok(&r.stderr) {
+            Ok(()) => TestResult::passed(),
+            Err(why) => TestResult::error(why),
+        }
+    }
+    QuickCheck::new()
+        .tests(60)
+        .quickcheck(prop as fn(TomlBytes) -> TestResult);
 }

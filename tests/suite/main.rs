@@ -5,7 +5,8 @@
 //!   cli                the binary: config errors, CLI, execution order, output, timeouts,
 //!                      signals, JSON events (full-text assertions)
 //!   config_hostile     nexus.toml files written to hurt: error floods, endless or huge
-//!                      files, names and values meant for a terminal or a shell
+//!                      files, names and values meant for a terminal or a shell, fuzz
+//!                      findings; properties of the loader on arbitrary bytes
 //!   preflight          dry-run and pre-flight checks against a real sshd
 //!   properties         quickcheck properties of the plan and the scheduler
 //!   ssh                real OpenSSH sshd and dropbear: auth, host keys, pool, ProxyJump
