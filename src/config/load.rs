@@ -17,7 +17,7 @@ use super::keys::{self, Key};
 use super::model::*;
 use super::report::Problems;
 use super::template::Template;
-use crate::error::{did_you_mean, Error};
+use crate::error::{did_you_mean, Diagnostic, Error};
 
 pub type Value<'i> = TSpanned<DeValue<'i>>;
 
@@ -33,22 +33,46 @@ pub fn parse(path: &Path, root: &Path, source: &str) -> Result<Config, Error> {
         groups: Vec::new(),
         host_names: std::collections::HashSet::new(),
     };
-    let (doc, errors) = DeTable::parse_recoverable(source);
-    for e in &errors {
-        let span = e.span().unwrap_or(0..0);
-        let message = e.message().trim().trim_end_matches('.').to_string();
-        w.error(span, format!("TOML syntax error: {message}"), None);
-    }
-    if !errors.is_empty() {
-        return Err(w.problems.into_error(path, source));
-    }
-    let doc = doc.into_inner();
+    let doc = match DeTable::parse(source) {
+        Ok(doc) => doc.into_inner(),
+        Err(first) => return Err(syntax_errors(path, source, &first)),
+    };
     let config = w.document(&doc, path, root, source);
     if w.problems.is_empty() {
         Ok(config)
     } else {
         Err(w.problems.into_error(path, source))
     }
+}
+
+/// Files up to this size (bytes) get all their TOML syntax errors looked for; larger ones
+/// only the first. Recovering keeps every error found, some hundred bytes each, and a
+/// file of stray `}` has two per byte: 16 MiB of them took 8 GB.
+pub const RECOVER_MAX: usize = 64 * 1024;
+
+/// The TOML syntax errors of `source`, of which `first` is the first.
+fn syntax_errors(path: &Path, source: &str, first: &toml::de::Error) -> Error {
+    let mut problems = Problems::default();
+    let mut add = |e: &toml::de::Error| {
+        let span = e.span().unwrap_or(0..0);
+        let message = e.message().trim().trim_end_matches('.').to_string();
+        problems.push(span, format!("TOML syntax error: {message}"), None);
+    };
+    if source.len() > RECOVER_MAX {
+        add(first);
+        let mut e = problems.into_error(path, source);
+        e.diagnostics.push(
+            Diagnostic::new("only the first TOML syntax error is looked for in a file over 64 KiB")
+                .help("fix it, then run `nexus validate` again"),
+        );
+        return e;
+    }
+    let (_, errors) = DeTable::parse_recoverable(source);
+    errors.iter().for_each(&mut add);
+    if errors.is_empty() {
+        add(first);
+    }
+    problems.into_error(path, source)
 }
 
 pub struct Walker<'a> {

@@ -51,8 +51,11 @@ pub fn find(explicit: Option<&Path>, cwd: &Path) -> Result<PathBuf, Error> {
     .with_help("create one with `nexus init`, or point at one with -c PATH or NEXUS_CONFIG"))
 }
 
-/// The largest nexus.toml nexus reads, in bytes (16 MiB; docs/nexus-toml.md).
-pub const MAX_FILE_SIZE: u64 = 16 * 1024 * 1024;
+/// The largest nexus.toml nexus reads, in bytes (4 MiB; docs/nexus-toml.md): some 40
+/// times a generated 1,000-task file. Parsing TOML takes up to about 200 bytes of memory
+/// per byte of input (a file of stray `}`), so this also bounds the memory a file can
+/// make nexus use.
+pub const MAX_FILE_SIZE: u64 = 4 * 1024 * 1024;
 
 /// Read and validate the config at `path`.
 pub fn load(path: &Path) -> Result<Config, Error> {
@@ -133,11 +136,11 @@ fn check_file(path: &Path, meta: &std::fs::Metadata) -> Result<(), Error> {
 fn too_large(path: &Path, size: Option<u64>) -> Error {
     let size = size.map_or(String::new(), |n| format!(" ({n} bytes)"));
     Error::usage(format!(
-        "cannot read {}: the file is larger than 16 MiB{size}",
+        "cannot read {}: the file is larger than 4 MiB{size}",
         path.display()
     ))
     .with_help(format!(
-        "a nexus.toml may have at most 16 MiB ({MAX_FILE_SIZE} bytes); check that -c or NEXUS_CONFIG names the right file"
+        "a nexus.toml may have at most 4 MiB ({MAX_FILE_SIZE} bytes); check that -c or NEXUS_CONFIG names the right file"
     ))
 }
 
