@@ -4,7 +4,7 @@ CARGO ?= cargo
 TARGET_TRIPLE ?= x86_64-unknown-linux-gnu
 PREFIX ?= /usr/local
 
-.PHONY: build test lint demo bench bench-setup static install clean deps
+.PHONY: build test lint fuzz demo bench bench-setup static install clean deps
 
 build:
 	$(CARGO) build --release
@@ -19,6 +19,13 @@ test: deps
 lint:
 	$(CARGO) fmt --check
 	$(CARGO) clippy --all-targets -- -D warnings -W clippy::too_many_lines
+
+# Fuzz the parsers (nexus.toml, ssh_config, known_hosts, the journal) for FUZZ_SECONDS
+# each (default 60): cargo-fuzz and the nightly toolchain, in fuzz/ (not part of the
+# build: `test` and `lint` need neither). See scripts/fuzz.sh.
+FUZZ_SECONDS ?= 60
+fuzz:
+	FUZZ_SECONDS=$(FUZZ_SECONDS) ./scripts/fuzz.sh
 
 demo: build
 	./scripts/demo.sh

@@ -16,39 +16,162 @@ pub mod exit {
     pub const INTERRUPTED: i32 = 130;
 }
 
+/// How many problems of one file are shown; the rest are counted in one line.
+pub const MAX_SHOWN: usize = 20;
+
+/// A source line longer than this (in characters) is shown as a window around the caret.
+pub const LINE_WINDOW: usize = 100;
+
+/// Characters of context shown before the caret in a windowed line.
+const WINDOW_BEFORE: usize = 40;
+
 /// A place in nexus.toml, resolved to line and column, with the source line for the caret.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Location {
     pub file: PathBuf,
     pub line: usize,
     pub column: usize,
+    /// The line as shown: at most about `LINE_WINDOW` characters around the caret (`…`
+    /// where cut), control characters replaced by `\u{fffd}`.
     pub source_line: String,
+    /// Characters of `source_line` before the caret.
+    pub caret: usize,
     /// Width of the caret underline, in characters (at least 1).
     pub width: usize,
 }
 
 impl Location {
     /// Resolve a byte span in `source` to a line/column location (1-based, columns in chars).
+    /// Counts lines from the start of `source`: to resolve many spans, use a `Locator`.
     pub fn from_span(file: &Path, source: &str, span: Range<usize>) -> Location {
-        let start = span.start.min(source.len());
-        let line_start = source[..start].rfind('\n').map_or(0, |i| i + 1);
-        let line_end = source[start..]
-            .find('\n')
-            .map_or(source.len(), |i| start + i);
-        let line = source[..start].matches('\n').count() + 1;
-        let column = source[line_start..start].chars().count() + 1;
-        let end = span.end.clamp(start, line_end);
-        let width = source[start..end].chars().count().max(1);
+        Locator::new(file, source).locate(span)
+    }
+}
+
+/// Resolves byte spans of one source to locations, counting lines from the previous
+/// span: spans given in file order cost one pass over the text in all.
+pub struct Locator<'s> {
+    file: &'s Path,
+    src: &'s str,
+    /// A byte offset already resolved, its 1-based line, and where that line starts.
+    at: usize,
+    line: usize,
+    line_start: usize,
+}
+
+impl<'s> Locator<'s> {
+    pub fn new(file: &'s Path, src: &'s str) -> Locator<'s> {
+        Locator {
+            file,
+            src,
+            at: 0,
+            line: 1,
+            line_start: 0,
+        }
+    }
+
+    pub fn locate(&mut self, span: Range<usize>) -> Location {
+        let src = self.src;
+        let mut start = span.start.min(src.len());
+        while !src.is_char_boundary(start) {
+            start -= 1;
+        }
+        if start < self.at {
+            (self.at, self.line, self.line_start) = (0, 1, 0);
+        }
+        let skipped = &src.as_bytes()[self.at..start];
+        if let Some(i) = skipped.iter().rposition(|&b| b == b'\n') {
+            self.line += skipped.iter().filter(|&&b| b == b'\n').count();
+            self.line_start = self.at + i + 1;
+        }
+        self.at = start;
+        let line_start = self.line_start;
+        let line_end = src[start..].find('\n').map_or(src.len(), |i| start + i);
+        let mut end = span.end.clamp(start, line_end);
+        while !src.is_char_boundary(end) {
+            end -= 1;
+        }
+        let line_text = src[line_start..line_end].trim_end_matches('\r');
+        let before = start - line_start;
+        let column = src[line_start..start].chars().count() + 1;
+        let width = src[start..end].chars().count().max(1);
+        let (source_line, caret, width) = window(line_text, before.min(line_text.len()), width);
         Location {
-            file: file.to_path_buf(),
-            line,
+            file: self.file.to_path_buf(),
+            line: self.line,
             column,
-            source_line: source[line_start..line_end]
-                .trim_end_matches('\r')
-                .to_string(),
+            source_line,
+            caret,
             width,
         }
     }
+}
+
+/// The part of `line` shown under a location: all of it when short, else about
+/// `LINE_WINDOW` characters around byte `at`, with `…` where cut. Returns the text, the
+/// characters before the caret in it, and the caret width clipped to the text.
+fn window(line: &str, at: usize, width: usize) -> (String, usize, usize) {
+    let head = &line[..at];
+    let tail = &line[at..];
+    let short = line.len() <= LINE_WINDOW || line.chars().nth(LINE_WINDOW).is_none();
+    let (before, after, cut_left, cut_right) = if short {
+        (head, tail, false, false)
+    } else {
+        // About WINDOW_BEFORE characters before the caret, more when the line ends soon.
+        let tail_chars = tail.chars().take(LINE_WINDOW).count();
+        let want_before = LINE_WINDOW - tail_chars.min(LINE_WINDOW - WINDOW_BEFORE);
+        let left = head
+            .char_indices()
+            .rev()
+            .nth(want_before - 1)
+            .map_or(0, |(i, _)| i);
+        let shown_before = head[left..].chars().count();
+        let right = tail
+            .char_indices()
+            .nth(LINE_WINDOW - shown_before)
+            .map_or(tail.len(), |(i, _)| i);
+        let after = &tail[..right];
+        (&head[left..], after, left > 0, right < tail.len())
+    };
+    let mut text = String::new();
+    if cut_left {
+        text.push('…');
+    }
+    text.extend(before.chars().map(visible));
+    let caret = text.chars().count();
+    text.extend(after.chars().map(visible));
+    let room = after.chars().count().max(1);
+    if cut_right {
+        text.push('…');
+    }
+    (text, caret, width.min(room))
+}
+
+/// A character as shown in a source line: control characters (other than tab) would
+/// move the terminal's cursor or change its colors, so they are shown as `\u{fffd}`.
+fn visible(c: char) -> char {
+    if c.is_control() && c != '\t' {
+        '\u{fffd}'
+    } else {
+        c
+    }
+}
+
+/// `text` with control characters written as escapes (`\u{1b}`, `\n`): safe to print
+/// when it comes from a file or the command line.
+pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 /// One problem to show: a message, where it is (a file location with the source line
@@ -130,7 +253,7 @@ impl Diagnostic {
         let lead: String = loc
             .source_line
             .chars()
-            .take(loc.column - 1)
+            .take(loc.caret)
             .map(|c| if c == '\t' { '\t' } else { ' ' })
             .collect();
         *out += &format!("  {pad} |\n  {num} | {}\n", loc.source_line);
@@ -219,8 +342,23 @@ impl Error {
         self
     }
 
-    /// Several problems found in one file (exit 2).
-    pub fn validation(diagnostics: Vec<Diagnostic>) -> Error {
+    /// Several problems found in one file (exit 2): the first `MAX_SHOWN`, then a line
+    /// that counts the others.
+    pub fn validation(mut diagnostics: Vec<Diagnostic>) -> Error {
+        let more = diagnostics.len().saturating_sub(MAX_SHOWN);
+        diagnostics.truncate(MAX_SHOWN);
+        Error::validation_more(diagnostics, more)
+    }
+
+    /// Problems of one file (exit 2) of which `more` others were found and are not shown.
+    pub fn validation_more(mut diagnostics: Vec<Diagnostic>, more: usize) -> Error {
+        if more > 0 {
+            let what = if more == 1 { "problem" } else { "problems" };
+            diagnostics.push(
+                Diagnostic::new(format!("and {more} more {what}, not shown"))
+                    .help("fix the ones above, then run `nexus validate` again to see the rest"),
+            );
+        }
         Error {
             title: "Validation failed".to_string(),
             diagnostics,
@@ -318,12 +456,18 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// The closest candidate by edit distance, if it is close enough to be a likely typo.
 /// Close means: at most one edit per three characters (a swap of neighbours is one edit),
 /// or the word is a prefix of at least three characters of the candidate.
+/// Words longer than `SUGGEST_MAX` characters get no suggestion (nor are suggested): a
+/// typo that long is unlikely, and the cost of comparing grows with the square.
 pub fn suggest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     let len = word.chars().count();
+    if len > SUGGEST_MAX {
+        return None;
+    }
     let limit = (len / 3).max(1);
     candidates
         .into_iter()
-        .filter(|c| *c != word)
+        .filter(|c| *c != word && c.len() <= 4 * SUGGEST_MAX)
+        .filter(|c| c.chars().count().abs_diff(len) <= limit || c.starts_with(word))
         .map(|c| {
             let d = edit_distance(word, c);
             let prefix = len >= 3 && c.starts_with(word);
@@ -333,6 +477,9 @@ pub fn suggest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) ->
         .min_by_key(|(d, _)| *d)
         .map(|(_, c)| c)
 }
+
+/// The longest word `suggest` compares, in characters.
+pub const SUGGEST_MAX: usize = 64;
 
 /// "did you mean `x`?" or nothing.
 pub fn did_you_mean<'a>(
@@ -380,6 +527,39 @@ mod tests {
         let loc = Location::from_span(Path::new("nexus.toml"), src, start..start + 6);
         assert_eq!((loc.line, loc.column, loc.width), (2, 9, 6));
         assert_eq!(loc.source_line, "deps = [\"buld\"]");
+    }
+
+    #[test]
+    fn a_locator_agrees_with_counting_from_the_start() {
+        let src = "a = 1\n\nbé = [\"x\",\r\n  \"y\"]\nlast";
+        let naive = |at: usize| {
+            let line = src[..at].matches('\n').count() + 1;
+            let start = src[..at].rfind('\n').map_or(0, |i| i + 1);
+            (line, src[start..at].chars().count() + 1)
+        };
+        let mut l = Locator::new(Path::new("f"), src);
+        let offsets: Vec<usize> = (0..=src.len())
+            .filter(|&i| src.is_char_boundary(i))
+            .collect();
+        // Forward, then backward (which starts counting again).
+        for &at in offsets.iter().chain(offsets.iter().rev()) {
+            let loc = l.locate(at..at + 1);
+            assert_eq!((loc.line, loc.column), naive(at), "at {at}");
+        }
+    }
+
+    #[test]
+    fn a_long_line_is_cut_to_a_window_around_the_caret() {
+        let line = format!("{}X{}", "a".repeat(300), "b".repeat(300));
+        let (text, caret, width) = window(&line, 300, 500);
+        assert_eq!(text, format!("…{}X{}…", "a".repeat(40), "b".repeat(59)));
+        assert_eq!((caret, width), (41, 60));
+        // Near the end of the line the window reaches further back.
+        let (text, caret, width) = window(&line, 598, 1);
+        assert_eq!(text, format!("…{}", "b".repeat(100)));
+        assert_eq!((caret, width), (98, 1));
+        let (text, caret, _) = window("a\u{1b}[31mb", 1, 1);
+        assert_eq!((text.as_str(), caret), ("a\u{fffd}[31mb", 1));
     }
 
     #[test]

@@ -220,6 +220,16 @@ pub fn survive_file_size_limit() {
     }
 }
 
+/// Open `path` for reading without waiting for a writer: with O_NONBLOCK, opening a
+/// FIFO returns at once (reads from a regular file are not affected by the flag).
+pub fn open_read_nonblocking(path: &std::path::Path) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+}
+
 /// Bytes available to an unprivileged user on the file system holding `path`.
 #[allow(clippy::useless_conversion)] // the field types differ between targets
 pub fn free_space(path: &std::path::Path) -> io::Result<u64> {

@@ -60,6 +60,7 @@ impl Walker<'_> {
         let mut raws: Vec<RawGroup> = Vec::new();
         for (k, v) in t.iter() {
             let name = k.get_ref().to_string();
+            self.printable_name(&name, k.span(), "host group name");
             if name == "local" {
                 self.error(
                     k.span(),
@@ -68,7 +69,7 @@ impl Walker<'_> {
                 );
                 continue;
             }
-            raws.push(self.raw_group(name, v));
+            raws.push(self.raw_group(name, k.span(), v));
         }
         let names: Vec<String> = raws.iter().map(|r| r.name.clone()).collect();
         let edges = self.group_edges(&raws, &names);
@@ -89,20 +90,29 @@ impl Walker<'_> {
             return Vec::new();
         }
         let hosts: Vec<&Vec<HostSpec>> = raws.iter().map(|r| &r.hosts).collect();
-        (0..raws.len())
-            .map(|i| {
-                let mut seen = HashSet::new();
-                let mut out = Vec::new();
-                collect_hosts(i, &hosts, &edges, &mut seen, &mut out);
-                (names[i].clone(), out)
-            })
-            .collect()
+        let mut budget = MAX_EXPANDED;
+        let mut groups = Vec::with_capacity(raws.len());
+        for (i, name) in names.into_iter().enumerate() {
+            let mut seen = HashSet::new();
+            let mut out = Vec::new();
+            if !collect_hosts(i, &hosts, &edges, &mut seen, &mut out, &mut budget) {
+                self.error(
+                    raws[i].span.clone(),
+                    format!("expanding the host groups takes more than {MAX_EXPANDED} steps (reached at group `{name}`)"),
+                    Some("a host counts once for each group that includes it, directly or through other groups: use fewer or shallower `groups` lists".into()),
+                );
+                return Vec::new();
+            }
+            groups.push((name, out));
+        }
+        groups
     }
 
     /// One group as written: a host string, a list, or `{ hosts = [...], groups = [...] }`.
-    fn raw_group(&mut self, name: String, v: &Value) -> RawGroup {
+    fn raw_group(&mut self, name: String, span: Range<usize>, v: &Value) -> RawGroup {
         let mut raw = RawGroup {
             name,
+            span,
             hosts: Vec::new(),
             refs: Vec::new(),
         };
@@ -148,12 +158,14 @@ impl Walker<'_> {
                 match index.get(g.as_str()) {
                     Some(&j) => edges[i].push(j),
                     None => {
-                        let help = did_you_mean(g, names.iter().map(String::as_str))
-                            .unwrap_or_else(|| defined_groups(names));
+                        let help = self.wants(span).then(|| {
+                            did_you_mean(g, names.iter().map(String::as_str))
+                                .unwrap_or_else(|| defined_groups(names))
+                        });
                         self.error(
                             span.clone(),
                             format!("host group `{}` includes undefined group `{g}`", r.name),
-                            Some(help),
+                            help,
                         );
                     }
                 }
@@ -163,34 +175,58 @@ impl Walker<'_> {
     }
 }
 
+/// The most hosts all groups together may expand to (each group's hosts, its included
+/// groups' hosts, and one for each group visited and each reference to a group): beyond
+/// it the file is refused.
+const MAX_EXPANDED: usize = 1_000_000;
+
 /// A group as written: its own hosts and the groups it includes.
 struct RawGroup {
     name: String,
+    /// Span of the group's name.
+    span: Range<usize>,
     hosts: Vec<HostSpec>,
     refs: Vec<(String, Range<usize>)>,
 }
 
+/// The hosts of group `i` and of the groups it includes (transitively), each once, in
+/// order: its own hosts, then each included group's. Each group is visited once (a
+/// group included twice, or by two of its groups, adds nothing new), without recursion,
+/// so long chains and wide fans of groups cost time in proportion to their size. Each
+/// group visited, each host and each reference to a group takes one from `budget`;
+/// false when it runs out.
 fn collect_hosts(
     i: usize,
     hosts: &[&Vec<HostSpec>],
     edges: &[Vec<usize>],
     seen: &mut HashSet<HostSpec>,
     out: &mut Vec<HostSpec>,
-) {
-    for h in hosts[i].iter() {
-        if seen.insert(h.clone()) {
-            out.push(h.clone());
+    budget: &mut usize,
+) -> bool {
+    let mut visited = HashSet::new();
+    let mut stack = vec![i];
+    while let Some(g) = stack.pop() {
+        if !visited.insert(g) {
+            continue;
         }
+        let Some(left) = budget.checked_sub(1 + hosts[g].len() + edges[g].len()) else {
+            return false;
+        };
+        *budget = left;
+        for h in hosts[g].iter() {
+            if seen.insert(h.clone()) {
+                out.push(h.clone());
+            }
+        }
+        stack.extend(edges[g].iter().rev());
     }
-    for &j in &edges[i] {
-        collect_hosts(j, hosts, edges, seen, out);
-    }
+    true
 }
 
 pub(super) fn defined_groups(names: &[String]) -> String {
     if names.is_empty() {
         "no host groups are defined; add them under [hosts]".to_string()
     } else {
-        format!("defined groups: {}", names.join(", "))
+        format!("defined groups: {}", super::report::some_names(names))
     }
 }

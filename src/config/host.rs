@@ -3,6 +3,8 @@
 
 use std::fmt;
 
+use crate::error::printable;
+
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct HostSpec {
     pub user: Option<String>,
@@ -32,19 +34,31 @@ impl fmt::Display for HostSpec {
     }
 }
 
-/// Parse a host string; the error is a sentence for a diagnostic.
+/// Parse a host string; the error is a sentence for a diagnostic (control characters
+/// in it escaped). Besides the form, the characters: a host is a host name or ssh_config
+/// alias (`HOST_CHARS`), an IPv4 address, or an IPv6 address (with a `%zone`); a user is
+/// a plain user name (`user_problem`). Nothing else gets through (no shell or ssh_config
+/// `%` syntax: host strings reach ProxyCommand lines and remote shells).
 pub fn parse(text: &str) -> Result<HostSpec, String> {
+    let shown = printable(text);
     if text.is_empty() {
         return Err("empty host string".to_string());
     }
     if let Some(c) = text.chars().find(|c| c.is_whitespace() || c.is_control()) {
-        return Err(format!("host string `{text}` contains {:?}", c));
+        return Err(format!("host string `{shown}` contains {:?}", c));
     }
     let (user, rest) = match text.rfind('@') {
         Some(i) => {
             let u = &text[..i];
             if u.is_empty() {
-                return Err(format!("host string `{text}` has an empty user before `@`"));
+                return Err(format!(
+                    "host string `{shown}` has an empty user before `@`"
+                ));
+            }
+            if let Some(problem) = user_problem(u) {
+                return Err(format!(
+                    "host string `{shown}` has a user that {problem}; a user name has {USER_CHARS}"
+                ));
             }
             (Some(u.to_string()), &text[i + 1..])
         }
@@ -53,14 +67,14 @@ pub fn parse(text: &str) -> Result<HostSpec, String> {
     let (host, port) = if let Some(after) = rest.strip_prefix('[') {
         let close = after
             .find(']')
-            .ok_or_else(|| format!("host string `{text}` has `[` without `]`"))?;
+            .ok_or_else(|| format!("host string `{shown}` has `[` without `]`"))?;
         let host = &after[..close];
         let tail = &after[close + 1..];
         let port = match tail {
             "" => None,
             t => match t.strip_prefix(':') {
                 Some(p) => Some(parse_port(text, p)?),
-                None => return Err(format!("host string `{text}` has `{t}` after `]`")),
+                None => return Err(format!("host string `{shown}` has `{t}` after `]`")),
             },
         };
         (host, port)
@@ -73,10 +87,13 @@ pub fn parse(text: &str) -> Result<HostSpec, String> {
         (rest, None)
     };
     if host.is_empty() {
-        return Err(format!("host string `{text}` has no host name"));
+        return Err(format!("host string `{shown}` has no host name"));
     }
     if host.starts_with('-') {
         return Err(format!("host name `{host}` may not start with `-`"));
+    }
+    if let Some(problem) = host_problem(host, rest.starts_with('[')) {
+        return Err(format!("host string `{shown}` has {problem}"));
     }
     Ok(HostSpec {
         user,
@@ -85,10 +102,59 @@ pub fn parse(text: &str) -> Result<HostSpec, String> {
     })
 }
 
+/// What a host name, ssh_config alias or IPv4 address is made of.
+pub const HOST_CHARS: &str = "letters, digits, `-`, `.` and `_`";
+
+/// What a user name is made of (`user_problem`).
+pub const USER_CHARS: &str = "letters, digits, `.`, `_`, `-` and `@`, and does not start with `-`";
+
+/// Why `host` (without user, port or brackets) is not a host name, ssh_config alias or
+/// address, as "… ; a host name has …"; None when it is one.
+fn host_problem(host: &str, bracketed: bool) -> Option<String> {
+    if bracketed || host.contains(':') {
+        let (addr, zone) = match host.split_once('%') {
+            Some((a, z)) => (a, Some(z)),
+            None => (host, None),
+        };
+        let zone_ok = zone.is_none_or(|z| {
+            !z.is_empty()
+                && z.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-._".contains(c))
+        });
+        if addr.parse::<std::net::Ipv6Addr>().is_ok() && zone_ok {
+            return None;
+        }
+        return Some(format!(
+            "`{}`, which is not an IPv6 address; an IPv6 address is hexadecimal digits and `:` (and an optional `%zone`)",
+            printable(host)
+        ));
+    }
+    let bad = host
+        .chars()
+        .find(|&c| !(c.is_ascii_alphanumeric() || "-._".contains(c)))?;
+    Some(format!(
+        "`{bad}` in its host name; a host name, ssh_config alias or address has {HOST_CHARS}"
+    ))
+}
+
+/// Why `user` is not a plain user name ("starts with `-`", "has `$`"); None when it is
+/// one.
+pub fn user_problem(user: &str) -> Option<String> {
+    if user.starts_with('-') {
+        return Some("starts with `-`".to_string());
+    }
+    let bad = user
+        .chars()
+        .find(|&c| !(c.is_ascii_alphanumeric() || "._-@".contains(c)))?;
+    Some(format!("has `{}`", printable(&bad.to_string())))
+}
+
 fn parse_port(text: &str, p: &str) -> Result<u16, String> {
     match p.parse::<u16>() {
         Ok(0) | Err(_) => Err(format!(
-            "host string `{text}` has port `{p}`; a port is a number from 1 to 65535"
+            "host string `{}` has port `{}`; a port is a number from 1 to 65535",
+            printable(text),
+            printable(p)
         )),
         Ok(n) => Ok(n),
     }
@@ -128,6 +194,42 @@ mod tests {
         assert!(parse("@web").is_err());
         assert!(parse("[::1").is_err());
         assert!(parse("a b").is_err());
+    }
+
+    #[test]
+    fn only_names_and_addresses() {
+        for ok in [
+            "web_1.example.com",
+            "10.0.0.5:22",
+            "a.b@web",
+            "u@[fe80::1%eth0]:22",
+            "::ffff:10.0.0.1",
+        ] {
+            assert!(parse(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "$(id)",
+            "a;b",
+            "`id`",
+            "a'b",
+            "a\"b",
+            "a|b",
+            "a&b",
+            "a>b",
+            "%h",
+            "*.example",
+            "u$x@web",
+            "-u@web",
+            "[web]:22",
+            "[::1%]:22",
+            "[::1%a;b]",
+        ] {
+            assert!(parse(bad).is_err(), "{bad}");
+        }
+        assert_eq!(
+            parse("web;reboot"),
+            Err("host string `web;reboot` has `;` in its host name; a host name, ssh_config alias or address has letters, digits, `-`, `.` and `_`".to_string())
+        );
     }
 
     #[test]

@@ -59,7 +59,7 @@ pub const CONFIG: &[Key<Settings>] = &[
         name: "ssh_user",
         kind: Kind::String,
         doc: "SSH user when neither the host string nor ssh_config names one (default: the local user)",
-        read: |w, v, s| s.ssh_user = w.string(v, "ssh_user").or(s.ssh_user.take()),
+        read: |w, v, s| s.ssh_user = w.user_name(v, "ssh_user").or(s.ssh_user.take()),
     },
     Key {
         name: "ssh_port",
@@ -176,7 +176,7 @@ pub const TASK: &[Key<TaskDraft>] = &[
         name: "desc",
         kind: Kind::String,
         doc: "one line shown by `nexus list`",
-        read: |w, v, d| d.task.desc = w.string(v, "desc"),
+        read: |w, v, d| d.task.desc = w.printable_text(v, "desc"),
     },
     Key {
         name: "deps",
@@ -258,7 +258,7 @@ pub const COMMAND: &[Key<Command>] = &[
         kind: Kind::String,
         doc: "run as this user (`sudo -n -u USER`)",
         read: |w, v, c| {
-            c.user = w.string(v, "user");
+            c.user = w.user_name(v, "user");
             c.sudo = c.sudo || c.user.is_some();
         },
     },
@@ -340,6 +340,9 @@ impl Walker<'_> {
         };
         for (ek, ev) in et.iter() {
             let name = ek.get_ref().to_string();
+            if !self.env_name(&name, ek.span()) {
+                continue;
+            }
             let text = match ev.get_ref() {
                 DeValue::String(s) => Some(s.to_string()),
                 DeValue::Integer(i) => Some(i.as_str().to_string()),

@@ -15,8 +15,9 @@ use super::duration;
 use super::host::HostSpec;
 use super::keys::{self, Key};
 use super::model::*;
+use super::report::Problems;
 use super::template::Template;
-use crate::error::{did_you_mean, Diagnostic, Error, Location};
+use crate::error::{did_you_mean, Diagnostic, Error};
 
 pub type Value<'i> = TSpanned<DeValue<'i>>;
 
@@ -25,57 +26,82 @@ pub use super::tasks::TaskDraft;
 /// Parse and validate `source` read from `path`; `root` is the project root.
 pub fn parse(path: &Path, root: &Path, source: &str) -> Result<Config, Error> {
     let mut w = Walker {
-        path,
         src: source,
-        diags: Vec::new(),
+        problems: Problems::default(),
         task_names: Vec::new(),
         task_index: std::collections::HashMap::new(),
         groups: Vec::new(),
+        host_names: std::collections::HashSet::new(),
     };
-    let (doc, errors) = DeTable::parse_recoverable(source);
-    for e in &errors {
-        let span = e.span().unwrap_or(0..0);
-        let message = e.message().trim().trim_end_matches('.').to_string();
-        w.error(span, format!("TOML syntax error: {message}"), None);
-    }
-    if !errors.is_empty() {
-        return Err(Error::validation(w.diags));
-    }
-    let doc = doc.into_inner();
+    let doc = match DeTable::parse(source) {
+        Ok(doc) => doc.into_inner(),
+        Err(first) => return Err(syntax_errors(path, source, &first)),
+    };
     let config = w.document(&doc, path, root, source);
-    if w.diags.is_empty() {
+    if w.problems.is_empty() {
         Ok(config)
     } else {
-        let key = |d: &Diagnostic| d.location.as_ref().map(|l| (l.line, l.column));
-        w.diags.sort_by_key(key);
-        Err(Error::validation(w.diags))
+        Err(w.problems.into_error(path, source))
     }
 }
 
+/// Files up to this size (bytes) get all their TOML syntax errors looked for; larger ones
+/// only the first. Recovering keeps every error found, some hundred bytes each, and a
+/// file of stray `}` has two per byte: 16 MiB of them took 8 GB.
+pub const RECOVER_MAX: usize = 64 * 1024;
+
+/// The TOML syntax errors of `source`, of which `first` is the first.
+fn syntax_errors(path: &Path, source: &str, first: &toml::de::Error) -> Error {
+    let mut problems = Problems::default();
+    let mut add = |e: &toml::de::Error| {
+        let span = e.span().unwrap_or(0..0);
+        let message = e.message().trim().trim_end_matches('.').to_string();
+        problems.push(span, format!("TOML syntax error: {message}"), None);
+    };
+    if source.len() > RECOVER_MAX {
+        add(first);
+        let mut e = problems.into_error(path, source);
+        e.diagnostics.push(
+            Diagnostic::new("only the first TOML syntax error is looked for in a file over 64 KiB")
+                .help("fix it, then run `nexus validate` again"),
+        );
+        return e;
+    }
+    let (_, errors) = DeTable::parse_recoverable(source);
+    errors.iter().for_each(&mut add);
+    if errors.is_empty() {
+        add(first);
+    }
+    problems.into_error(path, source)
+}
+
 pub struct Walker<'a> {
-    path: &'a Path,
     src: &'a str,
-    diags: Vec<Diagnostic>,
+    /// What is wrong so far (bounded: the first problems by position, and a count).
+    problems: Problems,
     /// Task names in file order (for `deps`), and the host groups (for `on`).
     pub(super) task_names: Vec<String>,
     /// Position of each task name in `task_names`.
     pub(super) task_index: std::collections::HashMap<String, usize>,
     pub(super) groups: Vec<(String, Vec<HostSpec>)>,
+    /// The hosts of the groups, by host name and by full host string (for `on`).
+    pub(super) host_names: std::collections::HashSet<String>,
 }
 
 impl<'a> Walker<'a> {
-    pub(super) fn loc(&self, span: Range<usize>) -> Location {
-        Location::from_span(self.path, self.src, span)
-    }
-
     pub(super) fn error(
         &mut self,
         span: Range<usize>,
         message: impl Into<String>,
         help: Option<String>,
     ) {
-        let d = Diagnostic::new(message).at(self.loc(span)).help_opt(help);
-        self.diags.push(d);
+        self.problems.push(span, message.into(), help);
+    }
+
+    /// Whether a problem at `span` would be shown (only the first ones by position are):
+    /// compute costly hints only then.
+    pub(super) fn wants(&self, span: &Range<usize>) -> bool {
+        self.problems.wants(span.start)
     }
 
     pub(super) fn unknown_keys(&mut self, table: &DeTable, allowed: &[&str], what: &str) {
@@ -218,6 +244,9 @@ impl<'a> Walker<'a> {
     }
 
     pub(super) fn template(&mut self, text: &str, span: Range<usize>) -> Option<Spanned<Template>> {
+        if !self.no_nul(text, span.clone()) {
+            return None;
+        }
         let text_start = self.text_start(&span, text);
         match Template::parse(text) {
             Ok(t) => Some(Spanned {
@@ -255,6 +284,7 @@ impl<'a> Walker<'a> {
         }
         if let Some(t) = doc.get("hosts").and_then(|v| self.table(v, "hosts")) {
             self.groups = self.groups(t);
+            self.host_names = host_names(&self.groups);
         }
         let tasks = match doc.get("tasks").and_then(|v| self.table(v, "tasks")) {
             Some(t) => self.tasks(t),
@@ -290,6 +320,16 @@ impl<'a> Walker<'a> {
             self.unknown_keys(table, &keys::names(keys), &what());
         }
     }
+}
+
+/// Every host of `groups` by host name and by host string.
+fn host_names(groups: &[(String, Vec<HostSpec>)]) -> std::collections::HashSet<String> {
+    let mut names = std::collections::HashSet::new();
+    for h in groups.iter().flat_map(|(_, hs)| hs) {
+        names.insert(h.host.clone());
+        names.insert(h.to_string());
+    }
+    names
 }
 
 /// Expansion context for host strings: only env placeholders are allowed there.

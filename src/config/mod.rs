@@ -8,14 +8,17 @@ pub mod host;
 pub mod keys;
 mod load;
 pub mod model;
+mod report;
+mod rules;
 mod tasks;
 pub mod template;
 
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 pub use model::*;
 
-use crate::error::{Diagnostic, Error, Location};
+use crate::error::{Diagnostic, Error, Location, Locator, MAX_SHOWN};
 
 pub const FILE_NAME: &str = "nexus.toml";
 
@@ -48,28 +51,110 @@ pub fn find(explicit: Option<&Path>, cwd: &Path) -> Result<PathBuf, Error> {
     .with_help("create one with `nexus init`, or point at one with -c PATH or NEXUS_CONFIG"))
 }
 
+/// The largest nexus.toml nexus reads, in bytes (4 MiB; docs/nexus-toml.md): some 40
+/// times a generated 1,000-task file. Parsing TOML takes up to about 200 bytes of memory
+/// per byte of input (a file of stray `}`), so this also bounds the memory a file can
+/// make nexus use.
+pub const MAX_FILE_SIZE: u64 = 4 * 1024 * 1024;
+
 /// Read and validate the config at `path`.
 pub fn load(path: &Path) -> Result<Config, Error> {
-    let source = match std::fs::read_to_string(path) {
-        Ok(s) => s,
-        Err(e) => {
-            let help = if e.kind() == std::io::ErrorKind::NotFound {
-                "check the path given with -c or NEXUS_CONFIG, or create the file with `nexus init`"
-            } else {
-                "check the file's permissions and that it is UTF-8 text"
-            };
-            return Err(Error::io("cannot read", path, &e).with_help(help));
-        }
-    };
+    let display = display_path(path);
+    let source = read_source(path, &display)?;
     let root = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from("."));
-    let display = display_path(path);
-    let mut config = load::parse(&display, &root, &source)?;
+    let mut config = parse(&display, &root, &source)?;
     config.path = path.to_path_buf();
     Ok(config)
+}
+
+/// Validate `source`, the text of a nexus.toml; `path` names it in messages, `root` is
+/// the project root. Reads nothing (host strings do read environment variables).
+pub fn parse(path: &Path, root: &Path, source: &str) -> Result<Config, Error> {
+    load::parse(path, root, source)
+}
+
+/// The text of the file at `path`: a regular file of at most `MAX_FILE_SIZE` bytes of
+/// UTF-8. Checked before reading: a FIFO would block and a device could be endless.
+fn read_source(path: &Path, display: &Path) -> Result<String, Error> {
+    use std::io::Read;
+    let meta = std::fs::metadata(path).map_err(|e| cannot_read(path, &e))?;
+    check_file(path, &meta)?;
+    let file = crate::sys::open_read_nonblocking(path).map_err(|e| cannot_read(path, &e))?;
+    // The file may have changed since it was looked at: check what was opened.
+    let meta = file.metadata().map_err(|e| cannot_read(path, &e))?;
+    check_file(path, &meta)?;
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    file.take(MAX_FILE_SIZE + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| cannot_read(path, &e))?;
+    if bytes.len() as u64 > MAX_FILE_SIZE {
+        return Err(too_large(path, None));
+    }
+    String::from_utf8(bytes).map_err(|e| not_utf8(display, &e))
+}
+
+fn cannot_read(path: &Path, e: &std::io::Error) -> Error {
+    let help = if e.kind() == std::io::ErrorKind::NotFound {
+        "check the path given with -c or NEXUS_CONFIG, or create the file with `nexus init`"
+    } else {
+        "check the file's permissions"
+    };
+    Error::io("cannot read", path, e).with_help(help)
+}
+
+/// A regular file no larger than `MAX_FILE_SIZE`.
+fn check_file(path: &Path, meta: &std::fs::Metadata) -> Result<(), Error> {
+    use std::os::unix::fs::FileTypeExt;
+    let t = meta.file_type();
+    let kind = if t.is_file() {
+        if meta.len() > MAX_FILE_SIZE {
+            return Err(too_large(path, Some(meta.len())));
+        }
+        return Ok(());
+    } else if t.is_dir() {
+        "a directory"
+    } else if t.is_fifo() {
+        "a named pipe (FIFO)"
+    } else if t.is_char_device() || t.is_block_device() {
+        "a device"
+    } else if t.is_socket() {
+        "a socket"
+    } else {
+        "not a regular file"
+    };
+    Err(Error::usage(format!(
+        "cannot read {}: it is {kind}, not a regular file",
+        path.display()
+    ))
+    .with_help("point -c or NEXUS_CONFIG at a nexus.toml file"))
+}
+
+fn too_large(path: &Path, size: Option<u64>) -> Error {
+    let size = size.map_or(String::new(), |n| format!(" ({n} bytes)"));
+    Error::usage(format!(
+        "cannot read {}: the file is larger than 4 MiB{size}",
+        path.display()
+    ))
+    .with_help(format!(
+        "a nexus.toml may have at most 4 MiB ({MAX_FILE_SIZE} bytes); check that -c or NEXUS_CONFIG names the right file"
+    ))
+}
+
+/// Invalid UTF-8: where the first bad byte is.
+fn not_utf8(display: &Path, e: &std::string::FromUtf8Error) -> Error {
+    let at = e.utf8_error().valid_up_to();
+    let byte = e.as_bytes().get(at).copied().unwrap_or(0);
+    let text = String::from_utf8_lossy(e.as_bytes());
+    let loc = Location::from_span(display, &text, at..at + 1);
+    Error::validation(vec![Diagnostic::new(format!(
+        "the file is not UTF-8 text: byte 0x{byte:02X} is not valid here"
+    ))
+    .at(loc)
+    .help("save the file as UTF-8 text")])
 }
 
 /// How a config path appears in messages: relative to the current directory when inside it.
@@ -82,10 +167,12 @@ pub fn display_path(path: &Path) -> PathBuf {
 }
 
 impl Config {
-    /// Required `env("X")` placeholders that are unset, in the given tasks: one diagnostic each.
+    /// Required `env("X")` placeholders that are unset, in the given tasks: one diagnostic
+    /// each, in file order; only the first `MAX_SHOWN` are located (the others are only
+    /// counted by `Error::validation`).
     pub fn unset_env(&self, tasks: &[usize]) -> Vec<Diagnostic> {
         let file = display_path(&self.path);
-        let mut out = Vec::new();
+        let mut found: Vec<(Range<usize>, &str, &str)> = Vec::new();
         for &i in tasks {
             let t = &self.tasks[i];
             let templates = t
@@ -96,20 +183,26 @@ impl Config {
                 .chain(t.env.iter().map(|(_, v)| v));
             for tpl in templates {
                 for (name, inner) in tpl.value.unset_env() {
-                    let loc = Location::from_span(&file, &self.source, tpl.file_span(inner));
-                    out.push(
-                        Diagnostic::new(format!(
-                            "task `{}` needs environment variable `{name}`, which is not set",
-                            t.name
-                        ))
-                        .at(loc)
-                        .help(format!(
-                            "set it (export {name}=...) or give a default: {{{{ env(\"{name}\", \"...\") }}}}"
-                        )),
-                    );
+                    found.push((tpl.file_span(inner), name, t.name.as_str()));
                 }
             }
         }
-        out
+        found.sort_by_key(|(span, _, _)| span.start);
+        let mut locator = Locator::new(&file, &self.source);
+        found
+            .into_iter()
+            .enumerate()
+            .map(|(n, (span, name, task))| {
+                let d = Diagnostic::new(format!(
+                    "task `{task}` needs environment variable `{name}`, which is not set"
+                ));
+                if n >= MAX_SHOWN {
+                    return d;
+                }
+                d.at(locator.locate(span)).help(format!(
+                    "set it (export {name}=...) or give a default: {{{{ env(\"{name}\", \"...\") }}}}"
+                ))
+            })
+            .collect()
     }
 }

@@ -33,6 +33,7 @@ impl Walker<'_> {
         let mut tasks = Vec::new();
         for (k, v) in t.iter() {
             let name = k.get_ref().to_string();
+            self.printable_name(&name, k.span(), "task name");
             let Some(tt) = self.table(v, &format!("tasks.{name}")) else {
                 continue;
             };
@@ -119,12 +120,14 @@ impl Walker<'_> {
                     }
                 }
                 None => {
-                    let help = did_you_mean(&dep, self.task_names.iter().map(String::as_str))
-                        .unwrap_or_else(|| defined_tasks(&self.task_names));
+                    let help = self.wants(&dspan).then(|| {
+                        did_you_mean(&dep, self.task_names.iter().map(String::as_str))
+                            .unwrap_or_else(|| defined_tasks(&self.task_names))
+                    });
                     self.error(
                         dspan,
                         format!("task `{name}` depends on undefined task `{dep}`"),
-                        Some(help),
+                        help,
                     );
                 }
             }
@@ -147,6 +150,7 @@ impl Walker<'_> {
             d.task.on.push(item.clone());
             self.target(&item, ispan, &mut d.task.targets);
         }
+        dedup(&mut d.task.targets);
     }
 
     fn target(&mut self, item: &str, span: Range<usize>, out: &mut Vec<Target>) {
@@ -162,11 +166,7 @@ impl Walker<'_> {
         groups: &[(String, Vec<HostSpec>)],
         out: &mut Vec<Target>,
     ) {
-        let push = |out: &mut Vec<Target>, t: Target| {
-            if !out.contains(&t) {
-                out.push(t);
-            }
-        };
+        let push = |out: &mut Vec<Target>, t: Target| out.push(t); // deduplicated by `on`
         if item == "local" {
             push(out, Target::Local);
             return;
@@ -177,10 +177,7 @@ impl Walker<'_> {
             }
             return;
         }
-        let known_host = groups
-            .iter()
-            .flat_map(|(_, hs)| hs.iter())
-            .any(|h| h.host == item || h.to_string() == item);
+        let known_host = self.host_names.contains(item);
         let looks_like_host = item.contains(['.', '@', ':', '{']);
         if known_host || looks_like_host {
             if let Some(h) = self.host(item, span) {
@@ -188,20 +185,10 @@ impl Walker<'_> {
             }
             return;
         }
-        let mut candidates: Vec<&str> = groups.iter().map(|(g, _)| g.as_str()).collect();
-        candidates.push("local");
-        let help = did_you_mean(item, candidates).unwrap_or_else(|| {
-            let names: Vec<String> = groups.iter().map(|(g, _)| g.clone()).collect();
-            format!(
-                "{}; a host can be named directly when it is listed under [hosts] or has a dot, `@` or `:`",
-                defined_groups(&names)
-            )
-        });
-        self.error(
-            span,
-            format!("host group `{item}` is not defined"),
-            Some(help),
-        );
+        let help = self
+            .wants(&span)
+            .then(|| undefined_group_help(item, groups));
+        self.error(span, format!("host group `{item}` is not defined"), help);
     }
 
     pub(super) fn commands(&mut self, v: &Value, task: &str) -> Vec<Command> {
@@ -272,6 +259,24 @@ impl Walker<'_> {
     }
 }
 
+/// Keep the first of each target, in order.
+fn dedup(targets: &mut Vec<Target>) {
+    let mut seen = std::collections::HashSet::new();
+    targets.retain(|t| seen.insert(t.clone()));
+}
+
 pub(super) fn defined_tasks(names: &[String]) -> String {
-    format!("defined tasks: {}", names.join(", "))
+    format!("defined tasks: {}", super::report::some_names(names))
+}
+
+fn undefined_group_help(item: &str, groups: &[(String, Vec<HostSpec>)]) -> String {
+    let mut candidates: Vec<&str> = groups.iter().map(|(g, _)| g.as_str()).collect();
+    candidates.push("local");
+    did_you_mean(item, candidates).unwrap_or_else(|| {
+        let names: Vec<String> = groups.iter().map(|(g, _)| g.clone()).collect();
+        format!(
+            "{}; a host can be named directly when it is listed under [hosts] or has a dot, `@` or `:`",
+            defined_groups(&names)
+        )
+    })
 }

@@ -4,6 +4,9 @@
 //!
 //!   cli                the binary: config errors, CLI, execution order, output, timeouts,
 //!                      signals, JSON events (full-text assertions)
+//!   config_hostile     nexus.toml files written to hurt: error floods, endless or huge
+//!                      files, names and values meant for a terminal or a shell, fuzz
+//!                      findings; properties of the loader on arbitrary bytes
 //!   hostile            servers that flood, trickle, stall or drop the connection; login
 //!                      banners; the remote kill; Ctrl-C in every phase of connecting
 //!   journal            the journal under races, SIGKILL, survivors, full disk
@@ -22,6 +25,7 @@
 mod common;
 
 mod cli;
+mod config_hostile;
 mod hostile;
 mod journal;
 mod output;
