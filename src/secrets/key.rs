@@ -173,6 +173,15 @@ impl MasterKey {
         }
     }
 
+    /// Whether `other` is the same key or passphrase (a rotation to it changes nothing).
+    pub fn same_as(&self, other: &MasterKey) -> bool {
+        match (&self.material, &other.material) {
+            (Material::Key(a), Material::Key(b)) => a == b,
+            (Material::Passphrase { text: a, .. }, Material::Passphrase { text: b, .. }) => a == b,
+            _ => false,
+        }
+    }
+
     pub fn is_passphrase(&self) -> bool {
         matches!(self.material, Material::Passphrase { .. })
     }

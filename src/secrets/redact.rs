@@ -131,6 +131,20 @@ impl Redactor {
         }
     }
 
+    /// Mask every string of a JSON document (before it is written, so values that JSON
+    /// escapes are masked too).
+    pub fn redact_json(&self, v: &mut serde_json::Value) {
+        if self.is_empty() {
+            return;
+        }
+        match v {
+            serde_json::Value::String(s) => self.redact_string(s),
+            serde_json::Value::Array(a) => a.iter_mut().for_each(|x| self.redact_json(x)),
+            serde_json::Value::Object(o) => o.values_mut().for_each(|x| self.redact_json(x)),
+            _ => {}
+        }
+    }
+
     /// An error with every value in its text masked.
     pub fn redact_error(&self, mut e: crate::error::Error) -> crate::error::Error {
         if self.is_empty() {
@@ -275,12 +289,12 @@ impl OutputFilter {
 
     /// Take a chunk of `stream`; pass on what can be shown (masked) to `sink`.
     pub fn push(&mut self, stream: Stream, data: &[u8], sink: &mut dyn FnMut(&[u8])) {
-        let r = Arc::clone(&self.redactor);
-        if r.is_empty() {
+        if self.redactor.is_empty() {
             sink(data);
             return;
         }
-        let held = &mut self.held[stream as usize];
+        let OutputFilter { redactor, held, out } = self;
+        let (r, held) = (&**redactor, &mut held[stream as usize]);
         let joined;
         let buf: &[u8] = if held.bytes.is_empty() {
             data
@@ -290,8 +304,8 @@ impl OutputFilter {
             &joined
         };
         let cut = r.hold_from(buf);
-        self.out.clear();
-        let skip = match r.mask(buf, held.skip, cut, &mut self.out) {
+        out.clear();
+        let skip = match r.mask(buf, held.skip, cut, out) {
             None => {
                 if cut > 0 {
                     sink(&buf[..cut]);
@@ -299,8 +313,8 @@ impl OutputFilter {
                 0
             }
             Some(skip) => {
-                if !self.out.is_empty() {
-                    sink(&self.out);
+                if !out.is_empty() {
+                    sink(out);
                 }
                 skip
             }

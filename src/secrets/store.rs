@@ -48,13 +48,7 @@ impl std::fmt::Debug for Store {
 impl Store {
     /// A new, empty store at `path` (refused when a file is there), written at once.
     pub fn create(path: &Path, key: &MasterKey) -> Result<Store, Error> {
-        if path.exists() {
-            return Err(Error::usage(format!(
-                "a secret store already exists at {}",
-                path.display()
-            ))
-            .with_help("`nexus secret list` shows what it holds; `nexus secret rotate-key` changes its key"));
-        }
+        must_not_exist(path)?;
         let (m, t, p) = Kdf::DEFAULT;
         let salt = crypto::random().map_err(Error::usage)?;
         let kdf = Kdf { m, t, p, salt };
@@ -223,6 +217,29 @@ impl Store {
     }
 }
 
+/// Refuse to make a store where a file is.
+pub fn must_not_exist(path: &Path) -> Result<(), Error> {
+    if !path.exists() {
+        return Ok(());
+    }
+    Err(Error::usage(format!(
+        "a secret store already exists at {}",
+        path.display()
+    ))
+    .with_help("`nexus secret list` shows what it holds; `nexus secret rotate-key` changes its key"))
+}
+
+/// Make the store's directory (0700) when it is missing.
+pub fn ensure_dir(path: &Path) -> Result<(), Error> {
+    use std::os::unix::fs::DirBuilderExt;
+    let dir = parent(path);
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| Error::io("cannot create the directory", dir, &e))
+}
+
 /// Hold the store's directory locked while a command reads and rewrites the store, so
 /// two `nexus secret set` at once do not lose one of the values.
 pub fn lock(path: &Path) -> Result<std::fs::File, Error> {
@@ -320,7 +337,7 @@ fn wrong_key(path: &Path, source: &Source) -> Error {
     match source {
         Source::Passphrase => e.with_help("type the passphrase the store was made with"),
         _ => e.with_help(
-            "use the key the store was made with: NEXUS_MASTER_KEY, a key file (--keyfile, NEXUS_KEYFILE, [config] secrets_keyfile) or, without both, its passphrase",
+            "use the key the store was made with, or the one `nexus secret rotate-key` last gave it",
         ),
     }
 }
@@ -366,13 +383,9 @@ fn broken_seal(path: &Path, keys: &Keys, doc: &Doc) -> Error {
 /// Write `bytes` to `path` through a temporary file in the same directory: fsync,
 /// rename, fsync the directory. The file is 0600; the directory is made 0700 if missing.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
-    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    use std::os::unix::fs::OpenOptionsExt;
+    ensure_dir(path)?;
     let dir = parent(path);
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .map_err(|e| Error::io("cannot create the directory", dir, &e))?;
     let name = path.file_name().unwrap_or_default().to_string_lossy();
     let tmp = dir.join(format!(".{name}.tmp.{}", std::process::id()));
     let _ = std::fs::remove_file(&tmp);
