@@ -457,7 +457,9 @@ fn secret_args(raw: &Raw) -> Result<SecretArgs, Error> {
     }
     for (flag, owner) in [("from-file", "set"), ("new-keyfile", "rotate-key")] {
         if raw.has(flag) && sub != owner {
-            return Err(Error::usage(format!("--{flag} is for `nexus secret {owner}`")));
+            return Err(Error::usage(format!(
+                "--{flag} is for `nexus secret {owner}`"
+            )));
         }
     }
     let name = raw.positionals.get(1).cloned();

@@ -33,9 +33,9 @@ pub fn secret(g: &Global, a: &SecretArgs) -> Result<i32, Error> {
 fn init(opts: &KeyOptions, path: &Path) -> Result<i32, Error> {
     // Said before any key is asked for or created.
     store::must_not_exist(path)?;
+    let key = MasterKey::resolve(opts, path, Purpose::Create)?;
     store::ensure_dir(path)?;
     let _lock = store::lock(path)?;
-    let key = MasterKey::resolve(opts, path, Purpose::Create)?;
     Store::create(path, &key)?;
     note(format_args!(
         "created the secret store {} (master key: {})",
@@ -130,7 +130,12 @@ fn list(path: &Path) -> Result<i32, Error> {
         note(format_args!("no secrets in {} yet", path.display()));
         return Ok(exit::SUCCESS);
     }
-    let width = entries.iter().map(|(n, _)| n.len()).max().unwrap_or(0).max(4);
+    let width = entries
+        .iter()
+        .map(|(n, _)| n.len())
+        .max()
+        .unwrap_or(0)
+        .max(4);
     let mut text = format!("{:<width$}  UPDATED\n", "NAME");
     for (name, updated) in &entries {
         text += &format!("{name:<width$}  {updated}\n");

@@ -167,7 +167,10 @@ mod tests {
         flipped[14] ^= 1;
         assert!(k.decrypt("A", &key, &flipped).is_none());
         let moved = k.rewrap(&other, "A", &key).unwrap();
-        assert_eq!(&other.decrypt("A", &moved, &value).unwrap()[..], b"hunter22");
+        assert_eq!(
+            &other.decrypt("A", &moved, &value).unwrap()[..],
+            b"hunter22"
+        );
         assert!(k.check_ok(&k.check_tag()));
         assert!(!other.check_ok(&k.check_tag()));
     }

@@ -74,6 +74,13 @@ pub enum ParseError {
 
 /// Parse the whole text of a store.
 pub fn parse(text: &str) -> Result<Doc, ParseError> {
+    let markers = ["<<<<<<<", "=======", ">>>>>>>"];
+    if let Some(n) = text
+        .lines()
+        .position(|l| markers.iter().any(|m| l.starts_with(m)))
+    {
+        return Err(ParseError::Conflict(n + 1));
+    }
     if !text.ends_with('\n') {
         return Err(ParseError::Truncated);
     }
@@ -115,7 +122,12 @@ pub fn parse(text: &str) -> Result<Doc, ParseError> {
                     sealed_len: start,
                 });
             }
-            _ => return Err(bad(n, "expected `secret NAME DATE KEY VALUE` or `seal SEAL`")),
+            _ => {
+                return Err(bad(
+                    n,
+                    "expected `secret NAME DATE KEY VALUE` or `seal SEAL`",
+                ))
+            }
         }
     }
 }
@@ -169,7 +181,9 @@ pub fn check_name(name: &str) -> Result<(), String> {
     if name.is_empty() {
         Err("a secret's name cannot be empty".into())
     } else if name.len() > 128 {
-        Err(format!("secret name `{name}` is longer than 128 characters"))
+        Err(format!(
+            "secret name `{name}` is longer than 128 characters"
+        ))
     } else if !first_ok || !rest_ok {
         Err(format!("`{name}` is not a secret name: use letters, digits, `_`, `-` and `.`, starting with a letter or `_`"))
     } else {
@@ -216,16 +230,14 @@ fn bad(line: usize, what: &str) -> ParseError {
 }
 
 fn parse_magic(n: usize, words: &[&str]) -> Result<u32, ParseError> {
-    if let Some(w) = words.first() {
-        if w.starts_with("<<<<<<<") || w.starts_with("=======") || w.starts_with(">>>>>>>") {
-            return Err(ParseError::Conflict(n));
-        }
-    }
     match words {
         [MAGIC, v] => v
             .parse::<u32>()
             .map_err(|_| bad(n, &format!("`{v}` is not a format version"))),
-        _ => Err(bad(n, "not a nexus secret store (no `nexus-secrets 1` line)")),
+        _ => Err(bad(
+            n,
+            "not a nexus secret store (no `nexus-secrets 1` line)",
+        )),
     }
 }
 

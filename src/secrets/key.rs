@@ -119,8 +119,10 @@ impl MasterKey {
         if let Some(text) = std::env::var_os("NEXUS_MASTER_KEY").filter(|v| !v.is_empty()) {
             let text = Zeroizing::new(text.to_string_lossy().into_owned());
             let key = decode_key(&text).ok_or_else(|| {
-                Error::usage("NEXUS_MASTER_KEY is not a master key: expected the base64 of 32 bytes")
-                    .with_help("unset it to use a key file or the passphrase instead")
+                Error::usage(
+                    "NEXUS_MASTER_KEY is not a master key: expected the base64 of 32 bytes",
+                )
+                .with_help("unset it to use a key file or the passphrase instead")
             })?;
             log::debug!("secrets: master key from NEXUS_MASTER_KEY");
             return Ok(MasterKey::from_key(key, Source::Env));
@@ -204,7 +206,7 @@ fn read_keyfile(path: &Path, from: &str) -> Result<Key, Error> {
         Ok(t) => Zeroizing::new(t),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Err(Error::usage(format!(
-                "key file {} (from {from}) does not exist",
+                "key file {} ({from}) does not exist",
                 path.display()
             ))
             .with_help(format!(
@@ -216,7 +218,7 @@ fn read_keyfile(path: &Path, from: &str) -> Result<Key, Error> {
     };
     let key = decode_key(&text).ok_or_else(|| {
         Error::usage(format!(
-            "key file {} (from {from}) does not hold a master key: expected the base64 of 32 bytes",
+            "key file {} ({from}) does not hold a master key: expected the base64 of 32 bytes",
             path.display()
         ))
         .with_help("`nexus secret init --keyfile NEW_PATH` writes a new key file")
@@ -313,8 +315,8 @@ pub fn ask(tty: &std::fs::File, prompt: &str) -> Option<Zeroizing<String>> {
 /// Ask twice for something new; the two answers must agree.
 pub fn ask_twice(tty: &std::fs::File, what: &str) -> Result<Zeroizing<String>, Error> {
     let first = ask(tty, &format!("{what}: ")).ok_or_else(|| Error::usage("nothing was typed"))?;
-    let again = ask(tty, &format!("{what} again: "))
-        .ok_or_else(|| Error::usage("nothing was typed"))?;
+    let again =
+        ask(tty, &format!("{what} again: ")).ok_or_else(|| Error::usage("nothing was typed"))?;
     if first != again {
         return Err(Error::usage("the two entries differ; nothing was changed")
             .with_help("type the same text twice"));
@@ -325,10 +327,10 @@ pub fn ask_twice(tty: &std::fs::File, what: &str) -> Result<Zeroizing<String>, E
 fn new_passphrase(tty: &std::fs::File, store: &Path) -> Result<Zeroizing<String>, Error> {
     let text = ask_twice(tty, &format!("New passphrase for {}", store.display()))?;
     if text.chars().count() < 8 {
-        return Err(
-            Error::usage("the passphrase is shorter than 8 characters; nothing was changed")
-                .with_help("choose a longer passphrase, or use a key file (--keyfile PATH)"),
-        );
+        return Err(Error::usage(
+            "the passphrase is shorter than 8 characters; nothing was changed",
+        )
+        .with_help("choose a longer passphrase, or use a key file (--keyfile PATH)"));
     }
     Ok(text)
 }

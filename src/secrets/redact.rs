@@ -293,7 +293,11 @@ impl OutputFilter {
             sink(data);
             return;
         }
-        let OutputFilter { redactor, held, out } = self;
+        let OutputFilter {
+            redactor,
+            held,
+            out,
+        } = self;
         let (r, held) = (&**redactor, &mut held[stream as usize]);
         let joined;
         let buf: &[u8] = if held.bytes.is_empty() {
@@ -332,7 +336,10 @@ impl OutputFilter {
         }
         self.out.clear();
         let len = held.bytes.len();
-        match self.redactor.mask(&held.bytes, held.skip, len, &mut self.out) {
+        match self
+            .redactor
+            .mask(&held.bytes, held.skip, len, &mut self.out)
+        {
             None => sink(&held.bytes),
             Some(_) if !self.out.is_empty() => sink(&self.out),
             Some(_) => {}
@@ -385,7 +392,9 @@ mod tests {
         // Only what could become a value is held back.
         let mut f = OutputFilter::new(Arc::clone(&r));
         let mut got = Vec::new();
-        f.push(Stream::Stdout, b"line\nhun", &mut |b| got.extend_from_slice(b));
+        f.push(Stream::Stdout, b"line\nhun", &mut |b| {
+            got.extend_from_slice(b)
+        });
         assert_eq!(got, b"line\n");
         f.push(Stream::Stderr, b"x", &mut |b| got.extend_from_slice(b));
         assert_eq!(got, b"line\nx");
@@ -397,7 +406,9 @@ mod tests {
         let mut f = OutputFilter::new(Arc::clone(&r));
         let mut got = Vec::new();
         for _ in 0..1000 {
-            f.push(Stream::Stdout, b"aaaaaaa", &mut |b| got.extend_from_slice(b));
+            f.push(Stream::Stdout, b"aaaaaaa", &mut |b| {
+                got.extend_from_slice(b)
+            });
             assert!(f.held[0].bytes.len() < 4);
         }
         f.finish(Stream::Stdout, &mut |b| got.extend_from_slice(b));

@@ -133,7 +133,7 @@ impl Store {
 
     /// Set `name` to `value` (a new data key each time). Not written until `save`.
     pub fn set(&mut self, name: &str, value: &str) -> Result<(), Error> {
-        format::check_name(name).map_err(|m| Error::usage(m))?;
+        format::check_name(name).map_err(Error::usage)?;
         check_value(name, value)?;
         let (key, value) = self
             .keys
@@ -177,7 +177,7 @@ impl Store {
             e.key = self
                 .keys
                 .rewrap(&keys, &e.name, &e.key)
-                                .ok_or_else(|| not_decrypting(&self.path, &[&*e]))?;
+                .ok_or_else(|| not_decrypting(&self.path, &[&*e]))?;
         }
         self.entries = entries;
         self.kdf = kdf;
@@ -207,12 +207,9 @@ impl Store {
     fn entry(&self, name: &str) -> Result<&Entry, Error> {
         self.entries.iter().find(|e| e.name == name).ok_or_else(|| {
             let names = self.entries.iter().map(|e| e.name.as_str());
-            Error::usage(format!(
-                "no secret `{name}` in {}",
-                self.path.display()
-            ))
-            .help_opt(did_you_mean(name, names))
-            .with_help("`nexus secret list` shows the names")
+            Error::usage(format!("no secret `{name}` in {}", self.path.display()))
+                .help_opt(did_you_mean(name, names))
+                .with_help("`nexus secret list` shows the names")
         })
     }
 }
@@ -226,7 +223,9 @@ pub fn must_not_exist(path: &Path) -> Result<(), Error> {
         "a secret store already exists at {}",
         path.display()
     ))
-    .with_help("`nexus secret list` shows what it holds; `nexus secret rotate-key` changes its key"))
+    .with_help(
+        "`nexus secret list` shows what it holds; `nexus secret rotate-key` changes its key",
+    ))
 }
 
 /// Make the store's directory (0700) when it is missing.
@@ -288,9 +287,8 @@ fn parent(path: &Path) -> &Path {
 
 fn read(path: &Path) -> Result<String, Error> {
     match std::fs::read(path) {
-        Ok(bytes) => String::from_utf8(bytes).map_err(|_| {
-            parse_error(path, ParseError::Bad(0, "it is not UTF-8 text".to_string()))
-        }),
+        Ok(bytes) => String::from_utf8(bytes)
+            .map_err(|_| parse_error(path, ParseError::Bad(0, "it is not UTF-8 text".to_string()))),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(Error::usage(format!(
             "no secret store at {}",
             path.display()
@@ -357,10 +355,7 @@ fn not_decrypting(path: &Path, bad: &[&Entry]) -> Error {
         lines.join(", ")
     ))
     .with_help(RESTORE)
-    .with_help(format!(
-        "or set it again: nexus secret set {}",
-        bad[0].name
-    ))
+    .with_help(format!("or set it again: nexus secret set {}", bad[0].name))
 }
 
 /// The seal does not match: name the entries that do not decrypt, else the list.
