@@ -3,8 +3,9 @@
 # file and with a passphrase typed on a terminal (script(1) gives nexus a pty), against
 # `nexus validate` of the same project (a nexus process that touches no secret), the
 # same get from a store of one secret, and `ansible-vault view` of an equivalent vault
-# (200 values in one vaulted file, password from a file). hyperfine, medians of the same
-# run. Also counts the key derivations of one passphrase run (--log-level debug).
+# (200 values in one vaulted file, password from a file). Medians of alternating rounds,
+# run. The passphrase runs are compared with `read -r x; nexus validate` under script
+# (the typed line read, no key derived). Also counts the key derivations of one passphrase run (--log-level debug).
 #
 #   scripts/bench-secrets.sh       build nexus (release), measure, print a summary
 #
@@ -15,10 +16,10 @@
 # with `secret()` in commands.)
 #
 # Environment:
-#   RUNS=30              hyperfine runs per command (passphrase commands: RUNS/3)
+#   RUNS=30              rounds (passphrase commands: RUNS/3)
 #   NEXUS_BIN            use this binary instead of building target/release/nexus
 #   ANSIBLE_VAULT        default: .bench-tools/venv/bin/ansible-vault (scripts/bench-setup.sh ssh)
-#   OUT                  default: <repo>/.bench-out/secrets (hyperfine JSON, summary.md)
+#   OUT                  default: <repo>/.bench-out/secrets (raw times as JSON, summary.md)
 #   WAIT_IDLE=60         wait up to this many seconds for >= 85 % idle CPUs first (0: don't)
 set -euo pipefail
 
@@ -32,7 +33,6 @@ die() { log "$*"; exit 1; }
 # shellcheck source=scripts/bench-common.sh
 . "$REPO/scripts/bench-common.sh"
 
-command -v hyperfine >/dev/null || die "hyperfine is missing: scripts/bench-setup.sh local"
 command -v script >/dev/null || die "script (util-linux) is missing"
 VAULT="${ANSIBLE_VAULT:-}"
 if [ -z "$VAULT" ]; then
@@ -81,20 +81,41 @@ derivations="$(printf '%s\n' "$PASS" | (cd "$DIR/phrase" &&
 log "key derivations in one passphrase run: $derivations"
 
 idle="$(wait_idle)"
-log "CPUs $idle % idle; timing"
+log "CPUs $idle % idle; timing in alternating rounds"
+# Alternating rounds (every command once per round, the order flipped each round) so
+# that a shared machine's drift lands on all of them; median of each.
+alternate() {
+  local name="$1"
+  shift
+  python3 - "$OUT/$name.json" "$@" <<'PY'
+import json, subprocess, sys, time
+out, pairs = sys.argv[1], sys.argv[2:]
+runs = int(pairs.pop(0))
+cmds = list(zip(pairs[0::2], pairs[1::2]))
+times = {n: [] for n, _ in cmds}
+for r in range(runs + 2):
+    order = cmds if r % 2 == 0 else cmds[::-1]
+    for n, c in order:
+        t = time.perf_counter()
+        p = subprocess.run(c, shell=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        d = time.perf_counter() - t
+        if p.returncode != 0:
+            sys.exit(f"{c} exited {p.returncode}")
+        if r >= 2:  # two rounds of warm-up
+            times[n].append(d)
+json.dump({"results": [{"command": n, "times": times[n]} for n, _ in cmds]}, open(out, "w"))
+PY
+}
 cd "$DIR/many"
-hyperfine -N --warmup 3 --runs "$RUNS" --export-json "$OUT/keyfile.json" \
-  -n "nexus validate (no secrets)" "$NEXUS validate" \
-  -n "nexus secret get (1 secret, key file)" "$NEXUS secret get S100 --keyfile $DIR/one/k.key -c $DIR/one/nexus.toml" \
-  -n "nexus secret get (200 secrets, key file)" "$NEXUS secret get S100 --keyfile k.key" \
-  -n "ansible-vault view (200 values, password file)" "$VAULT view --vault-password-file $DIR/vault-pass $DIR/vars.yml" \
-  >&2
+alternate keyfile "$RUNS" \
+  "nexus validate (no secrets)" "$NEXUS validate" \
+  "nexus secret get (1 secret, key file)" "$NEXUS secret get S100 --keyfile $DIR/one/k.key -c $DIR/one/nexus.toml" \
+  "nexus secret get (200 secrets, key file)" "$NEXUS secret get S100 --keyfile k.key" \
+  "ansible-vault view (200 values, password file)" "$VAULT view --vault-password-file $DIR/vault-pass $DIR/vars.yml"
 cd "$DIR/phrase"
-prs=$((RUNS / 3 < 5 ? 5 : RUNS / 3))
-hyperfine --warmup 1 --runs "$prs" --export-json "$OUT/passphrase.json" \
-  -n "script + nexus validate (no secrets)" "printf '%s\n' '$PASS' | script -qec '$NEXUS validate' /dev/null" \
-  -n "script + nexus secret get (200 secrets, passphrase)" "printf '%s\n' '$PASS' | script -qec '$NEXUS secret get S100' /dev/null" \
-  >&2
+alternate passphrase "$((RUNS / 3 < 5 ? 5 : RUNS / 3))" \
+  "script + read + nexus validate (no secrets)" "printf '%s\\n' '$PASS' | script -qec 'read -r x; $NEXUS validate' /dev/null" \
+  "script + nexus secret get (200 secrets, passphrase)" "printf '%s\\n' '$PASS' | script -qec '$NEXUS secret get S100' /dev/null"
 
 python3 - "$OUT" "$derivations" "$rev" "$idle" <<'PY' | tee "$OUT/summary.md"
 import json, sys, platform, os
@@ -113,7 +134,7 @@ base = m["nexus validate (no secrets)"]
 many = m["nexus secret get (200 secrets, key file)"]
 one = m["nexus secret get (1 secret, key file)"]
 vault = m["ansible-vault view (200 values, password file)"]
-pb = m["script + nexus validate (no secrets)"]
+pb = m["script + read + nexus validate (no secrets)"]
 pg = m["script + nexus secret get (200 secrets, passphrase)"]
 print()
 print(f"- key file, 200 secrets: +{many - base:.2f} ms over validate (target <= 5 ms); "
