@@ -183,10 +183,6 @@ impl MasterKey {
             _ => false,
         }
     }
-
-    pub fn is_passphrase(&self) -> bool {
-        matches!(self.material, Material::Passphrase { .. })
-    }
 }
 
 /// The base64 of 32 bytes (surrounding blanks allowed).

@@ -207,9 +207,11 @@ impl Store {
     fn entry(&self, name: &str) -> Result<&Entry, Error> {
         self.entries.iter().find(|e| e.name == name).ok_or_else(|| {
             let names = self.entries.iter().map(|e| e.name.as_str());
-            Error::usage(format!("no secret `{name}` in {}", self.path.display()))
-                .help_opt(did_you_mean(name, names))
-                .with_help("`nexus secret list` shows the names")
+            let mut e = Error::usage(format!("no secret `{name}` in {}", self.path.display()));
+            if let Some(h) = did_you_mean(name, names) {
+                e = e.with_help(h);
+            }
+            e.with_help("`nexus secret list` shows the names")
         })
     }
 }
@@ -246,19 +248,6 @@ pub fn lock(path: &Path) -> Result<std::fs::File, Error> {
     let f = std::fs::File::open(dir).map_err(|e| Error::io("cannot open", dir, &e))?;
     crate::sys::lock_exclusive(&f).map_err(|e| Error::io("cannot lock", dir, &e))?;
     Ok(f)
-}
-
-trait HelpOpt {
-    fn help_opt(self, help: Option<String>) -> Self;
-}
-
-impl HelpOpt for Error {
-    fn help_opt(self, help: Option<String>) -> Error {
-        match help {
-            Some(h) => self.with_help(h),
-            None => self,
-        }
-    }
 }
 
 fn check_value(name: &str, value: &str) -> Result<(), Error> {

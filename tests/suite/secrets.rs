@@ -6,7 +6,7 @@
 //! no byte of it in the output, the journal or `nexus runs show`.
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -790,8 +790,8 @@ const CANARY: &str = "s3cr3t-Zq9-value";
 const PEM: &str = "-----BEGIN TEST-----\nline-one-abc\nline-two-def\n-----END TEST-----";
 
 /// Run `toml`'s task `leak` with the two canaries registered on the recorder, journaled
-/// under `home`: (run id, what the renderer saw).
-fn run_with_secrets(dir: &Path, home: &Path, toml: &str) -> (String, Seen) {
+/// under `home`: (run id, its journal, what the renderer saw).
+fn run_with_secrets(dir: &Path, home: &Path, toml: &str) -> (String, PathBuf, Seen) {
     use nexus::run::recorder::Recorder;
     use nexus::run::scheduler::{execute, Ctx, Options};
     use nexus::state::journal::Journal;
@@ -801,13 +801,14 @@ fn run_with_secrets(dir: &Path, home: &Path, toml: &str) -> (String, Seen) {
     let plan = nexus::plan::plan(&config, &["leak".to_string()]).unwrap();
     let mut info = nexus::run::RunInfo::new(&config.root);
     info.redactor = Arc::new(Redactor::new([("CANARY", CANARY), ("PEM", PEM)]));
-    let path = nexus::state::journal_path(home, &info.run_id);
+    let project = dir.display().to_string();
+    let path = nexus::state::journal_path(home, &info.run_id, &project);
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     let header = RunHeader {
         run_id: info.run_id.clone(),
         targets: vec!["leak".into()],
         config: dir.join("nexus.toml").display().to_string(),
-        project: dir.display().to_string(),
+        project,
         plan: vec!["leak".into()],
         pid: std::process::id(),
         ..RunHeader::default()
@@ -832,7 +833,7 @@ fn run_with_secrets(dir: &Path, home: &Path, toml: &str) -> (String, Seen) {
         recorder: &recorder,
     });
     drop(recorder);
-    (info.run_id.clone(), seen)
+    (info.run_id.clone(), path, seen)
 }
 
 /// Pieces of a value that must not be seen: the value, each half, each line.
@@ -872,7 +873,7 @@ run = [
 ]
 "#
     );
-    let (id, seen) = run_with_secrets(t.dir.path(), &home, &toml);
+    let (id, journal, seen) = run_with_secrets(t.dir.path(), &home, &toml);
     let (events, output) = seen.0.lock().unwrap().clone();
     let output = String::from_utf8_lossy(&output).into_owned();
     let mut secret = pieces(CANARY);
@@ -892,7 +893,7 @@ run = [
         "{events}"
     );
     // The journal and `runs show`, read back by the binary.
-    let journal = std::fs::read_to_string(nexus::state::journal_path(&home, &id)).unwrap();
+    let journal = std::fs::read_to_string(journal).unwrap();
     no_piece("the journal", &journal, &pieces(CANARY)[..1]);
     no_piece("the journal", &journal, &pieces(PEM)[3..]);
     assert!(journal.contains("failing [secret CANARY]"), "{journal}");
