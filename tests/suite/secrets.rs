@@ -187,6 +187,10 @@ fn the_key_comes_from_the_environment_a_key_file_or_the_config() {
         "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n",
     )
     .unwrap();
+    // Readable by others whatever the umask: nexus warns.
+    use std::os::unix::fs::PermissionsExt;
+    let others = std::fs::Permissions::from_mode(0o644);
+    std::fs::set_permissions(t.path("other.key"), others).unwrap();
     let dir = t.dir.path().display().to_string();
     secret(
         &t.clone_args(&[]).env("NEXUS_MASTER_KEY", key.trim()),
