@@ -16,6 +16,7 @@ pub mod output;
 pub mod plan;
 pub mod preflight;
 pub mod run;
+pub mod secrets;
 pub mod signals;
 pub mod state;
 pub mod sys;

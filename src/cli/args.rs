@@ -124,6 +124,32 @@ pub enum RunsArgs {
     },
 }
 
+/// What `nexus secret` does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretAction {
+    Init,
+    /// `--from-file PATH`, else stdin or a prompt.
+    Set {
+        name: String,
+        from_file: Option<PathBuf>,
+    },
+    Get(String),
+    List,
+    Delete(String),
+    /// `--new-keyfile PATH`, else a new passphrase.
+    RotateKey {
+        new_keyfile: Option<PathBuf>,
+    },
+}
+
+/// `nexus secret ACTION [NAME]`.
+#[derive(Debug, Clone)]
+pub struct SecretArgs {
+    pub action: SecretAction,
+    /// `--keyfile PATH`.
+    pub keyfile: Option<PathBuf>,
+}
+
 #[derive(Debug, Clone)]
 pub enum Command {
     /// A bare `nexus`.
@@ -149,6 +175,7 @@ pub enum Command {
         ssh_config: Option<Option<PathBuf>>,
     },
     Runs(RunsArgs),
+    Secret(SecretArgs),
 }
 
 /// A whole command line, typed and checked.
@@ -202,6 +229,7 @@ fn command(raw: &Raw) -> Result<Command, Error> {
         }),
         "hosts" => hosts_args(raw)?,
         "runs" => Command::Runs(runs_args(raw)?),
+        "secret" => Command::Secret(secret_args(raw)?),
         other => return Err(Error::usage(format!("unknown command `{other}`"))),
     })
 }
@@ -412,4 +440,53 @@ fn runs_args(raw: &Raw) -> Result<RunsArgs, Error> {
             Err(e.with_help("usage: nexus runs [show ID | gc]"))
         }
     }
+}
+
+const SECRET_ACTIONS: &[&str] = &["init", "set", "get", "list", "delete", "rotate-key"];
+
+fn secret_args(raw: &Raw) -> Result<SecretArgs, Error> {
+    let sub = raw.positionals[0].as_str();
+    if !SECRET_ACTIONS.contains(&sub) {
+        let mut e = Error::usage(format!("unknown secret subcommand `{sub}`"));
+        if let Some(h) = did_you_mean(sub, SECRET_ACTIONS.iter().copied()) {
+            e = e.with_help(h);
+        }
+        return Err(e.with_help(
+            "usage: nexus secret init | set NAME | get NAME | list | delete NAME | rotate-key",
+        ));
+    }
+    for (flag, owner) in [("from-file", "set"), ("new-keyfile", "rotate-key")] {
+        if raw.has(flag) && sub != owner {
+            return Err(Error::usage(format!(
+                "--{flag} is for `nexus secret {owner}`"
+            )));
+        }
+    }
+    let name = raw.positionals.get(1).cloned();
+    let action = match (sub, name) {
+        ("set", Some(name)) => SecretAction::Set {
+            name,
+            from_file: raw.value("from-file").map(PathBuf::from),
+        },
+        ("get", Some(name)) => SecretAction::Get(name),
+        ("delete", Some(name)) => SecretAction::Delete(name),
+        ("set" | "get" | "delete", None) => {
+            return Err(Error::usage(format!("`nexus secret {sub}` needs a NAME"))
+                .with_help("`nexus secret list` shows the names"))
+        }
+        (_, Some(extra)) => {
+            return Err(Error::usage(format!(
+                "unexpected argument `{extra}` for `nexus secret {sub}`"
+            )))
+        }
+        ("init", None) => SecretAction::Init,
+        ("list", None) => SecretAction::List,
+        _ => SecretAction::RotateKey {
+            new_keyfile: raw.value("new-keyfile").map(PathBuf::from),
+        },
+    };
+    Ok(SecretArgs {
+        action,
+        keyfile: raw.value("keyfile").map(PathBuf::from),
+    })
 }

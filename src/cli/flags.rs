@@ -71,6 +71,13 @@ pub const COMMANDS: &[CommandDef] = &[
         complete: "",
     },
     CommandDef {
+        name: "secret",
+        args: "init | set NAME | get NAME | list | delete NAME | rotate-key",
+        about: "Keep secrets in the project's encrypted store, .nexus/secrets.enc",
+        arity: (1, Some(2)),
+        complete: "",
+    },
+    CommandDef {
         name: "version",
         args: "",
         about: "Print version, commit and target",
@@ -344,6 +351,30 @@ pub const FLAGS: &[Flag] = &[
         choices: &[],
         help: "init: overwrite; resume: even if nexus.toml changed; run: skip hosts that fail pre-flight; preflight: exit 0 anyway",
         commands: &["init", "resume", "run", "preflight"],
+    },
+    Flag {
+        long: "keyfile",
+        short: None,
+        value: Some("PATH"),
+        choices: &[],
+        help: "Master key file of the secret store (after NEXUS_MASTER_KEY; before NEXUS_KEYFILE and [config] secrets_keyfile); init creates it when missing",
+        commands: &["secret"],
+    },
+    Flag {
+        long: "from-file",
+        short: None,
+        value: Some("PATH"),
+        choices: &[],
+        help: "secret set: the value is this file's content, as it is",
+        commands: &["secret"],
+    },
+    Flag {
+        long: "new-keyfile",
+        short: None,
+        value: Some("PATH"),
+        choices: &[],
+        help: "secret rotate-key: the new master key's file (a new random key is written there when missing); without it, a new passphrase is asked",
+        commands: &["secret"],
     },
 ];
 

@@ -11,6 +11,7 @@ mod preflight;
 mod resume;
 mod run;
 mod runs;
+mod secret;
 mod validate;
 
 use std::io::Write;
@@ -38,6 +39,7 @@ pub fn dispatch(inv: &Invocation) -> Result<i32, Error> {
         Command::Resume(a) => resume::resume(g, a),
         Command::HostsResolve { host, ssh_config } => hosts::resolve(g, host, ssh_config),
         Command::Runs(a) => runs::runs(g, a),
+        Command::Secret(a) => secret::secret(g, a),
     }
 }
 

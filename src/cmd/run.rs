@@ -20,8 +20,14 @@ pub fn run(g: &Global, args: &RunArgs) -> Result<i32, Error> {
         user: args.user.clone(),
         identity: args.identity.clone(),
     };
-    let mut p = prepare(load(g)?, &args.targets, args.hosts.as_deref(), &overrides)?;
-    // From here on Ctrl-C ends what runs (pre-flight connections, commands) cleanly.
+    let p = prepare(load(g)?, &args.targets, args.hosts.as_deref(), &overrides)?;
+    let redactor = std::sync::Arc::clone(&p.info.redactor);
+    run_prepared(g, args, p).map_err(|e| redactor.redact_error(e))
+}
+
+/// The rest of `run` once the config is loaded and the plan made. From here on Ctrl-C
+/// ends what runs (pre-flight connections, commands) cleanly.
+fn run_prepared(g: &Global, args: &RunArgs, mut p: Prepared) -> Result<i32, Error> {
     if args.dry_run {
         signals::install();
         let json = args.exec.show.format == output::Format::Json;
@@ -117,13 +123,14 @@ fn dry_run(g: &Global, args: &RunArgs, p: &Prepared, json: bool) -> Result<i32, 
     let code = report.exit_code();
     if json {
         let checks = preflight::to_json(&report);
-        let doc = dryrun::to_json(&p.config, &p.plan, &p.info, hosts, checks);
+        let mut doc = dryrun::to_json(&p.config, &p.plan, &p.info, hosts, checks);
+        p.info.redactor.redact_json(&mut doc);
         print(&format!("{doc}\n"))?;
     } else {
         let style = Style::for_stdout(g.plain);
         let checks = preflight::render_text(&report, style, false);
         let text = dryrun::render_text(&p.config, &p.plan, &p.info, hosts, &checks, style.unicode);
-        print(&text)?;
+        print(&p.info.redactor.redact(&text))?;
     }
     Ok(code)
 }
@@ -206,7 +213,8 @@ pub fn execute(g: &Global, exec: &Exec, p: Prepared, journal: Journal) -> Result
         style: Style::detect(g.plain),
         progress: output::watched(),
     };
-    let recorder = Recorder::new(Some(journal), output::renderer(out, p.info.run_id.clone()));
+    let recorder = Recorder::new(Some(journal), output::renderer(out, p.info.run_id.clone()))
+        .with_redactor(std::sync::Arc::clone(&p.info.redactor));
     let ctx = Ctx {
         config: &p.config,
         plan: &p.plan,

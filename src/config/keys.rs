@@ -162,6 +162,12 @@ pub const CONFIG: &[Key<Settings>] = &[
         doc: "command output: stream (default), grouped or quiet; --output and -q win",
         read: read_output,
     },
+    Key {
+        name: "secrets_keyfile",
+        kind: Kind::String,
+        doc: "master key file of .nexus/secrets.enc (after NEXUS_MASTER_KEY, --keyfile and NEXUS_KEYFILE)",
+        read: |w, v, s| s.secrets_keyfile = w.string(v, "secrets_keyfile"),
+    },
 ];
 
 /// `[config] output`.

@@ -66,6 +66,8 @@ pub struct Settings {
     pub log_level: Option<String>,
     /// `output`: how command output is shown (`--output` and `-q` win).
     pub output: Option<crate::output::Mode>,
+    /// `secrets_keyfile`: master key file of `.nexus/secrets.enc`, as written.
+    pub secrets_keyfile: Option<String>,
 }
 
 impl Default for Settings {
@@ -83,6 +85,7 @@ impl Default for Settings {
             max_connections: 256,
             log_level: None,
             output: None,
+            secrets_keyfile: None,
         }
     }
 }

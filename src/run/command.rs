@@ -6,13 +6,14 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::capture::Capture;
+use super::capture::{Capture, Captured};
 use super::event::{CommandRef, Event, Failure, Name};
 use super::recorder::Recorder;
 use super::retry::backoff;
 use super::RunInfo;
 use crate::config::{Command, Task};
 use crate::exec::{ExecResult, Progress, Stream};
+use crate::secrets::OutputFilter;
 
 /// When one attempt must stop: its timeout, counted from when it starts running, and
 /// never after the task's deadline.
@@ -43,18 +44,46 @@ pub struct Step<'a> {
     pub line: Arc<str>,
 }
 
-/// Passes output on as `Output` events as it comes and keeps its head and tail.
+/// Passes output on as it comes and keeps its head and tail, both masked (secret values
+/// become `[secret NAME]` before either sees them).
 struct Sink<'a> {
     recorder: &'a Recorder,
     cmd: &'a CommandRef,
     capture: Capture,
+    filter: OutputFilter,
+}
+
+impl Sink<'_> {
+    /// The streams ended: pass on what the filter held back.
+    fn finish(mut self) -> Captured {
+        for stream in [Stream::Stdout, Stream::Stderr] {
+            let Sink {
+                recorder,
+                cmd,
+                capture,
+                filter,
+            } = &mut self;
+            filter.finish(stream, &mut |clean| {
+                capture.push(stream, clean);
+                recorder.output(&cmd.task, &cmd.host, stream, clean);
+            });
+        }
+        self.capture.finish()
+    }
 }
 
 impl Progress for Sink<'_> {
     fn output(&mut self, stream: Stream, data: &[u8]) {
-        self.capture.push(stream, data);
-        self.recorder
-            .output(&self.cmd.task, &self.cmd.host, stream, data);
+        let Sink {
+            recorder,
+            cmd,
+            capture,
+            filter,
+        } = self;
+        filter.push(stream, data, &mut |clean| {
+            capture.push(stream, clean);
+            recorder.output(&cmd.task, &cmd.host, stream, clean);
+        });
     }
 
     fn spawned(&mut self, pgid: u32, remote: bool) {
@@ -107,9 +136,10 @@ pub fn run(
             recorder,
             cmd: &cmd,
             capture: Capture::default(),
+            filter: recorder.output_filter(),
         };
         let result = exec(limits, &mut sink);
-        let output = sink.capture.finish();
+        let output = sink.finish();
         let failure = failure_of(&result, step, task_deadline);
         let retry_in = retry_delay(run, step, &failure, attempt, task_deadline);
         let tolerated = step.cmd.continue_on_error || step.task.continue_on_error;

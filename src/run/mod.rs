@@ -37,6 +37,9 @@ pub struct RunInfo {
     pub checkpoint: Option<crate::state::resume::Checkpoint>,
     /// Hosts found unreachable by pre-flight (`run --force`): skipped in every task.
     pub unavailable: Vec<String>,
+    /// The secret values this run uses, masked in everything it writes (the recorder,
+    /// dry-run plans, errors). Empty when the run uses none.
+    pub redactor: std::sync::Arc<crate::secrets::Redactor>,
 }
 
 impl RunInfo {
@@ -58,6 +61,7 @@ impl RunInfo {
             counter: 0,
             checkpoint: None,
             unavailable: Vec::new(),
+            redactor: Default::default(),
         }
     }
 }

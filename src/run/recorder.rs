@@ -6,11 +6,12 @@
 //! and the scheduler stops starting work. Must not: decide what runs, or format text.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
-use super::event::{Event, Name, Stamped};
+use super::event::{Event, Failure, Name, Stamped};
 use crate::exec::Stream;
+use crate::secrets::{OutputFilter, Redactor};
 use crate::state::journal::Journal;
 use crate::state::record::Record;
 
@@ -38,6 +39,8 @@ pub struct Recorder {
     inner: Mutex<Inner>,
     /// Set when a journal write failed: nothing new may start.
     broken: AtomicBool,
+    /// The secret values of the run, masked in every event and every output chunk.
+    redactor: Arc<Redactor>,
 }
 
 struct Inner {
@@ -56,14 +59,28 @@ impl Recorder {
                 state_error: None,
             }),
             broken: AtomicBool::new(false),
+            redactor: Arc::default(),
         }
+    }
+
+    /// Mask these secret values (`[secret NAME]`) in everything recorded: the journal,
+    /// rendered events, command output (through `output_filter`). Set before the run.
+    pub fn with_redactor(mut self, redactor: Arc<Redactor>) -> Recorder {
+        self.redactor = redactor;
+        self
+    }
+
+    /// A filter for one command attempt's output: what passes through it is masked.
+    /// Output goes through it before `output` and before the capture.
+    pub fn output_filter(&self) -> OutputFilter {
+        OutputFilter::new(Arc::clone(&self.redactor))
     }
 
     /// Journal `event` (if it is journaled), then render it.
     pub fn emit(&self, event: Event) {
         let ev = Stamped {
             ts: SystemTime::now(),
-            event,
+            event: redact(&self.redactor, event),
         };
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(record) = Record::from_event(&ev.event) {
@@ -139,4 +156,35 @@ impl Inner {
         }
         broken.store(true, Ordering::SeqCst);
     }
+}
+
+/// `event` with every secret value in its text masked.
+fn redact(r: &Redactor, mut event: Event) -> Event {
+    if r.is_empty() {
+        return event;
+    }
+    match &mut event {
+        Event::CommandStart(cmd) | Event::CommandSpawned { cmd, .. } => r.redact_arc(&mut cmd.line),
+        Event::CommandFinish {
+            cmd,
+            failure,
+            output,
+            ..
+        } => {
+            r.redact_arc(&mut cmd.line);
+            if let Some(Failure::Spawn(c) | Failure::Connect(c)) = failure {
+                r.redact_string(&mut c.what);
+                c.help.iter_mut().for_each(|h| r.redact_string(h));
+            }
+            for line in output.head.iter_mut().chain(output.tail.iter_mut()) {
+                r.redact_string(&mut line.1);
+            }
+        }
+        Event::RunStart { targets, .. } => targets.iter_mut().for_each(|t| r.redact_string(t)),
+        Event::TaskStart { .. }
+        | Event::UnitFinish { .. }
+        | Event::TaskFinish { .. }
+        | Event::RunFinish { .. } => {}
+    }
+    event
 }

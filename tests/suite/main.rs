@@ -13,6 +13,7 @@
 //!   output             where command output goes, grouped and quiet modes, bounded memory
 //!   preflight          dry-run and pre-flight checks against a real sshd
 //!   properties         quickcheck properties of the plan and the scheduler
+//!   secrets            the secret store and its CLI, tampering, redaction at the recorder
 //!   ssh                real OpenSSH sshd and dropbear: auth, host keys, pool, ProxyJump
 //!   ssh_config_corpus  ssh_config parsing compared with `ssh -G`
 //!   state              run journal, history, crash-resume
@@ -31,6 +32,7 @@ mod journal;
 mod output;
 mod preflight;
 mod properties;
+mod secrets;
 mod ssh;
 mod ssh_config_corpus;
 mod state;
