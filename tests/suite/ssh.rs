@@ -1306,10 +1306,13 @@ fn task_env_reaches_remote_commands_but_no_argument_list() {
     let canary = "canary-7f3e9a1b";
     let value = format!("{canary} $(touch pwned) 'q' \"dq\" `id`\nsecond line");
     let sleep = marker(3, 4);
+    // A directory of this run's own: fixed names in the shared /tmp would meet files
+    // another user's run of the suite left there.
+    let outdir = TempDir::new("env-out");
     let task = |name: &str, opts: &str| {
         format!(
             "[tasks.{name}]\non = \"web\"\nenv = {{ TOKEN = {value:?} }}\nrun = [{{ cmd = \"printf '%s' \\\"$TOKEN\\\" > {dir}/{name}.out; sleep {sleep}; true\"{opts} }}]\n",
-            dir = std::env::temp_dir().display(),
+            dir = outdir.0.display(),
         )
     };
     let mut body = task("plain", "") + &task("pty", ", pty = true");
@@ -1325,8 +1328,7 @@ fn task_env_reaches_remote_commands_but_no_argument_list() {
         names.push("sudo");
     }
     for name in names {
-        let out = std::env::temp_dir().join(format!("{name}.out"));
-        let _ = std::fs::remove_file(&out);
+        let out = outdir.0.join(format!("{name}.out"));
         let mut c = t.clone_args(&["run", name, "-v"]).command();
         c.stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped());
