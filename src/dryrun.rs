@@ -5,10 +5,8 @@
 
 use serde_json::json;
 
-use crate::config::template::{Piece, Vars};
 use crate::config::{duration, Command, Config, Strategy, Target, DEFAULT_COMMAND_TIMEOUT};
 use crate::plan::Plan;
-use crate::run::unit::UnitVars;
 use crate::run::RunInfo;
 
 /// One task of the plan as shown.
@@ -62,13 +60,15 @@ fn shown(
                 .commands
                 .iter()
                 .map(|c| {
-                    let text = match &single {
-                        Some(h) => c.template.value.expand(&UnitVars {
-                            run,
-                            task: &t.name,
-                            host: h,
-                        }),
-                        None => expand_keeping_host(&c.template.value, run, &t.name),
+                    // With several hosts, `{{ host }}` is shown as written.
+                    let host = single.as_deref().unwrap_or("{{ host }}");
+                    let text = match c.template.value.render(&run.context(&t.name, host)) {
+                        Ok(text) => text,
+                        Err(e) => format!(
+                            "{}  (cannot render: {})",
+                            c.template.value.source(),
+                            e.message
+                        ),
                     };
                     (text, annotations(c, t.continue_on_error))
                 })
@@ -85,32 +85,6 @@ fn shown(
             }
         })
         .collect()
-}
-
-/// Expand a template but write `{{ host }}` back where the host goes.
-fn expand_keeping_host(
-    tpl: &crate::config::template::Template,
-    run: &RunInfo,
-    task: &str,
-) -> String {
-    let vars = UnitVars {
-        run,
-        task,
-        host: "",
-    };
-    let mut out = String::new();
-    for p in &tpl.pieces {
-        match p {
-            Piece::Host => out.push_str("{{ host }}"),
-            other => out.push_str(
-                &crate::config::template::Template {
-                    pieces: vec![other.clone()],
-                }
-                .expand(&vars as &dyn Vars),
-            ),
-        }
-    }
-    out
 }
 
 /// Median duration of the project's earlier successful runs of the same targets, from

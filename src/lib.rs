@@ -5,6 +5,7 @@
 //! in `exec`) -> events -> `run::recorder` (journal in `state`, then `output`).
 //! `main_with_args` is the whole program; `main.rs` only exits with its code.
 
+pub mod bind;
 pub mod cli;
 pub mod config;
 pub mod dryrun;

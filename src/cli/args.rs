@@ -44,7 +44,10 @@ pub struct Exec {
 /// `nexus run TASK...`.
 #[derive(Debug, Clone)]
 pub struct RunArgs {
+    /// Task names, each followed by its arguments.
     pub targets: Vec<String>,
+    /// The words after `--`: for the last task's variadic parameter.
+    pub rest: Vec<String>,
     pub exec: Exec,
     pub dry_run: bool,
     /// Skip hosts that fail pre-flight.
@@ -331,6 +334,7 @@ fn run_args(raw: &Raw) -> Result<RunArgs, Error> {
     }
     Ok(RunArgs {
         targets: raw.positionals.clone(),
+        rest: raw.rest.clone(),
         exec: exec_args(raw, "run")?,
         dry_run: raw.has("dry-run"),
         force: raw.has("force"),

@@ -19,6 +19,8 @@ pub struct Raw {
     /// The subcommand; None when only global flags were given (e.g. `nexus --version`).
     pub command: Option<&'static str>,
     pub positionals: Vec<String>,
+    /// The words after `--` (for a task's variadic parameter).
+    pub rest: Vec<String>,
     values: HashMap<&'static str, Vec<String>>,
 }
 
@@ -77,10 +79,27 @@ pub fn parse(argv: Vec<OsString>) -> Result<args::Invocation, Error> {
 }
 
 /// Parse argv (without the program name) into flags and positionals.
-pub fn parse_raw(argv: Vec<OsString>) -> Result<Raw, Error> {
+pub fn parse_raw(mut argv: Vec<OsString>) -> Result<Raw, Error> {
+    let rest = match argv.iter().position(|a| a == "--") {
+        Some(i) => {
+            let after = argv.split_off(i + 1);
+            argv.pop();
+            after
+                .into_iter()
+                .map(|a| {
+                    a.into_string()
+                        .map_err(|v| Error::usage(format!("argument {v:?} is not valid UTF-8")))
+                })
+                .collect::<Result<Vec<_>, _>>()?
+        }
+        None => Vec::new(),
+    };
     let mut p = RawParser {
         parser: lexopt::Parser::from_args(argv),
-        raw: Raw::default(),
+        raw: Raw {
+            rest,
+            ..Raw::default()
+        },
         seen: Vec::new(),
     };
     while p.step()? {}
@@ -185,6 +204,13 @@ impl RawParser {
         }
         if !self.raw.has("help") {
             check_arity(cmd, &self.raw.positionals)?;
+        }
+        if !self.raw.rest.is_empty() && cmd != "run" {
+            return Err(usage_error(
+                format!("`--` does not apply to `nexus {cmd}`"),
+                Some("`nexus run TASK ARGS... -- WORDS...` passes words to a task's variadic parameter".into()),
+                Some(cmd),
+            ));
         }
         Ok(self.raw)
     }

@@ -128,6 +128,7 @@ fn prepare(
         None => None,
     };
     let mut info = RunInfo::new(&config.root);
+    info.vars = config.vars.clone();
     crate::run::preconditions(&config, &plan.tasks, &mut info)?;
     crate::run::prepare_ssh(
         &config,

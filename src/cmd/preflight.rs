@@ -17,9 +17,12 @@ pub fn preflight(g: &Global, args: &PreflightArgs) -> Result<i32, Error> {
         timeout: c.timeout,
         parallel: c.parallel,
     };
+    let config = load(g)?;
+    // Task arguments may follow task names, as for `run`; the checks do not use them.
+    let (targets, _) = crate::bind::bind(&config, &args.targets, &[])?;
     let p = prepare(
-        load(g)?,
-        &args.targets,
+        config,
+        &targets,
         args.hosts.as_deref(),
         &RunOverrides::default(),
     )?;

@@ -136,6 +136,7 @@ pub fn resume_run(g: &Global, exec: &Exec, path: &Path, force: bool) -> Result<i
     let mut p = prepare(config, &header.targets, None, &RunOverrides::default())?;
     still_running(&p, &header.run_id, survivors::unfinished(read.records()))?;
     p.info.run_id = header.run_id.clone();
+    p.info.args = header.args.clone();
     p.info.counter = header.counter;
     let checkpoint = policy::checkpoint(read.records());
     announce(&p, header, &checkpoint);

@@ -20,7 +20,11 @@ pub fn run(g: &Global, args: &RunArgs) -> Result<i32, Error> {
         user: args.user.clone(),
         identity: args.identity.clone(),
     };
-    let p = prepare(load(g)?, &args.targets, args.hosts.as_deref(), &overrides)?;
+    let config = load(g)?;
+    let (targets, mut bound) = crate::bind::bind(&config, &args.targets, &args.rest)?;
+    let mut p = prepare(config, &targets, args.hosts.as_deref(), &overrides)?;
+    crate::bind::defaults(&p.config, &p.plan.tasks, &mut bound)?;
+    p.info.args = bound;
     let redactor = std::sync::Arc::clone(&p.info.redactor);
     run_prepared(g, args, p).map_err(|e| redactor.redact_error(e))
 }
@@ -43,7 +47,14 @@ fn run_prepared(g: &Global, args: &RunArgs, mut p: Prepared) -> Result<i32, Erro
     let home = state::home();
     let project = state::project_of(&p.config.path);
     if !args.no_resume {
-        if let Some(code) = offer_resume(g, &args.exec, &home, &project, &p.plan.targets)? {
+        if let Some(code) = offer_resume(
+            g,
+            &args.exec,
+            &home,
+            &project,
+            &p.plan.targets,
+            &p.info.args,
+        )? {
             return Ok(code);
         }
     }
@@ -55,6 +66,7 @@ fn run_prepared(g: &Global, args: &RunArgs, mut p: Prepared) -> Result<i32, Erro
         run_id: p.info.run_id.clone(),
         counter: p.info.counter,
         targets: p.plan.targets.clone(),
+        args: p.info.args.clone(),
         config: p.config.path.display().to_string(),
         project,
         config_hash: state::resume::config_hash(&p.config),
@@ -143,10 +155,16 @@ fn offer_resume(
     home: &std::path::Path,
     project: &str,
     targets: &[String],
+    args: &crate::bind::Args,
 ) -> Result<Option<i32>, Error> {
     let Some(last) = state::resume::interrupted_run_of(home, project, targets) else {
         return Ok(None);
     };
+    // Other arguments make another run.
+    if last.header.args != *args {
+        log::debug!("resume: run {} had other arguments; not offered", last.id());
+        return Ok(None);
+    }
     // A resume that would skip nothing is a new run: no question.
     let finished_something = state::journal::read(&last.path)
         .is_ok_and(|r| state::resume::checkpoint(r.records()).skips_anything());

@@ -10,7 +10,8 @@ use crate::error::Error;
 pub fn validate(g: &Global) -> Result<i32, Error> {
     let c = load(g)?;
     let all: Vec<usize> = (0..c.tasks.len()).collect();
-    let diags = c.unset_env(&all);
+    let mut diags = c.unset_env(&all);
+    diags.extend(c.unknown_secrets(&all));
     if !diags.is_empty() {
         return Err(Error::validation(diags));
     }

@@ -17,17 +17,14 @@ impl Walker<'_> {
     /// A host string from the file: env placeholders expanded, then parsed.
     pub(super) fn host(&mut self, text: &str, span: Range<usize>) -> Option<HostSpec> {
         let tpl = self.template(text, span.clone())?;
-        let env_only = tpl.value.pieces.iter().all(|p| {
-            matches!(
-                p,
-                super::template::Piece::Lit(_) | super::template::Piece::Env { .. }
-            )
-        });
-        if !env_only {
+        let extra = tpl.value.names().next().is_some()
+            || tpl.value.secrets().next().is_some()
+            || tpl.value.dynamic_calls().next().is_some();
+        if extra {
             self.error(
                 span,
-                format!("host string `{text}` may only use env placeholders"),
-                None,
+                format!("host string `{text}` may only use env(\"NAME\") placeholders"),
+                Some("write the host's name, or take it from the environment with {{ env(\"NAME\") }}".into()),
             );
             return None;
         }
@@ -42,7 +39,13 @@ impl Walker<'_> {
             );
             return None;
         }
-        let expanded = tpl.value.expand(&super::load::EnvOnly);
+        let expanded = match tpl.value.render(&super::template::Context::new()) {
+            Ok(s) => s,
+            Err(e) => {
+                self.error(tpl.file_span(e.span), e.message, e.help);
+                return None;
+            }
+        };
         match host::parse(&expanded) {
             Ok(h) => Some(h),
             Err(msg) => {

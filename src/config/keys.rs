@@ -47,7 +47,7 @@ pub fn names<T>(keys: &[Key<T>]) -> Vec<&'static str> {
 }
 
 /// Keys of the top level (read by `load::document` itself).
-pub const TOP: &[&str] = &["version", "config", "hosts", "tasks"];
+pub const TOP: &[&str] = &["version", "config", "vars", "hosts", "tasks"];
 
 /// Keys of a host group written as a table.
 pub const GROUP: &[&str] = &["groups", "hosts"];
@@ -229,6 +229,12 @@ pub const TASK: &[Key<TaskDraft>] = &[
         kind: Kind::Env,
         doc: "environment variables of the task's commands",
         read: |w, v, d| d.task.env = w.env(v),
+    },
+    Key {
+        name: "args",
+        kind: Kind::Strings,
+        doc: "parameters: `name` (required), `name=default`, `*name` (any number), `+name` (at least one)",
+        read: |w, v, d| d.task.params = w.params(v),
     },
     Key {
         name: "continue_on_error",

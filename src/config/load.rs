@@ -286,10 +286,15 @@ impl<'a> Walker<'a> {
             self.groups = self.groups(t);
             self.host_names = host_names(&self.groups);
         }
+        let vars = match doc.get("vars").and_then(|v| self.table(v, "vars")) {
+            Some(t) => self.vars(t),
+            None => Vec::new(),
+        };
         let tasks = match doc.get("tasks").and_then(|v| self.table(v, "tasks")) {
             Some(t) => self.tasks(t),
             None => Vec::new(),
         };
+        self.check_names(&tasks, &vars);
         Config {
             path: path.to_path_buf(),
             root: root.to_path_buf(),
@@ -297,6 +302,7 @@ impl<'a> Walker<'a> {
             settings,
             groups: std::mem::take(&mut self.groups),
             tasks,
+            vars,
         }
     }
 
@@ -330,28 +336,4 @@ fn host_names(groups: &[(String, Vec<HostSpec>)]) -> std::collections::HashSet<S
         names.insert(h.to_string());
     }
     names
-}
-
-/// Expansion context for host strings: only env placeholders are allowed there.
-pub(super) struct EnvOnly;
-
-impl super::template::Vars for EnvOnly {
-    fn host(&self) -> &str {
-        ""
-    }
-    fn task(&self) -> &str {
-        ""
-    }
-    fn run_id(&self) -> &str {
-        ""
-    }
-    fn timestamp(&self) -> &str {
-        ""
-    }
-    fn git_sha(&self) -> String {
-        String::new()
-    }
-    fn git_branch(&self) -> String {
-        String::new()
-    }
 }

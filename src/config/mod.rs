@@ -12,6 +12,7 @@ mod report;
 mod rules;
 mod tasks;
 pub mod template;
+mod vars;
 
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -167,6 +168,60 @@ pub fn display_path(path: &Path) -> PathBuf {
 }
 
 impl Config {
+    /// `secret("NAME")` uses in the given tasks whose name is not in the project's store
+    /// (read without a key: names are plain), in file order; a store that cannot be read
+    /// is one diagnostic.
+    pub fn unknown_secrets(&self, tasks: &[usize]) -> Vec<Diagnostic> {
+        let mut found: Vec<(Range<usize>, &str, &str)> = Vec::new();
+        for &i in tasks {
+            let t = &self.tasks[i];
+            for tpl in t.templates() {
+                for (name, inner) in tpl.value.secrets() {
+                    found.push((tpl.file_span(inner), name, t.name.as_str()));
+                }
+            }
+        }
+        if found.is_empty() {
+            return Vec::new();
+        }
+        let store = crate::secrets::store_path(&self.root);
+        let shown = display_path(&store);
+        let names = if store.exists() {
+            match crate::secrets::Store::names_only(&store) {
+                Ok(n) => Some(n),
+                Err(e) => return e.diagnostics,
+            }
+        } else {
+            None
+        };
+        found.sort_by_key(|(span, _, _)| span.start);
+        let file = display_path(&self.path);
+        let mut locator = Locator::new(&file, &self.source);
+        let mut out = Vec::new();
+        for (span, name, task) in found {
+            let (message, help) = match &names {
+                None => (
+                    format!("task `{task}` uses secret `{name}`, but {} does not exist", shown.display()),
+                    format!("create the store with `nexus secret init`, then `nexus secret set {name}`"),
+                ),
+                Some(n) if n.iter().any(|x| x == name) => continue,
+                Some(n) => (
+                    format!("task `{task}` uses secret `{name}`, which is not in {}", shown.display()),
+                    crate::error::did_you_mean(name, n.iter().map(String::as_str)).unwrap_or_else(|| {
+                        format!("add it with `nexus secret set {name}`; `nexus secret list` shows the names")
+                    }),
+                ),
+            };
+            let d = Diagnostic::new(message);
+            out.push(if out.len() >= MAX_SHOWN {
+                d
+            } else {
+                d.at(locator.locate(span)).help(help)
+            });
+        }
+        out
+    }
+
     /// Required `env("X")` placeholders that are unset, in the given tasks: one diagnostic
     /// each, in file order; only the first `MAX_SHOWN` are located (the others are only
     /// counted by `Error::validation`).

@@ -26,6 +26,8 @@ pub struct Config {
     pub groups: Vec<(String, Vec<HostSpec>)>,
     /// Tasks in file order; `deps` index into this list.
     pub tasks: Vec<Task>,
+    /// `[vars]`: template variables of every task, in file order.
+    pub vars: Vec<(String, toml::Value)>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -126,8 +128,38 @@ pub struct Task {
     pub env: Vec<(String, Spanned<Template>)>,
     pub continue_on_error: bool,
     pub commands: Vec<Command>,
+    /// `args`: the task's parameters, in order.
+    pub params: Vec<Param>,
     /// Span of the task's name in `[tasks.NAME]`.
     pub span: Range<usize>,
+}
+
+/// One task parameter: `name` (required), `name=default`, `*name` (any number of words)
+/// or `+name` (at least one).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Param {
+    pub name: String,
+    pub default: Option<String>,
+    pub variadic: Option<Variadic>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Variadic {
+    /// `*name`: zero or more words.
+    Any,
+    /// `+name`: one or more words.
+    AtLeastOne,
+}
+
+impl Task {
+    /// Every template of the task: its commands, `dir`, `env` values.
+    pub fn templates(&self) -> impl Iterator<Item = &Spanned<Template>> {
+        self.commands
+            .iter()
+            .map(|c| &c.template)
+            .chain(self.dir.iter())
+            .chain(self.env.iter().map(|(_, v)| v))
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -75,6 +75,7 @@ impl Walker<'_> {
                 env: Vec::new(),
                 continue_on_error: false,
                 commands: Vec::new(),
+                params: Vec::new(),
                 span: span.clone(),
             },
             dep_spans: Vec::new(),

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicU64;
 use std::time::SystemTime;
 
-use crate::config::template::Piece;
+use crate::config::template::Context;
 use crate::config::{Config, Target, Task};
 use crate::error::{Diagnostic, Error};
 use crate::timefmt;
@@ -40,6 +40,13 @@ pub struct RunInfo {
     /// The secret values this run uses, masked in everything it writes (the recorder,
     /// dry-run plans, errors). Empty when the run uses none.
     pub redactor: std::sync::Arc<crate::secrets::Redactor>,
+    /// `[vars]` of the file.
+    pub vars: Vec<(String, toml::Value)>,
+    /// Task parameters bound from the command line (and defaults), by task name.
+    pub args: crate::bind::Args,
+    /// The secrets `secret("NAME")` reads (an object from name to value), when the run
+    /// uses any.
+    pub secrets: Option<minijinja::Value>,
 }
 
 impl RunInfo {
@@ -62,7 +69,36 @@ impl RunInfo {
             checkpoint: None,
             unavailable: Vec::new(),
             redactor: Default::default(),
+            vars: Vec::new(),
+            args: Default::default(),
+            secrets: None,
         }
+    }
+
+    /// What the templates of `task` on `host` are rendered with: the built-ins, `[vars]`,
+    /// the task's parameters, the run's secrets.
+    pub fn context(&self, task: &str, host: &str) -> Context {
+        let mut c = Context::new();
+        let (sha, branch) = self
+            .git
+            .as_ref()
+            .map_or((String::new(), String::new()), |g| {
+                (g.sha.clone(), g.branch.clone())
+            });
+        c.set("host", host)
+            .set("task", task)
+            .set("run_id", self.run_id.as_str())
+            .set("timestamp", self.timestamp.as_str())
+            .set("git_sha", sha)
+            .set("git_branch", branch)
+            .layer(&self.vars);
+        for (name, value) in self.args.get(task).into_iter().flatten() {
+            c.arg(name, value);
+        }
+        if let Some(s) = &self.secrets {
+            c.secrets(s.clone());
+        }
+        c
     }
 }
 
@@ -76,6 +112,7 @@ pub fn new_run_id(t: SystemTime, seed: u64) -> String {
 /// available when used. All problems are reported together.
 pub fn preconditions(config: &Config, tasks: &[usize], run: &mut RunInfo) -> Result<(), Error> {
     let mut diags: Vec<Diagnostic> = config.unset_env(tasks);
+    diags.extend(config.unknown_secrets(tasks));
     let uses_git = tasks.iter().any(|&i| {
         let t = &config.tasks[i];
         t.commands
@@ -83,7 +120,7 @@ pub fn preconditions(config: &Config, tasks: &[usize], run: &mut RunInfo) -> Res
             .map(|c| &c.template.value)
             .chain(t.dir.iter().map(|d| &d.value))
             .chain(t.env.iter().map(|(_, v)| &v.value))
-            .any(|tpl| tpl.uses(|p| matches!(p, Piece::GitSha | Piece::GitBranch)))
+            .any(|tpl| tpl.uses("git_sha") || tpl.uses("git_branch"))
     });
     match crate::git::head(&config.root) {
         Ok(g) => run.git = g,

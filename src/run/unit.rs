@@ -21,46 +21,13 @@ pub struct UnitResult {
     pub duration: Duration,
 }
 
-/// Template values for one (task, host).
-pub struct UnitVars<'a> {
-    pub run: &'a RunInfo,
-    pub task: &'a str,
-    pub host: &'a str,
-}
-
-impl crate::config::template::Vars for UnitVars<'_> {
-    fn host(&self) -> &str {
-        self.host
-    }
-    fn task(&self) -> &str {
-        self.task
-    }
-    fn run_id(&self) -> &str {
-        &self.run.run_id
-    }
-    fn timestamp(&self) -> &str {
-        &self.run.timestamp
-    }
-    fn git_sha(&self) -> String {
-        self.run
-            .git
-            .as_ref()
-            .map(|g| g.sha.clone())
-            .unwrap_or_default()
-    }
-    fn git_branch(&self) -> String {
-        self.run
-            .git
-            .as_ref()
-            .map(|g| g.branch.clone())
-            .unwrap_or_default()
-    }
-}
-
 /// Where and with what environment the unit's commands run.
 struct Place<'a> {
-    vars: UnitVars<'a>,
+    /// What the unit's templates are rendered with.
+    vars: crate::config::template::Context,
     dir: std::path::PathBuf,
+    /// `dir` as rendered (the remote working directory).
+    remote_dir: Option<String>,
     /// nexus's variables, then the task's `env`.
     env: Vec<(String, String)>,
     /// How many of `env` are nexus's (the rest must not appear in argument lists).
@@ -109,13 +76,23 @@ fn place<'a>(
     host: &'a str,
     target: &Target,
 ) -> Result<Place<'a>, Failure> {
-    let vars = UnitVars {
-        run,
-        task: &task.name,
-        host,
+    let vars = run.context(&task.name, host);
+    let rendered =
+        |what: &str, t: &crate::config::model::Spanned<crate::config::template::Template>| {
+            t.value.render(&vars).map_err(|e| {
+                Failure::Spawn(Cause::new(format!(
+                    "cannot render {what} `{}`: {}",
+                    t.value.source(),
+                    e.message
+                )))
+            })
+        };
+    let remote_dir = match &task.dir {
+        Some(d) => Some(rendered("`dir`", d)?),
+        None => None,
     };
-    let dir = match &task.dir {
-        Some(d) => run.root.join(d.value.expand(&vars)),
+    let dir = match &remote_dir {
+        Some(d) => run.root.join(d),
         None => run.root.clone(),
     };
     let mut env: Vec<(String, String)> = vec![
@@ -130,11 +107,9 @@ fn place<'a>(
         env.push(("NEXUS_GIT_BRANCH".into(), g.branch.clone()));
     }
     let builtins = env.len();
-    env.extend(
-        task.env
-            .iter()
-            .map(|(k, v)| (k.clone(), v.value.expand(&vars))),
-    );
+    for (k, v) in &task.env {
+        env.push((k.clone(), rendered(&format!("env `{k}`"), v)?));
+    }
     let remote = match target {
         Target::Local => None,
         Target::Remote(spec) => match run.ssh.as_ref().and_then(|s| s.target(spec)) {
@@ -153,6 +128,7 @@ fn place<'a>(
     Ok(Place {
         vars,
         dir,
+        remote_dir,
         env,
         builtins,
         remote,
@@ -177,9 +153,19 @@ fn run_commands(
         .copied()
         .unwrap_or(0);
     for (index, cmd) in task.commands.iter().enumerate().skip(first) {
-        let line: Arc<str> = Arc::from(cmd.template.value.expand(&place.vars));
+        let rendered = cmd.template.value.render(&place.vars);
+        let line: Arc<str> = match &rendered {
+            Ok(l) => Arc::from(l.as_str()),
+            Err(_) => Arc::from(cmd.template.value.source()),
+        };
         let mut exec = |limits: Limits, progress: &mut dyn Progress| -> ExecResult {
-            place.exec(task, cmd, &line, limits, progress)
+            match &rendered {
+                Ok(_) => place.exec(cmd, &line, limits, progress),
+                Err(e) => ExecResult::SpawnError(Cause::new(format!(
+                    "cannot render the command: {}",
+                    e.message
+                ))),
+            }
         };
         let step = Step {
             task,
@@ -201,7 +187,6 @@ impl Place<'_> {
     /// One attempt of `cmd`, locally or on the unit's host.
     fn exec(
         &mut self,
-        task: &Task,
         cmd: &crate::config::Command,
         line: &str,
         limits: Limits,
@@ -221,7 +206,7 @@ impl Place<'_> {
             Some(r) => {
                 let spec = remote::RemoteCommand {
                     line: line.to_string(),
-                    dir: task.dir.as_ref().map(|d| d.value.expand(&self.vars)),
+                    dir: self.remote_dir.clone(),
                     env: self.env[..self.builtins].to_vec(),
                     private_env: self.env[self.builtins..].to_vec(),
                     sudo,

@@ -17,6 +17,9 @@ pub struct RunHeader {
     /// Run number of these targets in this project (`deploy #42`).
     pub counter: u64,
     pub targets: Vec<String>,
+    /// Task parameters as bound from the command line (and defaults), by task.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub args: crate::bind::Args,
     /// The nexus.toml the run was started from.
     pub config: String,
     /// The project the run belongs to: the absolute directory of its nexus.toml (empty in

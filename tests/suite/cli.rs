@@ -278,7 +278,7 @@ fn bad_durations_hosts_and_types() {
 }
 
 #[test]
-fn unknown_placeholder_points_inside_the_string() {
+fn unknown_variables_and_secrets_point_inside_the_string() {
     Test::new()
         .toml(
             r#"
@@ -294,7 +294,7 @@ fn unknown_placeholder_points_inside_the_string() {
             r#"
             Error: Validation failed
 
-              nexus.toml:2:7: unknown placeholder `hots`
+              nexus.toml:2:7: unknown variable `hots`
                 |
               2 | run = "echo {{ hots }} {{ env(\"X\") }}"
                 |       ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^
@@ -316,11 +316,11 @@ fn unknown_placeholder_points_inside_the_string() {
             r#"
             Error: Validation failed
 
-              nexus.toml:2:13: unknown placeholder `secret`
+              nexus.toml:2:16: task `a` uses secret `X`, but .nexus/secrets.enc does not exist
                 |
               2 | run = 'echo {{ secret("X") }}'
-                |             ^^^^^^^^^^^^^^^^^
-                = help: placeholders are env("NAME"), host, task, run_id, timestamp, git_sha, git_branch
+                |                ^^^^^^^^^^^
+                = help: create the store with `nexus secret init`, then `nexus secret set X`
             "#,
         );
 }
@@ -342,10 +342,10 @@ fn unset_required_env_fails_before_any_command() {
         r#"
         Error: Cannot start the run
 
-          nexus.toml:5:13: task `deploy` needs environment variable `NEXUS_TEST_UNSET_VAR`, which is not set
+          nexus.toml:5:16: task `deploy` needs environment variable `NEXUS_TEST_UNSET_VAR`, which is not set
             |
           5 | run = 'echo {{ env("NEXUS_TEST_UNSET_VAR") }} {{ env("NEXUS_TEST_UNSET_OK", "fine") }}'
-            |             ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^
+            |                ^^^^^^^^^^^^^^^^^^^^^^^^^^^
             = help: set it (export NEXUS_TEST_UNSET_VAR=...) or give a default: {{ env("NEXUS_TEST_UNSET_VAR", "...") }}
         "#,
     );

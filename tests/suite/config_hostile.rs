@@ -117,8 +117,8 @@ fn many_unset_variables_show_the_first_twenty() {
         let line = 2 * i + 2;
         let pad = " ".repeat(line.to_string().len());
         expected += &format!(
-            "\n  nexus.toml:{line}:13: task `t{i:02}` needs environment variable `NEXUS_HOSTILE_UNSET`, which is not set\n  {pad} |\n  {line} | run = 'echo {{{{ env(\"NEXUS_HOSTILE_UNSET\") }}}}'\n  {pad} |             {}\n  {pad} = help: set it (export NEXUS_HOSTILE_UNSET=...) or give a default: {{{{ env(\"NEXUS_HOSTILE_UNSET\", \"...\") }}}}\n",
-            "^".repeat(32)
+            "\n  nexus.toml:{line}:16: task `t{i:02}` needs environment variable `NEXUS_HOSTILE_UNSET`, which is not set\n  {pad} |\n  {line} | run = 'echo {{{{ env(\"NEXUS_HOSTILE_UNSET\") }}}}'\n  {pad} |                {}\n  {pad} = help: set it (export NEXUS_HOSTILE_UNSET=...) or give a default: {{{{ env(\"NEXUS_HOSTILE_UNSET\", \"...\") }}}}\n",
+            "^".repeat(26)
         );
     }
     expected += "\n  and 10 more problems, not shown\n\n  help: fix the ones above, then run `nexus validate` again to see the rest\n";
@@ -146,7 +146,7 @@ fn control_characters_in_messages_are_escaped() {
                 |
               3 | "\u001b[2J" = 1
                 | ^^^^^^^^^^^
-                = help: task `a` takes: desc, deps, on, strategy, timeout, dir, env, continue_on_error, run
+                = help: task `a` takes: desc, deps, on, strategy, timeout, dir, env, args, continue_on_error, run
             "#,
         );
 }

@@ -36,3 +36,4 @@ mod secrets;
 mod ssh;
 mod ssh_config_corpus;
 mod state;
+mod templates;
