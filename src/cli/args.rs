@@ -37,6 +37,8 @@ pub struct Show {
 #[derive(Debug, Clone)]
 pub struct Exec {
     pub show: Show,
+    /// `--keyfile`: master key file of the secret store.
+    pub keyfile: Option<PathBuf>,
     pub continue_on_error: bool,
     pub parallel_limit: Option<usize>,
 }
@@ -314,6 +316,7 @@ fn exec_args(raw: &Raw, command: &str) -> Result<Exec, Error> {
         },
         continue_on_error: raw.has("continue-on-error"),
         parallel_limit: raw.count("parallel-limit")?,
+        keyfile: raw.value("keyfile").map(PathBuf::from),
     })
 }
 

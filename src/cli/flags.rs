@@ -358,7 +358,7 @@ pub const FLAGS: &[Flag] = &[
         value: Some("PATH"),
         choices: &[],
         help: "Master key file of the secret store (after NEXUS_MASTER_KEY; before NEXUS_KEYFILE and [config] secrets_keyfile); init creates it when missing",
-        commands: &["secret"],
+        commands: &["secret", "run", "resume"],
     },
     Flag {
         long: "from-file",

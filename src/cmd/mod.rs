@@ -121,6 +121,7 @@ fn prepare(
     targets: &[String],
     hosts: Option<&str>,
     overrides: &RunOverrides,
+    keyfile: Option<&std::path::Path>,
 ) -> Result<Prepared, Error> {
     let plan = crate::plan::plan(&config, targets)?;
     let hosts_override = match hosts {
@@ -130,6 +131,11 @@ fn prepare(
     let mut info = RunInfo::new(&config.root);
     info.vars = config.vars.clone();
     crate::run::preconditions(&config, &plan.tasks, &mut info)?;
+    if let Some((values, redactor)) = crate::secrets::used::for_run(&config, &plan.tasks, keyfile)?
+    {
+        info.secrets = Some(values);
+        info.redactor = std::sync::Arc::new(redactor);
+    }
     crate::run::prepare_ssh(
         &config,
         &plan.tasks,

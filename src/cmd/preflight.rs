@@ -25,6 +25,7 @@ pub fn preflight(g: &Global, args: &PreflightArgs) -> Result<i32, Error> {
         &targets,
         args.hosts.as_deref(),
         &RunOverrides::default(),
+        None,
     )?;
     // Ctrl-C ends the checks (connections close, ProxyCommands end) and nexus with 130.
     signals::install();

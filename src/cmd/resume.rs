@@ -133,7 +133,13 @@ pub fn resume_run(g: &Global, exec: &Exec, path: &Path, force: bool) -> Result<i
             header.run_id
         )));
     }
-    let mut p = prepare(config, &header.targets, None, &RunOverrides::default())?;
+    let mut p = prepare(
+        config,
+        &header.targets,
+        None,
+        &RunOverrides::default(),
+        exec.keyfile.as_deref(),
+    )?;
     still_running(&p, &header.run_id, survivors::unfinished(read.records()))?;
     p.info.run_id = header.run_id.clone();
     p.info.args = header.args.clone();
@@ -232,6 +238,7 @@ fn remote_survivors(p: &super::Prepared, run_id: &str, host: &str) -> Vec<String
         private_env: vec![],
         sudo: None,
         pty: false,
+        secret: false,
     };
     let mut got = crate::exec::Collected::default();
     let (_, reusable) = crate::exec::ssh::remote::exec(&conn, &cmd, deadline, &mut got);

@@ -22,7 +22,13 @@ pub fn run(g: &Global, args: &RunArgs) -> Result<i32, Error> {
     };
     let config = load(g)?;
     let (targets, mut bound) = crate::bind::bind(&config, &args.targets, &args.rest)?;
-    let mut p = prepare(config, &targets, args.hosts.as_deref(), &overrides)?;
+    let mut p = prepare(
+        config,
+        &targets,
+        args.hosts.as_deref(),
+        &overrides,
+        args.exec.keyfile.as_deref(),
+    )?;
     crate::bind::defaults(&p.config, &p.plan.tasks, &mut bound)?;
     p.info.args = bound;
     let redactor = std::sync::Arc::clone(&p.info.redactor);

@@ -10,6 +10,7 @@ mod load;
 pub mod model;
 mod report;
 mod rules;
+mod steps;
 mod tasks;
 pub mod template;
 mod vars;

@@ -244,6 +244,9 @@ impl Walker<'_> {
     }
 
     fn command_table(&mut self, t: &DeTable, span: Range<usize>, task: &str) -> Option<Command> {
+        if t.contains_key("secret") {
+            return self.secret_step(t, span, task);
+        }
         let Some(cv) = t.get("cmd") else {
             self.unknown_keys(t, &keys::names(keys::COMMAND), "a command");
             self.error(

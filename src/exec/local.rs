@@ -33,6 +33,8 @@ pub struct LocalCommand {
     pub env: Vec<(String, String)>,
     /// None: no sudo. Some(None): `sudo -n`. Some(Some(u)): `sudo -n -u u`.
     pub sudo: Option<Option<String>>,
+    /// The line holds a secret: it goes to the shell on stdin, never in an argument list.
+    pub secret: bool,
 }
 
 /// The variables a run may set for its commands (docs/nexus-toml.md): those this run
@@ -115,11 +117,13 @@ fn build(cmd: &LocalCommand, direct: bool) -> Command {
 /// With sudo, which starts the command from a clean environment, the variables go in
 /// as shell code on stdin (never in an argument list), followed by the command; the
 /// shell evaluates it and the command finds its stdin at its end, as with /dev/null.
+/// A line that holds a secret goes the same way.
 fn payload(cmd: &LocalCommand) -> Option<String> {
-    if cmd.sudo.is_none() || cmd.env.is_empty() {
-        return None;
+    if cmd.sudo.is_some() && !cmd.env.is_empty() {
+        return Some(super::export_script(&cmd.env, &cmd.line));
     }
-    Some(super::export_script(&cmd.env, &cmd.line))
+    // The environment goes as it does for any command; the line on stdin.
+    cmd.secret.then(|| super::export_script(&[], &cmd.line))
 }
 
 /// The PATH lookup of `name`, done once per program per process (like a shell's hash

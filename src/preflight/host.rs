@@ -161,6 +161,7 @@ fn remote_sudo(label: &str, user: &str, c: &connect::Conn, opts: &Options) -> Ch
         private_env: vec![],
         sudo: None,
         pty: false,
+        secret: false,
     };
     let (res, _) = remote::exec(c, &cmd, Instant::now() + opts.timeout, &mut got);
     let (mark, detail) = match res {

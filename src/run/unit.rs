@@ -200,6 +200,7 @@ impl Place<'_> {
                     dir: self.dir.clone(),
                     env: self.env.clone(),
                     sudo,
+                    secret: cmd.template.value.may_hold_secret(),
                 };
                 local::exec(&spec, limits.deadline(), progress)
             }
@@ -211,6 +212,7 @@ impl Place<'_> {
                     private_env: self.env[self.builtins..].to_vec(),
                     sudo,
                     pty: cmd.pty,
+                    secret: cmd.template.value.may_hold_secret(),
                 };
                 r.exec(&spec, limits, progress)
             }

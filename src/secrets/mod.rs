@@ -14,6 +14,7 @@ pub mod format;
 pub mod key;
 pub mod redact;
 pub mod store;
+pub mod used;
 
 pub use key::{KeyOptions, MasterKey, Purpose, Source};
 pub use redact::{OutputFilter, Redactor};

@@ -910,3 +910,164 @@ run = [
         show.stdout
     );
 }
+
+/// `secret("NAME")` in a command and an env value: the command gets the value (one
+/// shell word with `quote`, multi-line too); while it runs no process's argument list
+/// holds it; the live output, `-v`'s echo, the dry-run plan, the journal and `nexus runs
+/// show` show `[secret TOKEN]` instead; without a key nothing runs.
+#[test]
+fn secrets_reach_commands_masked_everywhere_and_never_in_an_argument_list() {
+    let t = project();
+    let canary = "canary-5e2d77a1";
+    let value = format!("{canary} $(touch pwned) 'q'\nsecond line");
+    secret_with_stdin(
+        &t,
+        &["set", "TOKEN", "--keyfile", "k.key"],
+        value.as_bytes(),
+    )
+    .expect_code(0);
+    let sleep = crate::common::marker(3, 6);
+    std::fs::write(
+        t.path("nexus.toml"),
+        format!(
+            "[tasks.a]\nenv = {{ FROM_ENV = '{{{{ secret(\"TOKEN\") }}}}' }}\nrun = [\"\"\"printf '%s' {{{{ secret(\"TOKEN\") | quote }}}} > out; printf '%s' \"$FROM_ENV\" > env-out; echo see {{{{ secret('TOKEN') | quote }}}}; sleep {sleep}; true\"\"\"]\n"
+        ),
+    )
+    .unwrap();
+    let mut c = t
+        .clone_args(&["run", "a", "-v", "--keyfile", "k.key"])
+        .command();
+    c.stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = Stop(c.spawn().unwrap());
+    wait_until("the command to run", Duration::from_secs(20), || {
+        t.path("out").exists()
+            && !crate::common::processes_matching(&format!("sleep {sleep}")).is_empty()
+    });
+    let seen = crate::common::all_cmdlines();
+    assert!(
+        !seen.contains(canary),
+        "the value is in an argument list:\n{seen}"
+    );
+    let r = crate::common::wait_within(&mut child, &c, Duration::from_secs(30));
+    r.expect_code(0);
+    assert_eq!(t.read("out"), value);
+    assert_eq!(t.read("env-out"), value);
+    assert!(!t.path("pwned").exists());
+    assert!(r.stdout.contains("see [secret TOKEN]\n"), "{}", r.show());
+    assert!(
+        !r.stdout.contains(canary) && !r.stderr.contains(canary),
+        "{}",
+        r.show()
+    );
+    let journals = t.path(".nexus-home");
+    let dump = std::process::Command::new("grep")
+        .args(["-r", "-l", canary])
+        .arg(&journals)
+        .output()
+        .unwrap();
+    assert!(
+        dump.stdout.is_empty(),
+        "the value is in {}",
+        String::from_utf8_lossy(&dump.stdout)
+    );
+    let id = std::fs::read_dir(t.path(".nexus-home/runs"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .find(|n| n.ends_with(".jsonl"))
+        .and_then(|n| n.split('.').next().map(str::to_string))
+        .unwrap();
+    let show = t.clone_args(&["runs", "show", &id]).run();
+    show.expect_code(0);
+    assert!(!show.stdout.contains(canary), "{}", show.show());
+    let plan = t
+        .clone_args(&["run", "a", "-n", "--keyfile", "k.key"])
+        .run();
+    plan.expect_code(0);
+    assert!(
+        plan.stdout.contains("[secret TOKEN]") && !plan.stdout.contains(canary),
+        "{}",
+        plan.show()
+    );
+    // No key: refused before any command.
+    std::fs::remove_file(t.path("out")).unwrap();
+    let no_key = t.clone_args(&["run", "a"]).env("CI", "true").run();
+    no_key.expect_code(2);
+    assert!(
+        no_key
+            .stderr
+            .starts_with("Error: no master key for the secret store "),
+        "{}",
+        no_key.show()
+    );
+    assert!(!t.path("out").exists());
+}
+
+/// `{ secret = "NAME", to = "PATH" }` writes the value to a file (mode 0600 unless `mode`
+/// says otherwise) by a rename, with nothing of it shown; an unknown name is refused at
+/// load time, before any command.
+#[test]
+fn a_secret_step_writes_the_value_to_a_file() {
+    let t = two_secrets();
+    std::fs::write(
+        t.path("nexus.toml"),
+        "[tasks.a]\nrun = [\n  { secret = \"A\", to = \"conf/{{ task }}.key\" },\n  { secret = \"B\", to = \"conf/b.key\", mode = \"0640\" },\n]\n",
+    )
+    .unwrap();
+    std::fs::create_dir(t.path("conf")).unwrap();
+    let r = t
+        .clone_args(&["run", "a", "-v", "--keyfile", "k.key"])
+        .run();
+    r.expect_code(0);
+    assert!(
+        !r.stderr.contains("alpha-1") && !r.stderr.contains("bravo-2"),
+        "{}",
+        r.show()
+    );
+    assert_eq!(t.read("conf/a.key"), "alpha-1");
+    assert_eq!(t.read("conf/b.key"), "bravo-2");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &str| std::fs::metadata(t.path(p)).unwrap().permissions().mode() & 0o777;
+    assert_eq!((mode("conf/a.key"), mode("conf/b.key")), (0o600, 0o640));
+    let leftovers: Vec<_> = std::fs::read_dir(t.path("conf"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(leftovers.len(), 2, "{leftovers:?}");
+    std::fs::write(
+        t.path("nexus.toml"),
+        "[tasks.a]\nrun = [\"touch ran\", { secret = \"C\", to = \"c.key\", mode = \"999\" }]\n",
+    )
+    .unwrap();
+    t.clone_args(&["run", "a", "--keyfile", "k.key"])
+        .run()
+        .expect(
+            2,
+            "",
+            r#"
+        Error: Validation failed
+
+          nexus.toml:2:58: `mode` `999` is not a file mode
+            |
+          2 | run = ["touch ran", { secret = "C", to = "c.key", mode = "999" }]
+            |                                                          ^^^^^
+            = help: write the permission bits in octal, as chmod takes them: mode = "0640"
+        "#,
+        );
+    std::fs::write(
+        t.path("nexus.toml"),
+        "[tasks.a]\nrun = [\"touch ran\", { secret = \"C\", to = \"c.key\" }]\n",
+    )
+    .unwrap();
+    let r = t.clone_args(&["run", "a", "--keyfile", "k.key"]).run();
+    r.expect_code(2);
+    assert!(
+        r.stderr
+            .contains("task `a` uses secret `C`, which is not in .nexus/secrets.enc"),
+        "{}",
+        r.show()
+    );
+    assert!(!t.path("ran").exists());
+}

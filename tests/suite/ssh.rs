@@ -1283,18 +1283,6 @@ fn a_failed_login_over_a_proxy_command_is_not_blamed_on_the_command() {
     assert!(!r.stderr.contains("ProxyCommand"), "{}", r.stderr);
 }
 
-/// Every process's argument list, joined (to look for a value that must not be there).
-fn all_cmdlines() -> String {
-    let mut all = String::new();
-    for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        if let Ok(c) = std::fs::read(e.path().join("cmdline")) {
-            all += &String::from_utf8_lossy(&c).replace('\0', " ");
-            all.push('\n');
-        }
-    }
-    all
-}
-
 /// Task `env` values reach remote commands — in the login shell, on a PTY, through sudo —
 /// without appearing in any process's argument list while the command runs (they travel
 /// on the channel's stdin), and whole, whatever shell syntax and newlines they hold. The
@@ -1393,4 +1381,77 @@ fn task_env_reaches_local_sudo_commands_but_no_argument_list() {
     assert_eq!(r.code, 0, "{}", r.show());
     assert_eq!(t.read("out"), value);
     assert!(!t.path("pwned").exists());
+}
+
+/// `secret("NAME")` in a remote command (plain, on a PTY, through sudo): the line travels
+/// on the channel's stdin, so neither the local nor the remote argument lists (all on
+/// this machine) ever hold the value, and nothing nexus prints or journals shows it.
+#[test]
+fn secrets_reach_remote_commands_but_no_argument_list() {
+    let server = Server::openssh();
+    let canary = "canary-91c0d3e5";
+    let value = format!("{canary} $(touch pwned) 'q'\nsecond line");
+    let sleep = marker(3, 7);
+    let outdir = TempDir::new("secret-out");
+    let task = |name: &str, opts: &str| {
+        format!(
+            "[tasks.{name}]\non = \"web\"\nrun = [{{ cmd = \"\"\"printf '%s' {{{{ secret('TOKEN') | quote }}}} > {dir}/{name}.out; sleep {sleep}; true\"\"\"{opts} }}]\n",
+            dir = outdir.0.display(),
+        )
+    };
+    let mut body = task("plain", "") + &task("pty", ", pty = true");
+    let root = is_root();
+    if root {
+        body += &task("sudo", ", sudo = true");
+    } else {
+        note("SKIP ssh::secrets_reach_remote_commands_but_no_argument_list (sudo part): needs root (sudo -n as the login user)");
+    }
+    let t = ssh_test(&server, "id_ed25519", &body);
+    t.clone_args(&["secret", "init", "--keyfile", "k.key"])
+        .run()
+        .expect_code(0);
+    let mut set = t
+        .clone_args(&["secret", "set", "TOKEN", "--keyfile", "k.key"])
+        .command();
+    set.stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = set.spawn().unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), value.as_bytes()).unwrap();
+    assert!(child.wait().unwrap().success());
+    let mut names = vec!["plain", "pty"];
+    if root {
+        names.push("sudo");
+    }
+    for name in names {
+        let out = outdir.0.join(format!("{name}.out"));
+        let mut c = t
+            .clone_args(&["run", name, "-v", "--keyfile", "k.key"])
+            .command();
+        c.stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let mut child = Stop(c.spawn().unwrap());
+        wait_until("the command to run", Duration::from_secs(20), || {
+            out.exists() && !processes_matching(&format!("sleep {sleep}")).is_empty()
+        });
+        let seen = all_cmdlines();
+        assert!(
+            !seen.contains(canary),
+            "{name}: the value is in an argument list:\n{}",
+            seen.lines()
+                .filter(|l| l.contains(canary))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+        let r = wait_within(&mut child, &c, Duration::from_secs(30));
+        assert_eq!(r.code, 0, "{name}: {}", r.show());
+        assert!(
+            !r.stdout.contains(canary) && !r.stderr.contains(canary),
+            "{name}: the value was shown: {}",
+            r.show()
+        );
+        assert!(r.stderr.contains("[secret TOKEN]"), "{name}: {}", r.show());
+        assert_eq!(std::fs::read_to_string(&out).unwrap(), value, "{name}");
+        assert!(!t.path("pwned").exists() && !server_home_has("pwned"));
+    }
 }

@@ -29,6 +29,8 @@ pub struct RemoteCommand {
     /// None: no sudo. Some(None): `sudo -n`. Some(Some(u)): `sudo -n -u u`.
     pub sudo: Option<Option<String>>,
     pub pty: bool,
+    /// The line holds a secret: it goes on stdin with the private variables.
+    pub secret: bool,
 }
 
 /// The marker line every remote command prints first: `\x1e` + this + a nonce of this
@@ -70,7 +72,7 @@ pub fn wrap(cmd: &RemoteCommand) -> String {
 /// What the wrapped line reads from stdin before it runs the command (private variables
 /// and the command), or None when it reads nothing.
 pub fn payload(cmd: &RemoteCommand) -> Option<String> {
-    if cmd.private_env.is_empty() {
+    if cmd.private_env.is_empty() && !cmd.secret {
         return None;
     }
     // sudo starts from a clean environment: everything goes in.
@@ -97,7 +99,7 @@ fn read_and_eval(pty: bool) -> &'static str {
 }
 
 fn wrap_with(cmd: &RemoteCommand, nonce: &str) -> String {
-    let private = !cmd.private_env.is_empty();
+    let private = !cmd.private_env.is_empty() || cmd.secret;
     let mut s = String::new();
     if private && cmd.pty {
         s += "stty -echo 2>/dev/null; ";
@@ -607,6 +609,7 @@ mod tests {
             private_env: vec![],
             sudo: None,
             pty: false,
+            secret: false,
         };
         assert_eq!(
             wrap_with(&cmd, "N"),
@@ -623,6 +626,7 @@ mod tests {
             private_env: vec![],
             sudo: Some(Some("app".into())),
             pty: false,
+            secret: false,
         };
         assert_eq!(
             wrap_with(&cmd, "N"),

@@ -534,3 +534,15 @@ fn mask_masks_only_durations_and_ids() {
     assert_eq!(mask("v1.2s3 10s 1.5"), "v1.2s3 10s 1.5");
     assert_eq!(mask("run 20261124T181847914Z-e378 done"), "run RUN_ID done");
 }
+
+/// Every process's argument list, joined (to look for a value that must not be there).
+pub fn all_cmdlines() -> String {
+    let mut all = String::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        if let Ok(c) = std::fs::read(e.path().join("cmdline")) {
+            all += &String::from_utf8_lossy(&c).replace('\0', " ");
+            all.push('\n');
+        }
+    }
+    all
+}
