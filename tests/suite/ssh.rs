@@ -1455,3 +1455,100 @@ fn secrets_reach_remote_commands_but_no_argument_list() {
         assert!(!t.path("pwned").exists() && !server_home_has("pwned"));
     }
 }
+
+/// One canary secret everywhere a value can go — echoed by a command, in a task `env`,
+/// in a secret step, in a failing command's output — on a local task and on the suite's
+/// sshd, in every output mode and in dry-run: no line of the value appears in stdout,
+/// stderr, the journals or `nexus runs show`. The secret file on the host has the value,
+/// mode 0600 and (as root) the owner asked for.
+#[test]
+fn a_canary_secret_leaks_nowhere_in_any_mode() {
+    let server = Server::openssh();
+    let canary = "canary-44b1e0f2";
+    let value = format!("{canary} first\nsecond-{canary}");
+    let outdir = TempDir::new("canary-out");
+    let root = is_root();
+    let owner = if root {
+        ", owner = \"nobody\", sudo = true"
+    } else {
+        ""
+    };
+    let task = |name: &str, on: &str| {
+        format!(
+            "[tasks.{name}]\non = \"{on}\"\nenv = {{ TOKEN = '{{{{ secret(\"TOKEN\") }}}}' }}\nrun = [\n  \"echo {{{{ secret('TOKEN') | quote }}}}\",\n  'printf \"%s\\n\" \"$TOKEN\" >&2',\n  {{ secret = \"TOKEN\", to = \"{dir}/{name}.key\"{owner} }},\n  {{ cmd = \"echo {{{{ secret('TOKEN') | quote }}}}; exit 3\", continue_on_error = true }},\n]\n",
+            dir = outdir.0.display(),
+        )
+    };
+    let body = task("here", "local") + &task("there", "web");
+    let t = ssh_test(&server, "id_ed25519", &body);
+    t.clone_args(&["secret", "init", "--keyfile", "k.key"])
+        .run()
+        .expect_code(0);
+    let mut set = t
+        .clone_args(&["secret", "set", "TOKEN", "--keyfile", "k.key"])
+        .command();
+    set.stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = set.spawn().unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), value.as_bytes()).unwrap();
+    assert!(child.wait().unwrap().success());
+    let leaks = |what: &str, text: &str| {
+        for needle in [canary, "first\n", "second-"] {
+            assert!(
+                !text.contains(needle),
+                "{what}: `{needle}` is shown:\n{text}"
+            );
+        }
+    };
+    let modes: [&[&str]; 5] = [
+        &["-v"],
+        &["--output", "grouped"],
+        &["--format", "json"],
+        &["-q"],
+        &["-n"],
+    ];
+    for mode in modes {
+        let mut args = vec!["run", "here", "there", "--keyfile", "k.key"];
+        args.extend_from_slice(mode);
+        let r = t.clone_args(&args).run();
+        assert_eq!(r.code, 0, "{mode:?}: {}", r.show());
+        leaks(&format!("{mode:?} stdout"), &r.stdout);
+        leaks(&format!("{mode:?} stderr"), &r.stderr);
+        if mode != ["-n"] {
+            assert!(
+                (r.stdout.clone() + &r.stderr).contains("[secret TOKEN]"),
+                "{mode:?}: {}",
+                r.show()
+            );
+        }
+    }
+    let runs = t.path(".nexus-home/runs");
+    for e in std::fs::read_dir(&runs).unwrap().flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let text = String::from_utf8_lossy(&std::fs::read(e.path()).unwrap()).into_owned();
+        leaks(&format!("journal {name}"), &text);
+        if let Some(id) = name
+            .strip_suffix(".jsonl")
+            .and_then(|n| n.split('.').next())
+        {
+            let show = t.clone_args(&["runs", "show", id]).run();
+            leaks(&format!("runs show {id}"), &(show.stdout + &show.stderr));
+        }
+    }
+    for name in ["here", "there"] {
+        let key = outdir.0.join(format!("{name}.key"));
+        assert_eq!(std::fs::read_to_string(&key).unwrap(), value, "{name}");
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        let meta = std::fs::metadata(&key).unwrap();
+        assert_eq!(meta.permissions().mode() & 0o777, 0o600, "{name}");
+        if root {
+            let id = std::process::Command::new("id")
+                .args(["-u", "nobody"])
+                .output()
+                .unwrap();
+            let nobody: u32 = String::from_utf8_lossy(&id.stdout).trim().parse().unwrap();
+            assert_eq!(meta.uid(), nobody, "{name}");
+        }
+    }
+}
