@@ -147,6 +147,16 @@ pub const CONFIG: &[Key<Settings>] = &[
         },
     },
     Key {
+        name: "handshakes_per_endpoint",
+        kind: Kind::Integer { min: 1, max: 1000 },
+        doc: "SSH handshakes at once with one server address, bastion or ProxyCommand (default 6: below OpenSSH's MaxStartups 10)",
+        read: |w, v, s| {
+            if let Some(n) = w.integer(v, "handshakes_per_endpoint", 1, 1000) {
+                s.handshakes_per_endpoint = n as usize;
+            }
+        },
+    },
+    Key {
         name: "log_level",
         kind: Kind::Choice(LOG_LEVELS),
         doc: "diagnostics shown on stderr (default warn); --log-level and NEXUS_LOG_LEVEL win",

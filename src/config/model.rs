@@ -65,6 +65,8 @@ pub struct Settings {
     pub parallel_limit: usize,
     pub pool_size: usize,
     pub max_connections: usize,
+    /// Handshakes at once per endpoint (exec/ssh/pace.rs).
+    pub handshakes_per_endpoint: usize,
     pub log_level: Option<String>,
     /// `output`: how command output is shown (`--output` and `-q` win).
     pub output: Option<crate::output::Mode>,
@@ -85,6 +87,7 @@ impl Default for Settings {
             parallel_limit: 10,
             pool_size: 4,
             max_connections: 256,
+            handshakes_per_endpoint: crate::exec::ssh::pace::DEFAULT_LIMIT,
             log_level: None,
             output: None,
             secrets_keyfile: None,

@@ -81,7 +81,8 @@ fn build(cmd: &LocalCommand, direct: bool) -> Command {
     let through_stdin = payload(cmd).is_some();
     match direct_argv(&cmd.line).filter(|_| direct && !through_stdin) {
         Some(words) => argv.extend(words),
-        None if through_stdin => argv.extend(["sh", "-c", "eval \"$(cat)\""]),
+        // The shell reads its script from stdin (no `cat`, no `eval`: one process).
+        None if through_stdin => argv.extend(["sh", "-s"]),
         None => argv.extend(["sh", "-c", &cmd.line]),
     }
     let program = if cmd.sudo.is_none() && !cmd.env.iter().any(|(k, _)| k == "PATH") {
@@ -115,15 +116,21 @@ fn build(cmd: &LocalCommand, direct: bool) -> Command {
 }
 
 /// With sudo, which starts the command from a clean environment, the variables go in
-/// as shell code on stdin (never in an argument list), followed by the command; the
-/// shell evaluates it and the command finds its stdin at its end, as with /dev/null.
+/// as shell code on stdin (never in an argument list), followed by the command, as the
+/// script of `sh -s`.
 /// A line that holds a secret goes the same way.
 fn payload(cmd: &LocalCommand) -> Option<String> {
-    if cmd.sudo.is_some() && !cmd.env.is_empty() {
-        return Some(super::export_script(&cmd.env, &cmd.line));
-    }
-    // The environment goes as it does for any command; the line on stdin.
-    cmd.secret.then(|| super::export_script(&[], &cmd.line))
+    let script = if cmd.sudo.is_some() && !cmd.env.is_empty() {
+        super::export_script(&cmd.env, &cmd.line)
+    } else if cmd.secret {
+        // The environment goes as it does for any command; the line on stdin.
+        super::export_script(&[], &cmd.line)
+    } else {
+        return None;
+    };
+    // One compound command: `sh -s` parses all of it before running any of it, and the
+    // command's own stdin is empty, as /dev/null would be.
+    Some(format!("{{\n{script}}} </dev/null\n"))
 }
 
 /// The PATH lookup of `name`, done once per program per process (like a shell's hash

@@ -28,6 +28,11 @@ struct UnitLog {
     failure: Option<Failed>,
 }
 
+/// Up to this many hosts, a task's result has a line per host; more get counts.
+const HOST_LINES: usize = 20;
+/// Hosts named per outcome in the counts.
+const NAMES_SHOWN: usize = 50;
+
 pub struct Renderer<O: Write, E: Write> {
     out: O,
     err: E,
@@ -235,8 +240,12 @@ impl<O: Write, E: Write> Renderer<O, E> {
         };
         let _ = writeln!(self.err, "{line}");
         if !local_only && self.opts.mode != Mode::Quiet {
-            for (i, h) in hosts.iter().enumerate() {
-                self.host_line(h, i + 1 == hosts.len());
+            if hosts.len() <= HOST_LINES || self.opts.verbose {
+                for (i, h) in hosts.iter().enumerate() {
+                    self.host_line(h, i + 1 == hosts.len());
+                }
+            } else {
+                self.host_counts(hosts);
             }
         }
         for h in hosts {
@@ -247,6 +256,38 @@ impl<O: Write, E: Write> Renderer<O, E> {
             if let Some(u) = u {
                 self.failure_block(task, &h.host, &u);
             }
+        }
+    }
+
+    /// Many hosts: a count per outcome, and the hosts that did not succeed by name.
+    fn host_counts(&mut self, hosts: &[HostResult]) {
+        let unreachable = |h: &&HostResult| matches!(h.failure, Some(Failure::Connect(_)));
+        let mut groups: Vec<(String, Vec<&str>)> = Vec::new();
+        for h in hosts {
+            let word = match h.status {
+                _ if unreachable(&h) => "unreachable".to_string(),
+                TaskStatus::Success => "ok".to_string(),
+                other => other.name().replace('_', " "),
+            };
+            match groups.iter_mut().find(|(w, _)| *w == word) {
+                Some((_, names)) => names.push(&h.host),
+                None => groups.push((word, vec![&h.host])),
+            }
+        }
+        let counts: Vec<String> = groups
+            .iter()
+            .map(|(w, n)| format!("{} {w}", n.len()))
+            .collect();
+        let _ = writeln!(self.err, "  {} hosts: {}", hosts.len(), counts.join(", "));
+        for (word, names) in groups.iter().filter(|(w, _)| w != "ok" && w != "skipped") {
+            let shown: Vec<&str> = names.iter().take(NAMES_SHOWN).copied().collect();
+            let more = names.len().saturating_sub(NAMES_SHOWN);
+            let tail = if more > 0 {
+                format!(" and {more} more (-v lists every host)")
+            } else {
+                String::new()
+            };
+            let _ = writeln!(self.err, "  {word}: {}{tail}", shown.join(", "));
         }
     }
 

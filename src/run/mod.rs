@@ -158,6 +158,27 @@ pub fn effective_targets(task: &Task, hosts_override: Option<&[Target]>) -> Vec<
 }
 
 /// Resolve the SSH settings of every remote host the run will touch.
+/// Raise the open-file limit to its hard limit, and warn when the run may need more
+/// descriptors than that (one per SSH connection, plus nexus's own).
+fn check_descriptors(settings: &crate::config::Settings, hosts: usize) {
+    let (soft, hard) = crate::sys::raise_nofile();
+    let connections = (hosts.saturating_mul(settings.pool_size)).min(settings.max_connections);
+    let needed = connections as u64 + 64;
+    log::debug!("descriptors: limit {soft} (hard {hard}); this run may use {needed}");
+    if needed > soft {
+        crate::error::warn(
+            format_args!(
+                "this run may open {connections} SSH connections at once, but nexus may only open {soft} files (hard limit {hard})"
+            ),
+            &[format!(
+                "raise the limit (`ulimit -n {}` as root, or LimitNOFILE for a service), or lower max_connections in [config] to {}",
+                needed,
+                soft.saturating_sub(64).max(1)
+            )],
+        );
+    }
+}
+
 pub fn prepare_ssh(
     config: &Config,
     tasks: &[usize],
@@ -166,13 +187,14 @@ pub fn prepare_ssh(
     run: &mut RunInfo,
 ) -> Result<(), Error> {
     let mut hosts = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     for &i in tasks {
         if config.tasks[i].commands.is_empty() {
             continue;
         }
         for t in effective_targets(&config.tasks[i], hosts_override) {
             if let Target::Remote(h) = t {
-                if !hosts.contains(&h) {
+                if seen.insert(h.clone()) {
                     hosts.push(h);
                 }
             }
@@ -181,6 +203,7 @@ pub fn prepare_ssh(
     if hosts.is_empty() {
         return Ok(());
     }
+    check_descriptors(&config.settings, hosts.len());
     let ctx = crate::exec::ssh::SshContext::prepare(&hosts, &config.settings, overrides)
         .map_err(|(e, help)| Error::usage(e).with_help(help))?;
     run.ssh = Some(ctx);

@@ -111,6 +111,9 @@ struct Board {
     first_failure: Option<i32>,
     workers: usize,
     idle: usize,
+    /// Workers started that have not yet taken the board's lock: each will take a
+    /// queued unit, so they count as available.
+    starting: usize,
 }
 
 pub struct Scheduler<'a> {
@@ -157,7 +160,7 @@ impl<'a> Scheduler<'a> {
                 b.workers = 1;
                 self.dispatch(&mut b);
             }
-            self.work(scope);
+            self.work(scope, false);
         });
         self.finish()
     }
@@ -166,9 +169,12 @@ impl<'a> Scheduler<'a> {
         self.board.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// A worker: take units until nothing is left to do.
-    fn work<'s>(&'s self, scope: &'s Scope<'s, '_>) {
+    /// A worker: take units until nothing is left to do. `new`: started by `hire`.
+    fn work<'s>(&'s self, scope: &'s Scope<'s, '_>, new: bool) {
         let mut b = self.lock();
+        if new {
+            b.starting -= 1;
+        }
         loop {
             if let Some(unit) = b.queue.pop_front() {
                 let s = &mut b.tasks[unit.task];
@@ -204,9 +210,10 @@ impl<'a> Scheduler<'a> {
         }
     }
 
-    /// Make sure every queued unit has a worker: wake idle ones, start more if needed.
+    /// Make sure every queued unit has a worker: wake idle ones, start more if needed
+    /// (counting the ones already starting, which will take a unit each).
     fn hire<'s>(&'s self, b: &mut Board, scope: &'s Scope<'s, '_>) {
-        let wanted = b.queue.len();
+        let wanted = b.queue.len().saturating_sub(b.starting);
         for _ in 0..wanted.min(b.idle) {
             self.wake.notify_one();
         }
@@ -214,9 +221,12 @@ impl<'a> Scheduler<'a> {
             let spawned = std::thread::Builder::new()
                 .name("nexus-worker".into())
                 .stack_size(WORKER_STACK)
-                .spawn_scoped(scope, move || self.work(scope));
+                .spawn_scoped(scope, move || self.work(scope, true));
             match spawned {
-                Ok(_) => b.workers += 1,
+                Ok(_) => {
+                    b.workers += 1;
+                    b.starting += 1;
+                }
                 Err(e) => {
                     log::debug!("scheduler: cannot start a worker thread: {e}");
                     break;

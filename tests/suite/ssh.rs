@@ -1552,3 +1552,97 @@ fn a_canary_secret_leaks_nowhere_in_any_mode() {
         }
     }
 }
+
+/// `n` host aliases (`h1`…) for one sshd, in an ssh_config of the test's own, and a
+/// project whose group `web` holds them all.
+fn fleet_test(server: &Server, n: usize, config: &str) -> (Test, Vec<String>) {
+    let keys = Keys::get();
+    let names: Vec<String> = (1..=n).map(|i| format!("h{i}")).collect();
+    let t = isolated(Test::new());
+    let ssh_config = t.path("ssh_config");
+    std::fs::write(
+        &ssh_config,
+        format!(
+            "Host h*\n  HostName 127.0.0.1\n  Port {}\n  User {}\n  IdentityFile {}\n",
+            server.port,
+            user(),
+            keys.key("id_ed25519").display()
+        ),
+    )
+    .unwrap();
+    let list = names
+        .iter()
+        .map(|n| format!("\"{n}\""))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let t = t.toml(&format!(
+        "[config]\n{config}ssh_config = \"{}\"\nknown_hosts = \"{}\"\n\n[hosts]\nweb = [{list}]\n\n[tasks.t]\non = \"web\"\nrun = \"true\"\n",
+        ssh_config.display(),
+        server.known_hosts().display(),
+    ));
+    (t, names)
+}
+
+/// With every connection allowed open and more hosts to go, the idle connection of a host
+/// that is done is closed at once to make room: 40 hosts through `max_connections = 8`
+/// finish without waiting for the 60 s idle close, and the debug log says why each
+/// connection was closed.
+#[test]
+fn hosts_past_max_connections_do_not_wait_for_idle_connections() {
+    let server = Server::openssh();
+    let (t, _) = fleet_test(&server, 40, "max_connections = 8\n");
+    let mut c = t
+        .clone_args(&["run", "t", "-q", "--log-level", "debug"])
+        .command();
+    c.stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = Stop(c.spawn().unwrap());
+    // Far below the 60 s idle timer that used to free the slots.
+    let r = wait_within(&mut child, &c, Duration::from_secs(30));
+    assert_eq!(r.code, 0, "{}", r.show());
+    let made_room = r
+        .stderr
+        .lines()
+        .filter(|l| l.contains("to make room for h") && l.contains("(max_connections = 8 reached)"))
+        .count();
+    assert_eq!(made_room, 32, "{}", r.stderr);
+    assert!(!r.stderr.contains("idle for 60s"), "{}", r.stderr);
+    // 40 hosts: counts, not a line per host (-v has them).
+    let r = t.clone_args(&["run", "t", "--plain"]).run();
+    r.expect_code(0);
+    assert!(
+        mask(&r.stderr).starts_with("ok t X.Xs\n  40 hosts: 40 ok\n"),
+        "{}",
+        r.show()
+    );
+    let v = t.clone_args(&["run", "t", "--plain", "-v"]).run();
+    assert_eq!(v.stderr.matches(" ok ").count(), 40, "{}", v.show());
+}
+
+/// 200 hosts behind one sshd that drops unauthenticated connections past 10 (OpenSSH's
+/// default MaxStartups 10:30:60): handshakes are paced per endpoint, so every host is
+/// reached and the task succeeds everywhere.
+#[test]
+fn many_hosts_behind_one_server_are_paced_below_its_max_startups() {
+    let server = Server::openssh_with("MaxStartups 10:30:60\n");
+    let (t, _) = fleet_test(&server, 200, "max_connections = 1000\n");
+    let mut c = t
+        .clone_args(&["run", "t", "-q", "--format", "json"])
+        .command();
+    c.stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = Stop(c.spawn().unwrap());
+    let r = wait_within(&mut child, &c, Duration::from_secs(120));
+    assert_eq!(r.code, 0, "{}", r.show());
+    let ok = r
+        .json_lines()
+        .iter()
+        .filter(|e| e["event"] == "command_finish" && e["exit_code"] == 0)
+        .count();
+    assert_eq!(ok, 200, "{}", r.stderr);
+    assert_eq!(
+        server.log_count("drop connection #"),
+        0,
+        "sshd dropped connections"
+    );
+}

@@ -219,7 +219,12 @@ pub fn connect(t: &SshTarget, deadline: Instant) -> Result<Conn, ConnectError> {
 fn with_retries(t: &SshTarget, deadline: Instant) -> Result<Conn, ConnectError> {
     let mut attempt = 1;
     loop {
-        let mut e = match open(t, &Budget::new(t, deadline)) {
+        // A turn at the endpoint first (held until the session is authenticated or the
+        // attempt fails); connect_timeout counts from then.
+        let turn = take_turn(t, deadline)?;
+        let opened = open(t, &Budget::new(t, deadline));
+        drop(turn);
+        let mut e = match opened {
             Ok(conn) => return Ok(conn),
             Err(e) => e,
         };
@@ -246,6 +251,25 @@ fn with_retries(t: &SshTarget, deadline: Instant) -> Result<Conn, ConnectError> 
         }
         attempt += 1;
     }
+}
+
+/// A turn to handshake with `t`'s endpoint (its address and port, or its ProxyCommand).
+fn take_turn(t: &SshTarget, deadline: Instant) -> Result<super::pace::Turn, ConnectError> {
+    let endpoint = match &t.proxy_command {
+        Some(c) => format!("ProxyCommand {c}"),
+        None => format!("{}:{}", t.hostname, t.port),
+    };
+    super::pace::take(&endpoint, deadline).map_err(|why| match why {
+        super::pace::NoTurn::Cancelled => ConnectError::cancelled(),
+        super::pace::NoTurn::Deadline => {
+            let mut e = ConnectError::new(
+                format!("no turn to connect to {endpoint} came in time: other hosts behind it were connecting"),
+                vec!["raise handshakes_per_endpoint in [config] (and MaxStartups on that server), or the task's timeout".into()],
+            );
+            e.stopped = Some(Stopped::Deadline);
+            e
+        }
+    })
 }
 
 /// One attempt at a session to `t`: over its ProxyCommand, or a TCP connection.

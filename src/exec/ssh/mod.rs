@@ -9,6 +9,7 @@ pub mod budget;
 pub mod config;
 pub mod connect;
 pub mod known_hosts;
+pub mod pace;
 pub mod pattern;
 pub mod pool;
 pub mod proxy;
@@ -52,6 +53,7 @@ impl SshContext {
                 })?;
             targets.insert(h.clone(), t);
         }
+        pace::set_limit(settings.handshakes_per_endpoint);
         Ok(SshContext {
             pool: pool::Pool::new(settings.pool_size, settings.max_connections),
             targets,

@@ -1,7 +1,9 @@
 //! Connection pool: per host up to `pool_size` sessions, reused across the commands and
 //! tasks of a run; all hosts together up to `max_connections`. A session is used by one
-//! worker at a time (checked out, then returned). Sessions idle for 60 s are closed when
-//! the pool is next touched; the rest when the pool is dropped at the end of the run.
+//! worker at a time (checked out, then returned). When every connection allowed is open
+//! and a host needs one, the idle connection used least recently (of another host) is
+//! closed at once to make room: no host waits for an idle timer. Sessions idle for 60 s
+//! are closed when the pool is next touched; the rest when the pool is dropped.
 //! Must not: hand one session to two threads, or connect while holding the lock.
 
 use std::collections::HashMap;
@@ -89,6 +91,16 @@ impl Pool {
                 st.total -= 1;
                 continue;
             }
+            if slot.open < self.pool_size && total >= self.max_connections {
+                if let Some(conn) = evict_lru(&mut st, &k, self.max_connections) {
+                    drop(st);
+                    close_now(conn);
+                    st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+                    continue;
+                }
+            }
+            let total = st.total;
+            let slot = st.hosts.entry(k.clone()).or_default();
             if slot.open < self.pool_size && total < self.max_connections {
                 slot.open += 1;
                 st.total += 1;
@@ -152,6 +164,40 @@ impl Pool {
     }
 }
 
+/// Take the idle connection of another host that was used least recently, to make room
+/// for `for_host` (counted as closed).
+fn evict_lru(st: &mut State, for_host: &str, max: usize) -> Option<Conn> {
+    let (host, i) = st
+        .hosts
+        .iter()
+        .filter(|(h, _)| h.as_str() != for_host)
+        .flat_map(|(h, slot)| {
+            slot.idle
+                .iter()
+                .enumerate()
+                .map(move |(i, (_, since))| (h, i, *since))
+        })
+        .min_by_key(|(_, _, since)| *since)
+        .map(|(h, i, _)| (h.clone(), i))?;
+    let slot = st.hosts.get_mut(&host)?;
+    let (conn, since) = slot.idle.remove(i);
+    slot.open -= 1;
+    st.total -= 1;
+    log::debug!(
+        "ssh: {host}: closing a connection idle for {} ms to make room for {for_host} (max_connections = {max} reached)",
+        since.elapsed().as_millis()
+    );
+    Some(conn)
+}
+
+/// Close a session without waiting on the server.
+fn close_now(conn: Conn) {
+    conn.session.set_blocking(false);
+    let _ = conn
+        .session
+        .disconnect(None, "nexus needs the connection slot", None);
+}
+
 fn slot_open(st: &State, k: &str) -> usize {
     st.hosts.get(k).map_or(0, |s| s.open)
 }
@@ -191,8 +237,7 @@ impl Drop for Pool {
             }
             for (conn, _) in slot.idle.drain(..) {
                 // Without waiting: a server that stopped reading must not hold up the exit.
-                conn.session.set_blocking(false);
-                let _ = conn.session.disconnect(None, "nexus run finished", None);
+                close_now(conn);
             }
         }
     }
