@@ -5,7 +5,7 @@
 
 use serde_json::json;
 
-use crate::config::{duration, Command, Config, Strategy, Target, DEFAULT_COMMAND_TIMEOUT};
+use crate::config::{duration, Command, Config, Strategy, Target};
 use crate::plan::Plan;
 use crate::run::RunInfo;
 
@@ -28,8 +28,8 @@ fn annotations(c: &Command, task_coe: bool) -> Vec<String> {
     if c.retries > 0 {
         a.push(format!("retries:{}", c.retries));
     }
-    if c.timeout != DEFAULT_COMMAND_TIMEOUT {
-        a.push(format!("timeout:{}", duration::display(c.timeout)));
+    if let Some(t) = c.timeout {
+        a.push(format!("timeout:{}", duration::display(t)));
     }
     if c.pty {
         a.push("pty".into());

@@ -41,6 +41,8 @@ pub struct Exec {
     pub keyfile: Option<PathBuf>,
     pub continue_on_error: bool,
     pub parallel_limit: Option<usize>,
+    /// `--timeout`: limit of each command attempt that sets none (over `[config] timeout`).
+    pub timeout: Option<Duration>,
 }
 
 /// `nexus run TASK...`.
@@ -317,7 +319,23 @@ fn exec_args(raw: &Raw, command: &str) -> Result<Exec, Error> {
         continue_on_error: raw.has("continue-on-error"),
         parallel_limit: raw.count("parallel-limit")?,
         keyfile: raw.value("keyfile").map(PathBuf::from),
+        timeout: timeout_flag(raw)?,
     })
+}
+
+/// `--timeout DURATION`: more than zero.
+fn timeout_flag(raw: &Raw) -> Result<Option<Duration>, Error> {
+    let Some(t) = raw.value("timeout") else {
+        return Ok(None);
+    };
+    let timeout = crate::config::duration::parse(t).map_err(|m| {
+        Error::usage(format!("--timeout: {m}")).with_help("for example: --timeout 5s")
+    })?;
+    if timeout.is_zero() {
+        return Err(Error::usage("--timeout must be greater than zero")
+            .with_help("for example: --timeout 5s"));
+    }
+    Ok(Some(timeout))
 }
 
 fn run_args(raw: &Raw) -> Result<RunArgs, Error> {
@@ -350,16 +368,7 @@ fn run_args(raw: &Raw) -> Result<RunArgs, Error> {
 }
 
 fn checks(raw: &Raw) -> Result<Checks, Error> {
-    let timeout = match raw.value("timeout") {
-        None => Duration::from_secs(5),
-        Some(t) => crate::config::duration::parse(t).map_err(|m| {
-            Error::usage(format!("--timeout: {m}")).with_help("for example: --timeout 5s")
-        })?,
-    };
-    if timeout.is_zero() {
-        return Err(Error::usage("--timeout must be greater than zero")
-            .with_help("for example: --timeout 5s"));
-    }
+    let timeout = timeout_flag(raw)?.unwrap_or(Duration::from_secs(5));
     Ok(Checks {
         skip_connectivity: raw.has("skip-connectivity"),
         skip_auth: raw.has("skip-auth"),

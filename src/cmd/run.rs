@@ -216,7 +216,11 @@ fn offer_resume(
 }
 
 /// Run a prepared plan with its journal: recorder, signals, scheduler. The exit code.
-pub fn execute(g: &Global, exec: &Exec, p: Prepared, journal: Journal) -> Result<i32, Error> {
+pub fn execute(g: &Global, exec: &Exec, mut p: Prepared, journal: Journal) -> Result<i32, Error> {
+    if exec.timeout.is_some() {
+        p.info.timeouts.command = exec.timeout;
+        p.info.timeouts.from_flag = true;
+    }
     let opts = scheduler::Options {
         parallel_limit: exec
             .parallel_limit

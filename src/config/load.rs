@@ -290,11 +290,19 @@ impl<'a> Walker<'a> {
             Some(t) => self.vars(t),
             None => Vec::new(),
         };
+        let env = doc.get("env").map(|v| self.env(v)).unwrap_or_default();
+        let dotenv_files = doc
+            .get("dotenv")
+            .map(|v| self.dotenv(v))
+            .unwrap_or_default();
         let tasks = match doc.get("tasks").and_then(|v| self.table(v, "tasks")) {
             Some(t) => self.tasks(t),
             None => Vec::new(),
         };
         self.check_names(&tasks, &vars);
+        let default = doc
+            .get("default")
+            .and_then(|v| self.default_task(v, &tasks));
         Config {
             path: path.to_path_buf(),
             root: root.to_path_buf(),
@@ -303,7 +311,54 @@ impl<'a> Walker<'a> {
             groups: std::mem::take(&mut self.groups),
             tasks,
             vars,
+            default,
+            env,
+            dotenv_files,
+            dotenv: Vec::new(),
         }
+    }
+
+    /// `dotenv`: file names, relative to the project root.
+    fn dotenv(&mut self, v: &Value) -> Vec<(String, Range<usize>)> {
+        let mut out = Vec::new();
+        for (file, span) in self.string_list(v, "dotenv").unwrap_or_default() {
+            if file.is_empty() {
+                self.error(
+                    span,
+                    "a dotenv file name cannot be empty",
+                    Some(
+                        "write the file's path, relative to the project root: dotenv = [\".env\"]"
+                            .into(),
+                    ),
+                );
+            } else if self.no_nul(&file, span.clone()) {
+                out.push((file, span));
+            }
+        }
+        out
+    }
+
+    /// `default`: the task (or alias) a bare `nexus` runs.
+    fn default_task(&mut self, v: &Value, tasks: &[Task]) -> Option<usize> {
+        let name = self.string(v, "default")?;
+        let found = tasks.iter().position(|t| t.name == name).or_else(|| {
+            tasks
+                .iter()
+                .position(|t| t.aliases.contains(&name))
+        });
+        if found.is_none() {
+            let names = tasks.iter().flat_map(|t| {
+                std::iter::once(t.name.as_str()).chain(t.aliases.iter().map(String::as_str))
+            });
+            let help = did_you_mean(&name, names)
+                .unwrap_or_else(|| super::tasks::defined_tasks(&self.task_names));
+            self.error(
+                v.span(),
+                format!("`default` names undefined task `{name}`"),
+                Some(help),
+            );
+        }
+        found
     }
 
     /// Read every key of `table` that `keys` declares into `into`; report the others

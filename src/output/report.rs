@@ -6,7 +6,7 @@
 use crate::config::duration;
 use crate::error::{Diagnostic, Error};
 use crate::run::capture::Captured;
-use crate::run::event::Failure;
+use crate::run::event::{Failure, LimitFrom};
 
 /// Lines of output shown in the report.
 pub const REPORT_LINES: usize = 20;
@@ -74,12 +74,16 @@ fn how_it_ended(d: Diagnostic, f: &Failed) -> Diagnostic {
         Failure::Timeout {
             limit,
             task_limit,
+            from,
             connecting,
         } => {
-            let which = if *task_limit { "task" } else { "command" };
             let mut d = d.fact(
                 "Timeout",
-                format!("{} ({which} timeout)", duration::display(*limit)),
+                format!(
+                    "{} ({})",
+                    duration::display(*limit),
+                    limit_source(*task_limit, *from)
+                ),
             );
             if let Some(c) = connecting {
                 d = d.fact("Reason", &c.what);
@@ -106,19 +110,41 @@ fn last_lines(c: &Captured) -> (Vec<String>, bool) {
     (lines, !c.has_more_than(REPORT_LINES))
 }
 
-fn hints(task: &str, f: &Failure) -> Vec<String> {
-    match f {
-        Failure::Timeout {
-            task_limit: false, ..
-        } => vec![format!(
-            "raise the command's `timeout` in task `{task}` if it needs longer"
-        )],
-        Failure::Timeout {
-            task_limit: true, ..
-        } => vec![format!(
-            "raise `timeout` of task `{task}` (the whole task on one host)"
-        )],
-        Failure::Spawn(_) => vec![format!("check `dir` and the command of task `{task}`")],
-        _ => vec![],
+/// Which limit a timeout was: "command timeout", "[config] timeout", "--timeout", ...
+pub fn limit_source(task_limit: bool, from: LimitFrom) -> &'static str {
+    match (task_limit, from) {
+        (false, LimitFrom::Own) => "command timeout",
+        (false, LimitFrom::Flag) => "--timeout",
+        (false, LimitFrom::Config) => "[config] timeout",
+        (true, LimitFrom::Config) => "[config] task_timeout",
+        (true, _) => "task timeout",
     }
+}
+
+fn hints(task: &str, f: &Failure) -> Vec<String> {
+    let Failure::Timeout {
+        task_limit, from, ..
+    } = f
+    else {
+        return match f {
+            Failure::Spawn(_) => vec![format!("check `dir` and the command of task `{task}`")],
+            _ => vec![],
+        };
+    };
+    let hint = match (task_limit, from) {
+        (false, LimitFrom::Own) => {
+            format!("raise the command's `timeout` in task `{task}` if it needs longer")
+        }
+        (false, LimitFrom::Flag) => format!(
+            "run with a longer --timeout, or give the command its own `timeout` in task `{task}`"
+        ),
+        (false, LimitFrom::Config) => format!(
+            "raise `timeout` in [config] (every command's default), give the command its own `timeout` in task `{task}`, or run with --timeout DURATION"
+        ),
+        (true, LimitFrom::Config) => format!(
+            "raise `task_timeout` in [config], or give task `{task}` a `timeout` of its own (the whole task on one host)"
+        ),
+        (true, _) => format!("raise `timeout` of task `{task}` (the whole task on one host)"),
+    };
+    vec![hint]
 }

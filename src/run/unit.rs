@@ -44,7 +44,10 @@ pub fn run_unit(
     target: &Target,
 ) -> UnitResult {
     let start = Instant::now();
-    let task_deadline = start + task.timeout;
+    let task_deadline = match ctx.run.task_timeout(task) {
+        Some(limit) => start + limit,
+        None => super::no_deadline(),
+    };
     let outcome = match place(ctx.run, task, host, target) {
         Ok(mut place) => {
             let outcome = run_commands(ctx, task, name, host, &mut place, task_deadline);

@@ -27,6 +27,7 @@ mod common;
 
 mod cli;
 mod config_hostile;
+mod daily;
 mod hostile;
 mod journal;
 mod output;

@@ -395,7 +395,8 @@ fn key_exchange_falls_back_to_curve25519_and_follows_kexalgorithms() {
             stricthostkeychecking ask
             userknownhostsfile {home}/.ssh/known_hosts {home}/.ssh/known_hosts2
             connecttimeout none
-            serveraliveinterval 0
+            serveralivecountmax 3
+            serveraliveinterval 15
             kexalgorithms {kex}
             hostkeyalgorithms {host_keys}
             ",
