@@ -52,6 +52,9 @@ pub struct RunArgs {
     pub targets: Vec<String>,
     /// The words after `--`: for the last task's variadic parameter.
     pub rest: Vec<String>,
+    /// Given as `nexus TASK ...` (no command name): an unknown task may be a mistyped
+    /// command.
+    pub shorthand: bool,
     pub exec: Exec,
     pub dry_run: bool,
     /// Skip hosts that fail pre-flight.
@@ -159,8 +162,8 @@ pub struct SecretArgs {
 
 #[derive(Debug, Clone)]
 pub enum Command {
-    /// A bare `nexus`.
-    Missing,
+    /// A bare `nexus` (with `run`'s flags, if any): the `default` task, else the list.
+    Bare(RunArgs),
     /// `nexus help [COMMAND]`, `--help`.
     Help(Option<&'static str>),
     Version,
@@ -213,7 +216,7 @@ fn command(raw: &Raw) -> Result<Command, Error> {
         if raw.has("version") {
             return Ok(Command::Version);
         }
-        return Ok(Command::Missing);
+        return Ok(Command::Bare(run_args(raw)?));
     };
     Ok(match name {
         "help" => Command::Help(help_topic(raw)?),
@@ -356,6 +359,7 @@ fn run_args(raw: &Raw) -> Result<RunArgs, Error> {
     Ok(RunArgs {
         targets: raw.positionals.clone(),
         rest: raw.rest.clone(),
+        shorthand: raw.shorthand,
         exec: exec_args(raw, "run")?,
         dry_run: raw.has("dry-run"),
         force: raw.has("force"),

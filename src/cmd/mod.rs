@@ -27,7 +27,7 @@ use crate::run::RunInfo;
 pub fn dispatch(inv: &Invocation) -> Result<i32, Error> {
     let g = &inv.global;
     match &inv.command {
-        Command::Missing => info::missing(),
+        Command::Bare(a) => run::bare(g, a),
         Command::Help(c) => info::help(*c),
         Command::Version => info::version(),
         Command::Completions(shell) => info::completions(shell),

@@ -341,11 +341,10 @@ impl<'a> Walker<'a> {
     /// `default`: the task (or alias) a bare `nexus` runs.
     fn default_task(&mut self, v: &Value, tasks: &[Task]) -> Option<usize> {
         let name = self.string(v, "default")?;
-        let found = tasks.iter().position(|t| t.name == name).or_else(|| {
-            tasks
-                .iter()
-                .position(|t| t.aliases.contains(&name))
-        });
+        let found = tasks
+            .iter()
+            .position(|t| t.name == name)
+            .or_else(|| tasks.iter().position(|t| t.aliases.contains(&name)));
         if found.is_none() {
             let names = tasks.iter().flat_map(|t| {
                 std::iter::once(t.name.as_str()).chain(t.aliases.iter().map(String::as_str))

@@ -2,6 +2,7 @@
 //! Must not: run commands or connect anywhere.
 
 pub mod cycle;
+pub mod dotenv;
 pub mod duration;
 mod groups;
 pub mod host;
@@ -70,6 +71,7 @@ pub fn load(path: &Path) -> Result<Config, Error> {
         .unwrap_or_else(|| PathBuf::from("."));
     let mut config = parse(&display, &root, &source)?;
     config.path = path.to_path_buf();
+    config.dotenv = dotenv::load(&root, &config.dotenv_files, &display, &config.source)?;
     Ok(config)
 }
 
@@ -223,12 +225,20 @@ impl Config {
         out
     }
 
-    /// Required `env("X")` placeholders that are unset, in the given tasks: one diagnostic
-    /// each, in file order; only the first `MAX_SHOWN` are located (the others are only
-    /// counted by `Error::validation`).
+    /// Required `env("X")` placeholders that are unset (in the process environment and
+    /// the dotenv files), in the given tasks and in `[env]` when one of them runs
+    /// commands: one diagnostic each, in file order; only the first `MAX_SHOWN` are
+    /// located (the others are only counted by `Error::validation`).
     pub fn unset_env(&self, tasks: &[usize]) -> Vec<Diagnostic> {
         let file = display_path(&self.path);
-        let mut found: Vec<(Range<usize>, &str, &str)> = Vec::new();
+        let mut found: Vec<(Range<usize>, String, String)> = Vec::new();
+        let mut scan = |tpl: &'_ Spanned<template::Template>, who: String| {
+            for (name, inner) in tpl.value.unset_env() {
+                if self.dotenv_var(name).is_none() {
+                    found.push((tpl.file_span(inner), name.to_string(), who.clone()));
+                }
+            }
+        };
         for &i in tasks {
             let t = &self.tasks[i];
             let templates = t
@@ -238,9 +248,12 @@ impl Config {
                 .chain(t.dir.iter())
                 .chain(t.env.iter().map(|(_, v)| v));
             for tpl in templates {
-                for (name, inner) in tpl.value.unset_env() {
-                    found.push((tpl.file_span(inner), name, t.name.as_str()));
-                }
+                scan(tpl, format!("task `{}`", t.name));
+            }
+        }
+        if tasks.iter().any(|&i| !self.tasks[i].commands.is_empty()) {
+            for (_, v) in &self.env {
+                scan(v, "[env]".to_string());
             }
         }
         found.sort_by_key(|(span, _, _)| span.start);
@@ -248,15 +261,15 @@ impl Config {
         found
             .into_iter()
             .enumerate()
-            .map(|(n, (span, name, task))| {
+            .map(|(n, (span, name, who))| {
                 let d = Diagnostic::new(format!(
-                    "task `{task}` needs environment variable `{name}`, which is not set"
+                    "{who} needs environment variable `{name}`, which is not set"
                 ));
                 if n >= MAX_SHOWN {
                     return d;
                 }
                 d.at(locator.locate(span)).help(format!(
-                    "set it (export {name}=...) or give a default: {{{{ env(\"{name}\", \"...\") }}}}"
+                    "set it (export {name}=...), put it in a dotenv file, or give a default: {{{{ env(\"{name}\", \"...\") }}}}"
                 ))
             })
             .collect()

@@ -207,6 +207,7 @@ pub fn preconditions(config: &Config, tasks: &[usize], run: &mut RunInfo) -> Res
             .map(|c| &c.template.value)
             .chain(t.dir.iter().map(|d| &d.value))
             .chain(t.env.iter().map(|(_, v)| &v.value))
+            .chain(config.env.iter().map(|(_, v)| &v.value))
             .any(|tpl| tpl.uses("git_sha") || tpl.uses("git_branch"))
     });
     match crate::git::head(&config.root) {

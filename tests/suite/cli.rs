@@ -346,7 +346,7 @@ fn unset_required_env_fails_before_any_command() {
             |
           5 | run = 'echo {{ env("NEXUS_TEST_UNSET_VAR") }} {{ env("NEXUS_TEST_UNSET_OK", "fine") }}'
             |                ^^^^^^^^^^^^^^^^^^^^^^^^^^^
-            = help: set it (export NEXUS_TEST_UNSET_VAR=...) or give a default: {{ env("NEXUS_TEST_UNSET_VAR", "...") }}
+            = help: set it (export NEXUS_TEST_UNSET_VAR=...), put it in a dotenv file, or give a default: {{ env("NEXUS_TEST_UNSET_VAR", "...") }}
         "#,
     );
     assert!(!t.path("log").exists(), "no command may run");
@@ -436,6 +436,7 @@ fn unknown_task_and_flag_get_suggestions() {
               help: see `nexus help run`
             ",
         );
+    // No nexus.toml: `nexus rnu` could only be a command.
     Test::new().args(&["rnu"]).run().expect(
         2,
         "",
@@ -443,6 +444,7 @@ fn unknown_task_and_flag_get_suggestions() {
         Error: unknown command `rnu`
 
           help: did you mean `run`?
+          help: `nexus rnu` would run task `rnu`, but there is no nexus.toml here or in a parent directory
         ",
     );
     Test::new()

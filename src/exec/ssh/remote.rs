@@ -30,7 +30,8 @@ pub struct RemoteCommand {
     /// None: no sudo. Some(None): `sudo -n`. Some(Some(u)): `sudo -n -u u`.
     pub sudo: Option<Option<String>>,
     pub pty: bool,
-    /// The line holds a secret: it goes on stdin with the private variables.
+    /// The line goes on stdin with the private variables, never in an argument list: it
+    /// holds a secret, or is a `#!` script (as `script::runner` code, however large).
     pub secret: bool,
 }
 
