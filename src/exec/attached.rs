@@ -18,10 +18,12 @@ use crate::signals;
 pub struct Attached {
     /// stdout carries nexus's JSON events: the command's stdout goes to stderr.
     pub stdout_to_stderr: bool,
+    /// The command gets the terminal (nexus had it when it started the command).
+    pub terminal: bool,
 }
 
 /// Whether nexus's stdin is a terminal whose foreground process group is nexus's.
-fn owns_terminal() -> bool {
+pub fn owns_terminal() -> bool {
     // SAFETY: isatty, tcgetpgrp and getpgrp only read process and terminal state.
     unsafe { libc::isatty(0) == 1 && libc::tcgetpgrp(0) == libc::getpgrp() }
 }
@@ -54,7 +56,7 @@ pub fn configure(c: &mut Command, a: Attached) {
     } else {
         c.stdout(Stdio::inherit());
     }
-    if owns_terminal() {
+    if a.terminal {
         // SAFETY: only async-signal-safe calls (sigprocmask, tcsetpgrp, getpgrp) between
         // fork and exec; the child is already the leader of its own group here.
         unsafe {
@@ -75,11 +77,17 @@ pub fn configure(c: &mut Command, a: Attached) {
 /// cancelled; then take the terminal back. A command that the terminal's Ctrl-C ended
 /// (it had the terminal, so nexus did not get the SIGINT) cancels the run, as Ctrl-C
 /// would have.
-pub fn wait(mut child: Child, deadline: Instant, progress: &mut dyn Progress) -> ExecResult {
+pub fn wait(
+    a: Attached,
+    mut child: Child,
+    deadline: Instant,
+    progress: &mut dyn Progress,
+) -> ExecResult {
     let pgid = child.id();
     progress.spawned(pgid, false);
-    let terminal = owns_terminal();
+    let terminal = a.terminal;
     if terminal {
+        // The child sets it too (before exec); whoever comes first, it is the child's.
         give_terminal(pgid as libc::pid_t);
     }
     let result = match super::local::wait_until(&mut child, deadline) {

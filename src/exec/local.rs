@@ -283,13 +283,26 @@ pub fn exec(cmd: &LocalCommand, deadline: Instant, progress: &mut dyn Progress) 
         None
     };
     let path = file.as_ref().map(|f| f.path.as_path());
+    if let Some(a) = cmd.attached {
+        // Whether nexus has the terminal to give is known only before the child takes it.
+        let cmd = LocalCommand {
+            attached: Some(Attached {
+                terminal: super::attached::owns_terminal(),
+                ..a
+            }),
+            ..cmd.clone()
+        };
+        return match spawn(&cmd, path) {
+            Ok(child) => {
+                super::attached::wait(cmd.attached.unwrap_or(a), child, deadline, progress)
+            }
+            Err(e) => spawn_error(&cmd, file.as_ref(), &e),
+        };
+    }
     let mut child = match spawn(cmd, path) {
         Ok(c) => c,
         Err(e) => return spawn_error(cmd, file.as_ref(), &e),
     };
-    if cmd.attached.is_some() {
-        return super::attached::wait(child, deadline, progress);
-    }
     if let (Some(p), Some(mut input)) = (payload(cmd), child.stdin.take()) {
         // The shell reads it all before it runs anything; an error means it is gone,
         // and its exit status says why.

@@ -38,7 +38,7 @@ pub fn failure(
     let mut d = Diagnostic::new("")
         .fact("Host", host)
         .fact("Task", task)
-        .fact("Command", &f.command);
+        .fact("Command", one_line(&f.command));
     d = how_it_ended(d, f);
     let (lines, shown_all) = last_lines(&f.output);
     if !lines.is_empty() {
@@ -108,6 +108,18 @@ fn last_lines(c: &Captured) -> (Vec<String>, bool) {
         .map(|l| l.1.clone())
         .collect();
     (lines, !c.has_more_than(REPORT_LINES))
+}
+
+/// A command as one line: a multi-line one (a script) by its first line and how many
+/// more it has.
+fn one_line(command: &str) -> String {
+    let mut lines = command.trim_end().lines();
+    let first = lines.next().unwrap_or("");
+    match lines.count() {
+        0 => first.to_string(),
+        1 => format!("{first} … (1 more line)"),
+        n => format!("{first} … ({n} more lines)"),
+    }
 }
 
 /// Which limit a timeout was: "command timeout", "[config] timeout", "--timeout", ...

@@ -57,6 +57,7 @@ pub fn run_unit(
         Ok(mut place) => {
             place.attached = task.interactive.then_some(local::Attached {
                 stdout_to_stderr: ctx.opts.stdout_is_data,
+                terminal: false,
             });
             // No "still running" notices while a command has the terminal.
             ctx.recorder.attached(task.interactive);

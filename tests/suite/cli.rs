@@ -1060,7 +1060,7 @@ fn timeout_kills_the_whole_process_group() {
 
 #[test]
 fn task_timeout_bounds_all_commands_on_a_host() {
-    // Each command is far within its own timeout (60 s); together they pass the task's.
+    // Each command has no timeout of its own; together they pass the task's.
     let t = Test::new()
         .toml(
             r#"
