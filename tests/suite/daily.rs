@@ -1047,3 +1047,39 @@ fn sudo_commands_keep_the_shell_scripts_and_env() {
         r.show()
     );
 }
+
+/// bash completion offers task names where a command goes (`nexus TASK`), not private
+/// ones.
+#[test]
+fn completion_offers_tasks_where_a_command_goes() {
+    let t = Test::new().toml(
+        r#"
+        [tasks.build]
+        run = "true"
+        [tasks.bump]
+        run = "true"
+        [tasks._bundle]
+        run = "true"
+        "#,
+    );
+    let script = t.clone_args(&["completions", "bash"]).run().stdout;
+    let bin_dir = std::path::Path::new(BIN).parent().unwrap();
+    let out = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "{script}\nCOMP_WORDS=(nexus bu); COMP_CWORD=1; _nexus; echo \"${{COMPREPLY[@]}}\""
+        ))
+        .current_dir(t.dir.path())
+        .env(
+            "PATH",
+            format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap()),
+        )
+        .env_remove("NEXUS_CONFIG")
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "build bump\n",
+        "{out:?}"
+    );
+}
