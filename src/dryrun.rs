@@ -18,8 +18,11 @@ struct Shown {
     commands: Vec<(String, Vec<String>)>,
 }
 
-fn annotations(c: &Command, task_coe: bool) -> Vec<String> {
+fn annotations(c: &Command, task: &crate::config::Task) -> Vec<String> {
     let mut a = Vec::new();
+    if task.interactive {
+        a.push("interactive".into());
+    }
     match (&c.user, c.sudo) {
         (Some(u), _) => a.push(format!("sudo:{u}")),
         (None, true) => a.push("sudo".into()),
@@ -34,7 +37,7 @@ fn annotations(c: &Command, task_coe: bool) -> Vec<String> {
     if c.pty {
         a.push("pty".into());
     }
-    if c.continue_on_error || task_coe {
+    if c.continue_on_error || task.continue_on_error {
         a.push("continue_on_error".into());
     }
     a
@@ -70,7 +73,7 @@ fn shown(
                             e.message
                         ),
                     };
-                    (text, annotations(c, t.continue_on_error))
+                    (text, annotations(c, t))
                 })
                 .collect();
             Shown {
@@ -173,7 +176,23 @@ pub fn render_text(
                 } else {
                     format!("  [{}]", ann.join("] ["))
                 };
-                s += &format!("      {branch} {cmd}{ann}\n");
+                // A multi-line command (a script): its lines under its first.
+                let cont = if i + 1 == t.commands.len() {
+                    "  "
+                } else {
+                    "| "
+                };
+                let cont = if unicode && cont == "| " {
+                    "│ "
+                } else {
+                    cont
+                };
+                let mut lines = cmd.trim_end().lines();
+                s += &format!("      {branch} {}{ann}\n", lines.next().unwrap_or(""));
+                for l in lines {
+                    s += format!("      {cont} {l}").trim_end();
+                    s.push('\n');
+                }
             }
         }
     }

@@ -1,6 +1,7 @@
 //! The report of a failed command, as a diagnostic: where (host, task,
 //! command), how it ended, the last lines of its output (stdout and stderr in the order
-//! they came), what ran before it, and what to try.
+//! they came; the last lines of stdout apart when stderr filled them), what ran before
+//! it, and what to try.
 //! Must not: print (the renderer does).
 
 use crate::config::duration;
@@ -10,6 +11,8 @@ use crate::run::event::{Failure, LimitFrom};
 
 /// Lines of output shown in the report.
 pub const REPORT_LINES: usize = 20;
+/// Lines of stdout shown apart when stderr filled the last `REPORT_LINES`.
+pub const STDOUT_LINES: usize = 5;
 
 /// A failed command of a unit.
 pub struct Failed {
@@ -48,6 +51,10 @@ pub fn failure(
             format!("Output (last {REPORT_LINES} lines)")
         };
         d = d.section(title, lines);
+    }
+    let stdout = stdout_crowded_out(&f.output);
+    if !stdout.is_empty() {
+        d = d.section("Last lines on stdout", stdout);
     }
     if !succeeded.is_empty() {
         let done = succeeded.iter().map(|c| format!("{ok} {c}")).collect();
@@ -131,6 +138,28 @@ pub fn limit_source(task_limit: bool, from: LimitFrom) -> &'static str {
         (true, LimitFrom::Config) => "[config] task_timeout",
         (true, _) => "task timeout",
     }
+}
+
+/// The last lines of stdout when stderr alone filled the last `REPORT_LINES`: a test
+/// runner says why on stdout, and its noise on stderr (or the order between two pipes
+/// written at once was lost) must not hide it. Empty otherwise.
+fn stdout_crowded_out(c: &Captured) -> Vec<String> {
+    use crate::exec::Stream;
+    let shown = c.last_lines(REPORT_LINES);
+    if shown.iter().any(|l| l.0 == Stream::Stdout) {
+        return Vec::new();
+    }
+    let mut out: Vec<String> = c
+        .head
+        .iter()
+        .chain(c.tail.iter())
+        .rev()
+        .filter(|l| l.0 == Stream::Stdout)
+        .take(STDOUT_LINES)
+        .map(|l| l.1.clone())
+        .collect();
+    out.reverse();
+    out
 }
 
 fn hints(task: &str, f: &Failure) -> Vec<String> {

@@ -563,7 +563,7 @@ fn init_writes_a_valid_file_and_refuses_to_overwrite() {
     let r = t.args(&["validate"]).run();
     r.expect(
         0,
-        "nexus.toml is valid: 4 tasks, 0 host groups, 0 hosts\n",
+        "nexus.toml is valid: 5 tasks, 0 host groups, 0 hosts\n",
         "",
     );
     let t2 = Test::new().toml("[tasks.a]\nrun = \"true\"\n");

@@ -947,24 +947,38 @@ fn an_interactive_command_has_the_terminal_and_gives_it_back() {
 
 // ---------------------------------------------------------------- failure reports, journal
 
-/// Issue 11, "must show" 3: as `cargo test` does, a command prints 30 lines of noise on
-/// stderr (compiling), then the reason on stdout (the failed assertion), then one line
-/// on stderr; the report shows its last 20 lines in the order they came, the reason
-/// among them (nexus 0.1 showed the last 10 lines of stderr only).
+/// Issue 11, "must show" 3: a failing command prints the reason on stdout and 30 lines
+/// of noise on stderr: the report shows the reason. After the noise (as `cargo test`
+/// prints a failed assertion after compiling), it is among the last 20 lines, in the
+/// order they came (nexus 0.1 showed the last 10 lines of stderr only); before it,
+/// stderr fills the last 20 lines and the report shows stdout's last lines apart.
 #[test]
 fn a_failure_report_shows_the_reason_printed_on_stdout_among_stderr_noise() {
     let t = Test::new().toml(
         r#"
-        [tasks.test]
-        run = "for i in $(seq 1 30); do echo compiling-$i >&2; done; echo 'assertion failed: left == right'; echo 'error: test failed' >&2; exit 101"
+        [tasks.after]
+        run = "for i in $(seq 1 30); do echo compiling-$i >&2; done; sleep 0.5; echo 'assertion failed: left == right'; sleep 0.5; echo 'error: test failed' >&2; exit 101"
+        [tasks.before]
+        run = "echo 'assertion failed: left == right'; for i in $(seq 1 30); do echo noise-$i >&2; done; exit 101"
         "#,
     );
-    let noise: String = (13..=30).map(|i| format!("    compiling-{i}\n")).collect();
-    t.clone_args(&["run", "test", "-q"]).run().expect(
+    let lines = |name: &str, range: std::ops::RangeInclusive<u32>| -> String {
+        range.map(|i| format!("    {name}-{i}\n")).collect()
+    };
+    t.clone_args(&["run", "after", "-q"]).run().expect(
         1,
         "",
         &format!(
-            "FAILED test (X.Xs)\nError: Command failed\n\n  Host: local\n  Task: test\n  Command: for i in $(seq 1 30); do echo compiling-$i >&2; done; echo 'assertion failed: left == right'; echo 'error: test failed' >&2; exit 101\n  Exit code: 101\n\n  Output (last 20 lines):\n{noise}    assertion failed: left == right\n    error: test failed\n\n  help: more of its output: nexus runs show RUN_ID\n\n"
+            "FAILED after (X.Xs)\nError: Command failed\n\n  Host: local\n  Task: after\n  Command: for i in $(seq 1 30); do echo compiling-$i >&2; done; sleep 0.5; echo 'assertion failed: left == right'; sleep 0.5; echo 'error: test failed' >&2; exit 101\n  Exit code: 101\n\n  Output (last 20 lines):\n{}    assertion failed: left == right\n    error: test failed\n\n  help: more of its output: nexus runs show RUN_ID\n\n",
+            lines("compiling", 13..=30)
+        ),
+    );
+    t.clone_args(&["run", "before", "-q"]).run().expect(
+        1,
+        "",
+        &format!(
+            "FAILED before (X.Xs)\nError: Command failed\n\n  Host: local\n  Task: before\n  Command: echo 'assertion failed: left == right'; for i in $(seq 1 30); do echo noise-$i >&2; done; exit 101\n  Exit code: 101\n\n  Output (last 20 lines):\n{}\n  Last lines on stdout:\n    assertion failed: left == right\n\n  help: more of its output: nexus runs show RUN_ID\n\n",
+            lines("noise", 11..=30)
         ),
     );
 }
