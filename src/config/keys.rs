@@ -477,14 +477,24 @@ mod tests {
         let src = "[config]\nssh_user = \"u\"\nssh_port = 2222\nssh_identity = \"k\"\nssh_config = \"none\"\n\
                    known_hosts = \"kh\"\nhost_key_checking = \"off\"\nconnect_timeout = \"3s\"\n\
                    parallel_limit = 3\npool_size = 2\nmax_connections = 9\nlog_level = \"debug\"\n\
+                   timeout = \"4s\"\ntask_timeout = \"6s\"\nshell = [\"bash\", \"-c\"]\n\
                    [tasks.a]\nrun = \"true\"\n[tasks.b]\ndesc = \"d\"\ndeps = [\"a\"]\non = \"local\"\n\
                    strategy = \"serial\"\ntimeout = \"9s\"\ndir = \"x\"\nenv = { A = \"1\" }\n\
-                   continue_on_error = true\nrun = [{ cmd = \"c\", sudo = true, user = \"u\", pty = true, \
+                   continue_on_error = true\naliases = [\"bb\"]\nprivate = true\ninteractive = true\n\
+                   run = [{ cmd = \"c\", user = \"u\", pty = true, \
                    timeout = \"2s\", retries = 3, retry_delay = \"5s\", continue_on_error = true }]\n";
         let c = super::super::load::parse(
             std::path::Path::new("nexus.toml"),
             std::path::Path::new("."),
             src,
+        );
+        // An interactive task's command may not use sudo: the one error of the file.
+        let e = c.unwrap_err();
+        assert_eq!(e.diagnostics.len(), 1, "{e}");
+        let c = super::super::load::parse(
+            std::path::Path::new("nexus.toml"),
+            std::path::Path::new("."),
+            &src.replace("interactive = true", "interactive = false"),
         )
         .unwrap();
         let s = &c.settings;
@@ -496,13 +506,23 @@ mod tests {
         assert_eq!(s.ssh_config, None);
         assert_eq!(s.host_key_checking, HostKeyChecking::Off);
         assert_eq!(s.log_level.as_deref(), Some("debug"));
+        let secs = std::time::Duration::from_secs;
+        assert_eq!((s.timeout, s.task_timeout), (Some(secs(4)), Some(secs(6))));
+        assert_eq!(
+            s.shell.as_deref(),
+            Some(&["bash".to_string(), "-c".to_string()][..])
+        );
         let b = &c.tasks[1];
         assert_eq!(b.desc.as_deref(), Some("d"));
         assert_eq!((b.deps.clone(), b.strategy), (vec![0], Strategy::Serial));
         assert!(b.continue_on_error && b.dir.is_some() && b.env.len() == 1);
+        assert_eq!(
+            (b.aliases.clone(), b.private, b.timeout),
+            (vec!["bb".to_string()], true, Some(secs(9)))
+        );
         let cmd = &b.commands[0];
         assert!(cmd.sudo && cmd.pty && cmd.continue_on_error);
         assert_eq!((cmd.user.as_deref(), cmd.retries), (Some("u"), 3));
-        assert_eq!(cmd.retry_delay, std::time::Duration::from_secs(5));
+        assert_eq!((cmd.retry_delay, cmd.timeout), (secs(5), Some(secs(2))));
     }
 }
