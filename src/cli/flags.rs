@@ -31,7 +31,7 @@ pub const COMMANDS: &[CommandDef] = &[
     CommandDef {
         name: "list",
         args: "",
-        about: "List tasks with their description, dependencies and targets",
+        about: "List tasks with their parameters, description, aliases, dependencies and targets",
         arity: (0, Some(0)),
         complete: "",
     },

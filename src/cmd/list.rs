@@ -1,4 +1,5 @@
-//! `nexus list`: tasks with description, dependencies and targets (text, names or JSON).
+//! `nexus list`: tasks with their parameters, description, aliases, dependencies and
+//! targets (text, names or JSON); private tasks only in JSON.
 
 use super::{load, print};
 use crate::cli::args::Global;
@@ -43,6 +44,7 @@ fn to_json(c: &Config) -> serde_json::Value {
             serde_json::json!({
                 "name": t.name,
                 "desc": t.desc,
+                "args": t.params.iter().map(param_spec).collect::<Vec<_>>(),
                 "aliases": t.aliases,
                 "private": t.private,
                 "default": c.default == Some(i),
@@ -60,13 +62,22 @@ fn to_json(c: &Config) -> serde_json::Value {
 /// The default task is marked `(default)`.
 fn text(c: &Config) -> String {
     let public = || c.tasks.iter().enumerate().filter(|(_, t)| !t.private);
+    // The name and its parameters as `nexus run` takes them: `deploy VERSION [CHANNEL=stable]`.
+    let head = |t: &crate::config::Task| {
+        let sig = crate::bind::signature(&t.params);
+        if sig.is_empty() {
+            t.name.clone()
+        } else {
+            format!("{} {sig}", t.name)
+        }
+    };
     let width = public()
-        .map(|(_, t)| t.name.chars().count())
+        .map(|(_, t)| head(t).chars().count())
         .max()
         .unwrap_or(0);
     let mut s = String::from("Tasks:\n");
     for (i, t) in public() {
-        let mut line = format!("  {:<width$}", t.name);
+        let mut line = format!("  {:<width$}", head(t));
         if let Some(d) = &t.desc {
             line += &format!("  {d}");
         }
@@ -91,4 +102,18 @@ fn text(c: &Config) -> String {
         s.push('\n');
     }
     s
+}
+
+/// A parameter as `args` declares it: `version`, `channel=stable`, `*rest`, `+files`.
+fn param_spec(p: &crate::config::model::Param) -> String {
+    use crate::config::model::Variadic;
+    let mark = match p.variadic {
+        Some(Variadic::Any) => "*",
+        Some(Variadic::AtLeastOne) => "+",
+        None => "",
+    };
+    match &p.default {
+        Some(d) => format!("{mark}{}={d}", p.name),
+        None => format!("{mark}{}", p.name),
+    }
 }

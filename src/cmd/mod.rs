@@ -73,6 +73,7 @@ fn load(g: &Global) -> Result<Config, Error> {
 
 fn load_path(path: &std::path::Path) -> Result<Config, Error> {
     let c = config::load(path)?;
+    crate::userenv::export_dotenv(&c.dotenv);
     crate::logging::config_level(c.settings.log_level.as_deref());
     log::debug!(
         "config: loaded {} ({} tasks)",

@@ -300,6 +300,7 @@ impl<'a> Walker<'a> {
             None => Vec::new(),
         };
         self.check_names(&tasks, &vars);
+        self.check_env_names(&env, &vars);
         let default = doc
             .get("default")
             .and_then(|v| self.default_task(v, &tasks));
@@ -336,6 +337,39 @@ impl<'a> Walker<'a> {
             }
         }
         out
+    }
+
+    /// `[env]` values are rendered for every task: they may use the built-ins and
+    /// `[vars]`, not one task's `args`.
+    fn check_env_names(
+        &mut self,
+        env: &[(String, Spanned<Template>)],
+        vars: &[(String, toml::Value)],
+    ) {
+        use super::template::BUILTINS;
+        let known: Vec<&str> = BUILTINS
+            .iter()
+            .copied()
+            .chain(vars.iter().map(|(k, _)| k.as_str()))
+            .collect();
+        for (_, tpl) in env {
+            for (name, inner) in tpl.value.names() {
+                if known.contains(&name) {
+                    continue;
+                }
+                let help = did_you_mean(name, known.iter().copied()).unwrap_or_else(|| {
+                    format!(
+                        "`[env]` is for every task: it can use {} and `[vars]` (a task's `args` only in its own `env`)",
+                        BUILTINS.join(", ")
+                    )
+                });
+                self.error(
+                    tpl.file_span(inner),
+                    format!("unknown variable `{name}`"),
+                    Some(help),
+                );
+            }
+        }
     }
 
     /// `default`: the task (or alias) a bare `nexus` runs.

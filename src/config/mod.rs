@@ -175,13 +175,10 @@ impl Config {
     /// (read without a key: names are plain), in file order; a store that cannot be read
     /// is one diagnostic.
     pub fn unknown_secrets(&self, tasks: &[usize]) -> Vec<Diagnostic> {
-        let mut found: Vec<(Range<usize>, &str, &str)> = Vec::new();
-        for &i in tasks {
-            let t = &self.tasks[i];
-            for tpl in t.templates() {
-                for (name, inner) in tpl.value.secrets() {
-                    found.push((tpl.file_span(inner), name, t.name.as_str()));
-                }
+        let mut found: Vec<(Range<usize>, &str, String)> = Vec::new();
+        for (who, tpl) in self.run_templates(tasks) {
+            for (name, inner) in tpl.value.secrets() {
+                found.push((tpl.file_span(inner), name, who.clone()));
             }
         }
         if found.is_empty() {
@@ -204,12 +201,12 @@ impl Config {
         for (span, name, task) in found {
             let (message, help) = match &names {
                 None => (
-                    format!("task `{task}` uses secret `{name}`, but {} does not exist", shown.display()),
+                    format!("{task} uses secret `{name}`, but {} does not exist", shown.display()),
                     format!("create the store with `nexus secret init`, then `nexus secret set {name}`"),
                 ),
                 Some(n) if n.iter().any(|x| x == name) => continue,
                 Some(n) => (
-                    format!("task `{task}` uses secret `{name}`, which is not in {}", shown.display()),
+                    format!("{task} uses secret `{name}`, which is not in {}", shown.display()),
                     crate::error::did_you_mean(name, n.iter().map(String::as_str)).unwrap_or_else(|| {
                         format!("add it with `nexus secret set {name}`; `nexus secret list` shows the names")
                     }),
@@ -232,28 +229,11 @@ impl Config {
     pub fn unset_env(&self, tasks: &[usize]) -> Vec<Diagnostic> {
         let file = display_path(&self.path);
         let mut found: Vec<(Range<usize>, String, String)> = Vec::new();
-        let mut scan = |tpl: &'_ Spanned<template::Template>, who: String| {
+        for (who, tpl) in self.run_templates(tasks) {
             for (name, inner) in tpl.value.unset_env() {
                 if self.dotenv_var(name).is_none() {
                     found.push((tpl.file_span(inner), name.to_string(), who.clone()));
                 }
-            }
-        };
-        for &i in tasks {
-            let t = &self.tasks[i];
-            let templates = t
-                .commands
-                .iter()
-                .map(|c| &c.template)
-                .chain(t.dir.iter())
-                .chain(t.env.iter().map(|(_, v)| v));
-            for tpl in templates {
-                scan(tpl, format!("task `{}`", t.name));
-            }
-        }
-        if tasks.iter().any(|&i| !self.tasks[i].commands.is_empty()) {
-            for (_, v) in &self.env {
-                scan(v, "[env]".to_string());
             }
         }
         found.sort_by_key(|(span, _, _)| span.start);

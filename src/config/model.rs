@@ -251,6 +251,20 @@ impl Config {
         })
     }
 
+    /// The templates a run of `tasks` renders, each with who uses it ("task `x`", or
+    /// "[env]", which every task with commands renders).
+    pub fn run_templates(&self, tasks: &[usize]) -> Vec<(String, &Spanned<Template>)> {
+        let mut out: Vec<(String, &Spanned<Template>)> = Vec::new();
+        for &i in tasks {
+            let t = &self.tasks[i];
+            out.extend(t.templates().map(|tpl| (format!("task `{}`", t.name), tpl)));
+        }
+        if tasks.iter().any(|&i| !self.tasks[i].commands.is_empty()) {
+            out.extend(self.env.iter().map(|(_, v)| ("[env]".to_string(), v)));
+        }
+        out
+    }
+
     /// The value of `name` in a dotenv file, when the process environment lacks it.
     pub fn dotenv_var(&self, name: &str) -> Option<&str> {
         self.dotenv

@@ -36,9 +36,6 @@ pub struct LocalCommand {
     pub line: String,
     pub dir: PathBuf,
     pub env: Vec<(String, String)>,
-    /// Variables set as if nexus had them in its own environment (from dotenv files):
-    /// the task's `env` wins over them, and sudo's clean environment drops them.
-    pub inherit: Vec<(String, String)>,
     /// None: no sudo. Some(None): `sudo -n`. Some(Some(u)): `sudo -n -u u`.
     pub sudo: Option<Option<String>>,
     /// The line holds a secret: it goes to the shell on stdin, never in an argument list.
@@ -87,42 +84,58 @@ pub fn direct_argv(line: &str) -> Option<Vec<&str>> {
     Some(argv)
 }
 
-/// The argv of `cmd`: `script` is the file a `#!` command was written to (None: not a
-/// script, or one run under sudo, which gets it through the payload).
-fn argv<'a>(cmd: &'a LocalCommand, direct: bool, script: Option<&'a Path>) -> Vec<&'a str> {
-    let mut argv: Vec<&str> = Vec::new();
+/// A file nexus wrote for a command: a `#!` script, run as an executable; or the line
+/// of an interactive command that holds a secret, which the shell sources (its stdin is
+/// the terminal's, so the line cannot go there, and must not go in an argument list).
+#[derive(Debug, Clone, Copy)]
+enum Written<'a> {
+    Script(&'a Path),
+    Sourced(&'a Path),
+}
+
+/// The argv of `cmd`, with `written` the file nexus wrote for it, if any.
+fn argv(cmd: &LocalCommand, direct: bool, written: Option<Written<'_>>) -> Vec<String> {
+    let mut argv: Vec<String> = Vec::new();
     if let Some(user) = &cmd.sudo {
-        argv.extend(["sudo", "-n"]);
+        argv.extend(["sudo".into(), "-n".into()]);
         if let Some(u) = user {
-            argv.extend(["-u", u.as_str()]);
+            argv.extend(["-u".into(), u.clone()]);
         }
-        argv.push("--");
+        argv.push("--".into());
     }
     if payload(cmd).is_some() {
         // The shell reads its script from stdin (no `cat`, no `eval`: one process).
-        argv.extend(["sh", "-s"]);
+        argv.extend(["sh".into(), "-s".into()]);
         return argv;
     }
-    if let Some(path) = script.and_then(Path::to_str) {
-        argv.push(path);
-        return argv;
+    match written {
+        Some(Written::Script(path)) => {
+            argv.push(path.display().to_string());
+            return argv;
+        }
+        Some(Written::Sourced(path)) => {
+            argv.extend(cmd.shell.iter().cloned());
+            argv.push(format!(". {}", quote(&path.display().to_string())));
+            return argv;
+        }
+        None => {}
     }
     match direct_argv(&cmd.line).filter(|_| direct && cmd.default_shell()) {
-        Some(words) => argv.extend(words),
+        Some(words) => argv.extend(words.into_iter().map(str::to_string)),
         None => {
-            argv.extend(cmd.shell.iter().map(String::as_str));
-            argv.push(&cmd.line);
+            argv.extend(cmd.shell.iter().cloned());
+            argv.push(cmd.line.clone());
         }
     }
     argv
 }
 
-fn build(cmd: &LocalCommand, direct: bool, script: Option<&Path>) -> Command {
-    let argv = argv(cmd, direct, script);
+fn build(cmd: &LocalCommand, direct: bool, written: Option<Written<'_>>) -> Command {
+    let argv = argv(cmd, direct, written);
     let program = if cmd.sudo.is_none() && !cmd.env.iter().any(|(k, _)| k == "PATH") {
-        resolve_program(argv[0]).unwrap_or_else(|| PathBuf::from(argv[0]))
+        resolve_program(&argv[0]).unwrap_or_else(|| PathBuf::from(&argv[0]))
     } else {
-        PathBuf::from(argv[0])
+        PathBuf::from(&argv[0])
     };
     let mut c = Command::new(program);
     c.args(&argv[1..]);
@@ -138,8 +151,7 @@ fn build(cmd: &LocalCommand, direct: bool, script: Option<&Path>) -> Command {
         }
     }
     let through_stdin = payload(cmd).is_some();
-    c.envs(cmd.inherit.iter().map(|(k, v)| (k, v)))
-        .envs(cmd.env.iter().map(|(k, v)| (k, v)))
+    c.envs(cmd.env.iter().map(|(k, v)| (k, v)))
         .stdin(if through_stdin {
             Stdio::piped()
         } else {
@@ -225,10 +237,10 @@ fn is_current_dir(dir: &std::path::Path) -> bool {
         .is_some_and(|cwd| cwd == dir)
 }
 
-fn spawn(cmd: &LocalCommand, script: Option<&Path>) -> io::Result<Child> {
-    match build(cmd, true, script).spawn() {
+fn spawn(cmd: &LocalCommand, written: Option<Written<'_>>) -> io::Result<Child> {
+    match build(cmd, true, written).spawn() {
         // Not found as a program: let the shell say so, with its usual exit code 127.
-        Err(e) if e.kind() == io::ErrorKind::NotFound && cmd.dir.is_dir() && script.is_none() => {
+        Err(e) if e.kind() == io::ErrorKind::NotFound && cmd.dir.is_dir() && written.is_none() => {
             build(cmd, false, None).spawn()
         }
         r => r,
@@ -265,8 +277,11 @@ fn spawn_error(cmd: &LocalCommand, script: Option<&ScriptFile>, e: &io::Error) -
 
 /// Run `cmd` until it exits, `deadline` passes, or the run is cancelled.
 pub fn exec(cmd: &LocalCommand, deadline: Instant, progress: &mut dyn Progress) -> ExecResult {
-    // A `#!` script is run from a private file (under sudo the payload writes it).
-    let file = if script::is_script(&cmd.line) && cmd.sudo.is_none() {
+    // A `#!` script is run from a private file (under sudo the payload writes it); so is
+    // an interactive line holding a secret.
+    let is_script = script::is_script(&cmd.line);
+    let sourced = !is_script && cmd.secret && cmd.attached.is_some() && cmd.sudo.is_none();
+    let file = if (is_script && cmd.sudo.is_none()) || sourced {
         match ScriptFile::write(&cmd.line) {
             Ok(f) => Some(f),
             Err(e) => {
@@ -282,7 +297,13 @@ pub fn exec(cmd: &LocalCommand, deadline: Instant, progress: &mut dyn Progress) 
     } else {
         None
     };
-    let path = file.as_ref().map(|f| f.path.as_path());
+    let path = file.as_ref().map(|f| {
+        if sourced {
+            Written::Sourced(&f.path)
+        } else {
+            Written::Script(&f.path)
+        }
+    });
     if let Some(a) = cmd.attached {
         // Whether nexus has the terminal to give is known only before the child takes it.
         let cmd = LocalCommand {
@@ -296,12 +317,12 @@ pub fn exec(cmd: &LocalCommand, deadline: Instant, progress: &mut dyn Progress) 
             Ok(child) => {
                 super::attached::wait(cmd.attached.unwrap_or(a), child, deadline, progress)
             }
-            Err(e) => spawn_error(&cmd, file.as_ref(), &e),
+            Err(e) => spawn_error(&cmd, file.as_ref().filter(|_| is_script), &e),
         };
     }
     let mut child = match spawn(cmd, path) {
         Ok(c) => c,
-        Err(e) => return spawn_error(cmd, file.as_ref(), &e),
+        Err(e) => return spawn_error(cmd, file.as_ref().filter(|_| is_script), &e),
     };
     if let (Some(p), Some(mut input)) = (payload(cmd), child.stdin.take()) {
         // The shell reads it all before it runs anything; an error means it is gone,

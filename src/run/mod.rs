@@ -52,8 +52,6 @@ pub struct RunInfo {
     pub timeouts: Timeouts,
     /// `[config] shell`, else `sh -c`: what local commands run under.
     pub shell: Vec<String>,
-    /// Variables from the dotenv files that the process environment does not set.
-    pub dotenv: Vec<(String, String)>,
 }
 
 /// Default limits of a run (docs/nexus-toml.md, "Timeouts"): none unless configured.
@@ -97,7 +95,6 @@ impl RunInfo {
             secrets: None,
             timeouts: Timeouts::default(),
             shell: default_shell(),
-            dotenv: Vec::new(),
         }
     }
 
@@ -127,8 +124,7 @@ impl RunInfo {
         c
     }
 
-    /// What `config` sets for every run of it: default limits, the shell, and the dotenv
-    /// variables the process environment leaves unset (that environment wins).
+    /// What `config` sets for every run of it: default limits and the shell.
     pub fn configure(&mut self, config: &Config) {
         self.timeouts = Timeouts {
             command: config.settings.timeout,
@@ -136,12 +132,6 @@ impl RunInfo {
             task: config.settings.task_timeout,
         };
         self.shell = config.settings.shell.clone().unwrap_or_else(default_shell);
-        self.dotenv = config
-            .dotenv
-            .iter()
-            .filter(|(k, _)| std::env::var_os(k).is_none())
-            .cloned()
-            .collect();
     }
 
     /// The limit of one attempt of `cmd`: its own, else the run's default.
@@ -171,17 +161,6 @@ impl RunInfo {
             LimitFrom::Config
         }
     }
-
-    /// An environment variable as commands and placeholders see it: the process's own,
-    /// else a dotenv file's.
-    pub fn env_var(&self, name: &str) -> Option<String> {
-        std::env::var(name).ok().or_else(|| {
-            self.dotenv
-                .iter()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.clone())
-        })
-    }
 }
 
 /// `sh -c`: the shell of local commands unless `[config] shell` names another.
@@ -200,16 +179,10 @@ pub fn new_run_id(t: SystemTime, seed: u64) -> String {
 pub fn preconditions(config: &Config, tasks: &[usize], run: &mut RunInfo) -> Result<(), Error> {
     let mut diags: Vec<Diagnostic> = config.unset_env(tasks);
     diags.extend(config.unknown_secrets(tasks));
-    let uses_git = tasks.iter().any(|&i| {
-        let t = &config.tasks[i];
-        t.commands
-            .iter()
-            .map(|c| &c.template.value)
-            .chain(t.dir.iter().map(|d| &d.value))
-            .chain(t.env.iter().map(|(_, v)| &v.value))
-            .chain(config.env.iter().map(|(_, v)| &v.value))
-            .any(|tpl| tpl.uses("git_sha") || tpl.uses("git_branch"))
-    });
+    let uses_git = config
+        .run_templates(tasks)
+        .iter()
+        .any(|(_, tpl)| tpl.value.uses("git_sha") || tpl.value.uses("git_branch"));
     match crate::git::head(&config.root) {
         Ok(g) => run.git = g,
         Err(msg) if uses_git => diags.push(Diagnostic::new(msg).help(

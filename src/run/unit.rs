@@ -35,9 +35,8 @@ struct Place<'a> {
     remote: Option<RemoteSession<'a>>,
     /// An interactive task's commands are attached to the terminal.
     attached: Option<local::Attached>,
-    /// The local shell (`[config] shell`), and dotenv variables commands inherit.
+    /// The local shell (`[config] shell`).
     shell: Vec<String>,
-    inherit: Vec<(String, String)>,
 }
 
 /// Run every command of `task` on `target`.
@@ -157,7 +156,6 @@ fn place<'a>(
         remote,
         attached: None,
         shell: run.shell.clone(),
-        inherit: run.dotenv.clone(),
     })
 }
 
@@ -225,7 +223,6 @@ impl Place<'_> {
                     line: line.to_string(),
                     dir: self.dir.clone(),
                     env: self.env.clone(),
-                    inherit: self.inherit.clone(),
                     sudo,
                     secret: cmd.template.value.may_hold_secret(),
                     shell: self.shell.clone(),

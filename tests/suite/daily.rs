@@ -510,10 +510,10 @@ fn dotenv_files_are_loaded_and_skipped_when_absent() {
         r#"
         Error: Cannot start the run
 
-          nexus.toml:3:19: [env] needs environment variable `DB_HOST`, which is not set
+          nexus.toml:3:22: [env] needs environment variable `DB_HOST`, which is not set
             |
           3 | FROM_ENV_TABLE = '{{ env("DB_HOST") }}:{{ env("DB_PORT", "5432") }}'
-            |                   ^^^^^^^^^^^^^^^^^^^^
+            |                      ^^^^^^^^^^^^^^
             = help: set it (export DB_HOST=...), put it in a dotenv file, or give a default: {{ env("DB_HOST", "...") }}
         "#,
     );
@@ -835,10 +835,10 @@ fn validate_warns_about_an_unset_variable_and_run_refuses() {
         0,
         "nexus.toml is valid: 2 tasks, 0 host groups, 0 hosts\n",
         r#"
-        warning: nexus.toml:5:13: task `deploy` needs environment variable `NEXUS_DAILY_UNSET_TOKEN`, which is not set
+        warning: nexus.toml:5:16: task `deploy` needs environment variable `NEXUS_DAILY_UNSET_TOKEN`, which is not set
             |
           5 | run = 'echo {{ env("NEXUS_DAILY_UNSET_TOKEN") }}'
-            |             ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^
+            |                ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^
             = help: set it (export NEXUS_DAILY_UNSET_TOKEN=...), put it in a dotenv file, or give a default: {{ env("NEXUS_DAILY_UNSET_TOKEN", "...") }}
             = help: `nexus run` refuses to start a task that needs it while it is unset
         "#,
@@ -849,10 +849,10 @@ fn validate_warns_about_an_unset_variable_and_run_refuses() {
         r#"
         Error: Cannot start the run
 
-          nexus.toml:5:13: task `deploy` needs environment variable `NEXUS_DAILY_UNSET_TOKEN`, which is not set
+          nexus.toml:5:16: task `deploy` needs environment variable `NEXUS_DAILY_UNSET_TOKEN`, which is not set
             |
           5 | run = 'echo {{ env("NEXUS_DAILY_UNSET_TOKEN") }}'
-            |             ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^
+            |                ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^
             = help: set it (export NEXUS_DAILY_UNSET_TOKEN=...), put it in a dotenv file, or give a default: {{ env("NEXUS_DAILY_UNSET_TOKEN", "...") }}
         "#,
     );
@@ -1096,4 +1096,140 @@ fn completion_offers_tasks_where_a_command_goes() {
         "build bump\n",
         "{out:?}"
     );
+}
+
+// ---------------------------------------------------------------- with templates and parameters
+
+/// An alias takes its task's parameters; `nexus list` shows them before the description.
+#[test]
+fn an_alias_takes_its_tasks_parameters_and_list_shows_them() {
+    let t = Test::new().toml(
+        r#"
+        [tasks.deploy]
+        desc = "Ship it"
+        aliases = ["d"]
+        args = ["version", "channel=stable"]
+        run = "echo deploying {{ version }} to {{ channel }}"
+        [tasks.build]
+        run = "true"
+        "#,
+    );
+    t.clone_args(&["d", "1.4.2"]).run().expect(
+        0,
+        "deploying 1.4.2 to stable\n",
+        "ok deploy X.Xs\nCompleted in X.Xs: 1 succeeded\n",
+    );
+    t.clone_args(&["run", "d", "1.4.3", "beta"]).run().expect(
+        0,
+        "deploying 1.4.3 to beta\n",
+        "ok deploy X.Xs\nCompleted in X.Xs: 1 succeeded\n",
+    );
+    t.clone_args(&["list"]).run().expect(
+        0,
+        "
+        Tasks:
+          deploy VERSION [CHANNEL=stable]  Ship it  [aliases: d]
+          build
+        ",
+        "",
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&t.clone_args(&["list", "--format", "json"]).run().stdout).unwrap();
+    assert_eq!(
+        json[0]["args"],
+        serde_json::json!(["version", "channel=stable"])
+    );
+}
+
+/// `[env]` is rendered for every task: it may use the built-ins and `[vars]`, not one
+/// task's parameters (an error at load time, at the name).
+#[test]
+fn global_env_uses_vars_and_no_task_parameters() {
+    let t = Test::new().toml(
+        r#"
+        [vars]
+        app = "shop"
+        [env]
+        APP_TAG = "{{ app }}-{{ task }}"
+        [tasks.show]
+        run = "echo $APP_TAG"
+        "#,
+    );
+    t.clone_args(&["run", "show"]).run().expect(
+        0,
+        "shop-show\n",
+        "ok show X.Xs\nCompleted in X.Xs: 1 succeeded\n",
+    );
+    Test::new()
+        .toml(
+            r#"
+            [env]
+            VERSION = "{{ version }}"
+            [tasks.deploy]
+            args = ["version"]
+            run = "echo $VERSION"
+            "#,
+        )
+        .args(&["validate"])
+        .run()
+        .expect(
+            2,
+            "",
+            r#"
+            Error: Validation failed
+
+              nexus.toml:2:15: unknown variable `version`
+                |
+              2 | VERSION = "{{ version }}"
+                |               ^^^^^^^
+                = help: `[env]` is for every task: it can use host, task, run_id, timestamp, git_sha, git_branch and `[vars]` (a task's `args` only in its own `env`)
+            "#,
+        );
+}
+
+/// An interactive command that holds a secret: its stdin is the terminal's, so the line
+/// goes to the shell in a private file it sources, never in an argument list.
+#[test]
+fn an_interactive_command_keeps_a_secret_out_of_argument_lists() {
+    let canary = "canary-3a9f17c2";
+    let sleep = marker(3, 8);
+    let t = Test::new().toml(&format!(
+        r#"
+        [tasks.ask]
+        interactive = true
+        run = "read answer; test {{{{ secret('TOKEN') | quote }}}} = \"$answer\" && sleep {sleep} && echo same"
+        "#
+    ));
+    t.clone_args(&["secret", "init", "--keyfile", "k.key"])
+        .run()
+        .expect_code(0);
+    let mut set = t
+        .clone_args(&["secret", "set", "TOKEN", "--keyfile", "k.key"])
+        .command();
+    set.stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = set.spawn().unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), canary.as_bytes()).unwrap();
+    assert!(child.wait().unwrap().success());
+    let mut c = t
+        .clone_args(&["run", "ask", "--keyfile", "k.key"])
+        .command();
+    c.stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = Stop(c.spawn().unwrap());
+    let mut stdin = child.0.stdin.take().unwrap();
+    std::io::Write::write_all(&mut stdin, format!("{canary}\n").as_bytes()).unwrap();
+    drop(stdin);
+    wait_until("the command to run", Duration::from_secs(20), || {
+        !processes_matching(&format!("sleep {sleep}")).is_empty()
+    });
+    let seen = processes_matching(canary);
+    assert!(
+        seen.is_empty(),
+        "the secret is in an argument list: {seen:?}"
+    );
+    let r = wait_within(&mut child, &c, Duration::from_secs(30));
+    r.expect(0, "same\n", "ok ask X.Xs\nCompleted in X.Xs: 1 succeeded\n");
 }
