@@ -1200,18 +1200,7 @@ fn an_interactive_command_keeps_a_secret_out_of_argument_lists() {
         run = "read answer; test {{{{ secret('TOKEN') | quote }}}} = \"$answer\" && sleep {sleep} && echo same"
         "#
     ));
-    t.clone_args(&["secret", "init", "--keyfile", "k.key"])
-        .run()
-        .expect_code(0);
-    let mut set = t
-        .clone_args(&["secret", "set", "TOKEN", "--keyfile", "k.key"])
-        .command();
-    set.stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
-    let mut child = set.spawn().unwrap();
-    std::io::Write::write_all(&mut child.stdin.take().unwrap(), canary.as_bytes()).unwrap();
-    assert!(child.wait().unwrap().success());
+    store_secret(&t, "TOKEN", canary);
     let mut c = t
         .clone_args(&["run", "ask", "--keyfile", "k.key"])
         .command();
@@ -1232,4 +1221,55 @@ fn an_interactive_command_keeps_a_secret_out_of_argument_lists() {
     );
     let r = wait_within(&mut child, &c, Duration::from_secs(30));
     r.expect(0, "same\n", "ok ask X.Xs\nCompleted in X.Xs: 1 succeeded\n");
+}
+
+/// A store with the key file `k.key` holding secret `name`.
+fn store_secret(t: &Test, name: &str, value: &str) {
+    t.clone_args(&["secret", "init", "--keyfile", "k.key"])
+        .run()
+        .expect_code(0);
+    let mut set = t
+        .clone_args(&["secret", "set", name, "--keyfile", "k.key"])
+        .command();
+    set.stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = set.spawn().unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), value.as_bytes()).unwrap();
+    assert!(child.wait().unwrap().success());
+}
+
+/// Under `[config] shell`, a command holding a secret still never reaches an argument
+/// list: `sh -s` reads it and execs the shell, which finds the line in its environment.
+#[test]
+fn a_secret_under_the_configured_shell_stays_out_of_argument_lists() {
+    let canary = "canary-d41e9b07";
+    let sleep = marker(3, 9);
+    let t = Test::new().toml(&format!(
+        r#"
+        [config]
+        shell = ["bash", "-euo", "pipefail", "-c"]
+        [tasks.check]
+        run = "test {{{{ secret('TOKEN') | quote }}}} = {canary} && echo \"$BASH_VERSINFO\" | sed 's/[0-9]*/bash/'; sleep {sleep}; false | true"
+        "#
+    ));
+    store_secret(&t, "TOKEN", canary);
+    let mut c = t
+        .clone_args(&["run", "check", "--keyfile", "k.key", "-q"])
+        .command();
+    c.stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = Stop(c.spawn().unwrap());
+    wait_until("the command to run", Duration::from_secs(20), || {
+        !processes_matching(&format!("sleep {sleep}")).is_empty()
+    });
+    let seen = processes_matching(canary);
+    assert!(
+        seen.is_empty(),
+        "the secret is in an argument list: {seen:?}"
+    );
+    let r = wait_within(&mut child, &c, Duration::from_secs(30));
+    // bash ran it (it printed), with pipefail (the pipe failed the command).
+    r.expect_code(1);
+    assert!(r.stderr.contains("    bash\n"), "{}", r.show());
 }
