@@ -43,6 +43,8 @@ pub fn bind(
         // the last one named.
         let (bound, used) = bind_task(config, t, &words[i + 1..], rest)?;
         i += 1 + used;
+        // An alias names its task: parameters, history and the journal know the task.
+        let name = &config.tasks[t].name;
         targets.push(name.clone());
         args.insert(name.clone(), bound);
     }
@@ -143,7 +145,7 @@ fn missing(config: &Config, task: &str, p: &Param) -> Error {
 }
 
 fn unknown_task(config: &Config, name: &str) -> Error {
-    let help = did_you_mean(name, config.task_names()).unwrap_or_else(|| {
+    let help = did_you_mean(name, config.runnable_names()).unwrap_or_else(|| {
         if config.tasks.is_empty() {
             format!("{} defines no tasks", config.path.display())
         } else {

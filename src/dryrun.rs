@@ -5,7 +5,7 @@
 
 use serde_json::json;
 
-use crate::config::{duration, Command, Config, Strategy, Target, DEFAULT_COMMAND_TIMEOUT};
+use crate::config::{duration, Command, Config, Strategy, Target};
 use crate::plan::Plan;
 use crate::run::RunInfo;
 
@@ -18,8 +18,11 @@ struct Shown {
     commands: Vec<(String, Vec<String>)>,
 }
 
-fn annotations(c: &Command, task_coe: bool) -> Vec<String> {
+fn annotations(c: &Command, task: &crate::config::Task) -> Vec<String> {
     let mut a = Vec::new();
+    if task.interactive {
+        a.push("interactive".into());
+    }
     match (&c.user, c.sudo) {
         (Some(u), _) => a.push(format!("sudo:{u}")),
         (None, true) => a.push("sudo".into()),
@@ -28,13 +31,13 @@ fn annotations(c: &Command, task_coe: bool) -> Vec<String> {
     if c.retries > 0 {
         a.push(format!("retries:{}", c.retries));
     }
-    if c.timeout != DEFAULT_COMMAND_TIMEOUT {
-        a.push(format!("timeout:{}", duration::display(c.timeout)));
+    if let Some(t) = c.timeout {
+        a.push(format!("timeout:{}", duration::display(t)));
     }
     if c.pty {
         a.push("pty".into());
     }
-    if c.continue_on_error || task_coe {
+    if c.continue_on_error || task.continue_on_error {
         a.push("continue_on_error".into());
     }
     a
@@ -70,7 +73,7 @@ fn shown(
                             e.message
                         ),
                     };
-                    (text, annotations(c, t.continue_on_error))
+                    (text, annotations(c, t))
                 })
                 .collect();
             Shown {
@@ -173,7 +176,23 @@ pub fn render_text(
                 } else {
                     format!("  [{}]", ann.join("] ["))
                 };
-                s += &format!("      {branch} {cmd}{ann}\n");
+                // A multi-line command (a script): its lines under its first.
+                let cont = if i + 1 == t.commands.len() {
+                    "  "
+                } else {
+                    "| "
+                };
+                let cont = if unicode && cont == "| " {
+                    "│ "
+                } else {
+                    cont
+                };
+                let mut lines = cmd.trim_end().lines();
+                s += &format!("      {branch} {}{ann}\n", lines.next().unwrap_or(""));
+                for l in lines {
+                    s += format!("      {cont} {l}").trim_end();
+                    s.push('\n');
+                }
             }
         }
     }

@@ -389,6 +389,16 @@ impl Error {
 /// A warning as text: `warning: MESSAGE`, then its facts and `help:` lines indented.
 pub fn warning_text(d: &Diagnostic, color: bool) -> String {
     let paint = Paint { color };
+    if d.location.is_some() {
+        // `warning: FILE:LINE:COL: message`, then the line and its caret.
+        let mut body = String::new();
+        d.render(&mut body, &paint);
+        let body = body.strip_prefix("  ").unwrap_or(&body);
+        return format!(
+            "{} {body}",
+            paint.word("warning:", nu_ansi_term::Color::Yellow)
+        );
+    }
     let mut out = format!(
         "{} {}\n",
         paint.word("warning:", nu_ansi_term::Color::Yellow),

@@ -14,7 +14,7 @@ pub struct Plan {
     pub tasks: Vec<usize>,
     /// For each selected task (same order as `tasks`), its phase (0 = no selected deps).
     pub phase: Vec<usize>,
-    /// The names the user asked for.
+    /// The tasks the user asked for, by name (an alias given is replaced by its task's).
     pub targets: Vec<String>,
 }
 
@@ -98,7 +98,7 @@ pub fn plan(config: &Config, names: &[String]) -> Result<Plan, Error> {
         match config.task_index(name) {
             Some(i) => idx.push(i),
             None => {
-                let help = did_you_mean(name, config.task_names()).unwrap_or_else(|| {
+                let help = did_you_mean(name, config.runnable_names()).unwrap_or_else(|| {
                     if config.tasks.is_empty() {
                         format!("{} defines no tasks", config.path.display())
                     } else {
@@ -121,9 +121,11 @@ pub fn plan(config: &Config, names: &[String]) -> Result<Plan, Error> {
             .unwrap_or(0);
     }
     let phase = tasks.iter().map(|&t| depth[t]).collect();
+    // An alias names its task: history, counters and the resume offer see one name.
+    let targets = idx.iter().map(|&i| config.tasks[i].name.clone()).collect();
     Ok(Plan {
         tasks,
         phase,
-        targets: names.to_vec(),
+        targets,
     })
 }

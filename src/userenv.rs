@@ -1,5 +1,6 @@
 //! The local user: name, home directory, `~` expansion, default SSH identities.
-//! `$USER` and `$HOME` win, the passwd entry of the current uid fills in for them.
+//! `$USER` and `$HOME` win, the passwd entry of the current uid fills in for them; the
+//! variables of dotenv files go into nexus's own environment (`export_dotenv`).
 //! Must not: cache (tests and ssh_config resolution set `HOME` and `USER` at run time),
 //! or touch files.
 
@@ -80,6 +81,19 @@ pub fn is_default_identity(p: &Path) -> bool {
 /// (name, home directory) of the current uid from the passwd database.
 fn passwd_self() -> Option<(String, String)> {
     crate::sys::passwd(uid())
+}
+
+/// Put the variables of the dotenv files that nexus's environment lacks into it (it
+/// wins over them): then local commands inherit them and `env("X")` finds them, as if
+/// they had been exported in the shell that started nexus. Called when nexus.toml is
+/// loaded, before nexus starts any thread (the environment is not changed while another
+/// thread could read it); a second load finds them set and changes nothing.
+pub fn export_dotenv(vars: &[(String, String)]) {
+    for (k, v) in vars {
+        if std::env::var_os(k).is_none() {
+            std::env::set_var(k, v);
+        }
+    }
 }
 
 #[cfg(test)]

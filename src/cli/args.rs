@@ -41,6 +41,8 @@ pub struct Exec {
     pub keyfile: Option<PathBuf>,
     pub continue_on_error: bool,
     pub parallel_limit: Option<usize>,
+    /// `--timeout`: limit of each command attempt that sets none (over `[config] timeout`).
+    pub timeout: Option<Duration>,
 }
 
 /// `nexus run TASK...`.
@@ -50,6 +52,9 @@ pub struct RunArgs {
     pub targets: Vec<String>,
     /// The words after `--`: for the last task's variadic parameter.
     pub rest: Vec<String>,
+    /// Given as `nexus TASK ...` (no command name): an unknown task may be a mistyped
+    /// command.
+    pub shorthand: bool,
     pub exec: Exec,
     pub dry_run: bool,
     /// Skip hosts that fail pre-flight.
@@ -157,8 +162,8 @@ pub struct SecretArgs {
 
 #[derive(Debug, Clone)]
 pub enum Command {
-    /// A bare `nexus`.
-    Missing,
+    /// A bare `nexus` (with `run`'s flags, if any): the `default` task, else the list.
+    Bare(RunArgs),
     /// `nexus help [COMMAND]`, `--help`.
     Help(Option<&'static str>),
     Version,
@@ -211,7 +216,7 @@ fn command(raw: &Raw) -> Result<Command, Error> {
         if raw.has("version") {
             return Ok(Command::Version);
         }
-        return Ok(Command::Missing);
+        return Ok(Command::Bare(run_args(raw)?));
     };
     Ok(match name {
         "help" => Command::Help(help_topic(raw)?),
@@ -317,7 +322,23 @@ fn exec_args(raw: &Raw, command: &str) -> Result<Exec, Error> {
         continue_on_error: raw.has("continue-on-error"),
         parallel_limit: raw.count("parallel-limit")?,
         keyfile: raw.value("keyfile").map(PathBuf::from),
+        timeout: timeout_flag(raw)?,
     })
+}
+
+/// `--timeout DURATION`: more than zero.
+fn timeout_flag(raw: &Raw) -> Result<Option<Duration>, Error> {
+    let Some(t) = raw.value("timeout") else {
+        return Ok(None);
+    };
+    let timeout = crate::config::duration::parse(t).map_err(|m| {
+        Error::usage(format!("--timeout: {m}")).with_help("for example: --timeout 5s")
+    })?;
+    if timeout.is_zero() {
+        return Err(Error::usage("--timeout must be greater than zero")
+            .with_help("for example: --timeout 5s"));
+    }
+    Ok(Some(timeout))
 }
 
 fn run_args(raw: &Raw) -> Result<RunArgs, Error> {
@@ -338,6 +359,7 @@ fn run_args(raw: &Raw) -> Result<RunArgs, Error> {
     Ok(RunArgs {
         targets: raw.positionals.clone(),
         rest: raw.rest.clone(),
+        shorthand: raw.shorthand,
         exec: exec_args(raw, "run")?,
         dry_run: raw.has("dry-run"),
         force: raw.has("force"),
@@ -350,16 +372,7 @@ fn run_args(raw: &Raw) -> Result<RunArgs, Error> {
 }
 
 fn checks(raw: &Raw) -> Result<Checks, Error> {
-    let timeout = match raw.value("timeout") {
-        None => Duration::from_secs(5),
-        Some(t) => crate::config::duration::parse(t).map_err(|m| {
-            Error::usage(format!("--timeout: {m}")).with_help("for example: --timeout 5s")
-        })?,
-    };
-    if timeout.is_zero() {
-        return Err(Error::usage("--timeout must be greater than zero")
-            .with_help("for example: --timeout 5s"));
-    }
+    let timeout = timeout_flag(raw)?.unwrap_or(Duration::from_secs(5));
     Ok(Checks {
         skip_connectivity: raw.has("skip-connectivity"),
         skip_auth: raw.has("skip-auth"),

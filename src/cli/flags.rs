@@ -31,7 +31,7 @@ pub const COMMANDS: &[CommandDef] = &[
     CommandDef {
         name: "list",
         args: "",
-        about: "List tasks with their description, dependencies and targets",
+        about: "List tasks with their parameters, description, aliases, dependencies and targets",
         arity: (0, Some(0)),
         complete: "",
     },
@@ -293,8 +293,8 @@ pub const FLAGS: &[Flag] = &[
         short: None,
         value: Some("DURATION"),
         choices: &[],
-        help: "Time limit of each check (default 5s)",
-        commands: &["preflight"],
+        help: "run, resume: limit of each command attempt that sets no timeout of its own (instead of [config] timeout); preflight: limit of each check (default 5s)",
+        commands: &["run", "resume", "preflight"],
     },
     Flag {
         long: "parallel",

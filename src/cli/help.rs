@@ -24,7 +24,10 @@ fn table(rows: &[(String, &str)]) -> String {
 pub fn general() -> String {
     let mut s = format!(
         "nexus {} — run named tasks locally and over SSH as a parallel DAG\n\n\
-         Usage: nexus [FLAGS] COMMAND [ARGS]\n\nCommands:\n",
+         Usage: nexus [FLAGS] COMMAND [ARGS]\n\
+         \x20      nexus [FLAGS] TASK...   (nexus run TASK..., when TASK is no command)\n\
+         \x20      nexus [FLAGS]           (the file's `default` task, else the list of tasks)\n\n\
+         Commands:\n",
         env!("CARGO_PKG_VERSION")
     );
     let rows: Vec<(String, &str)> = COMMANDS
@@ -150,7 +153,7 @@ _nexus() {{\n\
   for ((i = 1; i < COMP_CWORD; i++)); do\n\
     case \"${{COMP_WORDS[i]}}\" in -*) ;; *) cmd=\"${{COMP_WORDS[i]}}\"; break ;; esac\n\
   done\n\
-  case \"$cmd\" in\n{cases}    *) opts=\"{} {global}\" ;;\n  esac\n\
+  case \"$cmd\" in\n{cases}    *) opts=\"{} {global} $(nexus list --names 2>/dev/null)\" ;;\n  esac\n\
   COMPREPLY=($(compgen -W \"$opts\" -- \"$cur\"))\n\
 }}\n\
 complete -F _nexus nexus\n",
@@ -165,7 +168,7 @@ fn zsh() -> String {
     for c in COMMANDS {
         s += &format!("    '{}:{}'\n", c.name, c.about.replace('\'', "'\\''"));
     }
-    s += "  )\n  if (( CURRENT == 2 )); then\n    _describe 'command' commands\n    return\n  fi\n  case $words[2] in\n";
+    s += "  )\n  if (( CURRENT == 2 )); then\n    _describe 'command' commands\n    compadd -- $(nexus list --names 2>/dev/null)\n    return\n  fi\n  case $words[2] in\n";
     for c in COMMANDS {
         s += &format!("    {})\n      _arguments \\\n", c.name);
         for f in flags_for(c.name) {
@@ -240,6 +243,11 @@ fn fish() -> String {
         );
     }
     s += "complete -c nexus -n '__fish_seen_subcommand_from run' -a '(nexus list --names 2>/dev/null)'\n";
+    // `nexus TASK` runs TASK: task names complete where a command would.
+    s += &format!(
+        "complete -c nexus -n 'not __fish_seen_subcommand_from {}' -a '(nexus list --names 2>/dev/null)'\n",
+        names.join(" ")
+    );
     s += &format!(
         "complete -c nexus -n '__fish_seen_subcommand_from help' -a '{}'\n",
         names.join(" ")

@@ -9,7 +9,7 @@ pub mod help;
 use std::collections::HashMap;
 use std::ffi::OsString;
 
-use flags::{Flag, COMMANDS, FLAGS};
+use flags::{Flag, FLAGS};
 
 use crate::error::{did_you_mean, Error};
 
@@ -18,6 +18,8 @@ use crate::error::{did_you_mean, Error};
 pub struct Raw {
     /// The subcommand; None when only global flags were given (e.g. `nexus --version`).
     pub command: Option<&'static str>,
+    /// `nexus TASK ...`: the first word was no command name, and is taken as `run`'s.
+    pub shorthand: bool,
     pub positionals: Vec<String>,
     /// The words after `--` (for a task's variadic parameter).
     pub rest: Vec<String>,
@@ -152,16 +154,16 @@ impl RawParser {
             return Ok(());
         }
         match flags::command(&v) {
-            Some(c) => {
-                self.raw.command = Some(c.name);
-                Ok(())
-            }
+            Some(c) => self.raw.command = Some(c.name),
             None => {
-                let help = did_you_mean(&v, COMMANDS.iter().map(|c| c.name))
-                    .unwrap_or_else(|| "run `nexus help` to see the commands".into());
-                Err(Error::usage(format!("unknown command `{v}`")).with_help(help))
+                // `nexus TASK ...` is `nexus run TASK ...` (cmd::run tells a mistyped
+                // command from an unknown task).
+                self.raw.command = Some("run");
+                self.raw.shorthand = true;
+                self.raw.positionals.push(v);
             }
         }
+        Ok(())
     }
 
     /// The value of `flag` (empty for a switch), checked against its choices.
@@ -191,12 +193,28 @@ impl RawParser {
     /// Flags that do not apply to the command, and its number of positionals.
     fn finish(self) -> Result<Raw, Error> {
         let Some(cmd) = self.raw.command else {
+            // A bare `nexus` runs the default task: it takes `run`'s flags.
+            let bare = !self.raw.has("help") && !self.raw.has("version");
+            if let Some((flag, shown)) =
+                self.seen.iter().find(|(f, _)| bare && !f.applies_to("run"))
+            {
+                return Err(usage_error(
+                    format!("{shown} needs a command"),
+                    Some(format!("it is a flag of: {}", flag.commands.join(", "))),
+                    None,
+                ));
+            }
             return Ok(self.raw);
+        };
+        let shown_cmd = if self.raw.shorthand {
+            format!("nexus {}", self.raw.positionals[0])
+        } else {
+            format!("nexus {cmd}")
         };
         for (flag, shown) in &self.seen {
             if !flag.applies_to(cmd) {
                 return Err(usage_error(
-                    format!("{shown} does not apply to `nexus {cmd}`"),
+                    format!("{shown} does not apply to `{shown_cmd}`"),
                     Some(format!("it is a flag of: {}", flag.commands.join(", "))),
                     Some(cmd),
                 ));
@@ -248,6 +266,7 @@ fn check_arity(cmd: &str, positionals: &[String]) -> Result<(), Error> {
 
 #[cfg(test)]
 mod tests {
+    use super::flags::COMMANDS;
     use super::*;
     use std::collections::HashSet;
 
@@ -290,8 +309,14 @@ mod tests {
     fn errors_suggest() {
         let e = p(&["run", "--verbos", "x"]).unwrap_err();
         assert_eq!(e.title, "unknown flag `--verbos`");
-        let e = p(&["rnu"]).unwrap_err();
-        assert_eq!(e.title, "unknown command `rnu`");
+        let a = p(&["rnu", "-v"]).unwrap();
+        assert_eq!((a.command, a.shorthand), (Some("run"), true));
+        assert_eq!(a.positionals, ["rnu"]);
+        let e = p(&["build", "--names"]).unwrap_err();
+        assert_eq!(e.title, "--names does not apply to `nexus build`");
+        let e = p(&["--names"]).unwrap_err();
+        assert_eq!(e.title, "--names needs a command");
+        assert!(p(&["-n", "-v"]).is_ok());
         let e = p(&["list", "-v"]).unwrap_err();
         assert_eq!(e.title, "-v does not apply to `nexus list`");
         let e = p(&["run"]).unwrap_err();

@@ -55,7 +55,7 @@ pub fn resolve(g: &Global, host: &str, ssh_config: &Option<Option<PathBuf>>) -> 
                 .with_help("fix the list in ssh_config, or remove it to use nexus's defaults")
         })
     };
-    let mut lines = resolved.ssh_g_lines();
+    let mut lines = resolved.nexus_lines();
     lines.push(format!(
         "kexalgorithms {}",
         algorithms(Kind::Kex, &resolved.kex_algorithms)?

@@ -6,9 +6,13 @@ use super::print;
 use crate::cli::help;
 use crate::error::Error;
 
+/// A bare `nexus` where no nexus.toml is found: the help, and what to do.
 pub fn missing() -> Result<i32, Error> {
     let _ = write!(std::io::stderr(), "{}", help::general());
-    Err(Error::usage("no command given").with_help("for example: nexus run build"))
+    Err(
+        Error::usage("no command given, and no nexus.toml here or in a parent directory")
+            .with_help("`nexus init` writes a starter nexus.toml; then `nexus` lists its tasks"),
+    )
 }
 
 pub fn help(command: Option<&str>) -> Result<i32, Error> {

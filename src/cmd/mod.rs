@@ -27,7 +27,7 @@ use crate::run::RunInfo;
 pub fn dispatch(inv: &Invocation) -> Result<i32, Error> {
     let g = &inv.global;
     match &inv.command {
-        Command::Missing => info::missing(),
+        Command::Bare(a) => run::bare(g, a),
         Command::Help(c) => info::help(*c),
         Command::Version => info::version(),
         Command::Completions(shell) => info::completions(shell),
@@ -73,6 +73,7 @@ fn load(g: &Global) -> Result<Config, Error> {
 
 fn load_path(path: &std::path::Path) -> Result<Config, Error> {
     let c = config::load(path)?;
+    crate::userenv::export_dotenv(&c.dotenv);
     crate::logging::config_level(c.settings.log_level.as_deref());
     log::debug!(
         "config: loaded {} ({} tasks)",
@@ -130,6 +131,7 @@ fn prepare(
     };
     let mut info = RunInfo::new(&config.root);
     info.vars = config.vars.clone();
+    info.configure(&config);
     crate::run::preconditions(&config, &plan.tasks, &mut info)?;
     if let Some((values, redactor)) = crate::secrets::used::for_run(&config, &plan.tasks, keyfile)?
     {

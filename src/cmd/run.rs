@@ -16,11 +16,63 @@ use crate::state::{self, history};
 use crate::{dryrun, preflight, signals};
 
 pub fn run(g: &Global, args: &RunArgs) -> Result<i32, Error> {
+    let config = match load(g) {
+        Err(_) if args.shorthand && super::config_path(g).is_err() => {
+            let word = &args.targets[0];
+            return Err(shorthand_error(word, None).with_help(format!(
+                "`nexus {word}` would run task `{word}`, but there is no nexus.toml here or in a parent directory"
+            )));
+        }
+        r => r?,
+    };
+    if args.shorthand && config.task_index(&args.targets[0]).is_none() {
+        return Err(shorthand_error(&args.targets[0], Some(&config)));
+    }
+    run_config(g, args, config)
+}
+
+/// A bare `nexus`: the file's `default` task, else the list of its tasks.
+pub fn bare(g: &Global, args: &RunArgs) -> Result<i32, Error> {
+    if super::config_path(g).is_err() {
+        return super::info::missing();
+    }
+    let config = load(g)?;
+    let Some(d) = config.default else {
+        return super::list::print_list(&config);
+    };
+    let args = RunArgs {
+        targets: vec![config.tasks[d].name.clone()],
+        ..args.clone()
+    };
+    run_config(g, &args, config)
+}
+
+/// `nexus WORD` where WORD is neither a command nor a task (None: no nexus.toml).
+fn shorthand_error(word: &str, config: Option<&crate::config::Config>) -> Error {
+    let commands = crate::cli::flags::COMMANDS.iter().map(|c| c.name);
+    let (title, help) = match config {
+        None => (
+            format!("unknown command `{word}`"),
+            crate::error::did_you_mean(word, commands)
+                .unwrap_or_else(|| "run `nexus help` to see the commands".into()),
+        ),
+        Some(c) => (
+            format!("`{word}` is neither a command nor a task"),
+            crate::error::did_you_mean(word, c.runnable_names())
+                .or_else(|| crate::error::did_you_mean(word, commands))
+                .unwrap_or_else(|| {
+                    "`nexus list` shows the tasks, `nexus help` the commands".into()
+                }),
+        ),
+    };
+    Error::usage(title).with_help(help)
+}
+
+fn run_config(g: &Global, args: &RunArgs, config: crate::config::Config) -> Result<i32, Error> {
     let overrides = RunOverrides {
         user: args.user.clone(),
         identity: args.identity.clone(),
     };
-    let config = load(g)?;
     let (targets, mut bound) = crate::bind::bind(&config, &args.targets, &args.rest)?;
     let mut p = prepare(
         config,
@@ -216,7 +268,11 @@ fn offer_resume(
 }
 
 /// Run a prepared plan with its journal: recorder, signals, scheduler. The exit code.
-pub fn execute(g: &Global, exec: &Exec, p: Prepared, journal: Journal) -> Result<i32, Error> {
+pub fn execute(g: &Global, exec: &Exec, mut p: Prepared, journal: Journal) -> Result<i32, Error> {
+    if exec.timeout.is_some() {
+        p.info.timeouts.command = exec.timeout;
+        p.info.timeouts.from_flag = true;
+    }
     let opts = scheduler::Options {
         parallel_limit: exec
             .parallel_limit
@@ -224,6 +280,7 @@ pub fn execute(g: &Global, exec: &Exec, p: Prepared, journal: Journal) -> Result
         max_connections: p.config.settings.max_connections,
         continue_on_error: exec.continue_on_error,
         hosts_override: p.hosts_override.clone(),
+        stdout_is_data: exec.show.format == output::Format::Json,
     };
     signals::install();
     let out = output::Options {

@@ -22,6 +22,8 @@ pub enum Kind {
     Duration,
     /// A string, or a list of strings.
     Strings,
+    /// A list of strings.
+    List,
     /// One of these words.
     Choice(&'static [&'static str]),
     /// A table of names to strings.
@@ -47,7 +49,9 @@ pub fn names<T>(keys: &[Key<T>]) -> Vec<&'static str> {
 }
 
 /// Keys of the top level (read by `load::document` itself).
-pub const TOP: &[&str] = &["version", "config", "vars", "hosts", "tasks"];
+pub const TOP: &[&str] = &[
+    "version", "default", "dotenv", "config", "vars", "env", "hosts", "tasks",
+];
 
 /// Keys of a host group written as a table.
 pub const GROUP: &[&str] = &["groups", "hosts"];
@@ -178,6 +182,24 @@ pub const CONFIG: &[Key<Settings>] = &[
         doc: "master key file of .nexus/secrets.enc (after NEXUS_MASTER_KEY, --keyfile and NEXUS_KEYFILE)",
         read: |w, v, s| s.secrets_keyfile = w.string(v, "secrets_keyfile"),
     },
+    Key {
+        name: "timeout",
+        kind: Kind::Duration,
+        doc: "limit of one command attempt when the command sets none (default: none); run --timeout wins",
+        read: |w, v, s| s.timeout = w.duration(v, "timeout", false).or(s.timeout),
+    },
+    Key {
+        name: "task_timeout",
+        kind: Kind::Duration,
+        doc: "limit of a task on one host when the task sets none (default: none)",
+        read: |w, v, s| s.task_timeout = w.duration(v, "task_timeout", false).or(s.task_timeout),
+    },
+    Key {
+        name: "shell",
+        kind: Kind::List,
+        doc: "program and arguments local commands run under, the command last (default [\"sh\", \"-c\"])",
+        read: |w, v, s| s.shell = w.shell(v).or(s.shell.take()),
+    },
 ];
 
 /// `[config] output`.
@@ -219,10 +241,8 @@ pub const TASK: &[Key<TaskDraft>] = &[
     Key {
         name: "timeout",
         kind: Kind::Duration,
-        doc: "limit of the whole task on one host",
-        read: |w, v, d| {
-            d.task.timeout = w.duration(v, "timeout", false).unwrap_or(d.task.timeout);
-        },
+        doc: "limit of the whole task on one host (default: [config] task_timeout, else none)",
+        read: |w, v, d| d.task.timeout = w.duration(v, "timeout", false).or(d.task.timeout),
     },
     Key {
         name: "dir",
@@ -260,6 +280,27 @@ pub const TASK: &[Key<TaskDraft>] = &[
         doc: "a command, or a list of commands and command tables",
         read: |w, v, d| d.task.commands = w.commands(v, &d.task.name.clone()),
     },
+    Key {
+        name: "aliases",
+        kind: Kind::Strings,
+        doc: "other names that run the task (`nexus run ALIAS`)",
+        read: |w, v, d| d.aliases = w.aliases(v),
+    },
+    Key {
+        name: "private",
+        kind: Kind::Bool,
+        doc: "left out of `nexus list`, still runnable (also: a name starting with `_`)",
+        read: |w, v, d| d.task.private |= w.boolean(v, "private").unwrap_or(false),
+    },
+    Key {
+        name: "interactive",
+        kind: Kind::Bool,
+        doc: "runs alone, attached to the terminal (stdin too); its output is not captured",
+        read: |w, v, d| {
+            d.task.interactive = w.boolean(v, "interactive").unwrap_or(false);
+            d.interactive_span = Some(v.span());
+        },
+    },
 ];
 
 pub const COMMAND: &[Key<Command>] = &[
@@ -293,8 +334,8 @@ pub const COMMAND: &[Key<Command>] = &[
     Key {
         name: "timeout",
         kind: Kind::Duration,
-        doc: "limit of one attempt",
-        read: |w, v, c| c.timeout = w.duration(v, "timeout", false).unwrap_or(c.timeout),
+        doc: "limit of one attempt (default: run --timeout, else [config] timeout, else none)",
+        read: |w, v, c| c.timeout = w.duration(v, "timeout", false).or(c.timeout),
     },
     Key {
         name: "retries",
@@ -333,6 +374,41 @@ impl Walker<'_> {
         None
     }
 
+    /// `shell`: a program and its arguments, the command line goes last.
+    fn shell(&mut self, v: &Value) -> Option<Vec<String>> {
+        let example = "shell = [\"bash\", \"-euo\", \"pipefail\", \"-c\"]";
+        let DeValue::Array(items) = v.get_ref() else {
+            self.error(
+                v.span(),
+                format!(
+                    "`shell` must be a list of strings, found {}",
+                    v.get_ref().type_str()
+                ),
+                Some(format!(
+                    "give the program and its arguments apart; the command line goes last: {example}"
+                )),
+            );
+            return None;
+        };
+        let mut words = Vec::new();
+        for item in items.iter() {
+            let word = self.string(item, "shell")?;
+            if !self.no_nul(&word, item.span()) {
+                return None;
+            }
+            words.push(word);
+        }
+        if words.first().is_none_or(|w| w.is_empty()) {
+            self.error(
+                v.span(),
+                "`shell` names no program",
+                Some(format!("the first word is the program: {example}")),
+            );
+            return None;
+        }
+        Some(words)
+    }
+
     fn strategy(&mut self, v: &Value) -> Option<Strategy> {
         let s = self.string(v, "strategy")?;
         match s.as_str() {
@@ -352,7 +428,7 @@ impl Walker<'_> {
     }
 
     /// `env = { NAME = "value" }`: strings (numbers and booleans as written).
-    fn env(
+    pub(super) fn env(
         &mut self,
         v: &Value,
     ) -> Vec<(String, super::model::Spanned<super::template::Template>)> {
@@ -401,14 +477,24 @@ mod tests {
         let src = "[config]\nssh_user = \"u\"\nssh_port = 2222\nssh_identity = \"k\"\nssh_config = \"none\"\n\
                    known_hosts = \"kh\"\nhost_key_checking = \"off\"\nconnect_timeout = \"3s\"\n\
                    parallel_limit = 3\npool_size = 2\nmax_connections = 9\nlog_level = \"debug\"\n\
+                   timeout = \"4s\"\ntask_timeout = \"6s\"\nshell = [\"bash\", \"-c\"]\n\
                    [tasks.a]\nrun = \"true\"\n[tasks.b]\ndesc = \"d\"\ndeps = [\"a\"]\non = \"local\"\n\
                    strategy = \"serial\"\ntimeout = \"9s\"\ndir = \"x\"\nenv = { A = \"1\" }\n\
-                   continue_on_error = true\nrun = [{ cmd = \"c\", sudo = true, user = \"u\", pty = true, \
+                   continue_on_error = true\naliases = [\"bb\"]\nprivate = true\ninteractive = true\n\
+                   run = [{ cmd = \"c\", user = \"u\", pty = true, \
                    timeout = \"2s\", retries = 3, retry_delay = \"5s\", continue_on_error = true }]\n";
         let c = super::super::load::parse(
             std::path::Path::new("nexus.toml"),
             std::path::Path::new("."),
             src,
+        );
+        // An interactive task's command may not use sudo: the one error of the file.
+        let e = c.unwrap_err();
+        assert_eq!(e.diagnostics.len(), 1, "{e}");
+        let c = super::super::load::parse(
+            std::path::Path::new("nexus.toml"),
+            std::path::Path::new("."),
+            &src.replace("interactive = true", "interactive = false"),
         )
         .unwrap();
         let s = &c.settings;
@@ -420,13 +506,23 @@ mod tests {
         assert_eq!(s.ssh_config, None);
         assert_eq!(s.host_key_checking, HostKeyChecking::Off);
         assert_eq!(s.log_level.as_deref(), Some("debug"));
+        let secs = std::time::Duration::from_secs;
+        assert_eq!((s.timeout, s.task_timeout), (Some(secs(4)), Some(secs(6))));
+        assert_eq!(
+            s.shell.as_deref(),
+            Some(&["bash".to_string(), "-c".to_string()][..])
+        );
         let b = &c.tasks[1];
         assert_eq!(b.desc.as_deref(), Some("d"));
         assert_eq!((b.deps.clone(), b.strategy), (vec![0], Strategy::Serial));
         assert!(b.continue_on_error && b.dir.is_some() && b.env.len() == 1);
+        assert_eq!(
+            (b.aliases.clone(), b.private, b.timeout),
+            (vec!["bb".to_string()], true, Some(secs(9)))
+        );
         let cmd = &b.commands[0];
         assert!(cmd.sudo && cmd.pty && cmd.continue_on_error);
         assert_eq!((cmd.user.as_deref(), cmd.retries), (Some("u"), 3));
-        assert_eq!(cmd.retry_delay, std::time::Duration::from_secs(5));
+        assert_eq!((cmd.retry_delay, cmd.timeout), (secs(5), Some(secs(2))));
     }
 }

@@ -290,11 +290,20 @@ impl<'a> Walker<'a> {
             Some(t) => self.vars(t),
             None => Vec::new(),
         };
+        let env = doc.get("env").map(|v| self.env(v)).unwrap_or_default();
+        let dotenv_files = doc
+            .get("dotenv")
+            .map(|v| self.dotenv(v))
+            .unwrap_or_default();
         let tasks = match doc.get("tasks").and_then(|v| self.table(v, "tasks")) {
             Some(t) => self.tasks(t),
             None => Vec::new(),
         };
         self.check_names(&tasks, &vars);
+        self.check_env_names(&env, &vars);
+        let default = doc
+            .get("default")
+            .and_then(|v| self.default_task(v, &tasks));
         Config {
             path: path.to_path_buf(),
             root: root.to_path_buf(),
@@ -303,7 +312,86 @@ impl<'a> Walker<'a> {
             groups: std::mem::take(&mut self.groups),
             tasks,
             vars,
+            default,
+            env,
+            dotenv_files,
+            dotenv: Vec::new(),
         }
+    }
+
+    /// `dotenv`: file names, relative to the project root.
+    fn dotenv(&mut self, v: &Value) -> Vec<(String, Range<usize>)> {
+        let mut out = Vec::new();
+        for (file, span) in self.string_list(v, "dotenv").unwrap_or_default() {
+            if file.is_empty() {
+                self.error(
+                    span,
+                    "a dotenv file name cannot be empty",
+                    Some(
+                        "write the file's path, relative to the project root: dotenv = [\".env\"]"
+                            .into(),
+                    ),
+                );
+            } else if self.no_nul(&file, span.clone()) {
+                out.push((file, span));
+            }
+        }
+        out
+    }
+
+    /// `[env]` values are rendered for every task: they may use the built-ins and
+    /// `[vars]`, not one task's `args`.
+    fn check_env_names(
+        &mut self,
+        env: &[(String, Spanned<Template>)],
+        vars: &[(String, toml::Value)],
+    ) {
+        use super::template::BUILTINS;
+        let known: Vec<&str> = BUILTINS
+            .iter()
+            .copied()
+            .chain(vars.iter().map(|(k, _)| k.as_str()))
+            .collect();
+        for (_, tpl) in env {
+            for (name, inner) in tpl.value.names() {
+                if known.contains(&name) {
+                    continue;
+                }
+                let help = did_you_mean(name, known.iter().copied()).unwrap_or_else(|| {
+                    format!(
+                        "`[env]` is for every task: it can use {} and `[vars]` (a task's `args` only in its own `env`)",
+                        BUILTINS.join(", ")
+                    )
+                });
+                self.error(
+                    tpl.file_span(inner),
+                    format!("unknown variable `{name}`"),
+                    Some(help),
+                );
+            }
+        }
+    }
+
+    /// `default`: the task (or alias) a bare `nexus` runs.
+    fn default_task(&mut self, v: &Value, tasks: &[Task]) -> Option<usize> {
+        let name = self.string(v, "default")?;
+        let found = tasks
+            .iter()
+            .position(|t| t.name == name)
+            .or_else(|| tasks.iter().position(|t| t.aliases.contains(&name)));
+        if found.is_none() {
+            let names = tasks.iter().flat_map(|t| {
+                std::iter::once(t.name.as_str()).chain(t.aliases.iter().map(String::as_str))
+            });
+            let help = did_you_mean(&name, names)
+                .unwrap_or_else(|| super::tasks::defined_tasks(&self.task_names));
+            self.error(
+                v.span(),
+                format!("`default` names undefined task `{name}`"),
+                Some(help),
+            );
+        }
+        found
     }
 
     /// Read every key of `table` that `keys` declares into `into`; report the others

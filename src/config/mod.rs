@@ -2,6 +2,7 @@
 //! Must not: run commands or connect anywhere.
 
 pub mod cycle;
+pub mod dotenv;
 pub mod duration;
 mod groups;
 pub mod host;
@@ -70,6 +71,7 @@ pub fn load(path: &Path) -> Result<Config, Error> {
         .unwrap_or_else(|| PathBuf::from("."));
     let mut config = parse(&display, &root, &source)?;
     config.path = path.to_path_buf();
+    config.dotenv = dotenv::load(&root, &config.dotenv_files, &display, &config.source)?;
     Ok(config)
 }
 
@@ -173,13 +175,10 @@ impl Config {
     /// (read without a key: names are plain), in file order; a store that cannot be read
     /// is one diagnostic.
     pub fn unknown_secrets(&self, tasks: &[usize]) -> Vec<Diagnostic> {
-        let mut found: Vec<(Range<usize>, &str, &str)> = Vec::new();
-        for &i in tasks {
-            let t = &self.tasks[i];
-            for tpl in t.templates() {
-                for (name, inner) in tpl.value.secrets() {
-                    found.push((tpl.file_span(inner), name, t.name.as_str()));
-                }
+        let mut found: Vec<(Range<usize>, &str, String)> = Vec::new();
+        for (who, tpl) in self.run_templates(tasks) {
+            for (name, inner) in tpl.value.secrets() {
+                found.push((tpl.file_span(inner), name, who.clone()));
             }
         }
         if found.is_empty() {
@@ -202,12 +201,12 @@ impl Config {
         for (span, name, task) in found {
             let (message, help) = match &names {
                 None => (
-                    format!("task `{task}` uses secret `{name}`, but {} does not exist", shown.display()),
+                    format!("{task} uses secret `{name}`, but {} does not exist", shown.display()),
                     format!("create the store with `nexus secret init`, then `nexus secret set {name}`"),
                 ),
                 Some(n) if n.iter().any(|x| x == name) => continue,
                 Some(n) => (
-                    format!("task `{task}` uses secret `{name}`, which is not in {}", shown.display()),
+                    format!("{task} uses secret `{name}`, which is not in {}", shown.display()),
                     crate::error::did_you_mean(name, n.iter().map(String::as_str)).unwrap_or_else(|| {
                         format!("add it with `nexus secret set {name}`; `nexus secret list` shows the names")
                     }),
@@ -223,23 +222,17 @@ impl Config {
         out
     }
 
-    /// Required `env("X")` placeholders that are unset, in the given tasks: one diagnostic
-    /// each, in file order; only the first `MAX_SHOWN` are located (the others are only
-    /// counted by `Error::validation`).
+    /// Required `env("X")` placeholders that are unset (in the process environment and
+    /// the dotenv files), in the given tasks and in `[env]` when one of them runs
+    /// commands: one diagnostic each, in file order; only the first `MAX_SHOWN` are
+    /// located (the others are only counted by `Error::validation`).
     pub fn unset_env(&self, tasks: &[usize]) -> Vec<Diagnostic> {
         let file = display_path(&self.path);
-        let mut found: Vec<(Range<usize>, &str, &str)> = Vec::new();
-        for &i in tasks {
-            let t = &self.tasks[i];
-            let templates = t
-                .commands
-                .iter()
-                .map(|c| &c.template)
-                .chain(t.dir.iter())
-                .chain(t.env.iter().map(|(_, v)| v));
-            for tpl in templates {
-                for (name, inner) in tpl.value.unset_env() {
-                    found.push((tpl.file_span(inner), name, t.name.as_str()));
+        let mut found: Vec<(Range<usize>, String, String)> = Vec::new();
+        for (who, tpl) in self.run_templates(tasks) {
+            for (name, inner) in tpl.value.unset_env() {
+                if self.dotenv_var(name).is_none() {
+                    found.push((tpl.file_span(inner), name.to_string(), who.clone()));
                 }
             }
         }
@@ -248,15 +241,15 @@ impl Config {
         found
             .into_iter()
             .enumerate()
-            .map(|(n, (span, name, task))| {
+            .map(|(n, (span, name, who))| {
                 let d = Diagnostic::new(format!(
-                    "task `{task}` needs environment variable `{name}`, which is not set"
+                    "{who} needs environment variable `{name}`, which is not set"
                 ));
                 if n >= MAX_SHOWN {
                     return d;
                 }
                 d.at(locator.locate(span)).help(format!(
-                    "set it (export {name}=...) or give a default: {{{{ env(\"{name}\", \"...\") }}}}"
+                    "set it (export {name}=...), put it in a dotenv file, or give a default: {{{{ env(\"{name}\", \"...\") }}}}"
                 ))
             })
             .collect()

@@ -9,8 +9,9 @@ use std::time::Duration;
 use super::host::HostSpec;
 use super::template::Template;
 
-pub const DEFAULT_TASK_TIMEOUT: Duration = Duration::from_secs(300);
-pub const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
+/// There is no default timeout of a command or a task (docs/nexus-toml.md): a command
+/// may run as long as it runs, as in make, unless `timeout` or `task_timeout` says
+/// otherwise. A dead SSH connection is found by keepalives, not by a timeout.
 pub const DEFAULT_RETRY_DELAY: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Clone)]
@@ -28,6 +29,15 @@ pub struct Config {
     pub tasks: Vec<Task>,
     /// `[vars]`: template variables of every task, in file order.
     pub vars: Vec<(String, toml::Value)>,
+    /// `default`: the task a bare `nexus` runs (an index into `tasks`).
+    pub default: Option<usize>,
+    /// `[env]`: environment of every task's commands (a task's `env` wins).
+    pub env: Vec<(String, Spanned<Template>)>,
+    /// `dotenv`: the files as written (relative to the project root), with their spans.
+    pub dotenv_files: Vec<(String, Range<usize>)>,
+    /// What the dotenv files define, later files winning; filled by `config::load`
+    /// (`parse` reads no files). The process environment wins over these.
+    pub dotenv: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,6 +82,14 @@ pub struct Settings {
     pub output: Option<crate::output::Mode>,
     /// `secrets_keyfile`: master key file of `.nexus/secrets.enc`, as written.
     pub secrets_keyfile: Option<String>,
+    /// `timeout`: limit of one command attempt when the command sets none (`run
+    /// --timeout` wins); None: no limit.
+    pub timeout: Option<Duration>,
+    /// `task_timeout`: limit of a task on one host when the task sets none.
+    pub task_timeout: Option<Duration>,
+    /// `shell`: the program and arguments local commands run under, the command line
+    /// last; None: `sh -c`.
+    pub shell: Option<Vec<String>>,
 }
 
 impl Default for Settings {
@@ -91,6 +109,9 @@ impl Default for Settings {
             log_level: None,
             output: None,
             secrets_keyfile: None,
+            timeout: None,
+            task_timeout: None,
+            shell: None,
         }
     }
 }
@@ -126,13 +147,20 @@ pub struct Task {
     /// How `on` was written (group and host names), for `nexus list`.
     pub on: Vec<String>,
     pub strategy: Strategy,
-    pub timeout: Duration,
+    /// The task's own `timeout` (on one host); None: `[config] task_timeout`, else none.
+    pub timeout: Option<Duration>,
     pub dir: Option<Spanned<Template>>,
     pub env: Vec<(String, Spanned<Template>)>,
     pub continue_on_error: bool,
     pub commands: Vec<Command>,
     /// `args`: the task's parameters, in order.
     pub params: Vec<Param>,
+    /// Other names that run this task (`aliases`).
+    pub aliases: Vec<String>,
+    /// Left out of `nexus list` (`private = true`, or a name starting with `_`).
+    pub private: bool,
+    /// Runs alone, attached to the terminal (`interactive = true`).
+    pub interactive: bool,
     /// Span of the task's name in `[tasks.NAME]`.
     pub span: Range<usize>,
 }
@@ -173,7 +201,9 @@ pub struct Command {
     pub sudo: bool,
     pub user: Option<String>,
     pub pty: bool,
-    pub timeout: Duration,
+    /// The command's own `timeout` (one attempt); None: `run --timeout`, else
+    /// `[config] timeout`, else none.
+    pub timeout: Option<Duration>,
     pub retries: u32,
     pub retry_delay: Duration,
     pub continue_on_error: bool,
@@ -201,11 +231,46 @@ impl<T> Spanned<T> {
 }
 
 impl Config {
+    /// The task called `name`, or that has `name` among its aliases.
     pub fn task_index(&self, name: &str) -> Option<usize> {
-        self.tasks.iter().position(|t| t.name == name)
+        self.tasks.iter().position(|t| t.name == name).or_else(|| {
+            self.tasks
+                .iter()
+                .position(|t| t.aliases.iter().any(|a| a == name))
+        })
     }
 
     pub fn task_names(&self) -> impl Iterator<Item = &str> {
         self.tasks.iter().map(|t| t.name.as_str())
+    }
+
+    /// Names that run a task: task names and aliases (for suggestions).
+    pub fn runnable_names(&self) -> impl Iterator<Item = &str> {
+        self.tasks.iter().flat_map(|t| {
+            std::iter::once(t.name.as_str()).chain(t.aliases.iter().map(String::as_str))
+        })
+    }
+
+    /// The templates a run of `tasks` renders, each with who uses it ("task `x`", or
+    /// "[env]", which every task with commands renders).
+    pub fn run_templates(&self, tasks: &[usize]) -> Vec<(String, &Spanned<Template>)> {
+        let mut out: Vec<(String, &Spanned<Template>)> = Vec::new();
+        for &i in tasks {
+            let t = &self.tasks[i];
+            out.extend(t.templates().map(|tpl| (format!("task `{}`", t.name), tpl)));
+        }
+        if tasks.iter().any(|&i| !self.tasks[i].commands.is_empty()) {
+            out.extend(self.env.iter().map(|(_, v)| ("[env]".to_string(), v)));
+        }
+        out
+    }
+
+    /// The value of `name` in a dotenv file, when the process environment lacks it.
+    pub fn dotenv_var(&self, name: &str) -> Option<&str> {
+        self.dotenv
+            .iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 }

@@ -12,7 +12,7 @@ use toml::de::DeTable;
 use super::load::Walker;
 use super::model::{Command, Spanned};
 use super::template::Template;
-use super::{DEFAULT_COMMAND_TIMEOUT, DEFAULT_RETRY_DELAY};
+use super::DEFAULT_RETRY_DELAY;
 
 /// The keys a secret step takes.
 pub const SECRET_STEP: &[&str] = &["secret", "to", "mode", "owner", "group", "sudo"];
@@ -72,7 +72,7 @@ impl Walker<'_> {
             sudo,
             user: None,
             pty: false,
-            timeout: DEFAULT_COMMAND_TIMEOUT,
+            timeout: None,
             retries: 0,
             retry_delay: DEFAULT_RETRY_DELAY,
             continue_on_error: false,

@@ -14,10 +14,14 @@ use super::load::{Value, Walker};
 use super::model::*;
 use crate::error::did_you_mean;
 
-/// A task while its keys are read, with the spans of its `deps` (for cycle errors).
+/// A task while its keys are read, with the spans of its `deps` (for cycle errors), its
+/// aliases (checked against every name once all tasks are read) and where it says
+/// `interactive`.
 pub struct TaskDraft {
     pub task: Task,
     pub dep_spans: Vec<Range<usize>>,
+    pub aliases: Vec<(String, Range<usize>)>,
+    pub interactive_span: Option<Range<usize>>,
 }
 
 impl Walker<'_> {
@@ -31,16 +35,21 @@ impl Walker<'_> {
             .collect();
         let mut dep_spans: Vec<Vec<Range<usize>>> = Vec::new();
         let mut tasks = Vec::new();
+        let mut aliases = Vec::new();
         for (k, v) in t.iter() {
             let name = k.get_ref().to_string();
             self.printable_name(&name, k.span(), "task name");
             let Some(tt) = self.table(v, &format!("tasks.{name}")) else {
                 continue;
             };
-            let draft = self.task(&name, k.span(), tt);
+            let mut draft = self.task(&name, k.span(), tt);
+            for (alias, span) in std::mem::take(&mut draft.aliases) {
+                aliases.push((alias, span, tasks.len()));
+            }
             tasks.push(draft.task);
             dep_spans.push(draft.dep_spans);
         }
+        self.check_aliases(&mut tasks, aliases);
         if tasks.len() == names.len() {
             let edges: Vec<Vec<usize>> = tasks.iter().map(|t| t.deps.clone()).collect();
             if let Some(path) = cycle::find(&edges) {
@@ -70,17 +79,25 @@ impl Walker<'_> {
                 targets: vec![Target::Local],
                 on: vec!["local".to_string()],
                 strategy: Strategy::Parallel,
-                timeout: DEFAULT_TASK_TIMEOUT,
+                timeout: None,
                 dir: None,
                 env: Vec::new(),
                 continue_on_error: false,
                 commands: Vec::new(),
                 params: Vec::new(),
+                aliases: Vec::new(),
+                private: name.starts_with('_'),
+                interactive: false,
                 span: span.clone(),
             },
             dep_spans: Vec::new(),
+            aliases: Vec::new(),
+            interactive_span: None,
         };
         self.read_keys(t, keys::TASK, || format!("task `{name}`"), &mut draft);
+        if draft.task.interactive {
+            self.check_interactive(&draft);
+        }
         let empty_run = t
             .get("run")
             .is_some_and(|r| matches!(r.get_ref(), DeValue::Array(a) if a.is_empty()));
@@ -236,7 +253,7 @@ impl Walker<'_> {
             sudo: false,
             user: None,
             pty: false,
-            timeout: DEFAULT_COMMAND_TIMEOUT,
+            timeout: None,
             retries: 0,
             retry_delay: DEFAULT_RETRY_DELAY,
             continue_on_error: false,
@@ -260,6 +277,84 @@ impl Walker<'_> {
         let mut c = self.command_text(&text, cv.span(), task)?;
         self.read_keys(t, keys::COMMAND, || "a command".into(), &mut c);
         Some(c)
+    }
+}
+
+impl Walker<'_> {
+    /// `aliases`: names, each once.
+    pub(super) fn aliases(&mut self, v: &Value) -> Vec<(String, Range<usize>)> {
+        let mut out: Vec<(String, Range<usize>)> = Vec::new();
+        for (alias, span) in self.string_list(v, "aliases").unwrap_or_default() {
+            if alias.trim().is_empty() {
+                self.error(
+                    span,
+                    "an alias cannot be empty",
+                    Some("remove it, or write the name".into()),
+                );
+            } else if self.printable_name(&alias, span.clone(), "alias")
+                && !out.iter().any(|(a, _)| *a == alias)
+            {
+                out.push((alias, span));
+            }
+        }
+        out
+    }
+
+    /// Every alias names one task and is no task's name.
+    fn check_aliases(&mut self, tasks: &mut [Task], aliases: Vec<(String, Range<usize>, usize)>) {
+        let mut owner: std::collections::HashMap<String, usize> = Default::default();
+        let index = std::mem::take(&mut self.task_index);
+        for (alias, span, t) in aliases {
+            let name = tasks[t].name.clone();
+            if index.contains_key(&alias) {
+                let message = if alias == name {
+                    format!("task `{name}` has its own name as an alias")
+                } else {
+                    format!("alias `{alias}` of task `{name}` is the name of another task")
+                };
+                let help = "a name runs one task: rename the alias or the task";
+                self.error(span, message, Some(help.into()));
+            } else if let Some(&other) = owner.get(&alias) {
+                let first = tasks[other].name.clone();
+                self.error(
+                    span,
+                    format!("alias `{alias}` is given to both `{first}` and `{name}`"),
+                    Some("a name runs one task: keep the alias on one of them".into()),
+                );
+            } else {
+                owner.insert(alias.clone(), t);
+                tasks[t].aliases.push(alias);
+            }
+        }
+        self.task_index = index;
+    }
+
+    /// An interactive task runs here, and its commands need no sudo (sudo would take the
+    /// environment nexus passes on the terminal's input).
+    fn check_interactive(&mut self, d: &TaskDraft) {
+        let name = &d.task.name;
+        let span = d.interactive_span.clone().unwrap_or(d.task.span.clone());
+        if d.task
+            .targets
+            .iter()
+            .any(|t| matches!(t, Target::Remote(_)))
+        {
+            self.error(
+                span.clone(),
+                format!("task `{name}` is interactive and runs on remote hosts"),
+                Some(
+                    "interactive tasks run on this machine only: remove `on`, or `interactive`"
+                        .into(),
+                ),
+            );
+        }
+        if d.task.commands.iter().any(|c| c.sudo) {
+            self.error(
+                span,
+                format!("task `{name}` is interactive and has a command with `sudo` or `user`"),
+                Some("write sudo in the command itself (cmd = \"sudo ...\"): an interactive command can answer sudo's password prompt".into()),
+            );
+        }
     }
 }
 

@@ -2,7 +2,9 @@
 //! through poll(2) on the calling thread, a deadline, and cancellation. On timeout or
 //! cancel the whole group is killed (SIGTERM, then SIGKILL after a grace period), so
 //! background grandchildren (`sleep 300 &`) go too. Like make, a command without shell
-//! metacharacters is exec'd directly; everything else runs under `sh -c`.
+//! metacharacters is exec'd directly; everything else runs under `sh -c` (or `[config]
+//! shell`); a `#!` script runs from a private file (`script`). An interactive command
+//! is attached to the terminal instead (`attached`).
 //! Must not: print, or leave a process it started running after a timeout or cancel.
 
 use std::fs::File;
@@ -10,10 +12,13 @@ use std::io::{self, Read};
 use std::os::fd::AsRawFd;
 use std::os::fd::OwnedFd;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+pub use super::attached::Attached;
+use super::script::{self, ScriptFile};
+use super::ssh::remote::quote;
 use super::{Cause, ExecResult, Progress, Stream};
 use crate::{signals, sys};
 
@@ -35,6 +40,18 @@ pub struct LocalCommand {
     pub sudo: Option<Option<String>>,
     /// The line holds a secret: it goes to the shell on stdin, never in an argument list.
     pub secret: bool,
+    /// The shell and its arguments (`[config] shell`); the line goes last.
+    pub shell: Vec<String>,
+    /// Attached to nexus's terminal (an interactive task): stdin, stdout and stderr are
+    /// nexus's own, nothing is captured.
+    pub attached: Option<Attached>,
+}
+
+impl LocalCommand {
+    /// Runs under `sh -c`, where simple lines may be exec'd directly.
+    fn default_shell(&self) -> bool {
+        self.shell == ["sh", "-c"]
+    }
 }
 
 /// The variables a run may set for its commands (docs/nexus-toml.md): those this run
@@ -67,28 +84,58 @@ pub fn direct_argv(line: &str) -> Option<Vec<&str>> {
     Some(argv)
 }
 
-fn build(cmd: &LocalCommand, direct: bool) -> Command {
-    let mut argv: Vec<&str> = Vec::new();
-    let sudo_user;
+/// A file nexus wrote for a command: a `#!` script, run as an executable; or the line
+/// of an interactive command that holds a secret, which the shell sources (its stdin is
+/// the terminal's, so the line cannot go there, and must not go in an argument list).
+#[derive(Debug, Clone, Copy)]
+enum Written<'a> {
+    Script(&'a Path),
+    Sourced(&'a Path),
+}
+
+/// The argv of `cmd`, with `written` the file nexus wrote for it, if any.
+fn argv(cmd: &LocalCommand, direct: bool, written: Option<Written<'_>>) -> Vec<String> {
+    let mut argv: Vec<String> = Vec::new();
     if let Some(user) = &cmd.sudo {
-        argv.extend(["sudo", "-n"]);
+        argv.extend(["sudo".into(), "-n".into()]);
         if let Some(u) = user {
-            sudo_user = u.clone();
-            argv.extend(["-u", &sudo_user]);
+            argv.extend(["-u".into(), u.clone()]);
         }
-        argv.push("--");
+        argv.push("--".into());
     }
-    let through_stdin = payload(cmd).is_some();
-    match direct_argv(&cmd.line).filter(|_| direct && !through_stdin) {
-        Some(words) => argv.extend(words),
+    if payload(cmd).is_some() {
         // The shell reads its script from stdin (no `cat`, no `eval`: one process).
-        None if through_stdin => argv.extend(["sh", "-s"]),
-        None => argv.extend(["sh", "-c", &cmd.line]),
+        argv.extend(["sh".into(), "-s".into()]);
+        return argv;
     }
+    match written {
+        Some(Written::Script(path)) => {
+            argv.push(path.display().to_string());
+            return argv;
+        }
+        Some(Written::Sourced(path)) => {
+            argv.extend(cmd.shell.iter().cloned());
+            argv.push(format!(". {}", quote(&path.display().to_string())));
+            return argv;
+        }
+        None => {}
+    }
+    match direct_argv(&cmd.line).filter(|_| direct && cmd.default_shell()) {
+        Some(words) => argv.extend(words.into_iter().map(str::to_string)),
+        None => {
+            argv.extend(cmd.shell.iter().cloned());
+            argv.push(cmd.line.clone());
+        }
+    }
+    argv
+}
+
+fn build(cmd: &LocalCommand, direct: bool, written: Option<Written<'_>>) -> Command {
+    let argv = argv(cmd, direct, written);
     let program = if cmd.sudo.is_none() && !cmd.env.iter().any(|(k, _)| k == "PATH") {
-        resolve_program(argv[0]).unwrap_or_else(|| PathBuf::from(argv[0]))
+        resolve_program(&argv[0]).unwrap_or_else(|| PathBuf::from(&argv[0]))
     } else {
-        PathBuf::from(argv[0])
+        PathBuf::from(&argv[0])
     };
     let mut c = Command::new(program);
     c.args(&argv[1..]);
@@ -103,6 +150,7 @@ fn build(cmd: &LocalCommand, direct: bool) -> Command {
             c.env_remove(k);
         }
     }
+    let through_stdin = payload(cmd).is_some();
     c.envs(cmd.env.iter().map(|(k, v)| (k, v)))
         .stdin(if through_stdin {
             Stdio::piped()
@@ -112,22 +160,43 @@ fn build(cmd: &LocalCommand, direct: bool) -> Command {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0);
+    if let Some(a) = cmd.attached {
+        super::attached::configure(&mut c, a);
+    }
     c
 }
 
 /// With sudo, which starts the command from a clean environment, the variables go in
 /// as shell code on stdin (never in an argument list), followed by the command, as the
-/// script of `sh -s`.
-/// A line that holds a secret goes the same way.
+/// script of `sh -s`. A line that holds a secret goes the same way. Under another
+/// `[config] shell`, the code execs that shell, which finds the line in its environment
+/// (not in an argument list); a `#!` script under sudo is written to a file by the code
+/// (`script::runner`), as the user sudo runs it as.
 fn payload(cmd: &LocalCommand) -> Option<String> {
-    let script = if cmd.sudo.is_some() && !cmd.env.is_empty() {
-        super::export_script(&cmd.env, &cmd.line)
-    } else if cmd.secret {
-        // The environment goes as it does for any command; the line on stdin.
-        super::export_script(&[], &cmd.line)
-    } else {
+    let is_script = script::is_script(&cmd.line);
+    let sudo = cmd.sudo.is_some();
+    // Without sudo, nexus writes a script's file itself.
+    if !sudo && (is_script || cmd.attached.is_some()) {
         return None;
+    }
+    if !(cmd.secret || (sudo && (!cmd.env.is_empty() || is_script))) {
+        return None;
+    }
+    let line = if is_script {
+        script::runner(&cmd.line)
+    } else if cmd.default_shell() {
+        cmd.line.clone()
+    } else {
+        let shell: Vec<String> = cmd.shell.iter().map(|w| quote(w)).collect();
+        format!(
+            "__nexus_line={}; export __nexus_line\nexec {} 'eval \"$__nexus_line\"'",
+            quote(&cmd.line),
+            shell.join(" ")
+        )
     };
+    // The environment goes as it does for any command, except through sudo.
+    let env: &[(String, String)] = if sudo { &cmd.env } else { &[] };
+    let script = super::export_script(env, &line);
     // One compound command: `sh -s` parses all of it before running any of it, and the
     // command's own stdin is empty, as /dev/null would be.
     Some(format!("{{\n{script}}} </dev/null\n"))
@@ -168,33 +237,92 @@ fn is_current_dir(dir: &std::path::Path) -> bool {
         .is_some_and(|cwd| cwd == dir)
 }
 
-fn spawn(cmd: &LocalCommand) -> io::Result<Child> {
-    match build(cmd, true).spawn() {
+fn spawn(cmd: &LocalCommand, written: Option<Written<'_>>) -> io::Result<Child> {
+    match build(cmd, true, written).spawn() {
         // Not found as a program: let the shell say so, with its usual exit code 127.
-        Err(e) if e.kind() == io::ErrorKind::NotFound && cmd.dir.is_dir() => {
-            build(cmd, false).spawn()
+        Err(e) if e.kind() == io::ErrorKind::NotFound && cmd.dir.is_dir() && written.is_none() => {
+            build(cmd, false, None).spawn()
         }
         r => r,
     }
 }
 
+/// Why `cmd` could not start.
+fn spawn_error(cmd: &LocalCommand, script: Option<&ScriptFile>, e: &io::Error) -> ExecResult {
+    if !cmd.dir.is_dir() {
+        return ExecResult::SpawnError(Cause::new(format!(
+            "working directory {} does not exist",
+            cmd.dir.display()
+        )));
+    }
+    let why = crate::error::io_reason(e);
+    let Some(file) = script else {
+        return ExecResult::SpawnError(Cause::new(format!("cannot start `{}`: {why}", cmd.line)));
+    };
+    let interpreter = script::interpreter(&cmd.line);
+    let cause = match e.kind() {
+        io::ErrorKind::NotFound => Cause::new(format!(
+            "cannot run the script: its interpreter `{interpreter}` was not found"
+        ))
+        .help("check the script's first line (#!/usr/bin/env python3, say)"),
+        io::ErrorKind::PermissionDenied => Cause::new(format!(
+            "cannot run the script from {}: {why}",
+            file.dir().display()
+        ))
+        .help("the temporary directory may be mounted noexec: set TMPDIR to another directory"),
+        _ => Cause::new(format!("cannot run the script (`#!{interpreter}`): {why}")),
+    };
+    ExecResult::SpawnError(cause)
+}
+
 /// Run `cmd` until it exits, `deadline` passes, or the run is cancelled.
 pub fn exec(cmd: &LocalCommand, deadline: Instant, progress: &mut dyn Progress) -> ExecResult {
-    let mut child = match spawn(cmd) {
+    // A `#!` script is run from a private file (under sudo the payload writes it); so is
+    // an interactive line holding a secret.
+    let is_script = script::is_script(&cmd.line);
+    let sourced = !is_script && cmd.secret && cmd.attached.is_some() && cmd.sudo.is_none();
+    let file = if (is_script && cmd.sudo.is_none()) || sourced {
+        match ScriptFile::write(&cmd.line) {
+            Ok(f) => Some(f),
+            Err(e) => {
+                return ExecResult::SpawnError(
+                    Cause::new(format!(
+                        "cannot write the script to a temporary file: {}",
+                        crate::error::io_reason(&e)
+                    ))
+                    .help("check TMPDIR (or /tmp): it must be writable"),
+                )
+            }
+        }
+    } else {
+        None
+    };
+    let path = file.as_ref().map(|f| {
+        if sourced {
+            Written::Sourced(&f.path)
+        } else {
+            Written::Script(&f.path)
+        }
+    });
+    if let Some(a) = cmd.attached {
+        // Whether nexus has the terminal to give is known only before the child takes it.
+        let cmd = LocalCommand {
+            attached: Some(Attached {
+                terminal: super::attached::owns_terminal(),
+                ..a
+            }),
+            ..cmd.clone()
+        };
+        return match spawn(&cmd, path) {
+            Ok(child) => {
+                super::attached::wait(cmd.attached.unwrap_or(a), child, deadline, progress)
+            }
+            Err(e) => spawn_error(&cmd, file.as_ref().filter(|_| is_script), &e),
+        };
+    }
+    let mut child = match spawn(cmd, path) {
         Ok(c) => c,
-        Err(_) if !cmd.dir.is_dir() => {
-            return ExecResult::SpawnError(Cause::new(format!(
-                "working directory {} does not exist",
-                cmd.dir.display()
-            )));
-        }
-        Err(e) => {
-            return ExecResult::SpawnError(Cause::new(format!(
-                "cannot start `{}`: {}",
-                cmd.line,
-                crate::error::io_reason(&e)
-            )))
-        }
+        Err(e) => return spawn_error(cmd, file.as_ref().filter(|_| is_script), &e),
     };
     if let (Some(p), Some(mut input)) = (payload(cmd), child.stdin.take()) {
         // The shell reads it all before it runs anything; an error means it is gone,
@@ -345,7 +473,7 @@ fn read_some(pipe: &mut Option<File>, stream: Stream, buf: &mut [u8], progress: 
 }
 
 /// Wait for the child until `deadline` or cancellation; None if it did not exit in time.
-fn wait_until(child: &mut Child, deadline: Instant) -> Option<std::process::ExitStatus> {
+pub(super) fn wait_until(child: &mut Child, deadline: Instant) -> Option<std::process::ExitStatus> {
     loop {
         if let Ok(Some(s)) = child.try_wait() {
             return Some(s);

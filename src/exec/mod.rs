@@ -2,7 +2,9 @@
 //! SSH beside it. A transport reports output through a callback and returns how the
 //! command ended; it never prints and never decides about retries.
 
+pub mod attached;
 pub mod local;
+pub mod script;
 pub mod ssh;
 
 /// Which output stream a chunk came from.

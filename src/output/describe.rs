@@ -11,11 +11,12 @@ pub fn failure(f: &Failure) -> String {
         Failure::Timeout {
             limit,
             task_limit,
+            from,
             connecting,
         } => format!(
-            "timed out after {} ({} timeout){}",
+            "timed out after {} ({}){}",
             duration::display(*limit),
-            if *task_limit { "task" } else { "command" },
+            super::report::limit_source(*task_limit, *from),
             if connecting.is_some() {
                 " while connecting"
             } else {

@@ -1,15 +1,18 @@
 //! The report of a failed command, as a diagnostic: where (host, task,
 //! command), how it ended, the last lines of its output (stdout and stderr in the order
-//! they came), what ran before it, and what to try.
+//! they came; the last lines of stdout apart when stderr filled them), what ran before
+//! it, and what to try.
 //! Must not: print (the renderer does).
 
 use crate::config::duration;
 use crate::error::{Diagnostic, Error};
 use crate::run::capture::Captured;
-use crate::run::event::Failure;
+use crate::run::event::{Failure, LimitFrom};
 
 /// Lines of output shown in the report.
 pub const REPORT_LINES: usize = 20;
+/// Lines of stdout shown apart when stderr filled the last `REPORT_LINES`.
+pub const STDOUT_LINES: usize = 5;
 
 /// A failed command of a unit.
 pub struct Failed {
@@ -38,7 +41,7 @@ pub fn failure(
     let mut d = Diagnostic::new("")
         .fact("Host", host)
         .fact("Task", task)
-        .fact("Command", &f.command);
+        .fact("Command", one_line(&f.command));
     d = how_it_ended(d, f);
     let (lines, shown_all) = last_lines(&f.output);
     if !lines.is_empty() {
@@ -48,6 +51,10 @@ pub fn failure(
             format!("Output (last {REPORT_LINES} lines)")
         };
         d = d.section(title, lines);
+    }
+    let stdout = stdout_crowded_out(&f.output);
+    if !stdout.is_empty() {
+        d = d.section("Last lines on stdout", stdout);
     }
     if !succeeded.is_empty() {
         let done = succeeded.iter().map(|c| format!("{ok} {c}")).collect();
@@ -74,12 +81,16 @@ fn how_it_ended(d: Diagnostic, f: &Failed) -> Diagnostic {
         Failure::Timeout {
             limit,
             task_limit,
+            from,
             connecting,
         } => {
-            let which = if *task_limit { "task" } else { "command" };
             let mut d = d.fact(
                 "Timeout",
-                format!("{} ({which} timeout)", duration::display(*limit)),
+                format!(
+                    "{} ({})",
+                    duration::display(*limit),
+                    limit_source(*task_limit, *from)
+                ),
             );
             if let Some(c) = connecting {
                 d = d.fact("Reason", &c.what);
@@ -106,19 +117,75 @@ fn last_lines(c: &Captured) -> (Vec<String>, bool) {
     (lines, !c.has_more_than(REPORT_LINES))
 }
 
-fn hints(task: &str, f: &Failure) -> Vec<String> {
-    match f {
-        Failure::Timeout {
-            task_limit: false, ..
-        } => vec![format!(
-            "raise the command's `timeout` in task `{task}` if it needs longer"
-        )],
-        Failure::Timeout {
-            task_limit: true, ..
-        } => vec![format!(
-            "raise `timeout` of task `{task}` (the whole task on one host)"
-        )],
-        Failure::Spawn(_) => vec![format!("check `dir` and the command of task `{task}`")],
-        _ => vec![],
+/// A command as one line: a multi-line one (a script) by its first line and how many
+/// more it has.
+fn one_line(command: &str) -> String {
+    let mut lines = command.trim_end().lines();
+    let first = lines.next().unwrap_or("");
+    match lines.count() {
+        0 => first.to_string(),
+        1 => format!("{first} … (1 more line)"),
+        n => format!("{first} … ({n} more lines)"),
     }
+}
+
+/// Which limit a timeout was: "command timeout", "[config] timeout", "--timeout", ...
+pub fn limit_source(task_limit: bool, from: LimitFrom) -> &'static str {
+    match (task_limit, from) {
+        (false, LimitFrom::Own) => "command timeout",
+        (false, LimitFrom::Flag) => "--timeout",
+        (false, LimitFrom::Config) => "[config] timeout",
+        (true, LimitFrom::Config) => "[config] task_timeout",
+        (true, _) => "task timeout",
+    }
+}
+
+/// The last lines of stdout when stderr alone filled the last `REPORT_LINES`: a test
+/// runner says why on stdout, and its noise on stderr (or the order between two pipes
+/// written at once was lost) must not hide it. Empty otherwise.
+fn stdout_crowded_out(c: &Captured) -> Vec<String> {
+    use crate::exec::Stream;
+    let shown = c.last_lines(REPORT_LINES);
+    if shown.iter().any(|l| l.0 == Stream::Stdout) {
+        return Vec::new();
+    }
+    let mut out: Vec<String> = c
+        .head
+        .iter()
+        .chain(c.tail.iter())
+        .rev()
+        .filter(|l| l.0 == Stream::Stdout)
+        .take(STDOUT_LINES)
+        .map(|l| l.1.clone())
+        .collect();
+    out.reverse();
+    out
+}
+
+fn hints(task: &str, f: &Failure) -> Vec<String> {
+    let Failure::Timeout {
+        task_limit, from, ..
+    } = f
+    else {
+        return match f {
+            Failure::Spawn(_) => vec![format!("check `dir` and the command of task `{task}`")],
+            _ => vec![],
+        };
+    };
+    let hint = match (task_limit, from) {
+        (false, LimitFrom::Own) => {
+            format!("raise the command's `timeout` in task `{task}` if it needs longer")
+        }
+        (false, LimitFrom::Flag) => format!(
+            "run with a longer --timeout, or give the command its own `timeout` in task `{task}`"
+        ),
+        (false, LimitFrom::Config) => format!(
+            "raise `timeout` in [config] (every command's default), give the command its own `timeout` in task `{task}`, or run with --timeout DURATION"
+        ),
+        (true, LimitFrom::Config) => format!(
+            "raise `task_timeout` in [config], or give task `{task}` a `timeout` of its own (the whole task on one host)"
+        ),
+        (true, _) => format!("raise `timeout` of task `{task}` (the whole task on one host)"),
+    };
+    vec![hint]
 }

@@ -15,18 +15,22 @@ use crate::config::{Command, Task};
 use crate::exec::{ExecResult, Progress, Stream};
 use crate::secrets::OutputFilter;
 
-/// When one attempt must stop: its timeout, counted from when it starts running, and
-/// never after the task's deadline.
+/// When one attempt must stop: its timeout (if any), counted from when it starts
+/// running, and never after the task's deadline (`super::no_deadline()` when the task
+/// has no limit).
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
-    pub command: Duration,
+    pub command: Option<Duration>,
     pub task_deadline: Instant,
 }
 
 impl Limits {
     /// The deadline of an attempt that starts now.
     pub fn deadline(&self) -> Instant {
-        (Instant::now() + self.command).min(self.task_deadline)
+        match self.command {
+            Some(limit) => (Instant::now() + limit).min(self.task_deadline),
+            None => self.task_deadline,
+        }
     }
 }
 
@@ -129,7 +133,7 @@ pub fn run(
         }
         let started = Instant::now();
         let limits = Limits {
-            command: step.cmd.timeout,
+            command: run.command_timeout(step.cmd),
             task_deadline,
         };
         let mut sink = Sink {
@@ -140,7 +144,7 @@ pub fn run(
         };
         let result = exec(limits, &mut sink);
         let output = sink.finish();
-        let failure = failure_of(&result, step, task_deadline);
+        let failure = failure_of(run, &result, step, task_deadline);
         let retry_in = retry_delay(run, step, &failure, attempt, task_deadline);
         let tolerated = step.cmd.continue_on_error || step.task.continue_on_error;
         let ignored = tolerated
@@ -174,25 +178,36 @@ pub fn run(
 
 /// The failure an attempt ended with, if any. A timeout is the task's when the task
 /// deadline has passed, else the command's.
-fn failure_of(result: &ExecResult, step: &Step<'_>, task_deadline: Instant) -> Option<Failure> {
+fn failure_of(
+    run: &RunInfo,
+    result: &ExecResult,
+    step: &Step<'_>,
+    task_deadline: Instant,
+) -> Option<Failure> {
     let task_limit = Instant::now() >= task_deadline;
+    let task_timeout = run.task_timeout(step.task).unwrap_or_default();
+    let task_from = run.task_timeout_from(step.task);
     match result {
         ExecResult::Exited(0) => None,
         ExecResult::Exited(c) => Some(Failure::Exit(*c)),
         ExecResult::Signaled(s) => Some(Failure::Signal(*s)),
-        ExecResult::TimedOut => Some(Failure::Timeout {
-            limit: if task_limit {
-                step.task.timeout
-            } else {
-                step.cmd.timeout
-            },
+        ExecResult::TimedOut if task_limit => Some(Failure::Timeout {
+            limit: task_timeout,
             task_limit,
+            from: task_from,
+            connecting: None,
+        }),
+        ExecResult::TimedOut => Some(Failure::Timeout {
+            limit: run.command_timeout(step.cmd).unwrap_or_default(),
+            task_limit,
+            from: run.command_timeout_from(step.cmd),
             connecting: None,
         }),
         // Connecting is bounded by the task's deadline alone.
         ExecResult::ConnectTimedOut(c) => Some(Failure::Timeout {
-            limit: step.task.timeout,
+            limit: task_timeout,
             task_limit: true,
+            from: task_from,
             connecting: Some(c.clone()),
         }),
         ExecResult::Cancelled => Some(Failure::Cancelled),

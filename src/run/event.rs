@@ -61,6 +61,8 @@ pub enum Failure {
     Timeout {
         limit: Duration,
         task_limit: bool,
+        /// Where the limit was set.
+        from: LimitFrom,
         /// The host was still being connected to: how far it had got.
         connecting: Option<Cause>,
     },
@@ -90,6 +92,17 @@ impl Failure {
             _ => TaskStatus::Failed,
         }
     }
+}
+
+/// Where the limit of a timeout was set (docs/nexus-toml.md, "Timeouts").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LimitFrom {
+    /// The command's or the task's own `timeout`.
+    Own,
+    /// `run --timeout`.
+    Flag,
+    /// `[config] timeout` or `task_timeout`.
+    Config,
 }
 
 /// A name shared by many events (task names, host labels) without copying it each time.

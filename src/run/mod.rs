@@ -13,12 +13,13 @@ pub mod unit;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicU64;
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
 
 use crate::config::template::Context;
-use crate::config::{Config, Target, Task};
+use crate::config::{Command, Config, Target, Task};
 use crate::error::{Diagnostic, Error};
 use crate::timefmt;
+use event::LimitFrom;
 
 /// Facts of one run shared by every unit.
 pub struct RunInfo {
@@ -47,6 +48,26 @@ pub struct RunInfo {
     /// The secrets `secret("NAME")` reads (an object from name to value), when the run
     /// uses any.
     pub secrets: Option<minijinja::Value>,
+    /// Limits of commands and tasks that set none of their own.
+    pub timeouts: Timeouts,
+    /// `[config] shell`, else `sh -c`: what local commands run under.
+    pub shell: Vec<String>,
+}
+
+/// Default limits of a run (docs/nexus-toml.md, "Timeouts"): none unless configured.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Timeouts {
+    /// `run --timeout`, else `[config] timeout`.
+    pub command: Option<Duration>,
+    /// `command` came from `run --timeout`.
+    pub from_flag: bool,
+    /// `[config] task_timeout`.
+    pub task: Option<Duration>,
+}
+
+/// A deadline that never comes (a century from now): for what has no limit.
+pub fn no_deadline() -> Instant {
+    Instant::now() + Duration::from_secs(100 * 365 * 24 * 3600)
 }
 
 impl RunInfo {
@@ -72,6 +93,8 @@ impl RunInfo {
             vars: Vec::new(),
             args: Default::default(),
             secrets: None,
+            timeouts: Timeouts::default(),
+            shell: default_shell(),
         }
     }
 
@@ -100,6 +123,49 @@ impl RunInfo {
         }
         c
     }
+
+    /// What `config` sets for every run of it: default limits and the shell.
+    pub fn configure(&mut self, config: &Config) {
+        self.timeouts = Timeouts {
+            command: config.settings.timeout,
+            from_flag: false,
+            task: config.settings.task_timeout,
+        };
+        self.shell = config.settings.shell.clone().unwrap_or_else(default_shell);
+    }
+
+    /// The limit of one attempt of `cmd`: its own, else the run's default.
+    pub fn command_timeout(&self, cmd: &Command) -> Option<Duration> {
+        cmd.timeout.or(self.timeouts.command)
+    }
+
+    /// Where `command_timeout` comes from.
+    pub fn command_timeout_from(&self, cmd: &Command) -> LimitFrom {
+        match (cmd.timeout, self.timeouts.from_flag) {
+            (Some(_), _) => LimitFrom::Own,
+            (None, true) => LimitFrom::Flag,
+            (None, false) => LimitFrom::Config,
+        }
+    }
+
+    /// The limit of `task` on one host: its own, else `[config] task_timeout`.
+    pub fn task_timeout(&self, task: &Task) -> Option<Duration> {
+        task.timeout.or(self.timeouts.task)
+    }
+
+    /// Where `task_timeout` comes from.
+    pub fn task_timeout_from(&self, task: &Task) -> LimitFrom {
+        if task.timeout.is_some() {
+            LimitFrom::Own
+        } else {
+            LimitFrom::Config
+        }
+    }
+}
+
+/// `sh -c`: the shell of local commands unless `[config] shell` names another.
+pub fn default_shell() -> Vec<String> {
+    vec!["sh".to_string(), "-c".to_string()]
 }
 
 /// A sortable id: UTC time to the millisecond, then 4 hex digits against collisions.
@@ -113,15 +179,10 @@ pub fn new_run_id(t: SystemTime, seed: u64) -> String {
 pub fn preconditions(config: &Config, tasks: &[usize], run: &mut RunInfo) -> Result<(), Error> {
     let mut diags: Vec<Diagnostic> = config.unset_env(tasks);
     diags.extend(config.unknown_secrets(tasks));
-    let uses_git = tasks.iter().any(|&i| {
-        let t = &config.tasks[i];
-        t.commands
-            .iter()
-            .map(|c| &c.template.value)
-            .chain(t.dir.iter().map(|d| &d.value))
-            .chain(t.env.iter().map(|(_, v)| &v.value))
-            .any(|tpl| tpl.uses("git_sha") || tpl.uses("git_branch"))
-    });
+    let uses_git = config
+        .run_templates(tasks)
+        .iter()
+        .any(|(_, tpl)| tpl.value.uses("git_sha") || tpl.value.uses("git_branch"));
     match crate::git::head(&config.root) {
         Ok(g) => run.git = g,
         Err(msg) if uses_git => diags.push(Diagnostic::new(msg).help(
@@ -208,4 +269,55 @@ pub fn prepare_ssh(
         .map_err(|(e, help)| Error::usage(e).with_help(help))?;
     run.ssh = Some(ctx);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(src: &str) -> Config {
+        crate::config::parse(Path::new("nexus.toml"), Path::new("."), src).unwrap()
+    }
+
+    /// Issue 11: a command with no timeout configured anywhere has none (it was killed
+    /// after 60 s, a task after 300 s).
+    #[test]
+    fn no_timeout_is_applied_unless_configured() {
+        let c = config("[tasks.build]\nrun = \"cargo build\"\n");
+        let (task, cmd) = (&c.tasks[0], &c.tasks[0].commands[0]);
+        assert_eq!((task.timeout, cmd.timeout), (None, None));
+        assert_eq!((c.settings.timeout, c.settings.task_timeout), (None, None));
+        let mut run = RunInfo::new(Path::new("."));
+        run.configure(&c);
+        assert_eq!(run.command_timeout(cmd), None);
+        assert_eq!(run.task_timeout(task), None);
+        let limits = command::Limits {
+            command: run.command_timeout(cmd),
+            task_deadline: no_deadline(),
+        };
+        let year = Duration::from_secs(365 * 24 * 3600);
+        assert!(limits.deadline() > Instant::now() + 50 * year);
+    }
+
+    #[test]
+    fn a_steps_own_timeout_wins_over_the_defaults() {
+        let c = config(
+            "[config]\ntimeout = \"1s\"\ntask_timeout = \"1m\"\n[tasks.a]\nrun = [\"x\", { cmd = \"y\", timeout = \"5s\" }]\n[tasks.b]\ntimeout = \"2m\"\nrun = \"z\"\n",
+        );
+        let mut run = RunInfo::new(Path::new("."));
+        run.configure(&c);
+        let (a, b) = (&c.tasks[0], &c.tasks[1]);
+        let secs = Duration::from_secs;
+        assert_eq!(run.command_timeout(&a.commands[0]), Some(secs(1)));
+        assert_eq!(run.command_timeout(&a.commands[1]), Some(secs(5)));
+        assert_eq!(run.task_timeout(a), Some(secs(60)));
+        assert_eq!(run.task_timeout(b), Some(secs(120)));
+        assert_eq!(run.command_timeout_from(&a.commands[0]), LimitFrom::Config);
+        // `run --timeout` replaces [config] timeout, not a step's own.
+        run.timeouts.command = Some(secs(3));
+        run.timeouts.from_flag = true;
+        assert_eq!(run.command_timeout(&a.commands[0]), Some(secs(3)));
+        assert_eq!(run.command_timeout_from(&a.commands[0]), LimitFrom::Flag);
+        assert_eq!(run.command_timeout(&a.commands[1]), Some(secs(5)));
+    }
 }

@@ -41,6 +41,8 @@ pub struct Recorder {
     broken: AtomicBool,
     /// The secret values of the run, masked in every event and every output chunk.
     redactor: Arc<Redactor>,
+    /// An interactive command has the terminal: time passing is not shown.
+    attached: AtomicBool,
 }
 
 struct Inner {
@@ -60,6 +62,7 @@ impl Recorder {
             }),
             broken: AtomicBool::new(false),
             redactor: Arc::default(),
+            attached: AtomicBool::new(false),
         }
     }
 
@@ -107,8 +110,17 @@ impl Recorder {
         inner.render.output(now, task, host, stream, data);
     }
 
-    /// Let the renderer show what time tells (silent commands).
+    /// An interactive command has the terminal (true) or gave it back (false).
+    pub fn attached(&self, on: bool) {
+        self.attached.store(on, Ordering::SeqCst);
+    }
+
+    /// Let the renderer show what time tells (silent commands), unless an interactive
+    /// command has the terminal.
     pub fn tick(&self) {
+        if self.attached.load(Ordering::SeqCst) {
+            return;
+        }
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         inner.render.tick(std::time::Instant::now());
     }

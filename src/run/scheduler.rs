@@ -37,6 +37,8 @@ pub struct Options {
     pub continue_on_error: bool,
     /// Replaces every remote task's hosts (`-H`).
     pub hosts_override: Option<Vec<Target>>,
+    /// stdout carries JSON events: an interactive command's stdout goes to stderr.
+    pub stdout_is_data: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -91,6 +93,8 @@ struct TaskState {
     chain: usize,
     /// Hosts that failed in a dependency (--continue-on-error) or pre-flight: skipped.
     excluded: Vec<String>,
+    /// Runs alone (`interactive = true`).
+    interactive: bool,
 }
 
 /// The scheduler's state, behind one lock.
@@ -108,6 +112,8 @@ struct Board {
     running_units: usize,
     remote_units: usize,
     stopping: bool,
+    /// An interactive task runs: nothing else may start until it ends.
+    exclusive: bool,
     first_failure: Option<i32>,
     workers: usize,
     idle: usize,
@@ -272,12 +278,19 @@ impl<'a> Scheduler<'a> {
         self.dispatch(b);
     }
 
-    /// Start ready tasks while there is room.
+    /// Start ready tasks while there is room. An interactive task waits until nothing
+    /// else runs (tasks ready after it wait too) and then runs alone.
     fn dispatch(&self, b: &mut Board) {
-        while !b.stopping && !self.halted() && b.running_tasks < self.limit() {
-            let Some((_, Reverse(p))) = b.ready.pop() else {
+        while !b.stopping && !self.halted() && b.running_tasks < self.limit() && !b.exclusive {
+            let Some(&(_, Reverse(p))) = b.ready.peek() else {
                 break;
             };
+            let interactive = b.tasks[p].interactive;
+            if interactive && b.running_tasks > 0 {
+                break;
+            }
+            b.ready.pop();
+            b.exclusive = interactive;
             self.start_task(b, p);
         }
     }
@@ -360,6 +373,9 @@ impl<'a> Scheduler<'a> {
         s.duration = Some(s.started.map(|t| t.elapsed()).unwrap_or_default());
         if std::mem::take(&mut s.counted) {
             b.running_tasks -= 1;
+        }
+        if s.interactive {
+            b.exclusive = false;
         }
         let s = &b.tasks[p];
         log::debug!("scheduler: task {} {}", s.name, verdict.status.name());
@@ -454,6 +470,7 @@ fn task_state(ctx: &Ctx<'_>, t: usize) -> TaskState {
         duration: None,
         chain: 0,
         excluded: ctx.run.unavailable.clone(),
+        interactive: task.interactive,
     }
 }
 

@@ -33,6 +33,10 @@ struct Place<'a> {
     /// How many of `env` are nexus's (the rest must not appear in argument lists).
     builtins: usize,
     remote: Option<RemoteSession<'a>>,
+    /// An interactive task's commands are attached to the terminal.
+    attached: Option<local::Attached>,
+    /// The local shell (`[config] shell`).
+    shell: Vec<String>,
 }
 
 /// Run every command of `task` on `target`.
@@ -44,10 +48,20 @@ pub fn run_unit(
     target: &Target,
 ) -> UnitResult {
     let start = Instant::now();
-    let task_deadline = start + task.timeout;
-    let outcome = match place(ctx.run, task, host, target) {
+    let task_deadline = match ctx.run.task_timeout(task) {
+        Some(limit) => start + limit,
+        None => super::no_deadline(),
+    };
+    let outcome = match place(ctx.run, &ctx.config.env, task, host, target) {
         Ok(mut place) => {
+            place.attached = task.interactive.then_some(local::Attached {
+                stdout_to_stderr: ctx.opts.stdout_is_data,
+                terminal: false,
+            });
+            // No "still running" notices while a command has the terminal.
+            ctx.recorder.attached(task.interactive);
             let outcome = run_commands(ctx, task, name, host, &mut place, task_deadline);
+            ctx.recorder.attached(false);
             if let Some(r) = place.remote.as_mut() {
                 r.release();
             }
@@ -72,6 +86,10 @@ pub fn run_unit(
 
 fn place<'a>(
     run: &'a RunInfo,
+    config_env: &[(
+        String,
+        crate::config::Spanned<crate::config::template::Template>,
+    )],
     task: &'a Task,
     host: &'a str,
     target: &Target,
@@ -107,7 +125,11 @@ fn place<'a>(
         env.push(("NEXUS_GIT_BRANCH".into(), g.branch.clone()));
     }
     let builtins = env.len();
-    for (k, v) in &task.env {
+    // `[env]`, then the task's `env`, which wins.
+    let global = config_env
+        .iter()
+        .filter(|(k, _)| !task.env.iter().any(|(tk, _)| tk == k));
+    for (k, v) in global.chain(task.env.iter()) {
         env.push((k.clone(), rendered(&format!("env `{k}`"), v)?));
     }
     let remote = match target {
@@ -132,6 +154,8 @@ fn place<'a>(
         env,
         builtins,
         remote,
+        attached: None,
+        shell: run.shell.clone(),
     })
 }
 
@@ -201,18 +225,25 @@ impl Place<'_> {
                     env: self.env.clone(),
                     sudo,
                     secret: cmd.template.value.may_hold_secret(),
+                    shell: self.shell.clone(),
+                    attached: self.attached,
                 };
                 local::exec(&spec, limits.deadline(), progress)
             }
             Some(r) => {
+                let script = crate::exec::script::is_script(line);
                 let spec = remote::RemoteCommand {
-                    line: line.to_string(),
+                    line: if script {
+                        crate::exec::script::runner(line)
+                    } else {
+                        line.to_string()
+                    },
                     dir: self.remote_dir.clone(),
                     env: self.env[..self.builtins].to_vec(),
                     private_env: self.env[self.builtins..].to_vec(),
                     sudo,
                     pty: cmd.pty,
-                    secret: cmd.template.value.may_hold_secret(),
+                    secret: script || cmd.template.value.may_hold_secret(),
                 };
                 r.exec(&spec, limits, progress)
             }

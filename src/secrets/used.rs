@@ -40,7 +40,8 @@ pub fn for_run(
     tasks: &[usize],
     keyfile: Option<&Path>,
 ) -> Result<Option<(Value, Redactor)>, Error> {
-    let templates = || tasks.iter().flat_map(|&i| config.tasks[i].templates());
+    let run_templates = config.run_templates(tasks);
+    let templates = || run_templates.iter().map(|(_, t)| *t);
     if !templates().any(|t| t.value.may_hold_secret()) {
         return Ok(None);
     }

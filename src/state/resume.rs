@@ -113,10 +113,15 @@ pub fn task_hashes(config: &Config) -> BTreeMap<String, String> {
                     )
                 })
                 .collect();
-            let env: Vec<String> = t
+            // `[env]` and `[config] shell` decide what every task runs (they are left
+            // out when unset, so fingerprints of files without them stay as they were).
+            let env: Vec<String> = config
                 .env
                 .iter()
+                .filter(|(k, _)| !t.env.iter().any(|(tk, _)| tk == k))
+                .chain(t.env.iter())
                 .map(|(k, v)| format!("{k}={:?}", v.value))
+                .chain(config.settings.shell.iter().map(|s| format!("shell={s:?}")))
                 .collect();
             let text = format!(
                 "{deps:?}|{:?}|{:?}|{:?}|{:?}|{env:?}|{}|{cmds:?}",

@@ -346,7 +346,7 @@ fn unset_required_env_fails_before_any_command() {
             |
           5 | run = 'echo {{ env("NEXUS_TEST_UNSET_VAR") }} {{ env("NEXUS_TEST_UNSET_OK", "fine") }}'
             |                ^^^^^^^^^^^^^^^^^^^^^^^^^^^
-            = help: set it (export NEXUS_TEST_UNSET_VAR=...) or give a default: {{ env("NEXUS_TEST_UNSET_VAR", "...") }}
+            = help: set it (export NEXUS_TEST_UNSET_VAR=...), put it in a dotenv file, or give a default: {{ env("NEXUS_TEST_UNSET_VAR", "...") }}
         "#,
     );
     assert!(!t.path("log").exists(), "no command may run");
@@ -436,6 +436,7 @@ fn unknown_task_and_flag_get_suggestions() {
               help: see `nexus help run`
             ",
         );
+    // No nexus.toml: `nexus rnu` could only be a command.
     Test::new().args(&["rnu"]).run().expect(
         2,
         "",
@@ -443,6 +444,7 @@ fn unknown_task_and_flag_get_suggestions() {
         Error: unknown command `rnu`
 
           help: did you mean `run`?
+          help: `nexus rnu` would run task `rnu`, but there is no nexus.toml here or in a parent directory
         ",
     );
     Test::new()
@@ -561,7 +563,7 @@ fn init_writes_a_valid_file_and_refuses_to_overwrite() {
     let r = t.args(&["validate"]).run();
     r.expect(
         0,
-        "nexus.toml is valid: 4 tasks, 0 host groups, 0 hosts\n",
+        "nexus.toml is valid: 5 tasks, 0 host groups, 0 hosts\n",
         "",
     );
     let t2 = Test::new().toml("[tasks.a]\nrun = \"true\"\n");
@@ -1058,7 +1060,7 @@ fn timeout_kills_the_whole_process_group() {
 
 #[test]
 fn task_timeout_bounds_all_commands_on_a_host() {
-    // Each command is far within its own timeout (60 s); together they pass the task's.
+    // Each command has no timeout of its own; together they pass the task's.
     let t = Test::new()
         .toml(
             r#"

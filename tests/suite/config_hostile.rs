@@ -106,27 +106,51 @@ fn a_long_line_is_shown_as_a_window_around_the_caret() {
         );
 }
 
+/// `nexus validate` warns about unset variables (they are input of a run), the first
+/// twenty of them; `nexus run` refuses to start, showing the first twenty.
 #[test]
 fn many_unset_variables_show_the_first_twenty() {
     let mut toml = String::new();
     for i in 0..30 {
         toml += &format!("[tasks.t{i:02}]\nrun = 'echo {{{{ env(\"NEXUS_HOSTILE_UNSET\") }}}}'\n");
     }
-    let mut expected = String::from("Error: Validation failed\n");
-    for i in 0..20 {
+    toml += &format!(
+        "[tasks.all]\ndeps = [{}]\n",
+        (0..30)
+            .map(|i| format!("\"t{i:02}\""))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let item = |i: usize, lead: &str, extra: &str| {
         let line = 2 * i + 2;
         let pad = " ".repeat(line.to_string().len());
-        expected += &format!(
-            "\n  nexus.toml:{line}:16: task `t{i:02}` needs environment variable `NEXUS_HOSTILE_UNSET`, which is not set\n  {pad} |\n  {line} | run = 'echo {{{{ env(\"NEXUS_HOSTILE_UNSET\") }}}}'\n  {pad} |                {}\n  {pad} = help: set it (export NEXUS_HOSTILE_UNSET=...) or give a default: {{{{ env(\"NEXUS_HOSTILE_UNSET\", \"...\") }}}}\n",
+        format!(
+            "{lead}nexus.toml:{line}:16: task `t{i:02}` needs environment variable `NEXUS_HOSTILE_UNSET`, which is not set\n  {pad} |\n  {line} | run = 'echo {{{{ env(\"NEXUS_HOSTILE_UNSET\") }}}}'\n  {pad} |                {}\n  {pad} = help: set it (export NEXUS_HOSTILE_UNSET=...), put it in a dotenv file, or give a default: {{{{ env(\"NEXUS_HOSTILE_UNSET\", \"...\") }}}}\n{extra}",
             "^".repeat(26)
+        )
+    };
+    let mut warnings = String::new();
+    for i in 0..20 {
+        let pad = " ".repeat((2 * i + 2).to_string().len());
+        warnings += &item(
+            i,
+            "warning: ",
+            &format!("  {pad} = help: `nexus run` refuses to start a task that needs it while it is unset\n"),
         );
     }
+    warnings += "warning: and 10 more unset variables, not shown\n";
+    let t = Test::new().toml(&toml);
+    t.clone_args(&["validate"]).run().expect(
+        0,
+        "nexus.toml is valid: 31 tasks, 0 host groups, 0 hosts\n",
+        &warnings,
+    );
+    let mut expected = String::from("Error: Cannot start the run\n");
+    for i in 0..20 {
+        expected += &item(i, "\n  ", "");
+    }
     expected += "\n  and 10 more problems, not shown\n\n  help: fix the ones above, then run `nexus validate` again to see the rest\n";
-    Test::new()
-        .toml(&toml)
-        .args(&["validate"])
-        .run()
-        .expect(2, "", &expected);
+    t.clone_args(&["run", "all"]).run().expect(2, "", &expected);
 }
 
 #[test]
@@ -146,7 +170,7 @@ fn control_characters_in_messages_are_escaped() {
                 |
               3 | "\u001b[2J" = 1
                 | ^^^^^^^^^^^
-                = help: task `a` takes: desc, deps, on, strategy, timeout, dir, env, args, continue_on_error, run
+                = help: task `a` takes: desc, deps, on, strategy, timeout, dir, env, args, continue_on_error, run, aliases, private, interactive
             "#,
         );
 }

@@ -1066,3 +1066,70 @@ impl Drop for Frozen {
         stop_sleeps(&self.sleep);
     }
 }
+
+/// A server that stops answering while a command runs (its session process frozen with
+/// SIGSTOP: the TCP connection stays up, nothing comes back) is found by keepalives,
+/// ServerAliveInterval × (ServerAliveCountMax + 1) after it last said anything, and is
+/// an SSH error (exit 3), not a hang: there is no timeout by default (issue 11).
+#[test]
+fn keepalives_find_a_server_that_stopped_answering() {
+    let server = Server::openssh();
+    let sleep = marker(300, 52);
+    let t = isolated(Test::new());
+    let ssh_config = t.path("ssh_config");
+    std::fs::write(
+        &ssh_config,
+        "Host *\n  ServerAliveInterval 1\n  ServerAliveCountMax 2\n",
+    )
+    .unwrap();
+    let t = t.file(
+        "nexus.toml",
+        &format!(
+            "[config]\nssh_config = \"{cfg}\"\nknown_hosts = \"{kh}\"\nssh_identity = \"{id}\"\n[hosts]\nweb = [\"{h}\"]\n[tasks.quiet]\non = \"web\"\nrun = \"sleep 4\"\n[tasks.t]\non = \"web\"\nrun = \"sleep {sleep}\"\n",
+            cfg = ssh_config.display(),
+            kh = server.known_hosts().display(),
+            id = Keys::get().key("id_ed25519").display(),
+            h = host(server.port),
+        ),
+    );
+    // A silent command on a server that answers its keepalives runs as long as it runs.
+    t.clone_args(&["run", "quiet", "-q"])
+        .run()
+        .expect(0, "", "ok quiet (X.Xs)\n");
+    let mut cmd = t.clone_args(&["run", "t", "-q"]).command();
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = Stop(cmd.spawn().unwrap());
+    wait_until("the remote sleep", Duration::from_secs(20), || {
+        !processes_matching(&format!("sleep {sleep}")).is_empty()
+    });
+    let session: Vec<u32> = descendants(server.pid())
+        .into_iter()
+        .filter(|&p| {
+            std::fs::read_to_string(format!("/proc/{p}/comm")).is_ok_and(|c| c.trim() == "sshd")
+        })
+        .collect();
+    assert!(!session.is_empty(), "no sshd session process");
+    let frozen = Frozen::stop(session, server.pid(), &sleep);
+    let r = wait_within(&mut child, &cmd, Duration::from_secs(60));
+    drop(frozen);
+    r.expect(
+        3,
+        "",
+        &format!(
+            "
+            FAILED t (X.Xs)
+            Error: SSH connection failed
+
+              Host: {h}
+              Task: t
+              Command: sleep {sleep}
+              Reason: the connection was lost: the server sent nothing for 3s (ServerAliveInterval 1, ServerAliveCountMax 2)
+
+              help: check the host and the network; `nexus resume` runs the command again
+              help: ServerAliveInterval and ServerAliveCountMax in ssh_config set how long nexus waits
+
+            ",
+            h = host(server.port),
+        ),
+    );
+}

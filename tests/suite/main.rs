@@ -7,6 +7,8 @@
 //!   config_hostile     nexus.toml files written to hurt: error floods, endless or huge
 //!                      files, names and values meant for a terminal or a shell, fuzz
 //!                      findings; properties of the loader on arbitrary bytes
+//!   daily              daily use (issue 11): timeouts, default, aliases, private tasks,
+//!                      [env], dotenv, shell, scripts, interactive tasks, reports
 //!   hostile            servers that flood, trickle, stall or drop the connection; login
 //!                      banners; the remote kill; Ctrl-C in every phase of connecting
 //!   journal            the journal under races, SIGKILL, survivors, full disk
@@ -27,6 +29,7 @@ mod common;
 
 mod cli;
 mod config_hostile;
+mod daily;
 mod hostile;
 mod journal;
 mod output;

@@ -94,7 +94,7 @@ fn quiet_shows_output_only_for_a_failure() {
         1,
         "",
         &format!(
-            "ok good (X.Xs)\nFAILED bad (X.Xs)\nError: Command failed\n\n  Host: local\n  Task: bad\n  Command: echo the-reason; for i in $(seq 1 30); do echo noise-$i >&2; done; exit 2\n  Exit code: 2\n\n  Output (last 20 lines):\n{noise}\n  help: more of its output: nexus runs show RUN_ID\n\n"
+            "ok good (X.Xs)\nFAILED bad (X.Xs)\nError: Command failed\n\n  Host: local\n  Task: bad\n  Command: echo the-reason; for i in $(seq 1 30); do echo noise-$i >&2; done; exit 2\n  Exit code: 2\n\n  Output (last 20 lines):\n{noise}\n  Last lines on stdout:\n    the-reason\n\n  help: more of its output: nexus runs show RUN_ID\n\n"
         ),
     );
 }

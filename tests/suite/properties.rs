@@ -421,6 +421,7 @@ fn run(dir: &Path, config: Config, plan: &Plan, limit: usize) -> Result<Ran, Str
         max_connections: 256,
         continue_on_error: false,
         hosts_override: None,
+        stdout_is_data: false,
     };
     let seen = Arc::new(Mutex::new(Vec::new()));
     let recorder = Recorder::new(None, Box::new(Collect(Arc::clone(&seen))));

@@ -828,6 +828,7 @@ fn run_with_secrets(dir: &Path, home: &Path, toml: &str) -> (String, PathBuf, Se
         max_connections: 4,
         continue_on_error: true,
         hosts_override: None,
+        stdout_is_data: false,
     };
     execute(Ctx {
         config: &config,

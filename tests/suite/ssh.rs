@@ -395,7 +395,8 @@ fn key_exchange_falls_back_to_curve25519_and_follows_kexalgorithms() {
             stricthostkeychecking ask
             userknownhostsfile {home}/.ssh/known_hosts {home}/.ssh/known_hosts2
             connecttimeout none
-            serveraliveinterval 0
+            serveralivecountmax 3
+            serveraliveinterval 15
             kexalgorithms {kex}
             hostkeyalgorithms {host_keys}
             ",
@@ -1645,4 +1646,83 @@ fn many_hosts_behind_one_server_are_paced_below_its_max_startups() {
         0,
         "sshd dropped connections"
     );
+}
+
+/// A `#!` command on a host: the script goes to the login shell on the channel's stdin
+/// (never in an argument list), is written to a private temporary file there, run with
+/// its interpreter, and removed; `[env]` reaches it like a task's `env`.
+#[test]
+fn remote_scripts_run_from_a_private_file_with_the_global_env() {
+    let server = Server::openssh();
+    let canary = "canary-5e1d0c77";
+    let sleep = marker(3, 6);
+    let mut body = format!(
+        r##"[env]
+GREETING = "hello from {{{{ host }}}}"
+[tasks.py]
+on = "web"
+run = """#!/usr/bin/env python3
+import os, stat, sys
+here = os.path.dirname(os.path.abspath(__file__))
+print(os.environ["GREETING"], os.environ["NEXUS_TASK"], oct(stat.S_IMODE(os.stat(here).st_mode)))
+print(here, file=sys.stderr)
+"""
+[tasks.slow]
+on = "web"
+run = """#!/bin/sh
+# {canary}
+sleep {sleep}
+echo slept
+"""
+"##
+    );
+    if is_root() {
+        body +=
+            "[tasks.root]\non = \"web\"\nrun = [{ cmd = \"#!/bin/sh\\nid -u\", sudo = true }]\n";
+    } else {
+        note("SKIP ssh::remote_scripts_run_from_a_private_file_with_the_global_env (sudo part): needs root (sudo -n as the login user)");
+    }
+    let t = ssh_test(&server, "id_ed25519", &body);
+    let h = host(&server);
+    let r = t.clone_args(&["run", "py"]).run();
+    r.expect_code(0);
+    assert_eq!(
+        r.stdout,
+        format!("py@{h} | hello from {h} py 0o700\n"),
+        "{}",
+        r.show()
+    );
+    let dir = r
+        .stderr
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("py@{h} | ")))
+        .unwrap_or_else(|| panic!("no directory on stderr: {}", r.show()))
+        .to_string();
+    assert!(dir.contains("/nexus-script."), "{dir}");
+    assert!(!Path::new(&dir).exists(), "{dir} is left behind");
+
+    let mut c = t.clone_args(&["run", "slow"]).command();
+    c.stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = Stop(c.spawn().unwrap());
+    wait_until("the script to run", Duration::from_secs(20), || {
+        !processes_matching(&format!("sleep {sleep}")).is_empty()
+    });
+    let seen = all_cmdlines();
+    assert!(
+        !seen.contains(canary),
+        "the script is in an argument list:\n{}",
+        seen.lines()
+            .filter(|l| l.contains(canary))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    let r = wait_within(&mut child, &c, Duration::from_secs(30));
+    r.expect_code(0);
+    assert_eq!(r.stdout, format!("slow@{h} | slept\n"), "{}", r.show());
+    if is_root() {
+        let r = t.clone_args(&["run", "root"]).run();
+        r.expect_code(0);
+        assert_eq!(r.stdout, format!("root@{h} | 0\n"), "{}", r.show());
+    }
 }

@@ -39,12 +39,23 @@ pub struct Conn {
     /// The ProxyCommand the session runs over, killed when the session is dropped
     /// (after it: fields drop in order).
     pub proxy: Option<Proxy>,
+    /// ServerAliveInterval (seconds; 0: none) and ServerAliveCountMax.
+    pub keepalive: (u32, u32),
 }
 
 impl Conn {
     /// The session's socket, for poll.
     pub fn fd(&self) -> RawFd {
         self.socket.as_raw_fd()
+    }
+
+    /// How long the server may stay silent, keepalives unanswered, before the connection
+    /// counts as dead: as OpenSSH, one interval more than ServerAliveCountMax of them.
+    /// None without keepalives.
+    pub fn dead_after(&self) -> Option<std::time::Duration> {
+        let (interval, count) = self.keepalive;
+        (interval > 0)
+            .then(|| std::time::Duration::from_secs(u64::from(interval) * (u64::from(count) + 1)))
     }
 }
 
@@ -494,6 +505,7 @@ fn establish<S: AsFd + AsRawFd + 'static>(
         label: t.label.clone(),
         auth,
         proxy: None,
+        keepalive: (t.keepalive, t.keepalive_count_max),
     })
 }
 

@@ -9,6 +9,7 @@
 //! kill takes.
 
 use std::io::{Read, Write};
+use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
 use super::connect::Conn;
@@ -29,7 +30,8 @@ pub struct RemoteCommand {
     /// None: no sudo. Some(None): `sudo -n`. Some(Some(u)): `sudo -n -u u`.
     pub sudo: Option<Option<String>>,
     pub pty: bool,
-    /// The line holds a secret: it goes on stdin with the private variables.
+    /// The line goes on stdin with the private variables, never in an argument list: it
+    /// holds a secret, or is a `#!` script (as `script::runner` code, however large).
     pub secret: bool,
 }
 
@@ -174,6 +176,8 @@ pub fn exec(
         out_open: true,
         err_open: true,
         lost: None,
+        heard: Instant::now(),
+        dead: false,
     };
     let stopped = run.pump(deadline);
     run.finish(stopped, &cmd.sudo)
@@ -187,13 +191,32 @@ fn start(
     deadline: Instant,
 ) -> Result<ssh2::Channel, (ExecResult, bool)> {
     use std::os::fd::AsFd;
-    let watch = super::watchdog::watch(conn.socket.as_fd(), deadline);
+    // Without a timeout, a server that stopped answering is cut off once it has been
+    // silent as long as the keepalives allow.
+    let silence = conn.dead_after().map(|d| Instant::now() + d);
+    let watch_until = silence.map_or(deadline, |s| s.min(deadline));
+    let watch = super::watchdog::watch(conn.socket.as_fd(), watch_until);
     let started = open_and_exec(conn, cmd);
     match watch.finish() {
+        Some(Fired::Deadline) if Instant::now() < deadline => {
+            Err((ExecResult::ConnectError(unanswered(conn)), false))
+        }
         Some(Fired::Deadline) => Err((ExecResult::TimedOut, false)),
         Some(Fired::Cancelled) => Err((ExecResult::Cancelled, false)),
         None => started,
     }
+}
+
+/// The server stopped answering: its keepalives went unanswered.
+fn unanswered(conn: &Conn) -> Cause {
+    let (interval, count) = conn.keepalive;
+    let silent = conn.dead_after().unwrap_or_default();
+    Cause::new(format!(
+        "the connection was lost: the server sent nothing for {} (ServerAliveInterval {interval}, ServerAliveCountMax {count})",
+        crate::config::duration::display(silent)
+    ))
+    .help("check the host and the network; `nexus resume` runs the command again")
+    .help("ServerAliveInterval and ServerAliveCountMax in ssh_config set how long nexus waits")
 }
 
 fn open_and_exec(conn: &Conn, cmd: &RemoteCommand) -> Result<ssh2::Channel, (ExecResult, bool)> {
@@ -242,6 +265,10 @@ struct Running<'a> {
     err_open: bool,
     /// Why the connection broke, when it did.
     lost: Option<String>,
+    /// When the server last sent something (output, or a keepalive's answer).
+    heard: Instant,
+    /// The server stopped answering keepalives: nothing more is asked of it.
+    dead: bool,
 }
 
 impl Running<'_> {
@@ -257,6 +284,7 @@ impl Running<'_> {
                 return None;
             }
             if progressed {
+                self.heard = Instant::now();
                 continue;
             }
             let now = Instant::now();
@@ -266,13 +294,36 @@ impl Running<'_> {
             if signals::cancelled() {
                 return Some(ExecResult::Cancelled);
             }
+            if self.server_silent_too_long(now) {
+                return None;
+            }
             // Sends a keepalive only when ServerAliveInterval has passed (no-op when 0).
             if let Err(e) = self.conn.session.keepalive_send() {
                 self.lost = Some(format!("keepalive failed: {}", e.message()));
                 return None;
             }
-            wait_socket(self.conn, deadline - now);
+            if wait_socket(self.conn, deadline - now) {
+                self.heard = Instant::now();
+            }
         }
+    }
+
+    /// Whether the server has said nothing (not even an answer to a keepalive) for as
+    /// long as ServerAliveInterval × (ServerAliveCountMax + 1); then it counts as lost.
+    fn server_silent_too_long(&mut self, now: Instant) -> bool {
+        let Some(limit) = self.conn.dead_after() else {
+            return false;
+        };
+        // Bytes waiting on the socket are an answer, whether or not libssh2 read them.
+        let mut byte = [0u8; 1];
+        if crate::sys::recv_now(self.conn.socket.as_fd(), &mut byte, true).is_ok_and(|n| n > 0) {
+            self.heard = now;
+        }
+        if now.duration_since(self.heard) < limit {
+            return false;
+        }
+        self.dead = true;
+        true
     }
 
     fn read_stdout(&mut self) -> bool {
@@ -356,6 +407,10 @@ impl Running<'_> {
             let _ = self.channel.close();
             session.set_timeout(0);
             return (stop, reusable);
+        }
+        if self.dead {
+            // Nothing more can be asked of a server that stopped answering.
+            return (ExecResult::ConnectError(unanswered(self.conn)), false);
         }
         session.set_blocking(true);
         session.set_timeout(5000);
@@ -468,8 +523,8 @@ fn partial_suffix(hay: &[u8], needle: &[u8]) -> usize {
 }
 
 /// Block until the socket is ready in the direction libssh2 waits for, the deadline,
-/// a cancellation, or at most 100 ms.
-fn wait_socket(conn: &Conn, left: Duration) {
+/// a cancellation, or at most 100 ms. Whether the server sent something.
+fn wait_socket(conn: &Conn, left: Duration) -> bool {
     let outbound = matches!(
         conn.session.block_directions(),
         ssh2::BlockDirections::Outbound | ssh2::BlockDirections::Both
@@ -480,10 +535,12 @@ fn wait_socket(conn: &Conn, left: Duration) {
         write: outbound,
     };
     let wake = crate::sys::Wait::read(Some(signals::wake_fd()));
-    crate::sys::poll(
+    let ready = crate::sys::poll(
         &[socket, wake],
         left.clamp(Duration::from_millis(1), Duration::from_millis(100)),
     );
+    // Readable: data came (a socket only writable says nothing about the server).
+    ready[0] && crate::sys::poll(&[crate::sys::Wait::read(Some(conn.fd()))], Duration::ZERO)[0]
 }
 
 /// Ends a remote process group: SIGTERM, then up to KILL_GRACE_TENTHS checks 0.1 s apart

@@ -31,7 +31,9 @@ pub struct SshTarget {
     pub host_key_checking: HostKeyChecking,
     pub known_hosts: PathBuf,
     pub connect_timeout: Duration,
+    /// ServerAliveInterval in seconds (0: no keepalives) and ServerAliveCountMax.
     pub keepalive: u32,
+    pub keepalive_count_max: u32,
     /// ProxyJump hops as written (`user@host:port,...`); None for a direct connection.
     pub proxy_jump: Option<String>,
     /// The hops, resolved like any host (their own ProxyJump is not followed; the
@@ -131,7 +133,8 @@ pub fn resolve(
             .connect_timeout
             .map(Duration::from_secs)
             .unwrap_or(settings.connect_timeout),
-        keepalive: r.server_alive_interval as u32,
+        keepalive: r.keepalive().0.min(u64::from(u32::MAX)) as u32,
+        keepalive_count_max: r.keepalive().1.min(u64::from(u32::MAX)) as u32,
         proxy_jump: r.proxy_jump.clone().filter(|p| p != "none"),
         jumps: Vec::new(),
         proxy_command: r.proxy_command_expanded.clone(),

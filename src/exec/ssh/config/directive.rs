@@ -87,6 +87,7 @@ pub(super) enum Setting {
     /// None = `none` (leaves the value unset, as OpenSSH does).
     ConnectTimeout(Option<u64>),
     ServerAliveInterval(Option<u64>),
+    ServerAliveCountMax(u64),
     /// None = `none`.
     ProxyJump(Option<String>),
     /// As written (the raw rest of the line); None = `none`.
@@ -241,6 +242,7 @@ fn parse_directive(line: Line<'_>, cx: &mut ParseCx) -> Result<Option<Stmt>, Con
         "userknownhostsfile" => parse_known_hosts(line),
         "connecttimeout" => set(Setting::ConnectTimeout(parse_time(&line)?)),
         "serveraliveinterval" => set(Setting::ServerAliveInterval(parse_time(&line)?)),
+        "serveralivecountmax" => set(Setting::ServerAliveCountMax(parse_count(&line)?)),
         "proxyjump" => match parse_jump(line.raw_value()) {
             Some(v) => set(Setting::ProxyJump(v)),
             None => Err(line.err(format!("Invalid ProxyJump \"{}\"", line.raw_value()))),
@@ -287,6 +289,24 @@ fn parse_time(line: &Line<'_>) -> Result<Option<u64>, ConfigError> {
     match convtime(&a) {
         Some(t) => Ok(Some(t)),
         None => Err(line.err("invalid time value.")),
+    }
+}
+
+/// A whole number 0..=INT_MAX, as OpenSSH's strtonum takes it, with its messages.
+fn parse_count(line: &Line<'_>) -> Result<u64, ConfigError> {
+    use std::num::IntErrorKind;
+    let a = line.one_arg("missing argument.")?;
+    match a.parse::<i64>() {
+        Ok(n) if n < 0 => Err(line.err("integer value too small.")),
+        Ok(n) if n > i64::from(i32::MAX) => Err(line.err("integer value too large.")),
+        Ok(n) => Ok(n as u64),
+        Err(e) if *e.kind() == IntErrorKind::PosOverflow => {
+            Err(line.err("integer value too large."))
+        }
+        Err(e) if *e.kind() == IntErrorKind::NegOverflow => {
+            Err(line.err("integer value too small."))
+        }
+        Err(_) => Err(line.err("integer value invalid.")),
     }
 }
 

@@ -24,6 +24,7 @@ pub(super) struct State {
     pub(super) known_hosts: Option<(Vec<String>, At)>,
     pub(super) connect_timeout: Option<u64>,
     pub(super) server_alive_interval: Option<u64>,
+    pub(super) server_alive_count_max: Option<u64>,
     /// Some(None) = `ProxyJump none`.
     pub(super) jump: Option<(Option<String>, At)>,
     /// Some(None) = `ProxyCommand none`, or a ProxyJump came first.
@@ -161,6 +162,9 @@ fn apply(s: &Setting, at: &At, st: &mut State) {
             if st.server_alive_interval.is_none() {
                 st.server_alive_interval = *t;
             }
+        }
+        Setting::ServerAliveCountMax(n) => {
+            st.server_alive_count_max.get_or_insert(*n);
         }
         // Whichever of ProxyJump and ProxyCommand comes first wins, `ProxyCommand none`
         // included. A `ProxyJump none` does not hold back a later ProxyCommand (ssh -G

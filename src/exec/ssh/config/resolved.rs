@@ -9,6 +9,12 @@ use super::jump::{last_hop, Hop};
 use super::{ConfigError, Fallbacks, Overrides};
 use crate::userenv::{self, DEFAULT_IDENTITIES};
 
+/// nexus's keepalive when ssh_config sets no ServerAliveInterval (seconds; OpenSSH's
+/// default is 0, none): a dead connection is found within about a minute.
+pub const KEEPALIVE_INTERVAL: u64 = 15;
+/// ServerAliveCountMax when ssh_config sets none (OpenSSH's default too).
+pub const KEEPALIVE_COUNT_MAX: u64 = 3;
+
 const DEFAULT_KNOWN_HOSTS: [&str; 2] = ["~/.ssh/known_hosts", "~/.ssh/known_hosts2"];
 
 /// What one alias resolves to.
@@ -26,7 +32,11 @@ pub struct Resolved {
     pub user_known_hosts_files: Vec<String>,
     /// None = no timeout (`connecttimeout none`).
     pub connect_timeout: Option<u64>,
-    pub server_alive_interval: u64,
+    /// Seconds; None when ssh_config sets none (OpenSSH then sends no keepalives, nexus
+    /// sends one every `KEEPALIVE_INTERVAL`).
+    pub server_alive_interval: Option<u64>,
+    /// Keepalives that may go unanswered; None when ssh_config sets none (3).
+    pub server_alive_count_max: Option<u64>,
     /// The hops in `ssh -G`'s form; None for a direct connection (`ProxyJump none`).
     pub proxy_jump: Option<String>,
     /// ProxyCommand as written (what `ssh -G` prints); None: none, or a ProxyJump.
@@ -100,7 +110,8 @@ pub(super) fn resolve(
         identities_only: st.identities_only.unwrap_or(false),
         strict_host_key_checking: st.strict_host_key_checking.unwrap_or("ask").to_string(),
         connect_timeout: st.connect_timeout,
-        server_alive_interval: st.server_alive_interval.unwrap_or(0),
+        server_alive_interval: st.server_alive_interval,
+        server_alive_count_max: st.server_alive_count_max,
         proxy_jump,
         kex_algorithms: st.kex_algorithms.clone(),
         host_key_algorithms: st.host_key_algorithms.clone(),
@@ -231,9 +242,38 @@ impl Resolved {
             None => "connecttimeout none".to_string(),
         });
         v.push(format!(
+            "serveralivecountmax {}",
+            self.server_alive_count_max.unwrap_or(KEEPALIVE_COUNT_MAX)
+        ));
+        v.push(format!(
             "serveraliveinterval {}",
-            self.server_alive_interval
+            self.server_alive_interval.unwrap_or(0)
         ));
         v
+    }
+
+    /// The keepalive nexus uses: (ServerAliveInterval, ServerAliveCountMax), ssh_config's
+    /// values, else 15 s and 3. An interval of 0 sends none.
+    pub fn keepalive(&self) -> (u64, u64) {
+        (
+            self.server_alive_interval.unwrap_or(KEEPALIVE_INTERVAL),
+            self.server_alive_count_max.unwrap_or(KEEPALIVE_COUNT_MAX),
+        )
+    }
+
+    /// `ssh_g_lines` with what nexus uses where it differs from OpenSSH: the keepalive
+    /// interval when ssh_config sets none (`nexus hosts resolve`).
+    pub fn nexus_lines(&self) -> Vec<String> {
+        let interval = self.keepalive().0;
+        self.ssh_g_lines()
+            .into_iter()
+            .map(|l| {
+                if l.starts_with("serveraliveinterval ") {
+                    format!("serveraliveinterval {interval}")
+                } else {
+                    l
+                }
+            })
+            .collect()
     }
 }

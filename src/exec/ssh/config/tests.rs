@@ -32,7 +32,8 @@ fn empty_config_gives_defaults() {
     assert!(r.identity_files[0].ends_with("/.ssh/id_rsa"));
     assert_eq!(r.strict_host_key_checking, "ask");
     assert_eq!(r.connect_timeout, None);
-    assert_eq!(r.server_alive_interval, 0);
+    assert_eq!(r.server_alive_interval, None);
+    assert_eq!(r.keepalive(), (15, 3));
     assert_eq!(r.proxy_jump, None);
     assert!(!r.identities_only);
     assert_eq!(r.user_known_hosts_files.len(), 2);
@@ -132,6 +133,7 @@ fn values_in_ssh_g_words() {
         "stricthostkeychecking false",
         "connecttimeout 60",
         "serveraliveinterval 3601",
+        "serveralivecountmax 3",
         "identitiesonly yes",
         "proxyjump u@j1:2200,v@j2:23",
         "identityfile none",
