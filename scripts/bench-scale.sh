@@ -24,7 +24,7 @@
 #      each tool's output.
 #   3. latency: the fleet again with BENCH_RTT_MS=$RTT_MS (scripts/delay-relay.py in front of
 #      every sshd): RUNS_RTT runs at RTT_N hosts, and RUNS_ONE runs on one host through the
-#      relay and (step 1) without it: the difference is one host's handshake-and-command
+#      relay and straight to its sshd, alternately: the difference is one host's handshake-and-command
 #      latency, the part of a run no parallelism can hide. Target: wall <= 1.3 x floor + that.
 #      The relay's CPU is measured apart (it shares the cores).
 #   4. $OUT/summary.md and $OUT/summary.json.
@@ -269,17 +269,9 @@ RES="$OUT/runs.jsonl"
 : > "$RES"
 
 # ---- 1. sweep --------------------------------------------------------------------------
-one_direct=""
 for n in $NS; do
   start_fleet "$n"
   write_toml "$WORK/n$n.toml" "$n"; cp "$WORK/n$n.toml" "$OUT/nexus-n$n.toml"
-  if [ -z "$one_direct" ] && [ "$RTT_MS" != 0 ]; then
-    write_toml "$WORK/one.toml" 1
-    for ((i = 1; i <= RUNS_ONE; i++)); do
-      measured one "run$i" 1 nexus "$RES" -- "$NEXUS" -c "$WORK/one.toml" run t -q
-    done
-    one_direct=1
-  fi
   runs="$RUNS"; [ "$n" -ge "$BIG_FROM" ] && runs="$RUNS_BIG"
   for ((i = 1; i <= runs; i++)); do
     measured sweep "run$i" "$n" nexus "$RES" -- "$NEXUS" -c "$WORK/n$n.toml" run t -q
@@ -312,8 +304,14 @@ if [ "$RTT_MS" != 0 ]; then
   start_fleet "$RTT_N" "$RTT_MS"
   write_toml "$WORK/one-rtt.toml" 1
   write_toml "$WORK/rtt.toml" "$RTT_N"; cp "$WORK/rtt.toml" "$OUT/nexus-rtt-n$RTT_N.toml"
+  # h1 straight to its sshd (no relay), from a copy of the fleet's ssh_config
+  awk -v port="$FLEET_SSHD_PORT" 'NR > 1 && /^Host /{exit} /^  Port /{$0 = "  Port " port} {print}' \
+    "$FLEET_SSH_CONFIG" > "$WORK/ssh_config-direct"
+  sed "s|^ssh_config = .*|ssh_config = \"$WORK/ssh_config-direct\"|" "$WORK/one-rtt.toml" > "$WORK/one-direct.toml"
+  # one host through the relay and straight, alternately (same fleet, same minutes)
   for ((i = 1; i <= RUNS_ONE; i++)); do
     measured one-rtt "run$i" 1 nexus "$RES" -- "$NEXUS" -c "$WORK/one-rtt.toml" run t -q
+    measured one-direct "run$i" 1 nexus "$RES" -- "$NEXUS" -c "$WORK/one-direct.toml" run t -q
   done
   for ((i = 1; i <= RUNS_RTT; i++)); do
     measured rtt "run$i" "$RTT_N" nexus "$RES" -- "$NEXUS" -c "$WORK/rtt.toml" run t -q
@@ -365,7 +363,7 @@ def table(rows, title):
               f"{others(r):.1f} | {r.get('machine_steal_s', float('nan')):.1f} | {fmt(adjusted(r))} | {r.get('loadavg_start')} | {r.get('passive_opens')} | {r.get('listen_overflows')} |")
     print()
 
-table([r for r in runs if r["step"] in ("sweep", "one", "one-rtt", "rtt")], "nexus runs")
+table([r for r in runs if r["step"] in ("sweep", "one-direct", "one-rtt", "rtt")], "nexus runs")
 table([r for r in runs if r["step"] == "peers"], "side by side (rounds)")
 
 summary = {"meta": meta, "sweep": {}, "peers": {}, "rtt": None}
@@ -405,15 +403,18 @@ if pr:
 rr = [r for r in runs if r["step"] == "rtt"]
 if rr:
     one_rtt = med([r["wall_s"] for r in runs if r["step"] == "one-rtt"])
-    one = med([r["wall_s"] for r in runs if r["step"] == "one"])
-    lat = one_rtt - one
+    one = med([r["wall_s"] for r in runs if r["step"] == "one-direct"])
+    # paired: run i through the relay against run i straight, taken one after the other
+    pairs = {r["tag"]: r["wall_s"] for r in runs if r["step"] == "one-rtt"}
+    diffs = [pairs[r["tag"]] - r["wall_s"] for r in runs if r["step"] == "one-direct" and r["tag"] in pairs]
+    lat = med(diffs) if diffs else one_rtt - one
     w = med([r["wall_s"] for r in rr]); fl = med([r["server_cpu_s"] / cores for r in rr])
     relay = med([r.get("aux_cpu_s", 0) for r in rr])
     limit = 1.3 * fl + lat
     summary["rtt"] = dict(rtt_ms=rtt_ms, one_host=one, one_host_rtt=one_rtt, latency=lat, wall=w, floor=fl,
                           relay_cpu=relay, limit=limit, ok=[r["ok"] for r in rr])
     print(f"## Through the latency relay ({rtt_ms:g} ms)\n")
-    print(f"One host: {one:.3f} s direct, {one_rtt:.3f} s through the relay (medians): {lat:.3f} s = "
+    print(f"One host: {one:.3f} s direct, {one_rtt:.3f} s through the relay (medians); median of the paired differences {lat:.3f} s = "
           f"{lat * 1000 / rtt_ms:.1f} round trips for connect, handshake, login and the command.\n")
     print(f"N = {rr[0]['n']}: wall {w:.2f} s (median of {len(rr)}), floor {fl:.2f} s, relay CPU {relay:.2f} s; "
           f"target 1.3 x floor + {lat:.2f} s = {limit:.2f} s: {'met' if w <= limit else 'NOT met'} "
