@@ -17,7 +17,15 @@ Fields:
   server_cpu_s   (with --server-pidfile) CPU used during the run by the processes named
                  in those pidfiles (the sshd listeners) and all their descendants, ended
                  or not: their own and their reaped children's time, before and after
-  peak_procs     most processes seen at once in CMD's tree (sampled every 50 ms)
+  peak_procs     most processes seen at once in CMD's tree (sampled every --interval s, 0.05)
+  aux_cpu_s      (with --aux-pidfile) the same as server_cpu_s for other helpers (a relay)
+  peak_fds, peak_threads   (with --fds) most open descriptors / threads of one process in
+                 CMD's tree, sampled every --interval s (/proc/PID/fd, /proc/PID/stat)
+  machine_busy_cpu_s, machine_steal_s   (with --fds) CPU time all CPUs spent busy (user, nice,
+                 system, irq, softirq) and stolen by the hypervisor during the run, from
+                 /proc/stat: busy minus client, server and aux CPU is what other processes
+                 of a shared machine took
+  loadavg_start, loadavg_end   (with --fds) /proc/loadavg's 1-minute figure
 
 Used by scripts/bench-ssh.sh, scripts/bench-peers.sh and scripts/bench-local.sh.
 """
@@ -44,6 +52,35 @@ def stat_of(pid):
     fields = raw[raw.rfind(b")") + 2:].split()
     # fields[1] = ppid; [11..14] = utime, stime, cutime, cstime
     return int(fields[1]), sum(int(x) for x in fields[11:15])
+
+
+def threads_of(pid):
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            raw = f.read()
+        return int(raw[raw.rfind(b")") + 2:].split()[17])
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def fds_of(pid):
+    try:
+        return len(os.listdir(f"/proc/{pid}/fd"))
+    except OSError:
+        return 0
+
+
+def cpu_stat():
+    """(busy, steal) ticks of all CPUs from /proc/stat."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    # user nice system idle iowait irq softirq steal
+    return v[0] + v[1] + v[2] + v[5] + v[6], v[7]
+
+
+def loadavg():
+    with open("/proc/loadavg") as f:
+        return float(f.read().split()[0])
 
 
 def snapshot():
@@ -88,6 +125,9 @@ def read_pids(files):
 def main():
     ap = argparse.ArgumentParser(description="cost of one run of a command")
     ap.add_argument("--server-pidfile", action="append", default=[])
+    ap.add_argument("--aux-pidfile", action="append", default=[])
+    ap.add_argument("--interval", type=float, default=0.05)
+    ap.add_argument("--fds", action="store_true")
     ap.add_argument("--timeout", type=float, default=600.0)
     ap.add_argument("--log", help="write CMD's stdout and stderr here (default: discard)")
     ap.add_argument("cmd", nargs=argparse.REMAINDER)
@@ -98,8 +138,12 @@ def main():
 
     ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
     servers = read_pids(a.server_pidfile)
+    aux = read_pids(a.aux_pidfile)
     before = snapshot()
     server_before = ticks(before, tree(before, servers))
+    aux_before = ticks(before, tree(before, aux))
+    stat_before = cpu_stat()
+    load_before = loadavg()
 
     # posix_spawn (vfork underneath): a fork of this Python process would add its own
     # page-table copy and resident size to the child's rusage.
@@ -121,12 +165,19 @@ def main():
 
     me = os.getpid()
     peak_procs = [0]
+    peak_fds = [0]
+    peak_threads = [0]
     done = threading.Event()
 
     def watch():
-        while not done.wait(0.05):
+        while not done.wait(a.interval):
             now = snapshot()
-            peak_procs[0] = max(peak_procs[0], len(tree(now, [me])) - 1)
+            mine = tree(now, [me]) - {me}
+            peak_procs[0] = max(peak_procs[0], len(mine))
+            if a.fds:
+                for p in mine:
+                    peak_fds[0] = max(peak_fds[0], fds_of(p))
+                    peak_threads[0] = max(peak_threads[0], threads_of(p))
 
     watcher = threading.Thread(target=watch, daemon=True)
     watcher.start()
@@ -195,6 +246,14 @@ def main():
     }
     if servers:
         result["server_cpu_s"] = round((ticks(after, tree(after, servers)) - server_before) / TICK, 3)
+    if aux:
+        result["aux_cpu_s"] = round((ticks(after, tree(after, aux)) - aux_before) / TICK, 3)
+    if a.fds:
+        busy, steal = cpu_stat()
+        result.update(peak_fds=peak_fds[0], peak_threads=peak_threads[0],
+                      machine_busy_cpu_s=round((busy - stat_before[0]) / TICK, 2),
+                      machine_steal_s=round((steal - stat_before[1]) / TICK, 2),
+                      loadavg_start=load_before, loadavg_end=loadavg())
     print(json.dumps(result))
     return 0 if rc == 0 else 1
 

@@ -217,6 +217,9 @@ fn close_idle(st: &mut State) {
         closed += n;
     }
     st.total -= closed;
+    // Hosts with nothing open keep no entry: the map stays within max_connections entries
+    // however many hosts a run has (this walk and evict_lru's run at every checkout).
+    st.hosts.retain(|_, slot| slot.open > 0);
 }
 
 /// A reused session must still be usable: authenticated and its socket not closed (a

@@ -49,6 +49,7 @@ const MAX_HOSTS_FILES: usize = 16;
 #[derive(Debug, Default, Clone)]
 pub struct SshConfig {
     stmts: Vec<Stmt>,
+    index: eval::Index,
 }
 
 /// A configuration error: file, 1-based line (0 when it concerns the whole file), message.
@@ -102,7 +103,8 @@ pub fn parse_file(path: &Path) -> Result<SshConfig, ConfigError> {
 /// `~/.ssh`, as OpenSSH does for user configuration files.
 pub fn parse_str(text: &str, origin: &Path) -> Result<SshConfig, ConfigError> {
     let stmts = directive::parse_text(text, origin, &mut directive::ParseCx::default())?;
-    Ok(SshConfig { stmts })
+    let index = eval::Index::build(&stmts);
+    Ok(SshConfig { stmts, index })
 }
 
 impl SshConfig {
@@ -120,7 +122,7 @@ impl SshConfig {
         o: &Overrides,
         f: &Fallbacks,
     ) -> Result<Resolved, ConfigError> {
-        resolved::resolve(&self.stmts, alias, o, f)
+        resolved::resolve(&self.stmts, &self.index, alias, o, f)
     }
 }
 

@@ -3,7 +3,7 @@
 //! statements apply (eval.rs).
 
 use super::directive::{At, Stmt};
-use super::eval::{eval, State};
+use super::eval::{eval_indexed, Index, State};
 use super::expand::{expand_hostname, is_addr, Env, ExpandCtx};
 use super::jump::{last_hop, Hop};
 use super::{ConfigError, Fallbacks, Overrides};
@@ -54,6 +54,7 @@ pub struct Resolved {
 /// ProxyJump that leads back to the host), with the file and line of the directive.
 pub(super) fn resolve(
     stmts: &[Stmt],
+    index: &Index,
     alias: &str,
     o: &Overrides,
     f: &Fallbacks,
@@ -68,7 +69,7 @@ pub(super) fn resolve(
         // Like `ssh -i`: tilde-expanded before it joins the list.
         st.identity_files.push((userenv::expand_tilde(id), None));
     }
-    eval(stmts, alias, &env, &mut st, &mut true, false)?;
+    eval_indexed(stmts, index, alias, &env, &mut st)?;
 
     let user = st
         .user

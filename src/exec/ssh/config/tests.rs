@@ -50,6 +50,39 @@ fn first_value_wins_and_identities_accumulate() {
 }
 
 #[test]
+fn blocks_of_plain_names_are_visited_only_for_those_names_in_file_order() {
+    // Resolution skips the blocks that name only other hosts (the index); what applies,
+    // and in which order, stays that of a walk through every block.
+    let c = cfg("ConnectTimeout 7\nHost a b\n  Port 1\nHost *\n  IdentityFile /k0\nHost b\n  Port 2\n  User bee\nHost A\n  Port 3\n  User upper\nMatch host c\n  Port 4\nHost !a c\n  User cee\nHost a\n  IdentityFile /k1\n  HostName h.a\nHost a a\n  Port 9\n");
+    let a = c.resolve("a").unwrap();
+    assert_eq!((a.port, a.hostname.as_str()), (1, "h.a"));
+    assert_eq!(a.identity_files, vec!["/k0", "/k1"]);
+    assert_eq!(a.user, crate::userenv::user_name());
+    let b = c.resolve("b").unwrap();
+    assert_eq!((b.port, b.user.as_str()), (1, "bee"));
+    let upper = c.resolve("A").unwrap();
+    assert_eq!((upper.port, upper.user.as_str()), (3, "upper"));
+    let cc = c.resolve("c").unwrap();
+    assert_eq!((cc.port, cc.user.as_str()), (4, "cee"));
+    let d = c.resolve("d").unwrap();
+    assert_eq!(
+        (d.port, d.identity_files.clone()),
+        (22, vec!["/k0".to_string()])
+    );
+    for r in [&a, &b, &upper, &cc, &d] {
+        assert_eq!(r.connect_timeout, Some(7));
+    }
+    // An unknown keyword in another host's block is still refused for every host that
+    // does not ignore it.
+    let c = cfg("Host y\n  IgnoreUnknown frob\nHost x\n  Frob 1\n");
+    assert!(c.resolve("y").is_ok());
+    assert_eq!(
+        c.resolve("z").unwrap_err().to_string(),
+        format!("/test/config:4: {BAD_FROB}")
+    );
+}
+
+#[test]
 fn keyword_forms_and_quotes() {
     let c = cfg("HOST=web\n\tuser = \"bob smith\"\n  Port=2222 # comment\n# whole line\n\n  HostName \"h.example\"\n");
     let r = c.resolve("web").unwrap();
