@@ -218,6 +218,14 @@ pub fn to_json(ev: &Event) -> Option<(&'static str, Value)> {
                         "exit_code": exit_code, "tasks": tasks }),
             )
         }
+        Event::Checked { .. } | Event::CommandSkipped { .. } => return check_event(ev),
+        Event::CommandSpawned { .. } | Event::UnitFinish { .. } => return None,
+    })
+}
+
+/// The events of up-to-date checks: `check` and `command_skipped`.
+fn check_event(ev: &Event) -> Option<(&'static str, Value)> {
+    Some(match ev {
         Event::Checked {
             task,
             host,
@@ -232,7 +240,7 @@ pub fn to_json(ev: &Event) -> Option<(&'static str, Value)> {
             json!({ "task": &*cmd.task, "host": &*cmd.host, "command": &*cmd.line,
                     "index": cmd.index, "reason": reason }),
         ),
-        Event::CommandSpawned { .. } | Event::UnitFinish { .. } => return None,
+        _ => return None,
     })
 }
 

@@ -188,7 +188,14 @@ fn run_checked(
             if let Some(p) = pending {
                 ctx.run.uptodate.commit(ctx.run, p);
             }
-            (TaskStatus::Success, None)
+            // Every command skipped by its own guard: nothing was done here.
+            let all_skipped = !skips.is_empty() && skips.iter().all(Option::is_some);
+            let status = if all_skipped {
+                TaskStatus::UpToDate
+            } else {
+                TaskStatus::Success
+            };
+            (status, None)
         }
     }
 }

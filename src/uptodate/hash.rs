@@ -26,6 +26,9 @@ pub fn threads() -> usize {
         .clamp(1, 16)
 }
 
+/// The hashes of a file's pieces, by offset.
+type Pieces = Vec<(u64, Option<[u8; 32]>)>;
+
 /// One piece of work: a whole file, or one segment of a large one.
 struct Job {
     file: usize,
@@ -64,8 +67,7 @@ pub fn hash_files(root: &Path, files: &[(&Path, u64)]) -> Vec<Option<Digest>> {
                 len: None,
             }),
     );
-    let results: Vec<Mutex<Vec<(u64, Option<[u8; 32]>)>>> =
-        files.iter().map(|_| Mutex::new(Vec::new())).collect();
+    let results: Vec<Mutex<Pieces>> = files.iter().map(|_| Mutex::new(Vec::new())).collect();
     let next = AtomicUsize::new(0);
     let bytes: u64 = files.iter().map(|(_, s)| *s).sum();
     let n = if bytes < 4 * READ as u64 && jobs.len() < 64 {
