@@ -148,16 +148,30 @@ fn hash_piece(path: &Path, job: &Job, buf: &mut [u8]) -> Option<[u8; 32]> {
 
 /// Hex of a digest.
 pub fn hex(d: &Digest) -> String {
-    d.iter().map(|b| format!("{b:02x}")).collect()
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(32);
+    for b in d {
+        s.push(HEX[usize::from(b >> 4)] as char);
+        s.push(HEX[usize::from(b & 15)] as char);
+    }
+    s
 }
 
 pub fn from_hex(s: &str) -> Option<Digest> {
     if s.len() != 32 {
         return None;
     }
+    fn nibble(c: u8) -> Option<u8> {
+        match c {
+            b'0'..=b'9' => Some(c - b'0'),
+            b'a'..=b'f' => Some(c - b'a' + 10),
+            _ => None,
+        }
+    }
+    let b = s.as_bytes();
     let mut d = [0u8; 16];
     for (i, out) in d.iter_mut().enumerate() {
-        *out = u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok()?;
+        *out = (nibble(b[2 * i])? << 4) | nibble(b[2 * i + 1])?;
     }
     Some(d)
 }

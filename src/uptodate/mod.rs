@@ -111,19 +111,13 @@ impl Store {
         let all: Vec<&File> = sources.iter().chain(&outputs.files).collect();
         let digests = self.digests(root, &task.name, &all, started);
         let (src, out) = digests.split_at(sources.len());
-        let pending = Pending {
-            task: task.name.clone(),
-            definition,
-            sources: known(&sources, src),
-            outputs: task.checks.outputs.clone(),
-        };
         let reasons = if self.always {
             vec!["-B/--always".to_string()]
         } else {
             let record = Record::load(&record_path, &task.name);
             let failed = record.is_none() && old(&record_path).exists();
             let now = Now {
-                definition: &pending.definition,
+                definition: &definition,
                 sources: &sources,
                 source_digests: src,
                 outputs: &outputs,
@@ -145,6 +139,12 @@ impl Store {
             // A run that does not succeed leaves no record: the next one runs again.
             let _ = std::fs::rename(&record_path, old(&record_path));
         }
+        let pending = Pending {
+            task: task.name.clone(),
+            definition,
+            sources: known(&sources, src),
+            outputs: task.checks.outputs.clone(),
+        };
         Some(Decision::Run {
             reasons: shorten(reasons),
             pending: Some(pending),
@@ -201,7 +201,7 @@ impl Store {
             let mut guard = self.cache.lock().unwrap_or_else(|e| e.into_inner());
             let cache = guard.get_or_insert_with(|| self.load_cache());
             for (i, f) in files.iter().enumerate() {
-                match cache.entries.get(&f.path) {
+                match cache.entries.get(f.path.as_os_str()) {
                     Some(c) if c.stat == f.stat && !c.racy => out[i] = Some(c.digest),
                     _ => need.push(i),
                 }
@@ -228,7 +228,7 @@ impl Store {
                     let racy =
                         f.stat.ctime >= started - RACY_NS || f.stat.mtime >= started - RACY_NS;
                     cache.entries.insert(
-                        f.path.clone(),
+                        f.path.as_os_str().to_owned(),
                         Cached {
                             stat: f.stat,
                             digest,
@@ -237,7 +237,7 @@ impl Store {
                     );
                 }
                 None => {
-                    cache.entries.remove(&f.path);
+                    cache.entries.remove(f.path.as_os_str());
                 }
             }
             cache.dirty = true;
@@ -359,24 +359,12 @@ fn compare(record: Option<&Record>, failed: bool, now: &Now<'_>) -> Vec<String> 
         return vec![why.to_string()];
     };
     let mut why = definition_changes(&rec.definition, now.definition);
-    let src: Vec<(PathBuf, Option<Digest>)> = now
-        .sources
-        .iter()
-        .zip(now.source_digests)
-        .map(|(f, d)| (f.path.clone(), *d))
-        .collect();
-    file_changes(&rec.sources, &src, "", &mut why);
+    file_changes(&rec.sources, now.sources, now.source_digests, "", &mut why);
     for p in &now.outputs.unmatched {
         why.push(format!("output {p} missing"));
     }
-    let out: Vec<(PathBuf, Option<Digest>)> = now
-        .outputs
-        .files
-        .iter()
-        .zip(now.output_digests)
-        .map(|(f, d)| (f.path.clone(), *d))
-        .collect();
-    file_changes(&rec.outputs, &out, "output ", &mut why);
+    let (files, digests) = (&now.outputs.files, now.output_digests);
+    file_changes(&rec.outputs, files, digests, "output ", &mut why);
     why
 }
 
@@ -408,7 +396,8 @@ fn definition_changes(
 /// Changed, added and removed files between a record and now (both sorted by path).
 fn file_changes(
     old: &[(PathBuf, Digest)],
-    new: &[(PathBuf, Option<Digest>)],
+    new: &[File],
+    digests: &[Option<Digest>],
     prefix: &str,
     why: &mut Vec<String>,
 ) {
@@ -421,7 +410,7 @@ fn file_changes(
     };
     while i < old.len() || j < new.len() {
         let ord = match (old.get(i), new.get(j)) {
-            (Some(o), Some(n)) => o.0.cmp(&n.0),
+            (Some(o), Some(n)) => walk::bytes(&o.0).cmp(walk::bytes(&n.path)),
             (Some(_), None) => std::cmp::Ordering::Less,
             _ => std::cmp::Ordering::Greater,
         };
@@ -431,14 +420,14 @@ fn file_changes(
                 i += 1;
             }
             std::cmp::Ordering::Greater => {
-                why.push(format!("{prefix}{} added", show(&new[j].0)));
+                why.push(format!("{prefix}{} added", show(&new[j].path)));
                 j += 1;
             }
             std::cmp::Ordering::Equal => {
-                match new[j].1 {
+                match digests[j] {
                     Some(d) if d == old[i].1 => {}
-                    Some(_) => why.push(format!("{prefix}{} changed", show(&new[j].0))),
-                    None => why.push(format!("{prefix}{} unreadable", show(&new[j].0))),
+                    Some(_) => why.push(format!("{prefix}{} changed", show(&new[j].path))),
+                    None => why.push(format!("{prefix}{} unreadable", show(&new[j].path))),
                 }
                 i += 1;
                 j += 1;
@@ -557,17 +546,18 @@ mod tests {
     #[test]
     fn file_changes_name_what_changed_was_added_and_removed() {
         let p = |s: &str| PathBuf::from(s);
+        let f = |s: &str| File {
+            path: p(s),
+            stat: Default::default(),
+        };
         let old = vec![(p("a"), [1; 16]), (p("b"), [2; 16]), (p("c"), [3; 16])];
-        let new = vec![
-            (p("a"), Some([1; 16])),
-            (p("b"), Some([9; 16])),
-            (p("d"), Some([4; 16])),
-        ];
+        let new = vec![f("a"), f("b"), f("d")];
+        let digests = [Some([1; 16]), Some([9; 16]), Some([4; 16])];
         let mut why = Vec::new();
-        file_changes(&old, &new, "", &mut why);
+        file_changes(&old, &new, &digests, "", &mut why);
         assert_eq!(why, ["b changed", "c removed", "d added"]);
         let mut why = Vec::new();
-        file_changes(&old[..1], &[], "output ", &mut why);
+        file_changes(&old[..1], &[], &[], "output ", &mut why);
         assert_eq!(why, ["output a missing"]);
     }
 

@@ -9,6 +9,7 @@
 //! Must not: decide anything (mod.rs does).
 
 use std::collections::HashMap;
+use std::ffi::OsString;
 use std::io::Write;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::OpenOptionsExt;
@@ -33,7 +34,8 @@ pub struct Cached {
 /// The stat cache of a project.
 #[derive(Debug, Default)]
 pub struct StatCache {
-    pub entries: HashMap<PathBuf, Cached>,
+    /// By path (bytes: hashing a `Path` walks its components).
+    pub entries: HashMap<OsString, Cached>,
     pub dirty: bool,
 }
 
@@ -106,7 +108,8 @@ impl StatCache {
                 dev: dev as u64,
             };
             let racy = w[5] == "1";
-            c.entries.insert(to_path(p), Cached { stat, digest, racy });
+            let p = OsString::from_vec(p.to_vec());
+            c.entries.insert(p, Cached { stat, digest, racy });
         }
         c
     }
@@ -130,7 +133,7 @@ impl StatCache {
                 )
                 .as_bytes(),
             );
-            out.extend_from_slice(&path_field(p));
+            out.extend_from_slice(&path_field(Path::new(p)));
             out.push(b'\n');
         }
         if write_atomic(path, &out).is_ok() {
@@ -244,7 +247,7 @@ mod tests {
             dev: 9,
         };
         c.entries.insert(
-            PathBuf::from("x y"),
+            OsString::from("x y"),
             Cached {
                 stat,
                 digest: [5; 16],
@@ -253,7 +256,7 @@ mod tests {
         );
         c.save(&d.join("stat"));
         let back = StatCache::load(&d.join("stat"));
-        let e = back.entries[Path::new("x y")];
+        let e = back.entries[std::ffi::OsStr::new("x y")];
         assert_eq!((e.stat, e.digest, e.racy), (stat, [5; 16], true));
         let _ = std::fs::remove_dir_all(&d);
     }
