@@ -201,6 +201,9 @@ impl Store {
             let mut guard = self.cache.lock().unwrap_or_else(|e| e.into_inner());
             let cache = guard.get_or_insert_with(|| self.load_cache());
             for (i, f) in files.iter().enumerate() {
+                if cache.entries.len() > 50_000 {
+                    cache.seen.insert(f.path.as_os_str().to_owned());
+                }
                 match cache.entries.get(f.path.as_os_str()) {
                     Some(c) if c.stat == f.stat && !c.racy => out[i] = Some(c.digest),
                     _ => need.push(i),

@@ -37,7 +37,13 @@ pub struct StatCache {
     /// By path (bytes: hashing a `Path` walks its components).
     pub entries: HashMap<OsString, Cached>,
     pub dirty: bool,
+    /// Paths this process looked up or hashed (to prune the others, see `save`).
+    pub seen: std::collections::HashSet<OsString>,
 }
+
+/// Above this many entries, `save` keeps only the paths this process used when they
+/// are fewer than half: files that come and go (generated names) do not pile up.
+const PRUNE_ABOVE: usize = 100_000;
 
 /// A task's last success.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -115,6 +121,10 @@ impl StatCache {
     }
 
     pub fn save(&mut self, path: &Path) {
+        if self.entries.len() > PRUNE_ABOVE && self.seen.len() * 2 < self.entries.len() {
+            let seen = &self.seen;
+            self.entries.retain(|p, _| seen.contains(p));
+        }
         let mut out = Vec::with_capacity(self.entries.len() * 96);
         out.extend_from_slice(STAT_MAGIC.as_bytes());
         out.push(b'\n');
