@@ -16,6 +16,10 @@ struct Shown {
     targets: Vec<String>,
     strategy: &'static str,
     commands: Vec<(String, Vec<String>)>,
+    /// The up-to-date check now: (up to date, reasons, a dependency runs first).
+    check: Option<(bool, Vec<String>, bool)>,
+    /// The task's own `creates` / `unless`, as written.
+    guards: Vec<String>,
 }
 
 fn annotations(c: &Command, task: &crate::config::Task) -> Vec<String> {
@@ -40,7 +44,60 @@ fn annotations(c: &Command, task: &crate::config::Task) -> Vec<String> {
     if c.continue_on_error || task.continue_on_error {
         a.push("continue_on_error".into());
     }
+    a.extend(guard_notes(&c.guard));
     a
+}
+
+/// `creates:PATH`, `unless:CMD` as written.
+fn guard_notes(g: &crate::config::Guard) -> Vec<String> {
+    let mut a = Vec::new();
+    if let Some(p) = &g.creates {
+        a.push(format!("creates:{}", p.value.source()));
+    }
+    if let Some(u) = &g.unless {
+        a.push(format!("unless:{}", u.value.source()));
+    }
+    a
+}
+
+/// What the up-to-date check of each task of the plan says now (`run` of those that
+/// would run, so that their dependents are known to be checked again).
+fn checks(config: &Config, plan: &Plan, run: &RunInfo) -> Vec<Option<(bool, Vec<String>, bool)>> {
+    let mut runs = vec![false; config.tasks.len()];
+    let mut out = Vec::new();
+    for &i in &plan.tasks {
+        let t = &config.tasks[i];
+        let dep_runs = t.deps.iter().any(|&d| runs[d]);
+        let local = t.targets.iter().all(|x| matches!(x, Target::Local));
+        let check = if t.commands.is_empty() || !local {
+            None
+        } else {
+            run.uptodate.check(t, run)
+        };
+        let shown = check.map(|d| match d {
+            crate::uptodate::Decision::Skip(r) => (true, r, dep_runs),
+            crate::uptodate::Decision::Run { reasons, .. } => (false, reasons, dep_runs),
+        });
+        runs[i] = match &shown {
+            Some((fresh, _, _)) => !fresh || dep_runs,
+            None => !t.commands.is_empty() || dep_runs,
+        };
+        out.push(shown);
+    }
+    out
+}
+
+/// ` (up to date: …)` / ` (runs: …)` after a task's name in the plan.
+fn check_note(check: &Option<(bool, Vec<String>, bool)>) -> String {
+    match check {
+        None => String::new(),
+        Some((true, why, false)) => format!("  (up to date, skipped: {})", why.join(", ")),
+        Some((true, why, true)) => format!(
+            "  (up to date now: {}; checked again after its dependencies run)",
+            why.join(", ")
+        ),
+        Some((false, why, _)) => format!("  (runs: {})", why.join(", ")),
+    }
 }
 
 fn shown(
@@ -49,6 +106,7 @@ fn shown(
     run: &RunInfo,
     hosts_override: Option<&[Target]>,
 ) -> Vec<Shown> {
+    let mut checks = checks(config, plan, run).into_iter();
     plan.tasks
         .iter()
         .zip(&plan.phase)
@@ -85,6 +143,8 @@ fn shown(
                     Strategy::Serial => "serial",
                 },
                 commands,
+                check: checks.next().flatten(),
+                guards: guard_notes(&t.checks.guard),
             }
         })
         .collect()
@@ -161,10 +221,16 @@ pub fn render_text(
             } else {
                 ""
             };
+            let guards = if t.guards.is_empty() {
+                String::new()
+            } else {
+                format!("  [{}]", t.guards.join("] ["))
+            };
             s += &format!(
-                "    {bullet} {} [{}]{strategy}\n",
+                "    {bullet} {} [{}]{strategy}{guards}{}\n",
                 t.name,
-                t.targets.join(", ")
+                t.targets.join(", "),
+                check_note(&t.check)
             );
             if t.commands.is_empty() {
                 s += &format!("      {last} (aggregate: no commands)\n");
@@ -233,6 +299,10 @@ pub fn to_json(
                 "task": t.name,
                 "targets": t.targets,
                 "strategy": t.strategy,
+                "guards": t.guards,
+                "up_to_date": t.check.as_ref().map(|c| c.0),
+                "reasons": t.check.as_ref().map(|c| c.1.clone()),
+                "checked_after_deps": t.check.as_ref().map(|c| c.2),
                 "commands": t.commands.iter().map(|(c, a)| json!({"command": c, "annotations": a})).collect::<Vec<_>>(),
             })).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),

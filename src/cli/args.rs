@@ -60,6 +60,8 @@ pub struct RunArgs {
     /// Skip hosts that fail pre-flight.
     pub force: bool,
     pub no_resume: bool,
+    /// `-B/--always`: run tasks even when they are up to date.
+    pub always: bool,
     /// `-H`: hosts or groups replacing every remote task's hosts.
     pub hosts: Option<String>,
     pub user: Option<String>,
@@ -364,6 +366,7 @@ fn run_args(raw: &Raw) -> Result<RunArgs, Error> {
         dry_run: raw.has("dry-run"),
         force: raw.has("force"),
         no_resume: raw.has("no-resume"),
+        always: raw.has("always"),
         hosts: raw.value("hosts").map(str::to_string),
         user,
         identity,

@@ -305,6 +305,14 @@ pub const FLAGS: &[Flag] = &[
         commands: &["preflight"],
     },
     Flag {
+        long: "always",
+        short: Some('B'),
+        value: None,
+        choices: &[],
+        help: "Run tasks even when their up-to-date checks say there is nothing to do",
+        commands: &["run"],
+    },
+    Flag {
         long: "no-resume",
         short: None,
         value: None,

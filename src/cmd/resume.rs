@@ -147,6 +147,12 @@ pub fn resume_run(g: &Global, exec: &Exec, path: &Path, force: bool) -> Result<i
     let checkpoint = policy::checkpoint(read.records());
     announce(&p, header, &checkpoint);
     p.info.checkpoint = Some(checkpoint);
+    p.info.uptodate = crate::uptodate::Store::new(
+        &state::home(),
+        &state::project_of(&p.config.path),
+        false,
+        false,
+    );
     if summary.problem.is_some() {
         // Cut the bad tail so the journal stays a valid prefix plus what follows.
         owned

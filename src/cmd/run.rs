@@ -90,6 +90,12 @@ fn run_config(g: &Global, args: &RunArgs, config: crate::config::Config) -> Resu
 /// The rest of `run` once the config is loaded and the plan made. From here on Ctrl-C
 /// ends what runs (pre-flight connections, commands) cleanly.
 fn run_prepared(g: &Global, args: &RunArgs, mut p: Prepared) -> Result<i32, Error> {
+    p.info.uptodate = crate::uptodate::Store::new(
+        &state::home(),
+        &state::project_of(&p.config.path),
+        args.always,
+        args.dry_run,
+    );
     if args.dry_run {
         signals::install();
         let json = args.exec.show.format == output::Format::Json;

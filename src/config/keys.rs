@@ -301,6 +301,30 @@ pub const TASK: &[Key<TaskDraft>] = &[
             d.interactive_span = Some(v.span());
         },
     },
+    Key {
+        name: "sources",
+        kind: Kind::Strings,
+        doc: "files the task reads (globs from the project root, `**` too): skipped while they, its outputs and its definition are unchanged (local tasks)",
+        read: |w, v, d| d.task.checks.sources = w.globs(v, "sources"),
+    },
+    Key {
+        name: "outputs",
+        kind: Kind::Strings,
+        doc: "files the task writes (globs from the project root): each must exist, unchanged, for the task to be skipped",
+        read: |w, v, d| d.task.checks.outputs = w.globs(v, "outputs"),
+    },
+    Key {
+        name: "creates",
+        kind: Kind::String,
+        doc: "skip the task on a host where this path exists",
+        read: |w, v, d| d.task.checks.guard.creates = w.guard_template(v, "creates"),
+    },
+    Key {
+        name: "unless",
+        kind: Kind::String,
+        doc: "skip the task on a host where this command exits 0",
+        read: |w, v, d| d.task.checks.guard.unless = w.guard_template(v, "unless"),
+    },
 ];
 
 pub const COMMAND: &[Key<Command>] = &[
@@ -358,6 +382,18 @@ pub const COMMAND: &[Key<Command>] = &[
         read: |w, v, c| {
             c.continue_on_error = w.boolean(v, "continue_on_error").unwrap_or(false);
         },
+    },
+    Key {
+        name: "creates",
+        kind: Kind::String,
+        doc: "skip the command where this path exists",
+        read: |w, v, c| c.guard.creates = w.guard_template(v, "creates"),
+    },
+    Key {
+        name: "unless",
+        kind: Kind::String,
+        doc: "skip the command where this command exits 0",
+        read: |w, v, c| c.guard.unless = w.guard_template(v, "unless"),
     },
 ];
 

@@ -1,6 +1,7 @@
 //! nexus.toml: where it is (docs/nexus-toml.md, "Finding the file"), how it is read, and the validated model it becomes.
 //! Must not: run commands or connect anywhere.
 
+mod checks;
 pub mod cycle;
 pub mod dotenv;
 pub mod duration;
@@ -19,6 +20,7 @@ mod vars;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
+pub use checks::{Checks, Guard};
 pub use model::*;
 
 use crate::error::{Diagnostic, Error, Location, Locator, MAX_SHOWN};

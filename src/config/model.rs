@@ -161,6 +161,8 @@ pub struct Task {
     pub private: bool,
     /// Runs alone, attached to the terminal (`interactive = true`).
     pub interactive: bool,
+    /// `sources`, `outputs`, `creates`, `unless` (docs/nexus-toml.md, "Up-to-date checks").
+    pub checks: super::checks::Checks,
     /// Span of the task's name in `[tasks.NAME]`.
     pub span: Range<usize>,
 }
@@ -183,13 +185,15 @@ pub enum Variadic {
 }
 
 impl Task {
-    /// Every template of the task: its commands, `dir`, `env` values.
+    /// Every template of the task: its commands (and their `creates` and `unless`),
+    /// `dir`, `env` values, the task's `creates` and `unless`.
     pub fn templates(&self) -> impl Iterator<Item = &Spanned<Template>> {
         self.commands
             .iter()
-            .map(|c| &c.template)
+            .flat_map(|c| std::iter::once(&c.template).chain(c.guard.templates()))
             .chain(self.dir.iter())
             .chain(self.env.iter().map(|(_, v)| v))
+            .chain(self.checks.guard.templates())
     }
 }
 
@@ -207,6 +211,8 @@ pub struct Command {
     pub retries: u32,
     pub retry_delay: Duration,
     pub continue_on_error: bool,
+    /// `creates` / `unless`: skipped where the path exists or the command exits 0.
+    pub guard: super::checks::Guard,
 }
 
 /// A value and where its text starts in the file (byte offset of the template's first

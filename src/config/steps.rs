@@ -76,6 +76,7 @@ impl Walker<'_> {
             retries: 0,
             retry_delay: DEFAULT_RETRY_DELAY,
             continue_on_error: false,
+            guard: Default::default(),
         })
     }
 

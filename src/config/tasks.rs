@@ -88,6 +88,7 @@ impl Walker<'_> {
                 aliases: Vec::new(),
                 private: name.starts_with('_'),
                 interactive: false,
+                checks: Default::default(),
                 span: span.clone(),
             },
             dep_spans: Vec::new(),
@@ -98,6 +99,7 @@ impl Walker<'_> {
         if draft.task.interactive {
             self.check_interactive(&draft);
         }
+        self.local_sources(&draft.task, t);
         let empty_run = t
             .get("run")
             .is_some_and(|r| matches!(r.get_ref(), DeValue::Array(a) if a.is_empty()));
@@ -257,6 +259,7 @@ impl Walker<'_> {
             retries: 0,
             retry_delay: DEFAULT_RETRY_DELAY,
             continue_on_error: false,
+            guard: Default::default(),
         })
     }
 

@@ -218,7 +218,29 @@ pub fn to_json(ev: &Event) -> Option<(&'static str, Value)> {
                         "exit_code": exit_code, "tasks": tasks }),
             )
         }
+        Event::Checked { .. } | Event::CommandSkipped { .. } => return check_event(ev),
         Event::CommandSpawned { .. } | Event::UnitFinish { .. } => return None,
+    })
+}
+
+/// The events of up-to-date checks: `check` and `command_skipped`.
+fn check_event(ev: &Event) -> Option<(&'static str, Value)> {
+    Some(match ev {
+        Event::Checked {
+            task,
+            host,
+            up_to_date,
+            reasons,
+        } => (
+            "check",
+            json!({ "task": &**task, "host": &**host, "up_to_date": up_to_date, "reasons": reasons }),
+        ),
+        Event::CommandSkipped { cmd, reason } => (
+            "command_skipped",
+            json!({ "task": &*cmd.task, "host": &*cmd.host, "command": &*cmd.line,
+                    "index": cmd.index, "reason": reason }),
+        ),
+        _ => return None,
     })
 }
 

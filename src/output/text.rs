@@ -81,6 +81,7 @@ impl<O: Write, E: Write> Renderer<O, E> {
             TaskStatus::Success => ("✓", Color::Green),
             TaskStatus::Failed | TaskStatus::TimedOut => ("✗", Color::Red),
             TaskStatus::Skipped | TaskStatus::Cancelled => ("⊘", Color::Yellow),
+            TaskStatus::UpToDate => ("≡", Color::Green),
         };
         let text = if self.opts.style.unicode { sym } else { word };
         self.paint(color, true, text)
@@ -235,6 +236,7 @@ impl<O: Write, E: Write> Renderer<O, E> {
         self.streams.task_finish(task);
         let local_only = hosts.iter().all(|h| &*h.host == "local");
         let line = match self.opts.mode {
+            _ if status == TaskStatus::UpToDate => self.up_to_date_line(task),
             Mode::Quiet => format!("{} {task} ({})", self.mark(status), secs(duration)),
             _ => format!("{} {task} {}", self.mark(status), self.dim(&secs(duration))),
         };
@@ -250,7 +252,10 @@ impl<O: Write, E: Write> Renderer<O, E> {
         }
         for h in hosts {
             let u = self.units.remove(&(task.clone(), h.host.clone()));
-            if matches!(h.status, TaskStatus::Success | TaskStatus::Skipped) {
+            if matches!(
+                h.status,
+                TaskStatus::Success | TaskStatus::Skipped | TaskStatus::UpToDate
+            ) {
                 continue;
             }
             if let Some(u) = u {
@@ -279,7 +284,10 @@ impl<O: Write, E: Write> Renderer<O, E> {
             .map(|(w, n)| format!("{} {w}", n.len()))
             .collect();
         let _ = writeln!(self.err, "  {} hosts: {}", hosts.len(), counts.join(", "));
-        for (word, names) in groups.iter().filter(|(w, _)| w != "ok" && w != "skipped") {
+        for (word, names) in groups
+            .iter()
+            .filter(|(w, _)| !matches!(w.as_str(), "ok" | "skipped" | "up to date"))
+        {
             let shown: Vec<&str> = names.iter().take(NAMES_SHOWN).copied().collect();
             let more = names.len().saturating_sub(NAMES_SHOWN);
             let tail = if more > 0 {
@@ -291,12 +299,43 @@ impl<O: Write, E: Write> Renderer<O, E> {
         }
     }
 
+    /// `up to date build` (`≡ build up to date` on a terminal).
+    fn up_to_date_line(&self, task: &str) -> String {
+        let mark = self.mark(TaskStatus::UpToDate);
+        if self.opts.style.unicode {
+            format!("{mark} {task} {}", self.dim("up to date"))
+        } else {
+            format!("{mark} {task}")
+        }
+    }
+
+    /// `-v`: why a unit runs (`build: running (src/main.rs changed)`) or is up to date.
+    fn checked(&mut self, task: &Name, host: &Name, up_to_date: bool, reasons: &[String]) {
+        if !self.opts.verbose {
+            return;
+        }
+        let name = unit_name(task, host);
+        let what = if up_to_date { "up to date" } else { "running" };
+        let line = format!("{name}: {what} ({})", reasons.join(", "));
+        let _ = writeln!(self.err, "{}", self.dim(&line));
+    }
+
+    /// A command whose `creates` / `unless` holds: `deploy@web-1: skipped `…` (creates /x exists)`.
+    fn command_skipped(&mut self, cmd: &crate::run::event::CommandRef, reason: &str) {
+        if self.opts.mode == Mode::Quiet {
+            return;
+        }
+        let name = unit_name(&cmd.task, &cmd.host);
+        let line = format!("{name}: skipped `{}` ({reason})", cmd.line);
+        let _ = writeln!(self.err, "{}", self.dim(&line));
+    }
+
     fn host_line(&mut self, h: &HostResult, last: bool) {
         let tree = self.tree(last);
-        let shown = if h.status == TaskStatus::Skipped {
-            "skipped".to_string()
-        } else {
-            secs(h.duration)
+        let shown = match h.status {
+            TaskStatus::Skipped => "skipped".to_string(),
+            TaskStatus::UpToDate if self.opts.style.unicode => "up to date".to_string(),
+            _ => secs(h.duration),
         };
         let mark = if matches!(h.failure, Some(Failure::Connect(_))) {
             let word = if self.opts.style.unicode {
@@ -329,12 +368,13 @@ impl<O: Write, E: Write> Renderer<O, E> {
         tasks: &[TaskResult],
     ) {
         let count = |s: TaskStatus| tasks.iter().filter(|t| t.status == s).count();
-        let (ok, failed, timed, skipped, cancelled) = (
+        let (ok, failed, timed, skipped, cancelled, fresh) = (
             count(TaskStatus::Success),
             count(TaskStatus::Failed),
             count(TaskStatus::TimedOut),
             count(TaskStatus::Skipped),
             count(TaskStatus::Cancelled),
+            count(TaskStatus::UpToDate),
         );
         if self.opts.mode == Mode::Quiet {
             for t in tasks {
@@ -346,6 +386,7 @@ impl<O: Write, E: Write> Renderer<O, E> {
         }
         let mut counts = vec![format!("{ok} succeeded")];
         for (n, word) in [
+            (fresh, "up to date"),
             (failed, "failed"),
             (timed, "timed out"),
             (cancelled, "cancelled"),
@@ -361,18 +402,24 @@ impl<O: Write, E: Write> Renderer<O, E> {
                 .map(|t| t.task.chars().count())
                 .max()
                 .unwrap_or(0);
+            let word_width = tasks
+                .iter()
+                .map(|t| plain_word(t.status).len())
+                .fold(9, usize::max);
             let _ = writeln!(self.err, "\nSummary:");
             for t in tasks {
                 let (name, s, d) = (&t.task, &t.status, &t.duration);
                 let shown = match (s, d) {
-                    (TaskStatus::Skipped, _) | (_, None) => s.name().replace('_', " "),
+                    (TaskStatus::Skipped | TaskStatus::UpToDate, _) | (_, None) => {
+                        s.name().replace('_', " ")
+                    }
                     (_, Some(d)) => secs(*d),
                 };
                 let mark = self.mark(*s);
                 let pad = if self.opts.style.unicode {
                     String::new()
                 } else {
-                    " ".repeat(9usize.saturating_sub(plain_word(*s).len()))
+                    " ".repeat(word_width.saturating_sub(plain_word(*s).len()))
                 };
                 let _ = writeln!(
                     self.err,
@@ -409,6 +456,7 @@ fn plain_word(status: TaskStatus) -> &'static str {
         TaskStatus::TimedOut => "TIMEOUT",
         TaskStatus::Skipped => "skipped",
         TaskStatus::Cancelled => "cancelled",
+        TaskStatus::UpToDate => "up to date",
     }
 }
 
@@ -452,6 +500,13 @@ impl<O: Write + Send, E: Write + Send> Render for Renderer<O, E> {
                 ..
             } => self.run_finish(*status, *duration, tasks),
             Event::UnitFinish { task, host, .. } => self.unit_finish(task, host),
+            Event::Checked {
+                task,
+                host,
+                up_to_date,
+                reasons,
+            } => self.checked(task, host, *up_to_date, reasons),
+            Event::CommandSkipped { cmd, reason } => self.command_skipped(cmd, reason),
             Event::RunStart { .. } | Event::CommandSpawned { .. } => {}
         }
         let _ = self.out.flush();
@@ -460,6 +515,15 @@ impl<O: Write + Send, E: Write + Send> Render for Renderer<O, E> {
 
     fn tick(&mut self, now: std::time::Instant) {
         self.still_running(now);
+    }
+}
+
+/// `task` for local units, `task@host` for remote ones.
+fn unit_name(task: &str, host: &str) -> String {
+    if host == "local" {
+        task.to_string()
+    } else {
+        format!("{task}@{host}")
     }
 }
 

@@ -20,6 +20,9 @@ pub enum TaskStatus {
     Skipped,
     TimedOut,
     Cancelled,
+    /// Nothing to do: sources, outputs and definition unchanged since the last success,
+    /// or a task-level `creates` / `unless` holds (docs/nexus-toml.md).
+    UpToDate,
 }
 
 impl TaskStatus {
@@ -30,7 +33,13 @@ impl TaskStatus {
             TaskStatus::Skipped => "skipped",
             TaskStatus::TimedOut => "timed_out",
             TaskStatus::Cancelled => "cancelled",
+            TaskStatus::UpToDate => "up_to_date",
         }
+    }
+
+    /// Done, as far as dependents care: it succeeded or had nothing to do.
+    pub fn is_ok(self) -> bool {
+        matches!(self, TaskStatus::Success | TaskStatus::UpToDate)
     }
 }
 
@@ -171,6 +180,19 @@ pub enum Event {
         task: Name,
         host: Name,
         status: TaskStatus,
+    },
+    /// An up-to-date check decided (src/uptodate): skip the unit, or run it and why.
+    Checked {
+        task: Name,
+        host: Name,
+        up_to_date: bool,
+        /// Why it runs (`src/main.rs changed`), or why it is up to date.
+        reasons: Vec<String>,
+    },
+    /// A command not run because its `creates` / `unless` holds.
+    CommandSkipped {
+        cmd: CommandRef,
+        reason: String,
     },
     TaskFinish {
         task: Name,

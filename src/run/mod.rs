@@ -52,6 +52,8 @@ pub struct RunInfo {
     pub timeouts: Timeouts,
     /// `[config] shell`, else `sh -c`: what local commands run under.
     pub shell: Vec<String>,
+    /// Up-to-date checks: their state, `-B`. Off until the run names its project.
+    pub uptodate: crate::uptodate::Store,
 }
 
 /// Default limits of a run (docs/nexus-toml.md, "Timeouts"): none unless configured.
@@ -95,6 +97,7 @@ impl RunInfo {
             secrets: None,
             timeouts: Timeouts::default(),
             shell: default_shell(),
+            uptodate: Default::default(),
         }
     }
 

@@ -193,6 +193,11 @@ fn redact(r: &Redactor, mut event: Event) -> Event {
             }
         }
         Event::RunStart { targets, .. } => targets.iter_mut().for_each(|t| r.redact_string(t)),
+        Event::Checked { reasons, .. } => reasons.iter_mut().for_each(|t| r.redact_string(t)),
+        Event::CommandSkipped { cmd, reason } => {
+            r.redact_arc(&mut cmd.line);
+            r.redact_string(reason);
+        }
         Event::TaskStart { .. }
         | Event::UnitFinish { .. }
         | Event::TaskFinish { .. }

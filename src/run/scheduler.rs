@@ -259,7 +259,7 @@ impl<'a> Scheduler<'a> {
         if matches!(b.tasks[unit.task].targets[unit.target], Target::Remote(_)) {
             b.remote_units -= 1;
         }
-        let ok = result.status == TaskStatus::Success;
+        let ok = result.status.is_ok();
         let s = &mut b.tasks[unit.task];
         s.running -= 1;
         s.results[unit.target] = Some(result);
@@ -385,7 +385,7 @@ impl<'a> Scheduler<'a> {
             duration: s.duration.unwrap_or_default(),
             hosts: host_results(s),
         });
-        if verdict.status == TaskStatus::Success || verdict.partial {
+        if verdict.status.is_ok() || verdict.partial {
             self.release(b, p, &verdict.failed_hosts, verdict.partial);
         }
         if let Some(code) = verdict.code {
@@ -426,7 +426,7 @@ impl<'a> Scheduler<'a> {
                 duration: s.duration,
             })
             .collect();
-        let any_failed = tasks.iter().any(|t| t.status != TaskStatus::Success);
+        let any_failed = tasks.iter().any(|t| !t.status.is_ok());
         let (status, exit_code) = if signals::cancelled() {
             let code = b.first_failure.unwrap_or(exit::INTERRUPTED);
             (RunStatus::Interrupted, code)
@@ -548,7 +548,8 @@ fn judge(s: &TaskState, keep_going: bool) -> Verdict {
     for r in s.results.iter().flatten() {
         if r.status == TaskStatus::Cancelled {
             any_cancelled = true;
-        } else if !matches!(r.status, TaskStatus::Success | TaskStatus::Skipped)
+        } else if !r.status.is_ok()
+            && r.status != TaskStatus::Skipped
             && failure.is_none_or(|f| r.duration < f.duration)
         {
             failure = Some(r);
@@ -559,25 +560,30 @@ fn judge(s: &TaskState, keep_going: bool) -> Verdict {
         && s.results
             .iter()
             .all(|r| r.as_ref().is_some_and(|r| r.status == TaskStatus::Skipped));
+    let ran = |st: TaskStatus| s.results.iter().flatten().any(|r| r.status == st);
     let status = match (failure, any_cancelled) {
         (Some(f), _) => f.status,
         (None, true) => TaskStatus::Cancelled,
         (None, false) if never_ran || all_skipped => TaskStatus::Skipped,
+        // Up to date everywhere it was not left out.
+        (None, false) if !ran(TaskStatus::Success) && ran(TaskStatus::UpToDate) => {
+            TaskStatus::UpToDate
+        }
         (None, false) => TaskStatus::Success,
     };
     let succeeded_somewhere = s
         .results
         .iter()
-        .any(|r| r.as_ref().is_some_and(|r| r.status == TaskStatus::Success));
+        .any(|r| r.as_ref().is_some_and(|r| r.status.is_ok()));
     let failed_hosts = s
         .labels
         .iter()
         .zip(&s.results)
-        .filter(|(_, r)| r.as_ref().is_none_or(|r| r.status != TaskStatus::Success))
+        .filter(|(_, r)| r.as_ref().is_none_or(|r| !r.status.is_ok()))
         .map(|(t, _)| t.to_string())
         .collect();
     let code = match status {
-        TaskStatus::Success | TaskStatus::Skipped => None,
+        TaskStatus::Success | TaskStatus::Skipped | TaskStatus::UpToDate => None,
         TaskStatus::Cancelled => Some(exit::INTERRUPTED),
         _ => Some(
             failure

@@ -7,12 +7,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::command::{self, Exec, Limits, Step};
-use super::event::{Event, Failure, Name, TaskStatus};
+use super::event::{CommandRef, Event, Failure, Name, TaskStatus};
 use super::scheduler::Ctx;
 use super::RunInfo;
 use crate::config::{Target, Task};
 use crate::exec::ssh::{self, remote};
 use crate::exec::{local, Cause, ExecResult, Progress};
+use crate::uptodate;
 
 #[derive(Debug, Clone)]
 pub struct UnitResult {
@@ -52,7 +53,7 @@ pub fn run_unit(
         Some(limit) => start + limit,
         None => super::no_deadline(),
     };
-    let outcome = match place(ctx.run, &ctx.config.env, task, host, target) {
+    let (status, outcome) = match place(ctx.run, &ctx.config.env, task, host, target) {
         Ok(mut place) => {
             place.attached = task.interactive.then_some(local::Attached {
                 stdout_to_stderr: ctx.opts.stdout_is_data,
@@ -60,18 +61,15 @@ pub fn run_unit(
             });
             // No "still running" notices while a command has the terminal.
             ctx.recorder.attached(task.interactive);
-            let outcome = run_commands(ctx, task, name, host, &mut place, task_deadline);
+            let ended = run_checked(ctx, task, name, host, &mut place, task_deadline);
             ctx.recorder.attached(false);
             if let Some(r) = place.remote.as_mut() {
                 r.release();
             }
-            outcome
+            ended
         }
-        Err(failure) => Some(failure),
+        Err(failure) => (failure.task_status(), Some(failure)),
     };
-    let status = outcome
-        .as_ref()
-        .map_or(TaskStatus::Success, Failure::task_status);
     ctx.recorder.emit(Event::UnitFinish {
         task: name.clone(),
         host: host.clone(),
@@ -159,7 +157,51 @@ fn place<'a>(
     })
 }
 
-/// The unit's commands in order; the failure that ended the unit, if any.
+/// The up-to-date checks (src/uptodate), then the commands that are not skipped: the
+/// unit's status and the failure that ended it, if any.
+fn run_checked(
+    ctx: &Ctx<'_>,
+    task: &Task,
+    name: &Name,
+    host: &Name,
+    place: &mut Place<'_>,
+    task_deadline: Instant,
+) -> (TaskStatus, Option<Failure>) {
+    let pending = match uptodate::before_unit(ctx, task, name, host) {
+        uptodate::Gate::UpToDate => return (TaskStatus::UpToDate, None),
+        uptodate::Gate::Run(p) => p,
+    };
+    let vars = uptodate::guarded(task).then(|| place.vars.clone());
+    let checked = vars.map(|vars| {
+        uptodate::guards(ctx, task, name, host, &vars, |script, secret| {
+            place.probe(script, secret, task_deadline)
+        })
+    });
+    let skips = match checked.unwrap_or(Ok(None)) {
+        Ok(Some(v)) if v.task.is_some() => return (TaskStatus::UpToDate, None),
+        Ok(v) => v.map(|v| v.commands).unwrap_or_default(),
+        Err(f) => return (f.task_status(), Some(f)),
+    };
+    match run_commands(ctx, task, name, host, place, task_deadline, &skips) {
+        Some(f) => (f.task_status(), Some(f)),
+        None => {
+            if let Some(p) = pending {
+                ctx.run.uptodate.commit(ctx.run, p);
+            }
+            // Every command skipped by its own guard: nothing was done here.
+            let all_skipped = !skips.is_empty() && skips.iter().all(Option::is_some);
+            let status = if all_skipped {
+                TaskStatus::UpToDate
+            } else {
+                TaskStatus::Success
+            };
+            (status, None)
+        }
+    }
+}
+
+/// The unit's commands in order, but those whose `creates` / `unless` holds (`skips`);
+/// the failure that ended the unit, if any.
 fn run_commands(
     ctx: &Ctx<'_>,
     task: &Task,
@@ -167,6 +209,7 @@ fn run_commands(
     host: &Name,
     place: &mut Place<'_>,
     task_deadline: Instant,
+    skips: &[Option<String>],
 ) -> Option<Failure> {
     // On resume, the commands this host already completed are not run again.
     let first = ctx
@@ -182,6 +225,18 @@ fn run_commands(
             Ok(l) => Arc::from(l.as_str()),
             Err(_) => Arc::from(cmd.template.value.source()),
         };
+        if let Some(Some(reason)) = skips.get(index) {
+            let cmd = CommandRef {
+                task: name.clone(),
+                host: host.clone(),
+                index,
+                attempt: 1,
+                line,
+            };
+            let reason = reason.clone();
+            ctx.recorder.emit(Event::CommandSkipped { cmd, reason });
+            continue;
+        }
         let mut exec = |limits: Limits, progress: &mut dyn Progress| -> ExecResult {
             match &rendered {
                 Ok(_) => place.exec(cmd, &line, limits, progress),
@@ -216,17 +271,56 @@ impl Place<'_> {
         limits: Limits,
         progress: &mut dyn Progress,
     ) -> ExecResult {
-        let sudo = cmd.sudo.then(|| cmd.user.clone());
+        let how = How {
+            sudo: cmd.sudo.then(|| cmd.user.clone()),
+            pty: cmd.pty,
+            secret: cmd.template.value.may_hold_secret(),
+            probe: false,
+        };
+        self.exec_line(line, how, limits, progress)
+    }
+
+    /// A script of nexus's own (the `creates` / `unless` checks), run like a command
+    /// with the task's env and dir, without sudo; what it printed.
+    fn probe(
+        &mut self,
+        script: &str,
+        secret: bool,
+        task_deadline: Instant,
+    ) -> (ExecResult, crate::exec::Collected) {
+        let mut out = crate::exec::Collected::default();
+        let how = How {
+            sudo: None,
+            pty: false,
+            secret,
+            probe: true,
+        };
+        let limits = Limits {
+            command: None,
+            task_deadline,
+        };
+        let result = self.exec_line(script, how, limits, &mut out);
+        (result, out)
+    }
+
+    fn exec_line(
+        &mut self,
+        line: &str,
+        how: How,
+        limits: Limits,
+        progress: &mut dyn Progress,
+    ) -> ExecResult {
         match self.remote.as_mut() {
             None => {
                 let spec = local::LocalCommand {
                     line: line.to_string(),
                     dir: self.dir.clone(),
                     env: self.env.clone(),
-                    sudo,
-                    secret: cmd.template.value.may_hold_secret(),
+                    sudo: how.sudo,
+                    secret: how.secret,
                     shell: self.shell.clone(),
-                    attached: self.attached,
+                    // nexus's own checks never take the terminal.
+                    attached: self.attached.filter(|_| !how.probe),
                 };
                 local::exec(&spec, limits.deadline(), progress)
             }
@@ -241,14 +335,23 @@ impl Place<'_> {
                     dir: self.remote_dir.clone(),
                     env: self.env[..self.builtins].to_vec(),
                     private_env: self.env[self.builtins..].to_vec(),
-                    sudo,
-                    pty: cmd.pty,
-                    secret: script || cmd.template.value.may_hold_secret(),
+                    sudo: how.sudo,
+                    pty: how.pty,
+                    secret: script || how.secret,
                 };
                 r.exec(&spec, limits, progress)
             }
         }
     }
+}
+
+/// How a line runs: sudo, a terminal, whether it may hold a secret, whether it is one
+/// of nexus's own checks.
+struct How {
+    sudo: Option<Option<String>>,
+    pty: bool,
+    secret: bool,
+    probe: bool,
 }
 
 fn connect_failed(e: ssh::connect::ConnectError) -> ExecResult {

@@ -179,7 +179,11 @@ impl Record {
                 exit_code: *exit_code,
                 duration_ms: ms(*duration),
             },
-            Event::RunStart { .. } | Event::TaskStart { .. } => return None,
+            // Checks decide again on resume: nothing of them is kept.
+            Event::RunStart { .. }
+            | Event::TaskStart { .. }
+            | Event::Checked { .. }
+            | Event::CommandSkipped { .. } => return None,
         })
     }
 

@@ -19,6 +19,8 @@
 //!   ssh                real OpenSSH sshd and dropbear: auth, host keys, pool, ProxyJump
 //!   ssh_config_corpus  ssh_config parsing compared with `ssh -G`
 //!   state              run journal, history, crash-resume
+//!   uptodate           up-to-date checks: the correctness matrix of sources and outputs,
+//!                      creates/unless locally and against a real sshd
 //!   common             the test builder (`Test`, `Run::expect`) and the SSH servers
 
 // A test reads like the spec it checks, expected output inline: the 80-line limit of
@@ -40,3 +42,4 @@ mod ssh;
 mod ssh_config_corpus;
 mod state;
 mod templates;
+mod uptodate;

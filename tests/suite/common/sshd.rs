@@ -149,6 +149,12 @@ impl Server {
 
     /// Same, with extra sshd_config lines.
     pub fn openssh_with(extra: &str) -> Server {
+        Self::openssh_logging("VERBOSE", extra)
+    }
+
+    /// Same, logging at `level` (sshd takes the first LogLevel line, so it cannot come
+    /// in `extra`): at DEBUG, each exec request is logged (`request exec`).
+    pub fn openssh_logging(level: &str, extra: &str) -> Server {
         let keys = Keys::get();
         let dir = TempDir::new("sshd");
         let d = dir.path();
@@ -159,7 +165,7 @@ impl Server {
             "Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/host_ed25519\nPidFile {d}/sshd.pid\n\
              AuthorizedKeysFile {k}/authorized_keys\nStrictModes no\nUsePAM no\n\
              PermitRootLogin prohibit-password\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n\
-             {startups}MaxSessions 100\nLogLevel VERBOSE\nSetEnv SHLVL=1\n{extra}\n",
+             {startups}MaxSessions 100\nLogLevel {level}\nSetEnv SHLVL=1\n{extra}\n",
             d = d.display(),
             k = keys.dir.display(),
             // sshd takes the first value: a test's own MaxStartups replaces the default.
