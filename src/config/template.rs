@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::ops::Range;
 use std::sync::OnceLock;
 
+use crate::exec::shell_quote;
 use minijinja::machinery::{tokenize, Token};
 use minijinja::syntax::SyntaxConfig;
 use minijinja::{Environment, Error as EngineError, ErrorKind, UndefinedBehavior, Value};
@@ -168,17 +169,6 @@ impl minijinja::value::Object for Words {
     }
 }
 
-/// A POSIX shell word for `s`: as it is when it holds only safe characters, else in single
-/// quotes (a `'` inside written `'\''`).
-pub fn shell_quote(s: &str) -> String {
-    let safe = |c: char| c.is_ascii_alphanumeric() || "@%+=:,./_-".contains(c);
-    if !s.is_empty() && s.chars().all(safe) {
-        s.to_string()
-    } else {
-        format!("'{}'", s.replace('\'', "'\\''"))
-    }
-}
-
 impl Template {
     pub fn literal(text: &str) -> Template {
         Template {
@@ -268,6 +258,9 @@ impl Template {
 #[derive(Default, Clone)]
 pub struct Context {
     map: BTreeMap<String, Value>,
+    /// `map` as the engine takes it, built at the first render (a unit renders each of
+    /// its commands with the same context).
+    built: std::cell::OnceCell<Value>,
 }
 
 impl Context {
@@ -276,12 +269,14 @@ impl Context {
     }
 
     pub fn set(&mut self, name: &str, value: impl Into<Value>) -> &mut Context {
+        self.built.take();
         self.map.insert(name.to_string(), value.into());
         self
     }
 
     /// Add every variable of `vars` (TOML values), replacing earlier ones of the same name.
     pub fn layer(&mut self, vars: &[(String, toml::Value)]) -> &mut Context {
+        self.built.take();
         for (k, v) in vars {
             self.map
                 .insert(k.clone(), Value::from(minijinja::value::Serde(v)));
@@ -295,18 +290,22 @@ impl Context {
             crate::bind::ArgValue::One(w) => Value::from(w.as_str()),
             crate::bind::ArgValue::Many(ws) => Value::from_object(Words(ws.clone())),
         };
+        self.built.take();
         self.map.insert(name.to_string(), v);
         self
     }
 
     /// Make `secret(…)` find values in `secrets` (an object whose items are the values).
     pub fn secrets(&mut self, secrets: Value) -> &mut Context {
+        self.built.take();
         self.map.insert(SECRETS_KEY.to_string(), secrets);
         self
     }
 
     fn value(&self) -> Value {
-        Value::from(self.map.clone())
+        self.built
+            .get_or_init(|| Value::from(self.map.clone()))
+            .clone()
     }
 }
 

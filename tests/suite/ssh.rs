@@ -1322,36 +1322,11 @@ fn task_env_reaches_remote_commands_but_no_argument_list() {
     let t = ssh_test(&server, "id_ed25519", &body);
     let mut names = vec!["plain"];
     if root {
-        names.push("pty");
-    }
-    if root {
-        names.push("sudo");
+        names.extend(["pty", "sudo"]);
     }
     for name in names {
         let out = outdir.0.join(format!("{name}.out"));
-        let mut c = t.clone_args(&["run", name, "-v"]).command();
-        c.stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped());
-        let mut child = Stop(c.spawn().unwrap());
-        wait_until("the command to run", Duration::from_secs(20), || {
-            out.exists() && !processes_matching(&format!("sleep {sleep}")).is_empty()
-        });
-        let seen = all_cmdlines();
-        assert!(
-            !seen.contains(canary),
-            "{name}: the value is in an argument list:\n{}",
-            seen.lines()
-                .filter(|l| l.contains(canary))
-                .collect::<Vec<_>>()
-                .join("\n")
-        );
-        let r = wait_within(&mut child, &c, Duration::from_secs(30));
-        assert_eq!(r.code, 0, "{name}: {}", r.show());
-        assert!(
-            !r.stdout.contains(canary) && !r.stderr.contains(canary),
-            "{name}: the value was shown: {}",
-            r.show()
-        );
+        run_watching_cmdlines(&t, &["run", name, "-v"], &out, &sleep, canary);
         assert_eq!(std::fs::read_to_string(&out).unwrap(), value, "{name}");
         assert!(!t.path("pwned").exists() && !server_home_has("pwned"));
         let _ = std::fs::remove_file(&out);
@@ -1427,52 +1402,15 @@ fn secrets_reach_remote_commands_but_no_argument_list() {
         note("SKIP ssh::secrets_reach_remote_commands_but_no_argument_list (sudo part): needs root (sudo -n as the login user)");
     }
     let t = ssh_test(&server, "id_ed25519", &body);
-    t.clone_args(&["secret", "init", "--keyfile", "k.key"])
-        .run()
-        .expect_code(0);
-    let mut set = t
-        .clone_args(&["secret", "set", "TOKEN", "--keyfile", "k.key"])
-        .command();
-    set.stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
-    let mut child = set.spawn().unwrap();
-    std::io::Write::write_all(&mut child.stdin.take().unwrap(), value.as_bytes()).unwrap();
-    assert!(child.wait().unwrap().success());
+    store_token(&t, &value);
     let mut names = vec!["plain"];
     if root {
-        names.push("pty");
-    }
-    if root {
-        names.push("sudo");
+        names.extend(["pty", "sudo"]);
     }
     for name in names {
         let out = outdir.0.join(format!("{name}.out"));
-        let mut c = t
-            .clone_args(&["run", name, "-v", "--keyfile", "k.key"])
-            .command();
-        c.stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped());
-        let mut child = Stop(c.spawn().unwrap());
-        wait_until("the command to run", Duration::from_secs(20), || {
-            out.exists() && !processes_matching(&format!("sleep {sleep}")).is_empty()
-        });
-        let seen = all_cmdlines();
-        assert!(
-            !seen.contains(canary),
-            "{name}: the value is in an argument list:\n{}",
-            seen.lines()
-                .filter(|l| l.contains(canary))
-                .collect::<Vec<_>>()
-                .join("\n")
-        );
-        let r = wait_within(&mut child, &c, Duration::from_secs(30));
-        assert_eq!(r.code, 0, "{name}: {}", r.show());
-        assert!(
-            !r.stdout.contains(canary) && !r.stderr.contains(canary),
-            "{name}: the value was shown: {}",
-            r.show()
-        );
+        let args = ["run", name, "-v", "--keyfile", "k.key"];
+        let r = run_watching_cmdlines(&t, &args, &out, &sleep, canary);
         assert!(r.stderr.contains("[secret TOKEN]"), "{name}: {}", r.show());
         assert_eq!(std::fs::read_to_string(&out).unwrap(), value, "{name}");
         assert!(!t.path("pwned").exists() && !server_home_has("pwned"));
@@ -1504,18 +1442,7 @@ fn a_canary_secret_leaks_nowhere_in_any_mode() {
     };
     let body = task("here", "local") + &task("there", "web");
     let t = ssh_test(&server, "id_ed25519", &body);
-    t.clone_args(&["secret", "init", "--keyfile", "k.key"])
-        .run()
-        .expect_code(0);
-    let mut set = t
-        .clone_args(&["secret", "set", "TOKEN", "--keyfile", "k.key"])
-        .command();
-    set.stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
-    let mut child = set.spawn().unwrap();
-    std::io::Write::write_all(&mut child.stdin.take().unwrap(), value.as_bytes()).unwrap();
-    assert!(child.wait().unwrap().success());
+    store_token(&t, &value);
     let leaks = |what: &str, text: &str| {
         for needle in [canary, "first\n", "second-"] {
             assert!(
@@ -1747,4 +1674,58 @@ echo slept
         r.expect_code(0);
         assert_eq!(r.stdout, format!("root@{h} | 0\n"), "{}", r.show());
     }
+}
+
+/// A secret store in `t`'s project (key file `k.key`) holding `TOKEN` = `value`, set
+/// from stdin.
+fn store_token(t: &Test, value: &str) {
+    t.clone_args(&["secret", "init", "--keyfile", "k.key"])
+        .run()
+        .expect_code(0);
+    let mut set = t
+        .clone_args(&["secret", "set", "TOKEN", "--keyfile", "k.key"])
+        .command();
+    set.stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = set.spawn().unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), value.as_bytes()).unwrap();
+    assert!(child.wait().unwrap().success());
+}
+
+/// Run nexus with `args` until its command has written `out` and sleeps `sleep`; then no
+/// process's argument list may hold `canary`, and neither may what nexus printed. The
+/// run must succeed.
+fn run_watching_cmdlines(
+    t: &Test,
+    args: &[&str],
+    out: &Path,
+    sleep: &str,
+    canary: &str,
+) -> crate::common::Run {
+    let name = args[1];
+    let mut c = t.clone_args(args).command();
+    c.stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = Stop(c.spawn().unwrap());
+    wait_until("the command to run", Duration::from_secs(20), || {
+        out.exists() && !processes_matching(&format!("sleep {sleep}")).is_empty()
+    });
+    let seen = all_cmdlines();
+    assert!(
+        !seen.contains(canary),
+        "{name}: the value is in an argument list:\n{}",
+        seen.lines()
+            .filter(|l| l.contains(canary))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    let r = wait_within(&mut child, &c, Duration::from_secs(30));
+    assert_eq!(r.code, 0, "{name}: {}", r.show());
+    assert!(
+        !r.stdout.contains(canary) && !r.stderr.contains(canary),
+        "{name}: the value was shown: {}",
+        r.show()
+    );
+    r
 }
