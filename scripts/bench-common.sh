@@ -52,3 +52,35 @@ build_nexus() {
   fi
   [ -x "$NEXUS" ] || die "no nexus binary at $NEXUS"
 }
+
+# alternate NAME RUNS LABEL CMD [LABEL CMD ...]: every CMD once per round, the order
+# flipped each round, after WARMUP rounds (default 1), so that a shared machine's drift
+# lands on all of them alike. Writes $OUT/NAME.json: per command, wall seconds ("times")
+# and user+sys CPU seconds of its processes ("cpu"). A command that exits non-zero stops it.
+alternate() {
+  local name="$1"
+  shift
+  WARMUP="${WARMUP:-1}" python3 - "$OUT/$name.json" "$@" <<'PY'
+import json, os, resource, subprocess, sys, time
+out, pairs = sys.argv[1], sys.argv[2:]
+runs, warmup = int(pairs.pop(0)), int(os.environ["WARMUP"])
+cmds = list(zip(pairs[0::2], pairs[1::2]))
+times = {n: [] for n, _ in cmds}
+cpu = {n: [] for n, _ in cmds}
+def used():
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+for r in range(runs + warmup):
+    order = cmds if r % 2 == 0 else cmds[::-1]
+    for n, c in order:
+        u, t = used(), time.perf_counter()
+        p = subprocess.run(c, shell=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        d, cu = time.perf_counter() - t, used() - u
+        if p.returncode != 0:
+            sys.exit(f"{c} exited {p.returncode}")
+        if r >= warmup:
+            times[n].append(d)
+            cpu[n].append(cu)
+json.dump({"results": [{"command": n, "times": times[n], "cpu": cpu[n]} for n, _ in cmds]}, open(out, "w"))
+PY
+}

@@ -89,30 +89,7 @@ log "key derivations in one passphrase run: $derivations"
 
 idle="$(wait_idle)"
 log "CPUs $idle % idle; timing in alternating rounds"
-# Alternating rounds (every command once per round, the order flipped each round) so
-# that a shared machine's drift lands on all of them; median of each.
-alternate() {
-  local name="$1"
-  shift
-  python3 - "$OUT/$name.json" "$@" <<'PY'
-import json, subprocess, sys, time
-out, pairs = sys.argv[1], sys.argv[2:]
-runs = int(pairs.pop(0))
-cmds = list(zip(pairs[0::2], pairs[1::2]))
-times = {n: [] for n, _ in cmds}
-for r in range(runs + 2):
-    order = cmds if r % 2 == 0 else cmds[::-1]
-    for n, c in order:
-        t = time.perf_counter()
-        p = subprocess.run(c, shell=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        d = time.perf_counter() - t
-        if p.returncode != 0:
-            sys.exit(f"{c} exited {p.returncode}")
-        if r >= 2:  # two rounds of warm-up
-            times[n].append(d)
-json.dump({"results": [{"command": n, "times": times[n]} for n, _ in cmds]}, open(out, "w"))
-PY
-}
+export WARMUP=2
 cd "$DIR/many"
 alternate keyfile "$RUNS" \
   "nexus validate (no secrets)" "$NEXUS validate" \

@@ -135,33 +135,6 @@ make -q out/make || die "make -q says out/make is not up to date"
 
 idle="$(wait_idle)"
 log "CPUs $idle % idle; timing in alternating rounds"
-alternate() {
-  local name="$1"
-  shift
-  python3 - "$OUT/$name.json" "$@" <<'PY'
-import json, resource, subprocess, sys, time
-out, pairs = sys.argv[1], sys.argv[2:]
-runs = int(pairs.pop(0))
-cmds = list(zip(pairs[0::2], pairs[1::2]))
-times = {n: [] for n, _ in cmds}
-cpu = {n: [] for n, _ in cmds}
-def used():
-    r = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return r.ru_utime + r.ru_stime
-for r in range(runs + 1):
-    order = cmds if r % 2 == 0 else cmds[::-1]
-    for n, c in order:
-        u, t = used(), time.perf_counter()
-        p = subprocess.run(c, shell=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        d, cu = time.perf_counter() - t, used() - u
-        if p.returncode != 0:
-            sys.exit(f"{c} exited {p.returncode}")
-        if r >= 1:  # one round of warm-up
-            times[n].append(d)
-            cpu[n].append(cu)
-json.dump({"results": [{"command": n, "times": times[n], "cpu": cpu[n]} for n, _ in cmds]}, open(out, "w"))
-PY
-}
 alternate noop "$RUNS" \
   "nexus run build (up to date)" "$NEXUS run build" \
   "go-task checksum (up to date)" "$TASK checksum" \

@@ -221,28 +221,36 @@ pub fn effective_targets(task: &Task, hosts_override: Option<&[Target]>) -> Vec<
     }
 }
 
-/// Resolve the SSH settings of every remote host the run will touch.
-/// Raise the open-file limit to its hard limit, and warn when the run may need more
-/// descriptors than that (one per SSH connection, plus nexus's own).
-fn check_descriptors(settings: &crate::config::Settings, hosts: usize) {
+/// Descriptors one SSH connection holds while it connects: the socket, the copy the
+/// handshake reads through, the watchdog's copy.
+const FDS_PER_CONNECTION: u64 = 3;
+/// Descriptors kept for everything else: the journal, pipes of local commands, logs.
+const FDS_RESERVED: u64 = 64;
+
+/// Raise the open-file limit to its hard limit; when the run may open more connections at
+/// once than that allows, open fewer (the pool closes idle ones to make room) and say so.
+/// Returns the `max_connections` to use.
+fn check_descriptors(settings: &crate::config::Settings, hosts: usize) -> usize {
     let (soft, hard) = crate::sys::raise_nofile();
-    let connections = (hosts.saturating_mul(settings.pool_size)).min(settings.max_connections);
-    let needed = connections as u64 + 64;
+    let wanted = (hosts.saturating_mul(settings.pool_size)).min(settings.max_connections);
+    let needed = wanted as u64 * FDS_PER_CONNECTION + FDS_RESERVED;
     log::debug!("descriptors: limit {soft} (hard {hard}); this run may use {needed}");
-    if needed > soft {
-        crate::error::warn(
-            format_args!(
-                "this run may open {connections} SSH connections at once, but nexus may only open {soft} files (hard limit {hard})"
-            ),
-            &[format!(
-                "raise the limit (`ulimit -n {}` as root, or LimitNOFILE for a service), or lower max_connections in [config] to {}",
-                needed,
-                soft.saturating_sub(64).max(1)
-            )],
-        );
+    if needed <= soft {
+        return settings.max_connections;
     }
+    let fits = (soft.saturating_sub(FDS_RESERVED) / FDS_PER_CONNECTION).max(1) as usize;
+    crate::error::warn(
+        format_args!(
+            "this run may open {wanted} SSH connections at once, but nexus may only open {soft} files (hard limit {hard}): it opens at most {fits} at a time"
+        ),
+        &[format!(
+            "raise the limit to {needed} (`ulimit -n {needed}` as root, or LimitNOFILE for a service) to reach more hosts at once"
+        )],
+    );
+    fits
 }
 
+/// Resolve the SSH settings of every remote host the run will touch.
 pub fn prepare_ssh(
     config: &Config,
     tasks: &[usize],
@@ -267,8 +275,12 @@ pub fn prepare_ssh(
     if hosts.is_empty() {
         return Ok(());
     }
-    check_descriptors(&config.settings, hosts.len());
-    let ctx = crate::exec::ssh::SshContext::prepare(&hosts, &config.settings, overrides)
+    let max_connections = check_descriptors(&config.settings, hosts.len());
+    let settings = crate::config::Settings {
+        max_connections,
+        ..config.settings.clone()
+    };
+    let ctx = crate::exec::ssh::SshContext::prepare(&hosts, &settings, overrides)
         .map_err(|(e, help)| Error::usage(e).with_help(help))?;
     run.ssh = Some(ctx);
     Ok(())

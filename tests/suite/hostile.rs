@@ -1133,3 +1133,52 @@ fn keepalives_find_a_server_that_stopped_answering() {
         ),
     );
 }
+
+/// Two hosts behind one endpoint that never answers, one handshake at a time
+/// (`handshakes_per_endpoint = 1`), and a task timeout shorter than the connect timeout:
+/// one host holds the turn until the timeout, the other waits for it, and its report
+/// says it never got one (not that the server sent no banner: it was never asked).
+/// Only one connection reaches the server.
+#[test]
+fn a_host_that_waited_for_its_handshake_turn_says_so_at_the_timeout() {
+    let server = Hostile::start(Behaviour::Silent);
+    let p = server.port;
+    let t = Test::new();
+    let kh = t.path("known_hosts");
+    std::fs::write(&kh, "").unwrap();
+    let t = isolated(t.toml(&format!(
+        "[config]\nhandshakes_per_endpoint = 1\nconnect_timeout = \"10s\"\nhost_key_checking = \"accept-new\"\nssh_config = \"none\"\nknown_hosts = \"{kh}\"\n\n[hosts]\nweb = [\"a@127.0.0.1:{p}\", \"b@127.0.0.1:{p}\"]\n\n[tasks.t]\non = \"web\"\ntimeout = \"2s\"\nrun = \"true\"\n",
+        kh = kh.display(),
+    )));
+    let mut cmd = t.clone_args(&["run", "t", "-q"]).command();
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = Stop(cmd.spawn().unwrap());
+    let r = wait_within(&mut child, &cmd, Duration::from_secs(30));
+    let report = |host: &str, reason: &str, help: &str| {
+        format!(
+            "Error: Command timed out\n\n  Host: {host}@127.0.0.1:{p}\n  Task: t\n  Command: true\n  Timeout: 2s (task timeout)\n  Reason: connecting could not finish within the task's timeout: {reason}\n\n  help: {help}\n  help: raise `timeout` of task `t` (the whole task on one host)\n\n"
+        )
+    };
+    let silent = |host: &str| {
+        report(
+            host,
+            &format!("no SSH banner had come from 127.0.0.1:{p} yet (it sent nothing)"),
+            &not_ssh(p),
+        )
+    };
+    let waited = |host: &str| {
+        report(
+            host,
+            &format!("no turn to connect to 127.0.0.1:{p} came in time: other hosts behind it were connecting"),
+            "raise handshakes_per_endpoint in [config] (and MaxStartups on that server), or the task's timeout",
+        )
+    };
+    let head = "TIMEOUT t (X.Xs)\n";
+    // Which host takes the one turn first is up to the threads.
+    let a_first = format!("{head}{}{}", silent("a"), waited("b"));
+    let b_first = format!("{head}{}{}", waited("a"), silent("b"));
+    let got = mask(&r.stderr);
+    assert_eq!(r.code, 4, "{}", r.show());
+    assert!(got == a_first || got == b_first, "{}", diff(&a_first, &got));
+    assert_eq!(server.accepted(), 1, "the waiting host connected anyway");
+}

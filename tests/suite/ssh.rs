@@ -1729,3 +1729,35 @@ fn run_watching_cmdlines(
     );
     r
 }
+
+/// A run that may need more descriptors than nexus may open says so before it starts,
+/// with the numbers and the way out, and opens fewer connections at a time instead of
+/// failing hosts with "Too many open files": 60 hosts (4 connections each allowed) under
+/// `ulimit -n 100` all succeed.
+#[test]
+fn a_descriptor_limit_below_what_the_run_may_need_is_a_warning() {
+    let server = Server::openssh();
+    let (t, _) = fleet_test(&server, 60, "");
+    let inner = t.clone_args(&["run", "t", "-q"]).command();
+    let mut c = std::process::Command::new("sh");
+    c.arg("-c")
+        .arg("ulimit -n 100 && exec \"$0\" \"$@\"")
+        .arg(inner.get_program())
+        .args(inner.get_args())
+        .current_dir(inner.get_current_dir().unwrap());
+    for (k, v) in inner.get_envs() {
+        match v {
+            Some(v) => c.env(k, v),
+            None => c.env_remove(k),
+        };
+    }
+    c.stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = Stop(c.spawn().unwrap());
+    let r = wait_within(&mut child, &c, Duration::from_secs(60));
+    r.expect(
+        0,
+        "",
+        "warning: this run may open 240 SSH connections at once, but nexus may only open 100 files (hard limit 100): it opens at most 12 at a time\n  help: raise the limit to 784 (`ulimit -n 784` as root, or LimitNOFILE for a service) to reach more hosts at once\nok t (X.Xs)\n",
+    );
+}

@@ -845,9 +845,14 @@ fn try_key(session: &Session, user: &str, path: &Path, tried: &mut Vec<String>) 
             let why = if e.message().contains("Unable to extract public key")
                 || e.message().contains("Unable to open")
             {
-                "unreadable"
+                // Say why when the file cannot be opened at all (no permission, or no
+                // descriptor left): "unreadable" alone reads like a broken key.
+                match std::fs::File::open(path) {
+                    Err(e) => format!("unreadable: {}", crate::error::io_reason(&e)),
+                    Ok(_) => "unreadable".to_string(),
+                }
             } else {
-                "rejected"
+                "rejected".to_string()
             };
             tried.push(format!("{shown} ({why})"));
             false

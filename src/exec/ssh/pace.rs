@@ -15,6 +15,10 @@ use std::time::{Duration, Instant};
 /// the client knows it is in (at 8, sshd still dropped 3 of 200 logins in the suite).
 pub const DEFAULT_LIMIT: usize = 6;
 
+/// Less time than this left after waiting for a turn: give up rather than start a
+/// handshake that cannot finish.
+const LAST_MOMENT: Duration = Duration::from_millis(100);
+
 static LIMIT: AtomicUsize = AtomicUsize::new(DEFAULT_LIMIT);
 
 struct Turns {
@@ -56,6 +60,12 @@ pub fn take(endpoint: &str, deadline: Instant) -> Result<Turn, NoTurn> {
         if crate::signals::cancelled() {
             return Err(NoTurn::Cancelled);
         }
+        let now = Instant::now();
+        // A turn that comes in the deadline's last moments is no use: connecting would
+        // fail at once, blaming the server for the wait.
+        if waited && now + LAST_MOMENT >= deadline {
+            return Err(NoTurn::Deadline);
+        }
         let n = busy.entry(endpoint.to_string()).or_insert(0);
         if *n < limit {
             *n += 1;
@@ -66,7 +76,6 @@ pub fn take(endpoint: &str, deadline: Instant) -> Result<Turn, NoTurn> {
                 endpoint: endpoint.to_string(),
             });
         }
-        let now = Instant::now();
         if now >= deadline {
             return Err(NoTurn::Deadline);
         }
