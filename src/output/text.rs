@@ -321,6 +321,36 @@ impl<O: Write, E: Write> Renderer<O, E> {
     }
 
     /// A command whose `creates` / `unless` holds: `deploy@web-1: skipped `…` (creates /x exists)`.
+    /// `web-1: upload dist/ -> /opt/app/: changed (3 of 40 files, 12.0 KiB sent)`.
+    fn file_step(&mut self, cmd: &crate::run::event::CommandRef, r: &crate::transfer::Report) {
+        if self.opts.mode == Mode::Quiet {
+            return;
+        }
+        let name = unit_name(&cmd.task, &cmd.host);
+        let what = if r.changed {
+            format!(
+                "changed ({} of {} file{}, {} moved)",
+                r.files,
+                r.total,
+                if r.total == 1 { "" } else { "s" },
+                crate::preflight::bytes(r.bytes)
+            )
+        } else {
+            format!(
+                "unchanged ({} file{})",
+                r.total,
+                if r.total == 1 { "" } else { "s" }
+            )
+        };
+        let _ = writeln!(self.err, "{name}: {}: {what}", cmd.line);
+        for d in &r.diffs {
+            let _ = write!(self.err, "{d}");
+            if !d.ends_with('\n') {
+                let _ = writeln!(self.err);
+            }
+        }
+    }
+
     fn command_skipped(&mut self, cmd: &crate::run::event::CommandRef, reason: &str) {
         if self.opts.mode == Mode::Quiet {
             return;
@@ -507,6 +537,7 @@ impl<O: Write + Send, E: Write + Send> Render for Renderer<O, E> {
                 reasons,
             } => self.checked(task, host, *up_to_date, reasons),
             Event::CommandSkipped { cmd, reason } => self.command_skipped(cmd, reason),
+            Event::FileStep { cmd, report } => self.file_step(cmd, report),
             Event::RunStart { .. } | Event::CommandSpawned { .. } => {}
         }
         let _ = self.out.flush();

@@ -189,6 +189,11 @@ pub enum Event {
         /// Why it runs (`src/main.rs changed`), or why it is up to date.
         reasons: Vec<String>,
     },
+    /// A file step finished on a target: what it changed (src/transfer).
+    FileStep {
+        cmd: CommandRef,
+        report: crate::transfer::Report,
+    },
     /// A command not run because its `creates` / `unless` holds.
     CommandSkipped {
         cmd: CommandRef,
