@@ -82,19 +82,21 @@ pub fn load(config: &mut Config, display: &Path) -> Result<(), Error> {
                 if !remote.is_empty() && lacking.is_none() {
                     continue; // every host of the task defines it
                 }
-                let help = did_you_mean(name, known.iter().map(String::as_str)).unwrap_or_else(
-                    || {
-                        format!(
-                            "a template can use {}, `[vars]`, the task's `args`, the vars of its hosts and the step's `vars`",
-                            BUILTINS.join(", ")
-                        )
-                    },
-                );
-                let message = match lacking {
-                    Some(host) if remote.iter().any(|h| has(host_vars, h, name)) => {
-                        format!("unknown variable `{name}` (not defined for host `{host}`)")
-                    }
-                    _ => format!("unknown variable `{name}`"),
+                let some_have = remote.iter().any(|h| has(host_vars, h, name));
+                let (message, help) = match lacking {
+                    Some(host) if some_have => (
+                        format!("unknown variable `{name}` (not defined for host `{host}`)"),
+                        format!("`{name}` is in the vars of some of the task's hosts but not of `{host}`: give it a default in [vars], or define it for every host"),
+                    ),
+                    _ => (
+                        format!("unknown variable `{name}`"),
+                        did_you_mean(name, known.iter().map(String::as_str)).unwrap_or_else(|| {
+                            format!(
+                                "a template can use {}, `[vars]`, the task's `args`, the vars of its hosts and the step's `vars`",
+                                BUILTINS.join(", ")
+                            )
+                        }),
+                    ),
                 };
                 problems.push(
                     Diagnostic::new(message)
