@@ -224,8 +224,14 @@ fn script_failed(doing: &str, base: &str, ran: Ran) -> Failed {
             .unwrap_or("");
         format!("cannot {doing} in `{base}` (exit {}): {last}", ran.code)
     };
+    let mut cause = Cause::new(what);
+    if text.contains("Permission denied") {
+        cause = cause.help(format!(
+            "the login user may not write in `{base}`: add `sudo = true` to the step, or choose a directory it owns"
+        ));
+    }
     Failed {
-        cause: Stop::Failed(Cause::new(what)),
+        cause: Stop::Failed(cause),
         output: ran.stderr,
     }
 }

@@ -357,3 +357,110 @@ fn download_from_two_hosts_makes_a_file_per_host() {
         .collect();
     assert_eq!(changed, [false, false]);
 }
+
+/// `mode`, `owner` and `group` with `sudo = true`, logged in as a user who is not root,
+/// into a directory only root may write: the files arrive with the owner, group and mode
+/// asked; without sudo the step fails and says why.
+#[test]
+fn sudo_uploads_into_a_root_directory_with_owner_group_and_mode() {
+    if skip_unless_root(
+        "files::sudo_uploads_into_a_root_directory_with_owner_group_and_mode",
+        "creates the login user nexustest and its sudoers entry",
+    ) {
+        return;
+    }
+    let login = crate::ssh::dropbear_user();
+    // useradd leaves the account locked (`!`), and OpenSSH without PAM refuses locked
+    // accounts even for keys: `*` is no password, not a lock.
+    let st = std::process::Command::new("usermod")
+        .args(["-p", "*", login])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    std::fs::write(
+        "/etc/sudoers.d/nexustest",
+        format!("{login} ALL=(ALL) NOPASSWD:ALL\n"),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        "/etc/sudoers.d/nexustest",
+        std::fs::Permissions::from_mode(0o440),
+    )
+    .unwrap();
+    // sshd reads authorized_keys as the login user, who cannot read the suite's key
+    // directory: point it at the user's own copy.
+    let server = Server::openssh_with(&format!(
+        "Match User {login}\n  AuthorizedKeysFile /var/tmp/nexustest-home/.ssh/authorized_keys\n"
+    ));
+    let probe = TempDir::new("root-owned");
+    let etc = probe.path().join("etc/app");
+    std::fs::create_dir_all(&etc).unwrap();
+    std::fs::set_permissions(probe.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let toml = format!(
+        "[config]\nssh_config = \"none\"\nknown_hosts = \"{kh}\"\nssh_identity = \"{id}\"\n[hosts]\nweb = [\"{login}@127.0.0.1:{port}\"]\n\
+         [tasks.put]\non = \"web\"\nrun = [{{ upload = \"conf/\", to = \"{d}/\", sudo = true, mode = \"0640\", owner = \"root\", group = \"{login}\" }}]\n\
+         [tasks.plain]\non = \"web\"\nrun = [{{ upload = \"conf/\", to = \"{d}/\" }}]\n",
+        kh = server.known_hosts().display(),
+        id = Keys::get().key("id_ed25519").display(),
+        port = server.port,
+        d = etc.display(),
+    );
+    let t = isolated(Test::new().toml(&toml))
+        .file("conf/app.ini", "secret = no\n")
+        .file("conf/more/extra.ini", "x = 1\n");
+    let host = format!("{login}@127.0.0.1:{}", server.port);
+    t.clone_args(&["run", "put"]).run().expect(
+        0,
+        "",
+        &format!(
+            "put@{host}: upload conf/ -> {d}/: changed (2 of 2 files, 18 B moved)\nok put X.Xs\n  `- {host} ok X.Xs\nCompleted in X.Xs: 1 succeeded\n",
+            d = etc.display()
+        ),
+    );
+    use std::os::unix::fs::MetadataExt;
+    let gid = {
+        let out = std::process::Command::new("id")
+            .args(["-g", login])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse::<u32>()
+            .unwrap()
+    };
+    for f in ["app.ini", "more/extra.ini"] {
+        let m = std::fs::metadata(etc.join(f)).unwrap();
+        assert_eq!(
+            (m.uid(), m.gid(), m.mode() & 0o7777),
+            (0, gid, 0o640),
+            "{f}"
+        );
+    }
+    assert_eq!(
+        std::fs::read_to_string(etc.join("app.ini")).unwrap(),
+        "secret = no\n"
+    );
+    // The same again: nothing to do.
+    let again = t.clone_args(&["run", "put"]).run();
+    again.expect_code(0);
+    assert!(
+        again.stderr.contains(": unchanged (2 files)\n"),
+        "{}",
+        again.show()
+    );
+    // Without sudo the login user may not write there.
+    std::fs::write(t.path("conf/app.ini"), "secret = changed\n").unwrap();
+    let plain = t.clone_args(&["run", "plain"]).run();
+    plain.expect_code(1);
+    assert!(
+        plain.stderr.contains(&format!(
+            "  Reason: cannot write the files in `{d}` (exit 1): mktemp: failed to create directory via template './.nexus-stage.XXXXXX': Permission denied\n\n  \
+             Output:\n    mktemp: failed to create directory via template './.nexus-stage.XXXXXX': Permission denied\n\n  \
+             help: the login user may not write in `{d}`: add `sudo = true` to the step, or choose a directory it owns\n",
+            d = etc.display()
+        )),
+        "{}",
+        plain.show()
+    );
+    let _ = std::fs::remove_file("/etc/sudoers.d/nexustest");
+}
