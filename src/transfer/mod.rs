@@ -129,13 +129,16 @@ fn split_target(to: &str, from: &str) -> Result<(String, String), Failed> {
 
 fn put(req: &Request<'_>, shell: &mut dyn Shell) -> Result<Report, Failed> {
     let (base, entries) = layout(req)?;
-    let want: String = entries
+    let mut want: String = entries
         .iter()
         .map(|e| match &e.kind {
             Kind::Link(_) => format!("-2\t{}\n", e.rel),
             _ => format!("{}\t{}\n", e.size, e.rel),
         })
         .collect();
+    for e in entries.iter().filter(|e| e.size >= LARGE) {
+        want += &format!("-1\t{}\n", scripts::partial_name(&e.rel, &e.sha256));
+    }
     let mut listing = Vec::new();
     let ran = shell.run(
         scripts::PROBE,
@@ -152,11 +155,15 @@ fn put(req: &Request<'_>, shell: &mut dyn Shell) -> Result<Report, Failed> {
         .iter()
         .filter(|e| e.differs(found.get(&e.rel)))
         .collect();
+    let (large, small): (Vec<&Entry>, Vec<&Entry>) = changed
+        .iter()
+        .partition(|e| e.size >= LARGE && matches!(e.kind, Kind::File(_)));
+    let resumed: Vec<u64> = large.iter().map(|e| source::resumable(e, &found)).collect();
     let mut report = Report {
         changed: !changed.is_empty(),
         files: changed.len(),
         total: entries.len(),
-        bytes: changed.iter().map(|e| e.size).sum(),
+        bytes: changed.iter().map(|e| e.size).sum::<u64>() - resumed.iter().sum::<u64>(),
         diffs: Vec::new(),
     };
     if req.dry_run {
@@ -165,11 +172,59 @@ fn put(req: &Request<'_>, shell: &mut dyn Shell) -> Result<Report, Failed> {
         }
         return Ok(report);
     }
-    if changed.is_empty() {
-        return Ok(report);
+    if !small.is_empty() {
+        send(req, shell, &base, &small)?;
     }
-    send(req, shell, &base, &changed)?;
+    for (e, from) in large.iter().zip(resumed) {
+        send_large(req, shell, &base, e, from)?;
+    }
     Ok(report)
+}
+
+/// Files from this size on travel on their own and survive an interruption: the next
+/// run continues from what arrived.
+pub const LARGE: u64 = 64 * 1024 * 1024;
+
+/// One large file, from byte `from` on, through the PART script.
+fn send_large(
+    req: &Request<'_>,
+    shell: &mut dyn Shell,
+    base: &str,
+    e: &Entry,
+    from: u64,
+) -> Result<(), Failed> {
+    let Kind::File(path) = &e.kind else {
+        return Ok(());
+    };
+    let mut file = std::fs::File::open(path).map_err(|err| {
+        Failed::new(format!(
+            "cannot read `{}`: {}",
+            path.display(),
+            crate::error::io_reason(&err)
+        ))
+    })?;
+    std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(from))
+        .map_err(|err| Failed::new(format!("cannot read `{}`: {err}", path.display())))?;
+    let args = [
+        base.to_string(),
+        e.rel.clone(),
+        e.sha256.clone(),
+        from.to_string(),
+        format!("{:o}", e.mode),
+        req.step.owner.clone().unwrap_or_default(),
+        req.step.group.clone().unwrap_or_default(),
+    ];
+    let ran = shell.run(
+        scripts::PART,
+        &args,
+        req.step.sudo,
+        &mut file,
+        &mut std::io::sink(),
+    )?;
+    if ran.code != 0 {
+        return Err(script_failed("write the files", base, ran));
+    }
+    Ok(())
 }
 
 /// Write `changed` under `base` through the apply script, as one tar stream.

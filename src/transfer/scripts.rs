@@ -45,6 +45,36 @@ if [ -n "$3$4" ]; then chown -R -h -- "$3${4:+:$4}" "$s"; fi
 done
 "#;
 
+/// `$1`: the base directory; `$2`: a large file's path under it; `$3`: its SHA-256;
+/// `$4`: how many bytes of it are already in its partial file (0: start afresh); `$5`:
+/// its mode; `$6`/`$7`: owner and group or empty. stdin: the rest of the file. The bytes
+/// are appended to `.nexus-part-SHA256` beside the target, which is renamed over it only
+/// once its hash is right: an interrupted transfer leaves the old file and a partial one
+/// the next run continues.
+pub const PART: &str = r#"set -e
+cd -- "$1"
+d=$(dirname -- "$2")
+mkdir -p -- "$d"
+p="$d/.nexus-part-$3"
+if [ "$4" = 0 ]; then : > "$p"; elif [ "$(wc -c < "$p")" -ne "$4" ]; then
+  rm -f -- "$p"; echo "nexus: the partial file of $2 changed: it starts again" >&2; exit 1; fi
+cat >> "$p"
+sum=$(sha256sum < "$p")
+if [ "${sum%% *}" != "$3" ]; then
+  echo "nexus: $2 is incomplete ($(wc -c < "$p") bytes arrived): the next run continues it" >&2; exit 66; fi
+chmod "$5" "$p"
+if [ -n "$6$7" ]; then chown -h -- "$6${7:+:$7}" "$p"; fi
+mv -f -- "$p" "$2"
+"#;
+
+/// The name of a large file's partial upload beside it.
+pub fn partial_name(rel: &str, sha256: &str) -> String {
+    match rel.rsplit_once('/') {
+        Some((dir, _)) => format!("{dir}/.nexus-part-{sha256}"),
+        None => format!("./.nexus-part-{sha256}"),
+    }
+}
+
 /// `$1`: a file or directory on the target. stdout: a tar stream of it (a directory's
 /// contents, or the one file).
 pub const FETCH: &str = r#"if [ -d "$1" ]; then cd -- "$1" && exec tar -c -f - .

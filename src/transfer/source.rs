@@ -64,6 +64,34 @@ impl Entry {
     }
 }
 
+/// How many bytes of large file `e` the target already holds in its partial file (0
+/// when there is none, or it is not a prefix of the file).
+pub fn resumable(e: &Entry, found: &std::collections::HashMap<String, Found>) -> u64 {
+    let Kind::File(path) = &e.kind else { return 0 };
+    let Some(part) = found.get(&super::scripts::partial_name(&e.rel, &e.sha256)) else {
+        return 0;
+    };
+    let (Some(hash), true) = (&part.sha256, part.size > 0 && part.size < e.size) else {
+        return 0;
+    };
+    let prefix = std::fs::File::open(path).and_then(|f| {
+        let mut h = Sha256::new();
+        let mut rest = f.take(part.size);
+        let mut buf = vec![0u8; 256 * 1024];
+        loop {
+            let n = rest.read(&mut buf)?;
+            if n == 0 {
+                return Ok(hex(&h.finalize()));
+            }
+            h.update(&buf[..n]);
+        }
+    });
+    match prefix {
+        Ok(p) if p == *hash => part.size,
+        _ => 0,
+    }
+}
+
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

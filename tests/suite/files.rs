@@ -464,3 +464,69 @@ fn sudo_uploads_into_a_root_directory_with_owner_group_and_mode() {
     );
     let _ = std::fs::remove_file("/etc/sudoers.d/nexustest");
 }
+
+/// SIGKILL of nexus in the middle of a 100 MB upload: the target keeps its old content;
+/// the next run sends only what had not arrived and ends with the right file.
+#[test]
+fn an_interrupted_large_upload_keeps_the_old_file_and_continues() {
+    let server = Server::openssh();
+    let probe = TempDir::new("dest");
+    let target = probe.path().join("big.bin");
+    std::fs::write(&target, "old\n").unwrap();
+    let t = project(
+        &server,
+        "[\"h1\"]",
+        &format!(
+            "[tasks.put]\non = \"web\"\nrun = [{{ upload = \"big.bin\", to = \"{}\" }}]\n",
+            target.display()
+        ),
+    );
+    // 100 MB that does not repeat within a block.
+    {
+        use std::io::Write;
+        let mut f = std::io::BufWriter::new(std::fs::File::create(t.path("big.bin")).unwrap());
+        for i in 0u64..(100_000_000 / 8) {
+            f.write_all(&(i.wrapping_mul(0x9E37_79B9_7F4A_7C15)).to_le_bytes())
+                .unwrap();
+        }
+    }
+    let c = t.clone_args(&["run", "put", "-q"]).command();
+    let mut cmd = c;
+    cmd.stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let child = Stop(cmd.spawn().unwrap());
+    let part = || {
+        std::fs::read_dir(probe.path())
+            .unwrap()
+            .filter_map(Result::ok)
+            .find(|e| e.file_name().to_string_lossy().starts_with(".nexus-part-"))
+            .and_then(|e| e.metadata().ok())
+            .map_or(0, |m| m.len())
+    };
+    wait_until(
+        "part of the file arrived",
+        std::time::Duration::from_secs(60),
+        || part() >= 2_000_000,
+    );
+    child.signal(9);
+    drop(child);
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "old\n");
+    let arrived = part();
+    assert!(arrived > 0 && arrived < 100_000_000, "{arrived}");
+
+    let r = t.clone_args(&["run", "put", "--format", "json"]).run();
+    r.expect_code(0);
+    let moved: Vec<u64> = r
+        .json_lines()
+        .iter()
+        .filter(|l| l["event"] == "file")
+        .map(|l| l["bytes"].as_u64().unwrap())
+        .collect();
+    assert_eq!(moved.len(), 1);
+    assert!(
+        moved[0] < 100_000_000 && moved[0] > 0,
+        "{moved:?} after {arrived}"
+    );
+    assert_eq!(sha256(&target), sha256(&t.path("big.bin")));
+    assert_eq!(part(), 0, "the partial file is gone");
+}
