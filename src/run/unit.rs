@@ -375,7 +375,7 @@ impl Place<'_> {
         let Some(step) = cmd.file.as_deref() else {
             return (ExecResult::SpawnError(Cause::new("not a file step")), None);
         };
-        let request = match self.file_request(run, step) {
+        let request = match self.file_request(run, step, None) {
             Ok(r) => r,
             Err(why) => return (ExecResult::SpawnError(Cause::new(why)), None),
         };
@@ -420,6 +420,7 @@ impl Place<'_> {
         &self,
         run: &'s RunInfo,
         step: &'s crate::config::model::FileStep,
+        diff: Option<bool>,
     ) -> Result<crate::transfer::Request<'s>, String> {
         let render = |what: &str, t: &crate::config::Spanned<crate::config::template::Template>| {
             t.value
@@ -451,11 +452,80 @@ impl Place<'_> {
             },
             body,
             root: &run.root,
-            dry_run: false,
-            diff: false,
+            dry_run: diff.is_some(),
+            diff: diff.unwrap_or(false),
         })
     }
 }
+
+/// What the file steps of `task` would change on `target`, looked at read-only (a dry
+/// run): each step's line, and its report or why the target could not be read.
+pub fn preview(
+    run: &RunInfo,
+    config_env: &[(
+        String,
+        crate::config::Spanned<crate::config::template::Template>,
+    )],
+    task: &Task,
+    host: &str,
+    target: &Target,
+    diff: bool,
+) -> Vec<(String, Result<crate::transfer::Report, String>)> {
+    let mut place = match place(run, config_env, task, host, target) {
+        Ok(p) => p,
+        Err(f) => return vec![(task.name.clone(), Err(crate::output::describe::failure(&f)))],
+    };
+    let limits = Limits {
+        command: None,
+        task_deadline: Instant::now() + PREVIEW_LIMIT,
+    };
+    let mut out = Vec::new();
+    for cmd in &task.commands {
+        let Some(step) = cmd.file.as_deref() else {
+            continue;
+        };
+        let line = cmd
+            .template
+            .value
+            .render(&place.vars)
+            .unwrap_or_else(|_| cmd.text.clone());
+        let seen = place.file_request(run, step, Some(diff)).and_then(|req| {
+            let result = match place.remote.as_mut() {
+                None => crate::transfer::run(
+                    &req,
+                    &mut crate::transfer::Local {
+                        dir: place.dir.clone(),
+                        deadline: limits.task_deadline,
+                    },
+                ),
+                Some(r) => crate::transfer::run(
+                    &req,
+                    &mut RemoteShell {
+                        session: r,
+                        dir: place.remote_dir.clone(),
+                        env: place.env[..place.builtins].to_vec(),
+                        limits,
+                    },
+                ),
+            };
+            result.map_err(|f| match f.cause {
+                crate::transfer::Stop::Failed(c) | crate::transfer::Stop::Connect(c) => c.what,
+                crate::transfer::Stop::TimedOut => {
+                    format!("no answer within {}s", PREVIEW_LIMIT.as_secs())
+                }
+                crate::transfer::Stop::Cancelled => "interrupted".into(),
+            })
+        });
+        out.push((line, seen));
+    }
+    if let Some(r) = place.remote.as_mut() {
+        r.release();
+    }
+    out
+}
+
+/// How long a dry run waits for one host's file steps to be looked at.
+const PREVIEW_LIMIT: Duration = Duration::from_secs(120);
 
 /// A file step's scripts on the unit's host, through its session.
 struct RemoteShell<'p, 'a> {

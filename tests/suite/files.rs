@@ -530,3 +530,49 @@ fn an_interrupted_large_upload_keeps_the_old_file_and_continues() {
     assert_eq!(sha256(&target), sha256(&t.path("big.bin")));
     assert_eq!(part(), 0, "the partial file is gone");
 }
+
+/// `run -n --diff` reads the host and prints a unified diff of the template that would
+/// change; the file on the host keeps its content and its mtime.
+#[test]
+fn a_dry_run_with_diff_shows_the_change_and_touches_nothing() {
+    let server = Server::openssh();
+    let probe = TempDir::new("dest");
+    let target = probe.path().join("app.ini");
+    std::fs::write(&target, "[shop]\nport = 8080\nworkers = 2\n").unwrap();
+    let before = std::fs::metadata(&target).unwrap().modified().unwrap();
+    let t = project(
+        &server,
+        "[\"h1\"]",
+        &format!(
+            "[vars]\nport = 9090\n\n[tasks.conf]\non = \"web\"\nrun = [{{ template = \"app.ini.j2\", to = \"{}\" }}]\n",
+            target.display()
+        ),
+    )
+    .file("app.ini.j2", "[shop]\nport = {{ port }}\nworkers = 2\n");
+    let r = t.clone_args(&["run", "conf", "-n", "--diff"]).run();
+    r.expect_code(0);
+    let section: String = r
+        .stdout
+        .split("\nSummary\n")
+        .next()
+        .unwrap()
+        .split("\nFile steps")
+        .nth(1)
+        .unwrap_or("")
+        .to_string();
+    assert_text(
+        "file steps of the plan",
+        &section.replace(&target.display().to_string(), "TARGET"),
+        " (read from the targets; nothing written)\n  conf@h1: template app.ini.j2 -> TARGET: would change 1 of 1 file (31 B to move)\n    --- TARGET (on the target)\n    +++ TARGET (new)\n    @@ -1,3 +1,3 @@\n     [shop]\n    -port = 8080\n    +port = 9090\n     workers = 2\n",
+    );
+    assert_eq!(
+        std::fs::read_to_string(&target).unwrap(),
+        "[shop]\nport = 8080\nworkers = 2\n"
+    );
+    assert_eq!(
+        std::fs::metadata(&target).unwrap().modified().unwrap(),
+        before
+    );
+    let left: Vec<_> = std::fs::read_dir(probe.path()).unwrap().collect();
+    assert_eq!(left.len(), 1);
+}
