@@ -576,3 +576,24 @@ fn a_dry_run_with_diff_shows_the_change_and_touches_nothing() {
     let left: Vec<_> = std::fs::read_dir(probe.path()).unwrap().collect();
     assert_eq!(left.len(), 1);
 }
+
+/// Pre-flight checks that the local sources of file steps exist.
+#[test]
+fn preflight_checks_that_upload_sources_exist() {
+    let t = Test::new()
+        .toml(
+            "[tasks.put]\nrun = [{ upload = \"dist/\", to = \"/tmp/nowhere/\" }, { template = \"app.j2\", to = \"/tmp/nowhere/app\" }]\n",
+        )
+        .file("app.j2", "x\n");
+    let r = t
+        .clone_args(&["preflight", "put", "--skip-disk-check"])
+        .run();
+    r.expect(
+        1,
+        "Pre-flight checks for: put\n\nConfiguration\n  ok   nexus.toml valid\n  ok   task put exists\n  ok   dependencies resolved: put\n  \
+         FAIL upload source dist/ (task put)  No such file or directory\n  ok   template app.j2 (task put)\n\n\
+         FAIL Pre-flight checks failed (1 error)\n\nErrors:\n  1. upload source dist/ (task put): No such file or directory\n     \
+         help: paths of upload sources are relative to the project root, the directory of nexus.toml\n\n",
+        "",
+    );
+}
