@@ -123,10 +123,19 @@ impl Walker<'_> {
                             "`{name}` is in the vars of some of the task's hosts but not of `{host}`: give it a default in [vars], or define it for every host"
                         ),
                         None => did_you_mean(name, known.iter().copied()).unwrap_or_else(|| {
+                            let remote = task
+                                .targets
+                                .iter()
+                                .any(|t| matches!(t, super::model::Target::Remote(_)));
                             format!(
-                                "task `{}` can use {}, `[vars]`, its `args` and the vars of its hosts",
+                                "task `{}` can use {}, `[vars]`{}",
                                 task.name,
-                                BUILTINS.join(", ")
+                                BUILTINS.join(", "),
+                                if remote {
+                                    ", its `args` and the vars of its hosts"
+                                } else {
+                                    " and its `args`"
+                                }
                             )
                         }),
                     };

@@ -241,7 +241,21 @@ fn run_commands(
         let mut exec = |limits: Limits, progress: &mut dyn Progress| -> ExecResult {
             match &rendered {
                 Ok(_) if cmd.file.is_some() => {
-                    let (result, report) = place.file_step(ctx.run, cmd, limits, progress);
+                    let shown = CommandRef {
+                        task: name.clone(),
+                        host: host.clone(),
+                        index,
+                        attempt: 1,
+                        line: line.clone(),
+                    };
+                    let moved = |sent: u64, total: u64| {
+                        ctx.recorder.emit(Event::FileProgress {
+                            cmd: shown.clone(),
+                            sent,
+                            total,
+                        });
+                    };
+                    let (result, report) = place.file_step(ctx.run, cmd, limits, progress, &moved);
                     file_report = report;
                     result
                 }
@@ -371,12 +385,16 @@ impl Place<'_> {
         cmd: &crate::config::Command,
         limits: Limits,
         progress: &mut dyn Progress,
+        moved: &(dyn Fn(u64, u64) + Sync),
     ) -> (ExecResult, Option<crate::transfer::Report>) {
         let Some(step) = cmd.file.as_deref() else {
             return (ExecResult::SpawnError(Cause::new("not a file step")), None);
         };
         let request = match self.file_request(run, step, None) {
-            Ok(r) => r,
+            Ok(mut r) => {
+                r.progress = Some(moved);
+                r
+            }
             Err(why) => return (ExecResult::SpawnError(Cause::new(why)), None),
         };
         let deadline = limits.deadline();
@@ -454,6 +472,7 @@ impl Place<'_> {
             root: &run.root,
             dry_run: diff.is_some(),
             diff: diff.unwrap_or(false),
+            progress: None,
         })
     }
 }

@@ -200,7 +200,8 @@ impl Record {
             Event::RunStart { .. }
             | Event::TaskStart { .. }
             | Event::Checked { .. }
-            | Event::CommandSkipped { .. } => return None,
+            | Event::CommandSkipped { .. }
+            | Event::FileProgress { .. } => return None,
         })
     }
 

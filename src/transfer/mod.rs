@@ -44,6 +44,52 @@ pub struct Request<'a> {
     pub root: &'a Path,
     pub dry_run: bool,
     pub diff: bool,
+    /// Told (bytes sent, bytes to send) about once a second while more than
+    /// `PROGRESS_MIN` bytes travel.
+    pub progress: Option<&'a (dyn Fn(u64, u64) + Sync)>,
+}
+
+/// Transfers from this size on report their progress.
+pub const PROGRESS_MIN: u64 = 8 * 1024 * 1024;
+
+/// A reader that tells `progress` how far it got, at most once a second.
+struct Counting<'a, R> {
+    inner: R,
+    sent: u64,
+    total: u64,
+    last: std::time::Instant,
+    progress: Option<&'a (dyn Fn(u64, u64) + Sync)>,
+}
+
+impl<'a, R> Counting<'a, R> {
+    fn new(
+        inner: R,
+        from: u64,
+        total: u64,
+        progress: Option<&'a (dyn Fn(u64, u64) + Sync)>,
+    ) -> Self {
+        Counting {
+            inner,
+            sent: from,
+            total,
+            last: std::time::Instant::now(),
+            progress: progress.filter(|_| total >= PROGRESS_MIN),
+        }
+    }
+}
+
+impl<R: std::io::Read> std::io::Read for Counting<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.sent += n as u64;
+        if let Some(p) = self.progress {
+            if self.last.elapsed() >= std::time::Duration::from_secs(1) {
+                self.last = std::time::Instant::now();
+                p(self.sent.min(self.total), self.total);
+            }
+        }
+        Ok(n)
+    }
 }
 
 /// Why a step failed: what to say, and what the target printed (shown in the report).
@@ -196,15 +242,17 @@ fn send_large(
     let Kind::File(path) = &e.kind else {
         return Ok(());
     };
-    let mut file = std::fs::File::open(path).map_err(|err| {
+    let file = std::fs::File::open(path).map_err(|err| {
         Failed::new(format!(
             "cannot read `{}`: {}",
             path.display(),
             crate::error::io_reason(&err)
         ))
     })?;
+    let mut file = file;
     std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(from))
         .map_err(|err| Failed::new(format!("cannot read `{}`: {err}", path.display())))?;
+    let mut file = Counting::new(file, from, e.size, req.progress);
     let args = [
         base.to_string(),
         e.rel.clone(),
@@ -245,8 +293,10 @@ fn send(
         req.step.group.clone().unwrap_or_default(),
         validated.1,
     ];
-    let (mut reader, writer) = std::os::unix::net::UnixStream::pair()
+    let (reader, writer) = std::os::unix::net::UnixStream::pair()
         .map_err(|e| Failed::new(format!("cannot make a stream: {e}")))?;
+    let total = changed.iter().map(|e| e.size).sum();
+    let mut reader = Counting::new(reader, 0, total, req.progress);
     let entries: Vec<Entry> = changed.iter().map(|e| (*e).clone()).collect();
     let mut out = Vec::new();
     let (ran, written) = std::thread::scope(|s| {
