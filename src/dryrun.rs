@@ -9,6 +9,93 @@ use crate::config::{duration, Command, Config, Strategy, Target};
 use crate::plan::Plan;
 use crate::run::RunInfo;
 
+/// What one file step would do on one target: task, host, the step's line, and its
+/// report or why the target could not be read.
+pub struct FilePreview {
+    pub task: String,
+    pub host: String,
+    pub step: String,
+    pub seen: Result<crate::transfer::Report, String>,
+}
+
+/// Look at every file step of the plan on each of its targets (read-only).
+pub fn preview_files(
+    config: &Config,
+    plan: &Plan,
+    run: &RunInfo,
+    hosts_override: Option<&[Target]>,
+    diff: bool,
+) -> Vec<FilePreview> {
+    let mut out = Vec::new();
+    for &i in &plan.tasks {
+        let t = &config.tasks[i];
+        if !t.commands.iter().any(|c| c.file.is_some()) {
+            continue;
+        }
+        for target in crate::run::effective_targets(t, hosts_override) {
+            if crate::signals::cancelled() {
+                return out;
+            }
+            let host = target.label();
+            let seen = crate::run::unit::preview(run, &config.env, t, &host, &target, diff);
+            out.extend(seen.into_iter().map(|(step, seen)| FilePreview {
+                task: t.name.clone(),
+                host: host.clone(),
+                step,
+                seen,
+            }));
+        }
+    }
+    out
+}
+
+fn files_text(files: &[FilePreview]) -> String {
+    if files.is_empty() {
+        return String::new();
+    }
+    let mut s = String::from("\nFile steps (read from the targets; nothing written)\n");
+    for f in files {
+        let unit = if f.host == "local" {
+            f.task.clone()
+        } else {
+            format!("{}@{}", f.task, f.host)
+        };
+        let what = match &f.seen {
+            Ok(r) if r.changed => format!(
+                "would change {} of {} file{} ({} to move)",
+                r.files,
+                r.total,
+                if r.total == 1 { "" } else { "s" },
+                crate::preflight::bytes(r.bytes)
+            ),
+            Ok(r) => format!(
+                "unchanged ({} file{})",
+                r.total,
+                if r.total == 1 { "" } else { "s" }
+            ),
+            Err(why) => format!("cannot tell: {why}"),
+        };
+        s += &format!("  {unit}: {}: {what}\n", f.step);
+        for d in f.seen.iter().flat_map(|r| r.diffs.iter()) {
+            for line in d.lines() {
+                s += &format!("    {line}\n");
+            }
+        }
+    }
+    s
+}
+
+fn files_json(files: &[FilePreview]) -> serde_json::Value {
+    files
+        .iter()
+        .map(|f| match &f.seen {
+            Ok(r) => json!({ "task": f.task, "host": f.host, "step": f.step, "changed": r.changed,
+                             "files": r.files, "total": r.total, "bytes": r.bytes, "diffs": r.diffs }),
+            Err(why) => json!({ "task": f.task, "host": f.host, "step": f.step, "error": why }),
+        })
+        .collect()
+}
+
 /// One task of the plan as shown.
 struct Shown {
     name: String,
@@ -195,6 +282,7 @@ pub fn render_text(
     run: &RunInfo,
     hosts_override: Option<&[Target]>,
     preflight: &str,
+    files: &[FilePreview],
     unicode: bool,
 ) -> String {
     let tasks = shown(config, plan, run, hosts_override);
@@ -262,6 +350,7 @@ pub fn render_text(
             }
         }
     }
+    s += &files_text(files);
     let (phases, hosts, commands) = counts(&tasks);
     s += "\nSummary\n";
     s += &format!("  Tasks:     {} tasks, {phases} phases\n", tasks.len());
@@ -285,6 +374,7 @@ pub fn to_json(
     run: &RunInfo,
     hosts_override: Option<&[Target]>,
     preflight: serde_json::Value,
+    files: &[FilePreview],
 ) -> serde_json::Value {
     let tasks = shown(config, plan, run, hosts_override);
     let (phases, hosts, commands) = counts(&tasks);
@@ -306,6 +396,7 @@ pub fn to_json(
                 "commands": t.commands.iter().map(|(c, a)| json!({"command": c, "annotations": a})).collect::<Vec<_>>(),
             })).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
+        "files": files_json(files),
         "summary": {
             "tasks": tasks.len(),
             "phases": phases,

@@ -22,6 +22,7 @@ pub mod signals;
 pub mod state;
 pub mod sys;
 pub mod timefmt;
+pub mod transfer;
 pub mod uptodate;
 pub mod userenv;
 

@@ -57,6 +57,8 @@ pub struct RunArgs {
     pub shorthand: bool,
     pub exec: Exec,
     pub dry_run: bool,
+    /// `--diff` (with `--dry-run`): unified diffs of the files file steps would change.
+    pub diff: bool,
     /// Skip hosts that fail pre-flight.
     pub force: bool,
     pub no_resume: bool,
@@ -364,6 +366,7 @@ fn run_args(raw: &Raw) -> Result<RunArgs, Error> {
         shorthand: raw.shorthand,
         exec: exec_args(raw, "run")?,
         dry_run: raw.has("dry-run"),
+        diff: raw.has("diff"),
         force: raw.has("force"),
         no_resume: raw.has("no-resume"),
         always: raw.has("always"),

@@ -257,6 +257,14 @@ pub const FLAGS: &[Flag] = &[
         commands: &["run"],
     },
     Flag {
+        long: "diff",
+        short: None,
+        value: None,
+        choices: &[],
+        help: "With --dry-run: show a unified diff of each text file a file step would change",
+        commands: &["run"],
+    },
+    Flag {
         long: "skip-connectivity",
         short: None,
         value: None,

@@ -131,6 +131,7 @@ fn prepare(
     };
     let mut info = RunInfo::new(&config.root);
     info.vars = config.vars.clone();
+    info.host_vars = config.host_vars.clone();
     info.configure(&config);
     crate::run::preconditions(&config, &plan.tasks, &mut info)?;
     if let Some((values, redactor)) = crate::secrets::used::for_run(&config, &plan.tasks, keyfile)?

@@ -197,15 +197,27 @@ fn dry_run(g: &Global, args: &RunArgs, p: &Prepared, json: bool) -> Result<i32, 
         return Ok(crate::error::exit::INTERRUPTED);
     }
     let code = report.exit_code();
+    let files = dryrun::preview_files(&p.config, &p.plan, &p.info, hosts, args.diff);
+    if signals::cancelled() {
+        return Ok(crate::error::exit::INTERRUPTED);
+    }
     if json {
         let checks = preflight::to_json(&report);
-        let mut doc = dryrun::to_json(&p.config, &p.plan, &p.info, hosts, checks);
+        let mut doc = dryrun::to_json(&p.config, &p.plan, &p.info, hosts, checks, &files);
         p.info.redactor.redact_json(&mut doc);
         print(&format!("{doc}\n"))?;
     } else {
         let style = Style::for_stdout(g.plain);
         let checks = preflight::render_text(&report, style, false);
-        let text = dryrun::render_text(&p.config, &p.plan, &p.info, hosts, &checks, style.unicode);
+        let text = dryrun::render_text(
+            &p.config,
+            &p.plan,
+            &p.info,
+            hosts,
+            &checks,
+            &files,
+            style.unicode,
+        );
         print(&p.info.redactor.redact(&text))?;
     }
     Ok(code)

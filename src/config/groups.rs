@@ -92,6 +92,10 @@ impl Walker<'_> {
             );
             return Vec::new();
         }
+        let own_vars: Vec<(HostSpec, Vec<(String, toml::Value)>)> = raws
+            .iter_mut()
+            .flat_map(|r| std::mem::take(&mut r.host_vars))
+            .collect();
         let hosts: Vec<&Vec<HostSpec>> = raws.iter().map(|r| &r.hosts).collect();
         let mut budget = MAX_EXPANDED;
         let mut groups = Vec::with_capacity(raws.len());
@@ -108,6 +112,7 @@ impl Walker<'_> {
             }
             groups.push((name, out));
         }
+        self.host_vars = merged_vars(&groups, &raws, own_vars);
         groups
     }
 
@@ -118,6 +123,8 @@ impl Walker<'_> {
             span,
             hosts: Vec::new(),
             refs: Vec::new(),
+            vars: Vec::new(),
+            host_vars: Vec::new(),
         };
         let host_list = match v.get_ref() {
             DeValue::String(_) | DeValue::Array(_) => Some(v),
@@ -125,6 +132,9 @@ impl Walker<'_> {
                 self.unknown_keys(gt, keys::GROUP, "a host group table");
                 if let Some(g) = gt.get("groups") {
                     raw.refs = self.string_list(g, "groups").unwrap_or_default();
+                }
+                if let Some(vt) = gt.get("vars").and_then(|v| self.table(v, "vars")) {
+                    raw.vars = self.vars(vt);
                 }
                 gt.get("hosts")
             }
@@ -137,15 +147,54 @@ impl Walker<'_> {
                 None
             }
         };
-        for (s, span) in host_list
-            .and_then(|h| self.string_list(h, "hosts"))
-            .unwrap_or_default()
-        {
-            if let Some(h) = self.host(&s, span) {
-                raw.hosts.push(h);
-            }
+        if let Some(list) = host_list {
+            self.group_hosts(list, &mut raw);
         }
         raw
+    }
+
+    /// A group's hosts: host strings, or `{ host = "...", vars = { ... } }` tables.
+    fn group_hosts(&mut self, list: &Value, raw: &mut RawGroup) {
+        let items: Vec<&Value> = match list.get_ref() {
+            DeValue::Array(a) => a.iter().collect(),
+            _ => vec![list],
+        };
+        for item in items {
+            match item.get_ref() {
+                DeValue::String(s) => {
+                    if let Some(h) = self.host(s, item.span()) {
+                        raw.hosts.push(h);
+                    }
+                }
+                DeValue::Table(ht) => {
+                    self.unknown_keys(ht, &["host", "vars"], "a host table");
+                    let Some(hv) = ht.get("host") else {
+                        self.error(
+                            item.span(),
+                            format!("a host of group `{}` has no `host`", raw.name),
+                            Some("write { host = \"web-1\", vars = { ... } }".into()),
+                        );
+                        continue;
+                    };
+                    let Some(text) = self.string(hv, "host") else {
+                        continue;
+                    };
+                    let Some(h) = self.host(&text, hv.span()) else {
+                        continue;
+                    };
+                    if let Some(vt) = ht.get("vars").and_then(|v| self.table(v, "vars")) {
+                        let vars = self.vars(vt);
+                        raw.host_vars.push((h.clone(), vars));
+                    }
+                    raw.hosts.push(h);
+                }
+                _ => self.type_error(
+                    item,
+                    "hosts",
+                    "a host string or a { host = ..., vars = { ... } } table",
+                ),
+            }
+        }
     }
 
     /// For each group, the groups it includes; undefined ones are reported.
@@ -190,6 +239,34 @@ struct RawGroup {
     span: Range<usize>,
     hosts: Vec<HostSpec>,
     refs: Vec<(String, Range<usize>)>,
+    /// The group's own `vars`.
+    vars: Vec<(String, toml::Value)>,
+    /// Hosts written as tables with `vars`.
+    host_vars: Vec<(HostSpec, Vec<(String, toml::Value)>)>,
+}
+
+/// The variables of each host: every group's `vars` that holds it (directly or through
+/// included groups), in file order, then the host's own.
+fn merged_vars(
+    groups: &[(String, Vec<HostSpec>)],
+    raws: &[RawGroup],
+    own: Vec<(HostSpec, Vec<(String, toml::Value)>)>,
+) -> HashMap<String, Vec<(String, toml::Value)>> {
+    let mut out: HashMap<String, Vec<(String, toml::Value)>> = HashMap::new();
+    for ((_, hosts), raw) in groups.iter().zip(raws) {
+        if raw.vars.is_empty() {
+            continue;
+        }
+        for h in hosts {
+            out.entry(h.label())
+                .or_default()
+                .extend(raw.vars.iter().cloned());
+        }
+    }
+    for (h, vars) in own {
+        out.entry(h.label()).or_default().extend(vars);
+    }
+    out
 }
 
 /// The hosts of group `i` and of the groups it includes (transitively), each once, in

@@ -54,7 +54,7 @@ pub const TOP: &[&str] = &[
 ];
 
 /// Keys of a host group written as a table.
-pub const GROUP: &[&str] = &["groups", "hosts"];
+pub const GROUP: &[&str] = &["groups", "hosts", "vars"];
 
 pub const LOG_LEVELS: &[&str] = &["error", "warn", "info", "debug", "trace", "off"];
 

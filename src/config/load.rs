@@ -32,6 +32,7 @@ pub fn parse(path: &Path, root: &Path, source: &str) -> Result<Config, Error> {
         task_index: std::collections::HashMap::new(),
         groups: Vec::new(),
         host_names: std::collections::HashSet::new(),
+        host_vars: std::collections::HashMap::new(),
     };
     let doc = match DeTable::parse(source) {
         Ok(doc) => doc.into_inner(),
@@ -86,6 +87,8 @@ pub struct Walker<'a> {
     pub(super) groups: Vec<(String, Vec<HostSpec>)>,
     /// The hosts of the groups, by host name and by full host string (for `on`).
     pub(super) host_names: std::collections::HashSet<String>,
+    /// Variables of each host (groups' and its own), by host label.
+    pub(super) host_vars: std::collections::HashMap<String, Vec<(String, toml::Value)>>,
 }
 
 impl<'a> Walker<'a> {
@@ -316,6 +319,7 @@ impl<'a> Walker<'a> {
             env,
             dotenv_files,
             dotenv: Vec::new(),
+            host_vars: std::mem::take(&mut self.host_vars),
         }
     }
 

@@ -5,6 +5,7 @@ mod checks;
 pub mod cycle;
 pub mod dotenv;
 pub mod duration;
+mod files;
 mod groups;
 pub mod host;
 pub mod keys;
@@ -15,6 +16,7 @@ mod rules;
 mod steps;
 mod tasks;
 pub mod template;
+pub mod template_files;
 mod vars;
 
 use std::ops::Range;
@@ -74,6 +76,7 @@ pub fn load(path: &Path) -> Result<Config, Error> {
     let mut config = parse(&display, &root, &source)?;
     config.path = path.to_path_buf();
     config.dotenv = dotenv::load(&root, &config.dotenv_files, &display, &config.source)?;
+    template_files::load(&mut config, &display)?;
     Ok(config)
 }
 

@@ -38,6 +38,9 @@ pub struct Config {
     /// What the dotenv files define, later files winning; filled by `config::load`
     /// (`parse` reads no files). The process environment wins over these.
     pub dotenv: Vec<(String, String)>,
+    /// Variables of each host (by its label): the `vars` of every group that holds it,
+    /// in file order, then the host's own (later ones win). Hosts without any are absent.
+    pub host_vars: std::collections::HashMap<String, Vec<(String, toml::Value)>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -190,7 +193,15 @@ impl Task {
     pub fn templates(&self) -> impl Iterator<Item = &Spanned<Template>> {
         self.commands
             .iter()
-            .flat_map(|c| std::iter::once(&c.template).chain(c.guard.templates()))
+            .flat_map(|c| {
+                let own = match &c.file {
+                    Some(_) => None,
+                    None => Some(&c.template),
+                };
+                own.into_iter()
+                    .chain(c.guard.templates())
+                    .chain(c.file.iter().flat_map(|f| f.templates()))
+            })
             .chain(self.dir.iter())
             .chain(self.env.iter().map(|(_, v)| v))
             .chain(self.checks.guard.templates())
@@ -213,6 +224,70 @@ pub struct Command {
     pub continue_on_error: bool,
     /// `creates` / `unless`: skipped where the path exists or the command exits 0.
     pub guard: super::checks::Guard,
+    /// An `upload`, `template` or `download` step (src/transfer): `template` then holds
+    /// its description, rendered for display.
+    pub file: Option<Box<FileStep>>,
+}
+
+/// A file step (docs/nexus-toml.md, "Files").
+#[derive(Debug, Clone)]
+pub struct FileStep {
+    pub kind: FileKind,
+    /// upload and template: a local path (relative to the project root); download: a
+    /// path on the target.
+    pub from: Spanned<Template>,
+    /// upload and template: a path on the target; download: a local path.
+    pub to: Spanned<Template>,
+    /// Globs (relative to the uploaded directory) of files not to upload.
+    pub exclude: Vec<String>,
+    /// Permission bits of the files written (default: the source's).
+    pub mode: Option<u32>,
+    pub owner: Option<String>,
+    pub group: Option<String>,
+    pub sudo: bool,
+    /// Run on the new file (`%s` is its path) before it replaces the old one.
+    pub validate: Option<Spanned<Template>>,
+    /// Handlers to notify when the step changed something (recorded; see the handlers
+    /// of `[handlers]`).
+    pub notify: Vec<String>,
+    /// The step's own template variables (template steps).
+    pub vars: Vec<(String, toml::Value)>,
+    /// A template step's file, read and checked by `config::load`.
+    pub body: Option<TemplateFile>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileKind {
+    Upload,
+    Template,
+    Download,
+}
+
+impl FileKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            FileKind::Upload => "upload",
+            FileKind::Template => "template",
+            FileKind::Download => "download",
+        }
+    }
+}
+
+/// A template file: where it is, and its text parsed.
+#[derive(Debug, Clone)]
+pub struct TemplateFile {
+    /// As it is shown in messages (relative to the current directory where possible).
+    pub shown: PathBuf,
+    pub template: Template,
+}
+
+impl FileStep {
+    /// The step's templates that live in nexus.toml.
+    pub fn templates(&self) -> impl Iterator<Item = &Spanned<Template>> {
+        std::iter::once(&self.from)
+            .chain(std::iter::once(&self.to))
+            .chain(self.validate.iter())
+    }
 }
 
 /// A value and where its text starts in the file (byte offset of the template's first

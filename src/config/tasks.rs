@@ -260,12 +260,16 @@ impl Walker<'_> {
             retry_delay: DEFAULT_RETRY_DELAY,
             continue_on_error: false,
             guard: Default::default(),
+            file: None,
         })
     }
 
     fn command_table(&mut self, t: &DeTable, span: Range<usize>, task: &str) -> Option<Command> {
         if t.contains_key("secret") {
             return self.secret_step(t, span, task);
+        }
+        if super::files::FILE_KINDS.iter().any(|k| t.contains_key(*k)) {
+            return self.file_step(t, span, task);
         }
         let Some(cv) = t.get("cmd") else {
             self.unknown_keys(t, &keys::names(keys::COMMAND), "a command");

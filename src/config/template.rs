@@ -42,6 +42,9 @@ const GLOBALS: &[&str] = &[
 pub struct Template {
     source: String,
     meta: Option<Box<Meta>>,
+    /// A template file (Jinja2's own syntax, `{# #}` comments included), not a string
+    /// of nexus.toml.
+    file: bool,
 }
 
 /// What a template refers to, each with its byte range in the template text.
@@ -76,9 +79,26 @@ pub struct TemplateError {
 /// doc), strict about undefined names, with `env()`, `secret()` and the `quote` filter.
 fn engine() -> &'static Environment<'static> {
     static ENGINE: OnceLock<Environment<'static>> = OnceLock::new();
-    ENGINE.get_or_init(|| {
+    ENGINE.get_or_init(|| new_engine(inline_syntax()))
+}
+
+/// The engine of template files: the same, with Jinja2's own syntax.
+fn file_engine() -> &'static Environment<'static> {
+    static ENGINE: OnceLock<Environment<'static>> = OnceLock::new();
+    ENGINE.get_or_init(|| new_engine(file_syntax()))
+}
+
+fn file_syntax() -> SyntaxConfig {
+    SyntaxConfig::builder()
+        .keep_trailing_newline(true)
+        .build()
+        .expect("valid delimiters")
+}
+
+fn new_engine(syntax: SyntaxConfig) -> Environment<'static> {
+    {
         let mut env = Environment::new();
-        env.set_syntax(inline_syntax());
+        env.set_syntax(syntax);
         env.set_undefined_behavior(UndefinedBehavior::Strict);
         env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
         env.set_debug(true);
@@ -86,7 +106,7 @@ fn engine() -> &'static Environment<'static> {
         env.add_function("secret", secret_function);
         env.add_filter("quote", quote_filter);
         env
-    })
+    }
 }
 
 /// Jinja2's delimiters, with comments moved to a sequence config strings cannot hold
@@ -174,7 +194,22 @@ impl Template {
         Template {
             source: text.to_string(),
             meta: None,
+            file: false,
         }
+    }
+
+    /// Check the syntax of a template file's `text` and find what it refers to.
+    pub fn parse_file(text: &str) -> Result<Template, TemplateError> {
+        let tmpl = file_engine()
+            .template_from_str(text)
+            .map_err(|e| syntax_error(text, &e))?;
+        let undeclared = tmpl.undeclared_variables(false);
+        let meta = scan_with(text, &undeclared, file_syntax());
+        Ok(Template {
+            source: text.to_string(),
+            meta: Some(Box::new(meta)),
+            file: true,
+        })
     }
 
     /// Check the syntax of `text` and find what it refers to.
@@ -190,6 +225,7 @@ impl Template {
         Ok(Template {
             source: text.to_string(),
             meta: Some(Box::new(meta)),
+            file: false,
         })
     }
 
@@ -247,7 +283,8 @@ impl Template {
         if self.meta.is_none() {
             return Ok(self.source.clone());
         }
-        engine()
+        let engine = if self.file { file_engine() } else { engine() };
+        engine
             .render_str(&self.source, ctx.value())
             .map_err(|e| render_error(&self.source, &e))
     }
@@ -361,7 +398,15 @@ fn render_error(text: &str, e: &EngineError) -> TemplateError {
 /// Walk the tokens of `text`: where each undeclared name is first used, and the `env()`
 /// and `secret()` calls.
 fn scan(text: &str, undeclared: &std::collections::HashSet<String>) -> Meta {
-    let tokens: Vec<(Token, Range<usize>)> = tokenize(text, false, inline_syntax())
+    scan_with(text, undeclared, inline_syntax())
+}
+
+fn scan_with(
+    text: &str,
+    undeclared: &std::collections::HashSet<String>,
+    syntax: SyntaxConfig,
+) -> Meta {
+    let tokens: Vec<(Token, Range<usize>)> = tokenize(text, false, syntax)
         .map_while(Result::ok)
         .map(|(t, s)| (t, s.start_offset as usize..s.end_offset as usize))
         .collect();

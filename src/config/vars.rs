@@ -105,24 +105,40 @@ impl Walker<'_> {
     /// parameter of the task.
     pub(super) fn check_names(&mut self, tasks: &[Task], vars: &[(String, toml::Value)]) {
         for task in tasks {
+            let host_vars = self.vars_of_every_host(task);
             let known: Vec<&str> = BUILTINS
                 .iter()
                 .copied()
                 .chain(vars.iter().map(|(k, _)| k.as_str()))
                 .chain(task.params.iter().map(|p| p.name.as_str()))
+                .chain(host_vars.iter().map(String::as_str))
                 .collect();
             for tpl in task.templates() {
                 for (name, inner) in tpl.value.names() {
                     if known.contains(&name) {
                         continue;
                     }
-                    let help = did_you_mean(name, known.iter().copied()).unwrap_or_else(|| {
-                        format!(
-                            "task `{}` can use {}, `[vars]` and its `args`",
-                            task.name,
-                            BUILTINS.join(", ")
-                        )
-                    });
+                    let help = match self.hosts_lacking(task, name) {
+                        Some(host) => format!(
+                            "`{name}` is in the vars of some of the task's hosts but not of `{host}`: give it a default in [vars], or define it for every host"
+                        ),
+                        None => did_you_mean(name, known.iter().copied()).unwrap_or_else(|| {
+                            let remote = task
+                                .targets
+                                .iter()
+                                .any(|t| matches!(t, super::model::Target::Remote(_)));
+                            format!(
+                                "task `{}` can use {}, `[vars]`{}",
+                                task.name,
+                                BUILTINS.join(", "),
+                                if remote {
+                                    ", its `args` and the vars of its hosts"
+                                } else {
+                                    " and its `args`"
+                                }
+                            )
+                        }),
+                    };
                     self.error(
                         tpl.file_span(inner),
                         format!("unknown variable `{name}`"),
@@ -130,6 +146,46 @@ impl Walker<'_> {
                     );
                 }
             }
+        }
+    }
+}
+
+impl Walker<'_> {
+    /// The names defined for every host `task` runs on (none for a local task).
+    fn vars_of_every_host(&self, task: &Task) -> Vec<String> {
+        let mut common: Option<Vec<String>> = None;
+        for t in &task.targets {
+            let names: Vec<String> = match t {
+                super::model::Target::Local => Vec::new(),
+                super::model::Target::Remote(h) => self
+                    .host_vars
+                    .get(&h.label())
+                    .map(|v| v.iter().map(|(k, _)| k.clone()).collect())
+                    .unwrap_or_default(),
+            };
+            common = Some(match common {
+                None => names,
+                Some(c) => c.into_iter().filter(|n| names.contains(n)).collect(),
+            });
+        }
+        common.unwrap_or_default()
+    }
+
+    /// A host of `task` whose vars lack `name` while another host's have it.
+    fn hosts_lacking(&self, task: &Task, name: &str) -> Option<String> {
+        let has = |h: &super::host::HostSpec| {
+            self.host_vars
+                .get(&h.label())
+                .is_some_and(|v| v.iter().any(|(k, _)| k == name))
+        };
+        let remote = task.targets.iter().filter_map(|t| match t {
+            super::model::Target::Remote(h) => Some(h),
+            super::model::Target::Local => None,
+        });
+        let (with, without): (Vec<_>, Vec<_>) = remote.partition(|h| has(h));
+        match (with.is_empty(), without.first()) {
+            (false, Some(h)) => Some(h.label()),
+            _ => None,
         }
     }
 }

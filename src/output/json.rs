@@ -219,6 +219,17 @@ pub fn to_json(ev: &Event) -> Option<(&'static str, Value)> {
             )
         }
         Event::Checked { .. } | Event::CommandSkipped { .. } => return check_event(ev),
+        Event::FileProgress { cmd, sent, total } => (
+            "file_progress",
+            json!({ "task": &*cmd.task, "host": &*cmd.host, "index": cmd.index,
+                    "step": &*cmd.line, "sent": sent, "total": total }),
+        ),
+        Event::FileStep { cmd, report } => (
+            "file",
+            json!({ "task": &*cmd.task, "host": &*cmd.host, "index": cmd.index,
+                    "step": &*cmd.line, "changed": report.changed, "files": report.files,
+                    "total": report.total, "bytes": report.bytes, "diffs": &report.diffs }),
+        ),
         Event::CommandSpawned { .. } | Event::UnitFinish { .. } => return None,
     })
 }

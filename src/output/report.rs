@@ -34,6 +34,7 @@ pub fn failure(
     let title = match f.failure {
         Failure::Cancelled => return None,
         Failure::Timeout { .. } => "Command timed out",
+        Failure::Spawn(_) if is_file_step(&f.command) => "File step failed",
         Failure::Spawn(_) => "Command could not start",
         Failure::Connect(_) => "SSH connection failed",
         _ => "Command failed",
@@ -63,7 +64,9 @@ pub fn failure(
     if !shown_all {
         d = d.help(format!("more of its output: nexus runs show {run_id}"));
     }
-    d.help.extend(hints(task, &f.failure));
+    if !is_file_step(&f.command) {
+        d.help.extend(hints(task, &f.failure));
+    }
     Some(Error {
         title: title.to_string(),
         diagnostics: vec![d],
@@ -160,6 +163,14 @@ fn stdout_crowded_out(c: &Captured) -> Vec<String> {
         .collect();
     out.reverse();
     out
+}
+
+/// A file step's line: `upload a -> b`, `template a -> b`, `download a -> b`.
+fn is_file_step(line: &str) -> bool {
+    ["upload ", "template ", "download "]
+        .iter()
+        .any(|k| line.starts_with(k))
+        && line.contains(" -> ")
 }
 
 fn hints(task: &str, f: &Failure) -> Vec<String> {

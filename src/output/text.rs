@@ -321,6 +321,57 @@ impl<O: Write, E: Write> Renderer<O, E> {
     }
 
     /// A command whose `creates` / `unless` holds: `deploy@web-1: skipped `…` (creates /x exists)`.
+    /// On a terminal: `… web-1: upload big.iso -> /srv/: 120.0 MB of 256.0 MB sent (46%)`.
+    fn file_progress(&mut self, cmd: &crate::run::event::CommandRef, sent: u64, total: u64) {
+        if !self.opts.progress || self.opts.mode == Mode::Quiet {
+            return;
+        }
+        let dots = if self.opts.style.unicode {
+            "…"
+        } else {
+            "..."
+        };
+        let line = format!(
+            "{dots} {}: {}: {} of {} sent ({}%)",
+            unit_name(&cmd.task, &cmd.host),
+            cmd.line,
+            crate::preflight::bytes(sent),
+            crate::preflight::bytes(total),
+            sent * 100 / total.max(1)
+        );
+        let _ = writeln!(self.err, "{}", self.dim(&line));
+    }
+
+    /// `web-1: upload dist/ -> /opt/app/: changed (3 of 40 files, 12.0 KiB sent)`.
+    fn file_step(&mut self, cmd: &crate::run::event::CommandRef, r: &crate::transfer::Report) {
+        if self.opts.mode == Mode::Quiet {
+            return;
+        }
+        let name = unit_name(&cmd.task, &cmd.host);
+        let what = if r.changed {
+            format!(
+                "changed ({} of {} file{}, {} moved)",
+                r.files,
+                r.total,
+                if r.total == 1 { "" } else { "s" },
+                crate::preflight::bytes(r.bytes)
+            )
+        } else {
+            format!(
+                "unchanged ({} file{})",
+                r.total,
+                if r.total == 1 { "" } else { "s" }
+            )
+        };
+        let _ = writeln!(self.err, "{name}: {}: {what}", cmd.line);
+        for d in &r.diffs {
+            let _ = write!(self.err, "{d}");
+            if !d.ends_with('\n') {
+                let _ = writeln!(self.err);
+            }
+        }
+    }
+
     fn command_skipped(&mut self, cmd: &crate::run::event::CommandRef, reason: &str) {
         if self.opts.mode == Mode::Quiet {
             return;
@@ -507,6 +558,8 @@ impl<O: Write + Send, E: Write + Send> Render for Renderer<O, E> {
                 reasons,
             } => self.checked(task, host, *up_to_date, reasons),
             Event::CommandSkipped { cmd, reason } => self.command_skipped(cmd, reason),
+            Event::FileStep { cmd, report } => self.file_step(cmd, report),
+            Event::FileProgress { cmd, sent, total } => self.file_progress(cmd, *sent, *total),
             Event::RunStart { .. } | Event::CommandSpawned { .. } => {}
         }
         let _ = self.out.flush();

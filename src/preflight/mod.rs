@@ -193,7 +193,49 @@ fn config_checks(config: &Config, plan: &Plan) -> Vec<Check> {
         "dependencies resolved: {}",
         chain.join(" -> ")
     )));
+    checks.extend(source_checks(config, plan));
     checks
+}
+
+/// The local sources of the plan's upload steps exist (template files were read when
+/// nexus.toml was loaded); a source that uses variables is left to the run.
+fn source_checks(config: &Config, plan: &Plan) -> Vec<Check> {
+    let mut out = Vec::new();
+    for &i in &plan.tasks {
+        let t = &config.tasks[i];
+        for c in &t.commands {
+            let Some(step) = c.file.as_deref() else {
+                continue;
+            };
+            let what = match step.kind {
+                crate::config::model::FileKind::Upload => "upload source",
+                crate::config::model::FileKind::Template => "template",
+                crate::config::model::FileKind::Download => continue,
+            };
+            let rel = step.from.value.source();
+            if !step.from.value.is_literal() {
+                continue;
+            }
+            let found = std::fs::metadata(config.root.join(rel));
+            let mut check = Check {
+                group: "Configuration",
+                subject: format!("{what} {rel} (task {})", t.name),
+                mark: Mark::Pass,
+                detail: String::new(),
+                suggestions: vec![],
+                duration: Duration::ZERO,
+            };
+            if let Err(e) = found {
+                check.mark = Mark::Fail;
+                check.detail = crate::error::io_reason(&e);
+                check.suggestions = vec![
+                    "paths of upload sources are relative to the project root, the directory of nexus.toml".into(),
+                ];
+            }
+            out.push(check);
+        }
+    }
+    out
 }
 
 /// Each host's checks, `opts.parallel` hosts at a time, in the order of `hosts`.

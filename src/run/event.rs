@@ -189,6 +189,17 @@ pub enum Event {
         /// Why it runs (`src/main.rs changed`), or why it is up to date.
         reasons: Vec<String>,
     },
+    /// A large transfer of a file step is under way (about once a second).
+    FileProgress {
+        cmd: CommandRef,
+        sent: u64,
+        total: u64,
+    },
+    /// A file step finished on a target: what it changed (src/transfer).
+    FileStep {
+        cmd: CommandRef,
+        report: crate::transfer::Report,
+    },
     /// A command not run because its `creates` / `unless` holds.
     CommandSkipped {
         cmd: CommandRef,

@@ -43,6 +43,8 @@ pub struct RunInfo {
     pub redactor: std::sync::Arc<crate::secrets::Redactor>,
     /// `[vars]` of the file.
     pub vars: Vec<(String, toml::Value)>,
+    /// Variables of each host (its groups' and its own), by host label.
+    pub host_vars: std::collections::HashMap<String, Vec<(String, toml::Value)>>,
     /// Task parameters bound from the command line (and defaults), by task name.
     pub args: crate::bind::Args,
     /// The secrets `secret("NAME")` reads (an object from name to value), when the run
@@ -93,6 +95,7 @@ impl RunInfo {
             unavailable: Vec::new(),
             redactor: Default::default(),
             vars: Vec::new(),
+            host_vars: Default::default(),
             args: Default::default(),
             secrets: None,
             timeouts: Timeouts::default(),
@@ -118,6 +121,9 @@ impl RunInfo {
             .set("git_sha", sha)
             .set("git_branch", branch)
             .layer(&self.vars);
+        if let Some(vars) = self.host_vars.get(host) {
+            c.layer(vars);
+        }
         for (name, value) in self.args.get(task).into_iter().flatten() {
             c.arg(name, value);
         }

@@ -198,6 +198,11 @@ fn redact(r: &Redactor, mut event: Event) -> Event {
             r.redact_arc(&mut cmd.line);
             r.redact_string(reason);
         }
+        Event::FileProgress { cmd, .. } => r.redact_arc(&mut cmd.line),
+        Event::FileStep { cmd, report } => {
+            r.redact_arc(&mut cmd.line);
+            report.diffs.iter_mut().for_each(|d| r.redact_string(d));
+        }
         Event::TaskStart { .. }
         | Event::UnitFinish { .. }
         | Event::TaskFinish { .. }

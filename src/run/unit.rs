@@ -220,6 +220,7 @@ fn run_commands(
         .copied()
         .unwrap_or(0);
     for (index, cmd) in task.commands.iter().enumerate().skip(first) {
+        let mut file_report: Option<crate::transfer::Report> = None;
         let rendered = cmd.template.value.render(&place.vars);
         let line: Arc<str> = match &rendered {
             Ok(l) => Arc::from(l.as_str()),
@@ -239,6 +240,25 @@ fn run_commands(
         }
         let mut exec = |limits: Limits, progress: &mut dyn Progress| -> ExecResult {
             match &rendered {
+                Ok(_) if cmd.file.is_some() => {
+                    let shown = CommandRef {
+                        task: name.clone(),
+                        host: host.clone(),
+                        index,
+                        attempt: 1,
+                        line: line.clone(),
+                    };
+                    let moved = |sent: u64, total: u64| {
+                        ctx.recorder.emit(Event::FileProgress {
+                            cmd: shown.clone(),
+                            sent,
+                            total,
+                        });
+                    };
+                    let (result, report) = place.file_step(ctx.run, cmd, limits, progress, &moved);
+                    file_report = report;
+                    result
+                }
                 Ok(_) => place.exec(cmd, &line, limits, progress),
                 Err(e) => ExecResult::SpawnError(Cause::new(format!(
                     "cannot render the command: {}",
@@ -255,7 +275,18 @@ fn run_commands(
             line: line.clone(),
         };
         let exec: &mut Exec<'_> = &mut exec;
-        if let Some(failure) = command::run(ctx.run, ctx.recorder, &step, task_deadline, exec) {
+        let failed = command::run(ctx.run, ctx.recorder, &step, task_deadline, exec);
+        if let Some(report) = file_report.take() {
+            let cmd = CommandRef {
+                task: name.clone(),
+                host: host.clone(),
+                index,
+                attempt: 1,
+                line: line.clone(),
+            };
+            ctx.recorder.emit(Event::FileStep { cmd, report });
+        }
+        if let Some(failure) = failed {
             return Some(failure);
         }
     }
@@ -345,6 +376,261 @@ impl Place<'_> {
     }
 }
 
+impl Place<'_> {
+    /// One attempt of a file step (src/transfer), here or on the unit's host: how it
+    /// ended, and its report when it succeeded.
+    fn file_step(
+        &mut self,
+        run: &RunInfo,
+        cmd: &crate::config::Command,
+        limits: Limits,
+        progress: &mut dyn Progress,
+        moved: &(dyn Fn(u64, u64) + Sync),
+    ) -> (ExecResult, Option<crate::transfer::Report>) {
+        let Some(step) = cmd.file.as_deref() else {
+            return (ExecResult::SpawnError(Cause::new("not a file step")), None);
+        };
+        let request = match self.file_request(run, step, None) {
+            Ok(mut r) => {
+                r.progress = Some(moved);
+                r
+            }
+            Err(why) => return (ExecResult::SpawnError(Cause::new(why)), None),
+        };
+        let deadline = limits.deadline();
+        let outcome = match self.remote.as_mut() {
+            None => {
+                let mut shell = crate::transfer::Local {
+                    dir: self.dir.clone(),
+                    deadline,
+                };
+                crate::transfer::run(&request, &mut shell)
+            }
+            Some(r) => {
+                let mut shell = RemoteShell {
+                    session: r,
+                    dir: self.remote_dir.clone(),
+                    env: self.env[..self.builtins].to_vec(),
+                    limits,
+                };
+                crate::transfer::run(&request, &mut shell)
+            }
+        };
+        match outcome {
+            Ok(report) => (ExecResult::Exited(0), Some(report)),
+            Err(failed) => {
+                if !failed.output.is_empty() {
+                    progress.output(crate::exec::Stream::Stderr, &failed.output);
+                }
+                let result = match failed.cause {
+                    crate::transfer::Stop::TimedOut => ExecResult::TimedOut,
+                    crate::transfer::Stop::Cancelled => ExecResult::Cancelled,
+                    crate::transfer::Stop::Failed(c) => ExecResult::SpawnError(c),
+                    crate::transfer::Stop::Connect(c) => ExecResult::ConnectError(c),
+                };
+                (result, None)
+            }
+        }
+    }
+
+    /// The step with its paths rendered for this unit, and a template's file rendered.
+    fn file_request<'s>(
+        &self,
+        run: &'s RunInfo,
+        step: &'s crate::config::model::FileStep,
+        diff: Option<bool>,
+    ) -> Result<crate::transfer::Request<'s>, String> {
+        let render = |what: &str, t: &crate::config::Spanned<crate::config::template::Template>| {
+            t.value
+                .render(&self.vars)
+                .map_err(|e| format!("cannot render {what} `{}`: {}", t.value.source(), e.message))
+        };
+        let body = match &step.body {
+            Some(file) => {
+                let mut vars = self.vars.clone();
+                vars.layer(&step.vars);
+                let text = file.template.render(&vars).map_err(|e| {
+                    format!(
+                        "cannot render template `{}`: {}",
+                        file.shown.display(),
+                        e.message
+                    )
+                })?;
+                Some(text.into_bytes())
+            }
+            None => None,
+        };
+        Ok(crate::transfer::Request {
+            step,
+            from: render("the source", &step.from)?,
+            to: render("`to`", &step.to)?,
+            validate: match &step.validate {
+                Some(v) => Some(render("`validate`", v)?),
+                None => None,
+            },
+            body,
+            root: &run.root,
+            dry_run: diff.is_some(),
+            diff: diff.unwrap_or(false),
+            progress: None,
+        })
+    }
+}
+
+/// What the file steps of `task` would change on `target`, looked at read-only (a dry
+/// run): each step's line, and its report or why the target could not be read.
+pub fn preview(
+    run: &RunInfo,
+    config_env: &[(
+        String,
+        crate::config::Spanned<crate::config::template::Template>,
+    )],
+    task: &Task,
+    host: &str,
+    target: &Target,
+    diff: bool,
+) -> Vec<(String, Result<crate::transfer::Report, String>)> {
+    let mut place = match place(run, config_env, task, host, target) {
+        Ok(p) => p,
+        Err(f) => return vec![(task.name.clone(), Err(crate::output::describe::failure(&f)))],
+    };
+    let limits = Limits {
+        command: None,
+        task_deadline: Instant::now() + PREVIEW_LIMIT,
+    };
+    let mut out = Vec::new();
+    for cmd in &task.commands {
+        let Some(step) = cmd.file.as_deref() else {
+            continue;
+        };
+        let line = cmd
+            .template
+            .value
+            .render(&place.vars)
+            .unwrap_or_else(|_| cmd.text.clone());
+        let seen = place.file_request(run, step, Some(diff)).and_then(|req| {
+            let result = match place.remote.as_mut() {
+                None => crate::transfer::run(
+                    &req,
+                    &mut crate::transfer::Local {
+                        dir: place.dir.clone(),
+                        deadline: limits.task_deadline,
+                    },
+                ),
+                Some(r) => crate::transfer::run(
+                    &req,
+                    &mut RemoteShell {
+                        session: r,
+                        dir: place.remote_dir.clone(),
+                        env: place.env[..place.builtins].to_vec(),
+                        limits,
+                    },
+                ),
+            };
+            result.map_err(|f| match f.cause {
+                crate::transfer::Stop::Failed(c) | crate::transfer::Stop::Connect(c) => c.what,
+                crate::transfer::Stop::TimedOut => {
+                    format!("no answer within {}s", PREVIEW_LIMIT.as_secs())
+                }
+                crate::transfer::Stop::Cancelled => "interrupted".into(),
+            })
+        });
+        out.push((line, seen));
+    }
+    if let Some(r) = place.remote.as_mut() {
+        r.release();
+    }
+    out
+}
+
+/// How long a dry run waits for one host's file steps to be looked at.
+const PREVIEW_LIMIT: Duration = Duration::from_secs(120);
+
+/// A file step's scripts on the unit's host, through its session.
+struct RemoteShell<'p, 'a> {
+    session: &'p mut RemoteSession<'a>,
+    dir: Option<String>,
+    env: Vec<(String, String)>,
+    limits: Limits,
+}
+
+impl crate::transfer::Shell for RemoteShell<'_, '_> {
+    fn run(
+        &mut self,
+        script: &str,
+        args: &[String],
+        sudo: bool,
+        input: &mut (dyn std::io::Read + Send),
+        out: &mut (dyn std::io::Write + Send),
+    ) -> Result<crate::transfer::Ran, crate::transfer::Stop> {
+        use crate::transfer::Stop;
+        let spec = remote::RemoteCommand {
+            line: crate::transfer::shell::command_line(script, args),
+            dir: self.dir.clone(),
+            env: self.env.clone(),
+            private_env: Vec::new(),
+            sudo: sudo.then_some(None),
+            pty: false,
+            secret: false,
+        };
+        let mut sink = Sink {
+            out,
+            err: Vec::new(),
+            failed: None,
+        };
+        let result = self
+            .session
+            .exec_streaming(&spec, input, self.limits, &mut sink);
+        if let Some(e) = sink.failed {
+            return Err(Stop::Failed(Cause::new(format!(
+                "cannot keep what the host sent: {}",
+                crate::error::io_reason(&e)
+            ))));
+        }
+        match result {
+            ExecResult::Exited(code) => Ok(crate::transfer::Ran {
+                code,
+                stderr: sink.err,
+            }),
+            ExecResult::Signaled(s) => Ok(crate::transfer::Ran {
+                code: 128 + s,
+                stderr: sink.err,
+            }),
+            ExecResult::TimedOut => Err(Stop::TimedOut),
+            ExecResult::Cancelled => Err(Stop::Cancelled),
+            ExecResult::SpawnError(c) => Err(Stop::Failed(c)),
+            ExecResult::ConnectError(c) | ExecResult::ConnectTimedOut(c) => Err(Stop::Connect(c)),
+        }
+    }
+}
+
+/// Output of a file step's script: stdout to its writer, stderr kept (1 MiB at most).
+struct Sink<'o> {
+    out: &'o mut (dyn std::io::Write + Send),
+    err: Vec<u8>,
+    failed: Option<std::io::Error>,
+}
+
+impl Progress for Sink<'_> {
+    fn output(&mut self, stream: crate::exec::Stream, data: &[u8]) {
+        match stream {
+            crate::exec::Stream::Stdout => {
+                if self.failed.is_none() {
+                    if let Err(e) = self.out.write_all(data) {
+                        self.failed = Some(e);
+                    }
+                }
+            }
+            crate::exec::Stream::Stderr => {
+                let room = (1usize << 20).saturating_sub(self.err.len());
+                self.err.extend_from_slice(&data[..data.len().min(room)]);
+            }
+        }
+    }
+
+    fn spawned(&mut self, _pgid: u32, _remote: bool) {}
+}
+
 /// How a line runs: sudo, a terminal, whether it may hold a secret, whether it is one
 /// of nexus's own checks.
 struct How {
@@ -397,6 +683,32 @@ impl RemoteSession<'_> {
         // The command's own timeout starts once the session is ready: connecting has
         // connect_timeout (and its attempts); the task deadline still covers both.
         let (result, reusable) = remote::exec(conn, cmd, limits.deadline(), progress);
+        if !reusable {
+            if let Some(c) = self.conn.take() {
+                self.pool.discard(self.target, c);
+            }
+        }
+        result
+    }
+
+    fn exec_streaming(
+        &mut self,
+        cmd: &remote::RemoteCommand,
+        input: &mut dyn std::io::Read,
+        limits: Limits,
+        progress: &mut dyn Progress,
+    ) -> ExecResult {
+        if self.conn.is_none() {
+            match self.pool.checkout(self.target, limits.task_deadline) {
+                Ok(c) => self.conn = Some(c),
+                Err(e) => return connect_failed(e),
+            }
+        }
+        let Some(conn) = self.conn.as_ref() else {
+            return ExecResult::ConnectError(Cause::new("no session"));
+        };
+        let (result, reusable) =
+            remote::exec_streaming(conn, cmd, input, limits.deadline(), progress);
         if !reusable {
             if let Some(c) = self.conn.take() {
                 self.pool.discard(self.target, c);

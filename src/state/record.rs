@@ -94,6 +94,15 @@ pub enum Record {
         host: String,
         status: TaskStatus,
     },
+    /// What a file step changed on a host.
+    File {
+        task: String,
+        host: String,
+        index: usize,
+        changed: bool,
+        files: usize,
+        bytes: u64,
+    },
     TaskFinish {
         task: String,
         status: TaskStatus,
@@ -179,11 +188,20 @@ impl Record {
                 exit_code: *exit_code,
                 duration_ms: ms(*duration),
             },
+            Event::FileStep { cmd, report } => Record::File {
+                task: cmd.task.to_string(),
+                host: cmd.host.to_string(),
+                index: cmd.index,
+                changed: report.changed,
+                files: report.files,
+                bytes: report.bytes,
+            },
             // Checks decide again on resume: nothing of them is kept.
             Event::RunStart { .. }
             | Event::TaskStart { .. }
             | Event::Checked { .. }
-            | Event::CommandSkipped { .. } => return None,
+            | Event::CommandSkipped { .. }
+            | Event::FileProgress { .. } => return None,
         })
     }
 

@@ -32,6 +32,7 @@ mod common;
 mod cli;
 mod config_hostile;
 mod daily;
+mod files;
 mod hostile;
 mod journal;
 mod output;

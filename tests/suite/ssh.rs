@@ -29,7 +29,7 @@ fn ssh_test_with(server: &Server, key: &str, body: &str, kh: &Path, config: &str
 }
 
 /// No real ~/.ssh, no agent: only what the test configures.
-fn isolated(t: Test) -> Test {
+pub(crate) fn isolated(t: Test) -> Test {
     let home = t.path("home");
     std::fs::create_dir_all(&home).unwrap();
     t.env("HOME", home.to_str().unwrap())
@@ -756,7 +756,7 @@ run = "echo report >> log"
 }
 
 /// A local user for dropbear, which reads ~/.ssh/authorized_keys of the login user.
-fn dropbear_user() -> &'static str {
+pub(crate) fn dropbear_user() -> &'static str {
     let user = "nexustest";
     let home = "/var/tmp/nexustest-home";
     let exists = std::process::Command::new("id")

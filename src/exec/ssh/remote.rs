@@ -35,6 +35,10 @@ pub struct RemoteCommand {
     pub secret: bool,
 }
 
+/// How much of a stream is read at a time: large writes keep a channel busy across
+/// round trips.
+const STREAM_CHUNK: usize = 1024 * 1024;
+
 /// The marker line every remote command prints first: `\x1e` + this + a nonce of this
 /// process + the group id.
 const MARKER: &str = "\u{1e}nexus-pgid-";
@@ -161,11 +165,38 @@ pub fn exec(
     deadline: Instant,
     progress: &mut dyn Progress,
 ) -> (ExecResult, bool) {
-    let channel = match start(conn, cmd, deadline) {
+    exec_with(conn, cmd, None, deadline, progress)
+}
+
+/// Run `cmd` with `input` streamed to its stdin (file transfers: src/transfer). The
+/// command must take no payload (no private variables, not secret).
+pub fn exec_streaming(
+    conn: &Conn,
+    cmd: &RemoteCommand,
+    input: &mut dyn Read,
+    deadline: Instant,
+    progress: &mut dyn Progress,
+) -> (ExecResult, bool) {
+    debug_assert!(payload(cmd).is_none() && !cmd.pty);
+    exec_with(conn, cmd, Some(input), deadline, progress)
+}
+
+fn exec_with<'a>(
+    conn: &'a Conn,
+    cmd: &RemoteCommand,
+    stream: Option<&'a mut dyn Read>,
+    deadline: Instant,
+    progress: &'a mut dyn Progress,
+) -> (ExecResult, bool) {
+    let channel = match start(conn, cmd, stream.is_some(), deadline) {
         Ok(c) => c,
         Err(failed) => return failed,
     };
     let mut run = Running {
+        stream,
+        chunk: Vec::new(),
+        chunk_at: 0,
+        eof_pending: false,
         conn,
         channel,
         progress,
@@ -188,6 +219,7 @@ pub fn exec(
 fn start(
     conn: &Conn,
     cmd: &RemoteCommand,
+    streaming: bool,
     deadline: Instant,
 ) -> Result<ssh2::Channel, (ExecResult, bool)> {
     use std::os::fd::AsFd;
@@ -196,7 +228,7 @@ fn start(
     let silence = conn.dead_after().map(|d| Instant::now() + d);
     let watch_until = silence.map_or(deadline, |s| s.min(deadline));
     let watch = super::watchdog::watch(conn.socket.as_fd(), watch_until);
-    let started = open_and_exec(conn, cmd);
+    let started = open_and_exec(conn, cmd, streaming);
     match watch.finish() {
         Some(Fired::Deadline) if Instant::now() < deadline => {
             Err((ExecResult::ConnectError(unanswered(conn)), false))
@@ -219,7 +251,11 @@ fn unanswered(conn: &Conn) -> Cause {
     .help("ServerAliveInterval and ServerAliveCountMax in ssh_config set how long nexus waits")
 }
 
-fn open_and_exec(conn: &Conn, cmd: &RemoteCommand) -> Result<ssh2::Channel, (ExecResult, bool)> {
+fn open_and_exec(
+    conn: &Conn,
+    cmd: &RemoteCommand,
+    streaming: bool,
+) -> Result<ssh2::Channel, (ExecResult, bool)> {
     let session = &conn.session;
     session.set_blocking(true);
     let mut channel = session.channel_session().map_err(|e| {
@@ -236,7 +272,7 @@ fn open_and_exec(conn: &Conn, cmd: &RemoteCommand) -> Result<ssh2::Channel, (Exe
         let why = format!("the server refused to run the command: {}", e.message());
         (ExecResult::SpawnError(Cause::new(why)), true)
     })?;
-    if !cmd.pty {
+    if !cmd.pty && !streaming {
         // Without a PTY the payload can go at once; then stdin ends, as /dev/null would.
         let sent = match payload(cmd) {
             Some(p) => channel.write_all(p.as_bytes()),
@@ -254,6 +290,13 @@ fn open_and_exec(conn: &Conn, cmd: &RemoteCommand) -> Result<ssh2::Channel, (Exe
 
 /// A command running on a channel.
 struct Running<'a> {
+    /// What goes to the command's stdin while it runs (file transfers), and the part of
+    /// it read but not yet sent.
+    stream: Option<&'a mut dyn Read>,
+    chunk: Vec<u8>,
+    chunk_at: usize,
+    /// The stream ended; the channel's EOF is still to be sent.
+    eof_pending: bool,
     conn: &'a Conn,
     channel: ssh2::Channel,
     progress: &'a mut dyn Progress,
@@ -276,7 +319,7 @@ impl Running<'_> {
     /// stops it.
     fn pump(&mut self, deadline: Instant) -> Option<ExecResult> {
         loop {
-            let progressed = self.read_stdout() | self.read_stderr();
+            let progressed = self.read_stdout() | self.read_stderr() | self.write_stream();
             if self.lost.is_some() || (!self.out_open && !self.err_open) {
                 return None;
             }
@@ -350,6 +393,65 @@ impl Running<'_> {
             Err(e) => {
                 self.out_open = false;
                 self.lost = Some(e.to_string());
+                false
+            }
+        }
+    }
+
+    /// Send what the stream has next, as far as the channel takes it without blocking;
+    /// end the command's input when the stream ends. Whether anything was sent.
+    fn write_stream(&mut self) -> bool {
+        if self.eof_pending {
+            return self.send_eof();
+        }
+        let Some(stream) = self.stream.as_mut() else {
+            return false;
+        };
+        if self.chunk_at == self.chunk.len() {
+            self.chunk.resize(STREAM_CHUNK, 0);
+            match stream.read(&mut self.chunk) {
+                Ok(0) => {
+                    self.chunk = Vec::new();
+                    self.chunk_at = 0;
+                    self.stream = None;
+                    self.eof_pending = true;
+                    return self.send_eof();
+                }
+                Ok(n) => {
+                    self.chunk.truncate(n);
+                    self.chunk_at = 0;
+                }
+                Err(e) => {
+                    self.stream = None;
+                    self.lost = Some(format!("cannot read what to send: {e}"));
+                    return false;
+                }
+            }
+        }
+        match self.channel.write(&self.chunk[self.chunk_at..]) {
+            Ok(n) => {
+                self.chunk_at += n;
+                n > 0
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => false,
+            Err(e) => {
+                self.stream = None;
+                self.lost = Some(format!("cannot send the command its input: {e}"));
+                false
+            }
+        }
+    }
+
+    fn send_eof(&mut self) -> bool {
+        match self.channel.send_eof() {
+            Ok(()) => {
+                self.eof_pending = false;
+                true
+            }
+            Err(e) if e.code() == ssh2::ErrorCode::Session(-37) => false,
+            Err(e) => {
+                self.eof_pending = false;
+                self.lost = Some(format!("cannot end the command's input: {}", e.message()));
                 false
             }
         }
