@@ -24,11 +24,13 @@ sed 's/^/H	/' "$t/h"
 "#;
 
 /// `$1`: the base directory (created if missing); `$2`: a validator command (`$NEXUS_FILE`
-/// is the new file `$5`) or empty; `$3`/`$4`: owner and group or empty. stdin: a tar stream of
-/// the files to write, paths relative to the base. The files are unpacked into a private
-/// directory inside the base (the same filesystem), validated, given their owner, then
-/// renamed over their targets, a directory at a time: a reader sees the old file or the
-/// new one, never a part. Whatever fails leaves the targets as they were.
+/// is the new file `$5`) or empty; `$3`/`$4`: owner and group or empty. stdin: a tar
+/// stream of the files to write, paths relative to the base, led by `.nexus-manifest`:
+/// a line per directory holding them (parents first), `DIR<TAB>NAME<TAB>NAME...`. The
+/// files are unpacked into a private directory inside the base (the same filesystem),
+/// validated, given their owner, then renamed over their targets: one `mv` per directory,
+/// or one rename of a whole directory that is not there yet. A reader sees the old file
+/// or the new one, never a part. Whatever fails leaves the targets as they were.
 pub const APPLY: &str = r#"set -e
 mkdir -p -- "$1"
 cd -- "$1"
@@ -39,10 +41,21 @@ if [ -n "$2" ]; then
   NEXUS_FILE="$s/$5" sh -c "$2" >&2 || { echo "nexus: the validator exited with $?: the old file is kept" >&2; exit 65; }
 fi
 if [ -n "$3$4" ]; then chown -R -h -- "$3${4:+:$4}" "$s"; fi
-(cd "$s" && find . -type d) | while IFS= read -r d; do
-  [ "$d" = . ] || mkdir -p -- "$d"
-  find "$s/$d" -mindepth 1 -maxdepth 1 ! -type d -exec sh -c 'd=$1; shift; exec mv -f -- "$@" "$d/"' sh "$d" {} +
-done
+tab=$(printf '	')
+set -f
+while IFS= read -r line; do
+  IFS=$tab; set -- $line; IFS=' 	
+'
+  d=$1; shift
+  [ -d "$s/$d" ] || continue
+  if [ "$d" != . ] && [ ! -e "$d" ] && [ ! -L "$d" ]; then
+    p=${d%/*}; [ "$p" = "$d" ] || [ -d "$p" ] || mkdir -p -- "$p"
+    mv -f -- "$s/$d" "$d"; continue
+  fi
+  [ -d "$d" ] || mkdir -p -- "$d"
+  for f; do set -- "$@" "$s/$d/$f"; shift; done
+  mv -f -- "$@" "$d/"
+done < "$s/.nexus-manifest"
 "#;
 
 /// `$1`: the base directory; `$2`: a large file's path under it; `$3`: its SHA-256;

@@ -197,12 +197,39 @@ pub fn scan_dir(dir: &Path, exclude: &[String], mode: Option<u32>) -> Result<Vec
     Ok(out)
 }
 
-/// The entries as a tar stream into `w`.
+/// The manifest the apply script reads: for each directory holding entries (parents
+/// first), `DIR<TAB>NAME<TAB>NAME...` (`.` for the base).
+pub fn manifest(entries: &[Entry]) -> String {
+    let mut dirs: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
+    for e in entries {
+        let (dir, name) = e.rel.rsplit_once('/').unwrap_or((".", e.rel.as_str()));
+        dirs.entry(dir).or_default().push(name);
+    }
+    let mut out = String::new();
+    for (dir, names) in dirs {
+        out += dir;
+        for n in names {
+            out.push('\t');
+            out += n;
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// The entries as a tar stream into `w`, led by their manifest.
 pub fn write_tar(w: impl std::io::Write, entries: &[Entry]) -> std::io::Result<()> {
     let mut b = tar::Builder::new(w);
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
+    let list = manifest(entries);
+    let mut h = tar::Header::new_gnu();
+    h.set_mode(0o600);
+    h.set_mtime(now);
+    h.set_size(list.len() as u64);
+    h.set_entry_type(tar::EntryType::Regular);
+    b.append_data(&mut h, ".nexus-manifest", list.as_bytes())?;
     for e in entries {
         let mut h = tar::Header::new_gnu();
         h.set_mode(e.mode);
@@ -318,4 +345,19 @@ fn write_atomic(dest: &Path, data: &[u8], mode: u32) -> Result<(), String> {
         let _ = std::fs::remove_file(&tmp);
         fail(e)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_manifest_lists_directories_parents_first() {
+        let e = |rel: &str| Entry::data(rel.to_string(), Vec::new(), 0o644);
+        let entries = [e("a/b/c.txt"), e("top"), e("a-x/y"), e("a/one"), e("a/two")];
+        assert_eq!(
+            manifest(&entries),
+            ".\ttop\na\tone\ttwo\na-x\ty\na/b\tc.txt\n"
+        );
+    }
 }
