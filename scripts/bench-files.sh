@@ -27,6 +27,10 @@
 #                     ansible and pyinfra (minutes at 20 ms)
 #   RTTS="0 20"       round-trip times; HOSTS="1 10"
 #   TOOLS="nexus tar rsync scp ansible pyinfra"
+#   SLOW_LIMIT=300    seconds a slow tool may take; one that takes longer is stopped (its
+#                     process group killed) and reported as "> SLOW_LIMIT" (a lower bound)
+#   SLOW_AT="20:10"   where Ansible and pyinfra are timed (RTT:HOSTS pairs): copying 2,000
+#                     files takes them minutes; scp is timed everywhere
 #   W2_MB=256         size of W2
 #   NEXUS_BIN         use this binary (else cargo build --release)
 #   BENCH_TOOLS       where bench-setup.sh put ansible and pyinfra (default
@@ -37,6 +41,8 @@ set -euo pipefail
 REPO="$(cd "$(dirname "$0")/.." && pwd)"
 RUNS="${RUNS:-3}"
 SLOW_RUNS="${SLOW_RUNS:-1}"
+SLOW_AT="${SLOW_AT:-20:10}"
+export SLOW_LIMIT="${SLOW_LIMIT:-300}"
 RTTS="${RTTS:-0 20}"
 HOSTS="${HOSTS:-1 10}"
 TOOLS="${TOOLS:-nexus tar rsync scp ansible pyinfra}"
@@ -174,11 +180,13 @@ measure() {
   : > "$spec"
   for t in "$@"; do printf '%s\t%s\n' "$t" "$(cmd "$t" "$w" "$n")" >> "$spec"; done
   python3 - "$OUT/$case.json" "$rounds" "$prep" "$DST" "$WORK/w1" "$spec" <<'PY'
-import json, os, shutil, subprocess, sys, time
+import json, os, shutil, signal, subprocess, sys, time
 out, rounds, prep, dst, w1, spec = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6]
 tools = [l.rstrip("\n").split("\t", 1) for l in open(spec) if l.strip()]
 res = {t: [] for t, _ in tools}
 rss = {}
+censored = {}
+limit = float(os.environ.get("SLOW_LIMIT", "300"))
 def clean(tool):
     if os.path.isdir(dst):
         for h in os.listdir(dst):
@@ -199,15 +207,27 @@ for r in range(rounds):
         if t == "nexus" and "w2" in out:
             timed = f"/usr/bin/time -f '%M' -o {out}.rss sh -c {json.dumps(c)}"
         t0 = time.perf_counter()
-        p = subprocess.run(timed, shell=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        p = subprocess.Popen(timed, shell=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                             start_new_session=True)
+        try:
+            _, err = p.communicate(timeout=limit if t in ("ansible", "pyinfra", "scp") else None)
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.communicate()
+            res[t].append(limit)
+            censored[t] = True
+            print(f"  {os.path.basename(out)[:-5]} {t}: stopped after {limit:.0f}s", file=sys.stderr)
+            continue
         d = time.perf_counter() - t0
+        p.stderr = err
         if p.returncode != 0:
             sys.exit(f"{t}: exited {p.returncode}: {p.stderr.decode(errors='replace')[-2000:]}")
         res[t].append(d)
         if timed != c:
             rss.setdefault(t, []).append(int(open(out + ".rss").read().split()[-1]))
         print(f"  {os.path.basename(out)[:-5]} {t}: {d:.3f}s", file=sys.stderr)
-json.dump({"results": [{"tool": t, "times": res[t]} for t, _ in tools], "peak_rss_kb": rss}, open(out, "w"))
+json.dump({"results": [{"tool": t, "times": res[t], "censored": censored.get(t, False)} for t, _ in tools],
+           "peak_rss_kb": rss}, open(out, "w"))
 PY
 }
 
@@ -224,18 +244,21 @@ for rtt in $RTTS; do
   wait_idle >/dev/null
   for n in $HOSTS; do
     c="rtt${rtt}-h${n}"
+    slow=(scp)
+    case " $SLOW_AT " in *" $rtt:$n "*) slow=(scp ansible pyinfra) ;; esac
     # W1 cold: fast tools several rounds, slow ones (minutes at 20 ms) SLOW_RUNS rounds.
     # shellcheck disable=SC2046
     measure "$c-w1-cold" "$RUNS" clean w1 "$n" $(pick nexus tar rsync)
     # shellcheck disable=SC2046
-    [ -n "$(pick scp ansible pyinfra)" ] && measure "$c-w1-cold-slow" "$SLOW_RUNS" clean w1 "$n" $(pick nexus scp ansible pyinfra)
+    [ -n "$(pick "${slow[@]}")" ] && measure "$c-w1-cold-slow" "$SLOW_RUNS" clean w1 "$n" $(pick nexus "${slow[@]}")
     # No change and 1 % changed: the destinations hold W1 from the cold rounds.
     # shellcheck disable=SC2046
     measure "$c-w1-nochange" "$RUNS" none w1 "$n" $(pick nexus rsync)
     # shellcheck disable=SC2046
     measure "$c-w1-change1" "$RUNS" change w1 "$n" $(pick nexus rsync)
     # shellcheck disable=SC2046
-    [ -n "$(pick ansible pyinfra)" ] && measure "$c-w1-nochange-slow" "$SLOW_RUNS" none w1 "$n" $(pick nexus ansible pyinfra)
+    [ "${#slow[@]}" -gt 1 ] && [ -n "$(pick ansible pyinfra)" ] &&
+      measure "$c-w1-nochange-slow" "$SLOW_RUNS" none w1 "$n" $(pick nexus ansible pyinfra)
     # shellcheck disable=SC2046
     measure "$c-w2-cold" "$RUNS" clean w2 "$n" $(pick nexus tar rsync scp)
     rm -rf "$DST"
@@ -252,9 +275,11 @@ for f in sorted(glob.glob(os.path.join(out, "*.json"))):
     d = json.load(open(f))
     case = os.path.basename(f)[:-5]
     med = {r["tool"]: statistics.median(r["times"]) for r in d["results"] if r["times"]}
+    cens = {r["tool"]: r.get("censored", False) for r in d["results"]}
     for t, m in med.items():
         ratio = m / med["nexus"] if "nexus" in med and med["nexus"] > 0 else float("nan")
-        print(f"| {case} | {t} | {len(next(r for r in d['results'] if r['tool']==t)['times'])} | {m:.3f} | {ratio:.2f}x |")
+        gt = "> " if cens[t] else ""
+        print(f"| {case} | {t} | {len(next(r for r in d['results'] if r['tool']==t)['times'])} | {gt}{m:.3f} | {gt}{ratio:.2f}x |")
     for t, kb in d.get("peak_rss_kb", {}).items():
         print(f"| {case} | {t} peak RSS | | {max(kb)/1024:.1f} MB | |")
 PY
