@@ -638,6 +638,7 @@ fn a_template_with_a_secret_reaches_the_host_and_nothing_else() {
     for args in [
         &["run", "conf", "-v", "--keyfile", "k.key"][..],
         &["run", "conf", "--format", "json", "--keyfile", "k.key"],
+        &["run", "conf", "--output", "grouped", "--keyfile", "k.key"],
     ] {
         let r = t.clone_args(args).run();
         r.expect_code(0);
@@ -677,4 +678,27 @@ fn a_template_with_a_secret_reaches_the_host_and_nothing_else() {
         plan.show()
     );
     assert!(!plan.stdout.contains("canary"), "{}", plan.show());
+}
+
+/// A large file (64 MiB and up travels on its own) into a directory that is not there.
+#[test]
+fn a_large_file_goes_into_a_new_directory() {
+    let probe = TempDir::new("dest");
+    let dest = probe.path().join("new/dir");
+    let t = Test::new().toml(&format!(
+        "[tasks.put]\nrun = [{{ upload = \"big.bin\", to = \"{}/\", mode = \"0640\" }}]\n",
+        dest.display()
+    ));
+    let f = std::fs::File::create(t.path("big.bin")).unwrap();
+    f.set_len(65 * 1024 * 1024).unwrap();
+    t.clone_args(&["run", "put"]).run().expect(
+        0,
+        "",
+        &format!(
+            "put: upload big.bin -> {}/: changed (1 of 1 file, 68.2 MB moved)\nok put X.Xs\nCompleted in X.Xs: 1 succeeded\n",
+            dest.display()
+        ),
+    );
+    assert_eq!(sha256(&dest.join("big.bin")), sha256(&t.path("big.bin")));
+    assert_eq!(mode(&dest.join("big.bin")), 0o640);
 }
