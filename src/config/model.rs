@@ -278,15 +278,18 @@ impl FileKind {
 pub struct TemplateFile {
     /// As it is shown in messages (relative to the current directory where possible).
     pub shown: PathBuf,
-    pub template: Template,
+    /// The file's text; its span is the step's path in nexus.toml (where problems found
+    /// after loading, like an unknown secret, are shown).
+    pub template: Spanned<Template>,
 }
 
 impl FileStep {
-    /// The step's templates that live in nexus.toml.
+    /// The step's templates: paths, validator, and the template file once loaded.
     pub fn templates(&self) -> impl Iterator<Item = &Spanned<Template>> {
         std::iter::once(&self.from)
             .chain(std::iter::once(&self.to))
             .chain(self.validate.iter())
+            .chain(self.body.iter().map(|b| &b.template))
     }
 }
 

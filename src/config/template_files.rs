@@ -106,7 +106,11 @@ pub fn load(config: &mut Config, display: &Path) -> Result<(), Error> {
             }
             step.body = Some(TemplateFile {
                 shown: shown.clone(),
-                template,
+                template: super::model::Spanned {
+                    value: template,
+                    span: step.from.span.clone(),
+                    text_start: None,
+                },
             });
         }
     }

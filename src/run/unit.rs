@@ -449,7 +449,7 @@ impl Place<'_> {
             Some(file) => {
                 let mut vars = self.vars.clone();
                 vars.layer(&step.vars);
-                let text = file.template.render(&vars).map_err(|e| {
+                let text = file.template.value.render(&vars).map_err(|e| {
                     format!(
                         "cannot render template `{}`: {}",
                         file.shown.display(),
@@ -469,6 +469,10 @@ impl Place<'_> {
                 None => None,
             },
             body,
+            secret: step
+                .body
+                .as_ref()
+                .is_some_and(|b| b.template.value.may_hold_secret()),
             root: &run.root,
             dry_run: diff.is_some(),
             diff: diff.unwrap_or(false),

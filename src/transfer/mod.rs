@@ -40,6 +40,8 @@ pub struct Request<'a> {
     pub validate: Option<String>,
     /// The rendered template (template steps).
     pub body: Option<Vec<u8>>,
+    /// The rendered template may hold a secret: no diff of it is shown.
+    pub secret: bool,
     /// The project root: local paths are relative to it.
     pub root: &'a Path,
     pub dry_run: bool,
@@ -213,7 +215,18 @@ fn put(req: &Request<'_>, shell: &mut dyn Shell) -> Result<Report, Failed> {
         diffs: Vec::new(),
     };
     if req.dry_run {
-        if req.diff {
+        if req.diff && req.secret {
+            report.diffs = changed
+                .iter()
+                .map(|e| {
+                    format!(
+                        "{}: not shown: the template uses a secret ({} bytes)\n",
+                        join(&base, &e.rel),
+                        e.size
+                    )
+                })
+                .collect();
+        } else if req.diff {
             report.diffs = diffs(&base, &changed, &found, req.step.sudo, shell);
         }
         return Ok(report);

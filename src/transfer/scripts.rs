@@ -65,6 +65,7 @@ done < "$s/.nexus-manifest"
 /// once its hash is right: an interrupted transfer leaves the old file and a partial one
 /// the next run continues.
 pub const PART: &str = r#"set -e
+mkdir -p -- "$1"
 cd -- "$1"
 d=$(dirname -- "$2")
 mkdir -p -- "$d"

@@ -597,3 +597,108 @@ fn preflight_checks_that_upload_sources_exist() {
         "",
     );
 }
+
+/// `secret("NAME")` in a template file: the host's file gets the value; nothing nexus
+/// prints or keeps holds it (with -v, in JSON, in the journal), and `run -n --diff` does
+/// not show the text of a template that uses a secret.
+#[test]
+fn a_template_with_a_secret_reaches_the_host_and_nothing_else() {
+    let server = Server::openssh();
+    let probe = TempDir::new("dest");
+    let target = probe.path().join("app.ini");
+    let t = project(
+        &server,
+        "[\"h1\"]",
+        &format!(
+            "[tasks.conf]\non = \"web\"\nrun = [{{ template = \"app.ini.j2\", to = \"{}\", mode = \"0600\" }}]\n",
+            target.display()
+        ),
+    )
+    .file("app.ini.j2", "user = app\ntoken = {{ secret(\"TOKEN\") }}\n");
+    t.clone_args(&["secret", "init", "--keyfile", "k.key"])
+        .run()
+        .expect_code(0);
+    let set = |value: &str| {
+        use std::io::Write;
+        let mut c = t
+            .clone_args(&["secret", "set", "TOKEN", "--keyfile", "k.key"])
+            .command();
+        c.stdin(std::process::Stdio::piped());
+        let mut child = c.spawn().unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(value.as_bytes())
+            .unwrap();
+        assert!(child.wait().unwrap().success());
+    };
+    let canary = "tmpl-canary-77f1c0";
+    set(canary);
+    for args in [
+        &["run", "conf", "-v", "--keyfile", "k.key"][..],
+        &["run", "conf", "--format", "json", "--keyfile", "k.key"],
+        &["run", "conf", "--output", "grouped", "--keyfile", "k.key"],
+    ] {
+        let r = t.clone_args(args).run();
+        r.expect_code(0);
+        assert!(
+            !r.stdout.contains(canary) && !r.stderr.contains(canary),
+            "{}",
+            r.show()
+        );
+    }
+    assert_eq!(
+        std::fs::read_to_string(&target).unwrap(),
+        format!("user = app\ntoken = {canary}\n")
+    );
+    assert_eq!(mode(&target), 0o600);
+    let journals = std::process::Command::new("grep")
+        .args(["-r", "-l", canary])
+        .arg(t.path(".nexus-home"))
+        .output()
+        .unwrap();
+    assert!(
+        journals.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&journals.stdout)
+    );
+    // A new value: the dry run says the file would change, and shows no text of it.
+    set("tmpl-canary-second-9d2e");
+    let plan = t
+        .clone_args(&["run", "conf", "-n", "--diff", "--keyfile", "k.key"])
+        .run();
+    plan.expect_code(0);
+    assert!(
+        plan.stdout.contains(&format!(
+            "  conf@h1: template app.ini.j2 -> {d}: would change 1 of 1 file (43 B to move)\n    {d}: not shown: the template uses a secret (43 bytes)\n",
+            d = target.display()
+        )),
+        "{}",
+        plan.show()
+    );
+    assert!(!plan.stdout.contains("canary"), "{}", plan.show());
+}
+
+/// A large file (64 MiB and up travels on its own) into a directory that is not there.
+#[test]
+fn a_large_file_goes_into_a_new_directory() {
+    let probe = TempDir::new("dest");
+    let dest = probe.path().join("new/dir");
+    let t = Test::new().toml(&format!(
+        "[tasks.put]\nrun = [{{ upload = \"big.bin\", to = \"{}/\", mode = \"0640\" }}]\n",
+        dest.display()
+    ));
+    let f = std::fs::File::create(t.path("big.bin")).unwrap();
+    f.set_len(65 * 1024 * 1024).unwrap();
+    t.clone_args(&["run", "put"]).run().expect(
+        0,
+        "",
+        &format!(
+            "put: upload big.bin -> {}/: changed (1 of 1 file, 68.2 MB moved)\nok put X.Xs\nCompleted in X.Xs: 1 succeeded\n",
+            dest.display()
+        ),
+    );
+    assert_eq!(sha256(&dest.join("big.bin")), sha256(&t.path("big.bin")));
+    assert_eq!(mode(&dest.join("big.bin")), 0o640);
+}
