@@ -141,6 +141,7 @@ fn shown(
                 strategy: match t.strategy {
                     Strategy::Parallel => "parallel",
                     Strategy::Serial => "serial",
+                    Strategy::Rolling => "rolling",
                 },
                 commands,
                 check: checks.next().flatten(),

@@ -299,6 +299,11 @@ impl<'a> Walker<'a> {
             Some(t) => self.tasks(t),
             None => Vec::new(),
         };
+        let handlers = match doc.get("handlers").and_then(|v| self.table(v, "handlers")) {
+            Some(t) => self.handlers(t),
+            None => Vec::new(),
+        };
+        self.check_notify(&tasks, &handlers);
         self.check_names(&tasks, &vars);
         self.check_env_names(&env, &vars);
         let default = doc
@@ -316,6 +321,7 @@ impl<'a> Walker<'a> {
             env,
             dotenv_files,
             dotenv: Vec::new(),
+            handlers,
         }
     }
 

@@ -11,6 +11,7 @@ pub mod keys;
 mod load;
 pub mod model;
 mod report;
+mod rollout;
 mod rules;
 mod steps;
 mod tasks;

@@ -38,6 +38,8 @@ pub struct Config {
     /// What the dotenv files define, later files winning; filled by `config::load`
     /// (`parse` reads no files). The process environment wins over these.
     pub dotenv: Vec<(String, String)>,
+    /// `[handlers]` in file order (docs/nexus-toml.md, "Handlers").
+    pub handlers: Vec<Handler>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -135,6 +137,8 @@ impl Target {
 pub enum Strategy {
     Parallel,
     Serial,
+    /// In batches (`batch`, `canary`), each gated by `wait_for` and `max_fail`.
+    Rolling,
 }
 
 #[derive(Debug, Clone)]
@@ -165,6 +169,88 @@ pub struct Task {
     pub checks: super::checks::Checks,
     /// Span of the task's name in `[tasks.NAME]`.
     pub span: Range<usize>,
+    /// `batch`, `max_fail`, `canary`, `wait_for`, `rollback` (src/run/rollout.rs); None
+    /// when the task sets none of them.
+    pub rollout: Option<Rollout>,
+    /// `run_once = true`: the task runs on the first of its hosts only.
+    pub run_once: bool,
+    /// `force_handlers = true`: notified handlers run even when the task failed there.
+    pub force_handlers: bool,
+}
+
+/// A number of hosts: `2`, or a percentage of the task's hosts, `"25%"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Amount {
+    Count(usize),
+    Percent(u32),
+}
+
+impl Amount {
+    /// Hosts of a batch out of `total`: a percentage rounded up, at least one.
+    pub fn batch_of(self, total: usize) -> usize {
+        match self {
+            Amount::Count(n) => n.max(1),
+            Amount::Percent(p) => (total * p as usize).div_ceil(100).max(1),
+        }
+    }
+
+    /// Failures tolerated out of `total`: a percentage rounded down.
+    pub fn tolerated_of(self, total: usize) -> usize {
+        match self {
+            Amount::Count(n) => n,
+            Amount::Percent(p) => total * p as usize / 100,
+        }
+    }
+
+    /// As written: `2` or `"25%"`.
+    pub fn display(self) -> String {
+        match self {
+            Amount::Count(n) => n.to_string(),
+            Amount::Percent(p) => format!("{p}%"),
+        }
+    }
+}
+
+/// How a task goes through its hosts beyond "all at once" (docs/nexus-toml.md,
+/// "Rollouts").
+#[derive(Debug, Clone, Default)]
+pub struct Rollout {
+    /// Hosts per batch, in turn; the last repeats. Empty: one host at a time for
+    /// `rolling` and `serial`, every host at once for `parallel`.
+    pub batch: Vec<Amount>,
+    /// Failed hosts tolerated before the rollout stops (default 0).
+    pub max_fail: Option<Amount>,
+    /// A first batch of this size, then `canary_wait`.
+    pub canary: Option<Amount>,
+    pub canary_wait: Duration,
+    pub wait_for: Option<WaitFor>,
+    /// Steps run on the failed hosts when the rollout stops.
+    pub rollback: Vec<Command>,
+}
+
+/// `wait_for`: a health check run on each host after its steps.
+#[derive(Debug, Clone)]
+pub struct WaitFor {
+    pub text: String,
+    pub template: Spanned<Template>,
+    pub timeout: Duration,
+    pub interval: Duration,
+    /// Passes in a row that make the host healthy.
+    pub successes: u32,
+}
+
+pub const WAIT_FOR_TIMEOUT: Duration = Duration::from_secs(60);
+pub const WAIT_FOR_INTERVAL: Duration = Duration::from_secs(2);
+
+/// `[handlers.NAME]`: steps run once at the end of a task on a host that notified it.
+#[derive(Debug, Clone)]
+pub struct Handler {
+    pub name: String,
+    pub commands: Vec<Command>,
+    /// Handlers notified when this one succeeds.
+    pub notify: Vec<Spanned<String>>,
+    /// Span of the name in `[handlers.NAME]`.
+    pub span: Range<usize>,
 }
 
 /// One task parameter: `name` (required), `name=default`, `*name` (any number of words)
@@ -194,6 +280,41 @@ impl Task {
             .chain(self.dir.iter())
             .chain(self.env.iter().map(|(_, v)| v))
             .chain(self.checks.guard.templates())
+            .chain(self.rollout.iter().flat_map(Rollout::templates))
+    }
+
+    /// The rollout the task goes through, if it is not "every host at once": `serial`
+    /// is rolling with batch 1.
+    pub fn rollout_plan(&self) -> Option<Rollout> {
+        let mut r = match (&self.rollout, self.strategy) {
+            (None, Strategy::Parallel) => return None,
+            (Some(r), _) => r.clone(),
+            (None, _) => Rollout::default(),
+        };
+        if r.batch.is_empty() {
+            r.batch = match self.strategy {
+                Strategy::Parallel => vec![Amount::Percent(100)],
+                Strategy::Serial | Strategy::Rolling => vec![Amount::Count(1)],
+            };
+        }
+        Some(r)
+    }
+}
+
+impl Rollout {
+    /// The templates of `wait_for` and `rollback`.
+    pub fn templates(&self) -> impl Iterator<Item = &Spanned<Template>> {
+        self.wait_for
+            .iter()
+            .map(|w| &w.template)
+            .chain(self.rollback.iter().map(|c| &c.template))
+    }
+}
+
+impl Config {
+    /// The handler called `name`.
+    pub fn handler(&self, name: &str) -> Option<usize> {
+        self.handlers.iter().position(|h| h.name == name)
     }
 }
 
@@ -213,6 +334,8 @@ pub struct Command {
     pub continue_on_error: bool,
     /// `creates` / `unless`: skipped where the path exists or the command exits 0.
     pub guard: super::checks::Guard,
+    /// `notify`: handlers notified when the command ran and succeeded.
+    pub notify: Vec<Spanned<String>>,
 }
 
 /// A value and where its text starts in the file (byte offset of the template's first

@@ -77,6 +77,7 @@ impl Walker<'_> {
             retry_delay: DEFAULT_RETRY_DELAY,
             continue_on_error: false,
             guard: Default::default(),
+            notify: Vec::new(),
         })
     }
 

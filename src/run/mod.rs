@@ -212,13 +212,18 @@ pub fn preconditions(config: &Config, tasks: &[usize], run: &mut RunInfo) -> Res
 }
 
 /// The targets a task runs on in this run: `-H` replaces the hosts of remote tasks.
+/// A `run_once` task keeps the first of them.
 pub fn effective_targets(task: &Task, hosts_override: Option<&[Target]>) -> Vec<Target> {
-    match hosts_override {
+    let mut targets = match hosts_override {
         Some(hosts) if task.targets.iter().any(|t| matches!(t, Target::Remote(_))) => {
             hosts.to_vec()
         }
         _ => task.targets.clone(),
+    };
+    if task.run_once {
+        targets.truncate(1);
     }
+    targets
 }
 
 /// Descriptors one SSH connection holds while it connects: the socket, the copy the
