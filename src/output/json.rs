@@ -220,6 +220,55 @@ pub fn to_json(ev: &Event) -> Option<(&'static str, Value)> {
         }
         Event::Checked { .. } | Event::CommandSkipped { .. } => return check_event(ev),
         Event::CommandSpawned { .. } | Event::UnitFinish { .. } => return None,
+        Event::Batch { .. }
+        | Event::BatchWait { .. }
+        | Event::RolloutStopped { .. }
+        | Event::Handler { .. } => return rollout_event(ev),
+    })
+}
+
+/// The events of rollouts and handlers: `batch` and `handler`.
+fn rollout_event(ev: &Event) -> Option<(&'static str, Value)> {
+    let names = |v: &[Name]| v.iter().map(|h| h.to_string()).collect::<Vec<_>>();
+    Some(match ev {
+        Event::Batch {
+            task,
+            index,
+            of,
+            hosts,
+            canary,
+        } => (
+            "batch",
+            json!({ "task": &**task, "status": "started", "batch": index, "batches": of,
+                    "hosts": names(hosts), "canary": canary }),
+        ),
+        Event::BatchWait { task, wait } => (
+            "batch",
+            json!({ "task": &**task, "status": "waiting", "wait_ms": wait.as_millis() as u64 }),
+        ),
+        Event::RolloutStopped {
+            task,
+            failed,
+            max_fail,
+            skipped,
+            rollback,
+        } => (
+            "batch",
+            json!({ "task": &**task, "status": "stopped", "failed": names(failed),
+                    "max_fail": max_fail, "skipped": skipped, "rollback": rollback }),
+        ),
+        Event::Handler {
+            task,
+            host,
+            handler,
+            state,
+            from_run,
+        } => (
+            "handler",
+            json!({ "task": &**task, "host": &**host, "handler": &**handler,
+                    "status": state.name(), "from_run": from_run }),
+        ),
+        _ => return None,
     })
 }
 

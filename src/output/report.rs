@@ -36,6 +36,7 @@ pub fn failure(
         Failure::Timeout { .. } => "Command timed out",
         Failure::Spawn(_) => "Command could not start",
         Failure::Connect(_) => "SSH connection failed",
+        Failure::Unhealthy(_) => "Health check failed",
         _ => "Command failed",
     };
     let mut d = Diagnostic::new("")
@@ -98,7 +99,7 @@ fn how_it_ended(d: Diagnostic, f: &Failed) -> Diagnostic {
             }
             d
         }
-        Failure::Spawn(c) | Failure::Connect(c) => {
+        Failure::Spawn(c) | Failure::Connect(c) | Failure::Unhealthy(c) => {
             let mut d = d.fact("Reason", &c.what);
             d.help.extend(c.help.iter().cloned());
             d

@@ -5,9 +5,11 @@
 pub mod capture;
 pub mod command;
 pub mod event;
+pub mod handlers;
 pub mod lines;
 pub mod recorder;
 pub mod retry;
+pub mod rollout;
 pub mod scheduler;
 pub mod unit;
 
@@ -54,6 +56,8 @@ pub struct RunInfo {
     pub shell: Vec<String>,
     /// Up-to-date checks: their state, `-B`. Off until the run names its project.
     pub uptodate: crate::uptodate::Store,
+    /// Handlers notified and not yet run, of this project (src/run/handlers.rs).
+    pub handlers: handlers::Pending,
 }
 
 /// Default limits of a run (docs/nexus-toml.md, "Timeouts"): none unless configured.
@@ -98,6 +102,7 @@ impl RunInfo {
             timeouts: Timeouts::default(),
             shell: default_shell(),
             uptodate: Default::default(),
+            handlers: Default::default(),
         }
     }
 

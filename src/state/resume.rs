@@ -57,6 +57,7 @@ pub fn checkpoint<'a>(records: impl IntoIterator<Item = &'a Record>) -> Checkpoi
                 index,
                 status,
                 ignored,
+                part: None,
                 ..
             } if *status == TaskStatus::Success || *ignored => {
                 let next = c
