@@ -57,11 +57,9 @@ pub struct Progress {
     pub stopped: bool,
     /// Start the next batch at this time (`canary_wait`).
     pub resume_at: Option<Instant>,
-    /// Batches are shown (`rolling`); a plain `serial` task goes host by host silently.
+    /// Batches are shown (`rolling`); a `serial` or `parallel` task shows why it stopped
+    /// only when it skipped hosts or rolls back.
     pub shown: bool,
-    /// Why the rollout stopped is shown (not for a plain `serial` task, whose failure
-    /// report says it).
-    pub stop_shown: bool,
 }
 
 /// What the scheduler does when a batch is over.
@@ -89,7 +87,6 @@ impl Progress {
             stopped: false,
             resume_at: None,
             shown: task.strategy == crate::config::Strategy::Rolling,
-            stop_shown: task.strategy == crate::config::Strategy::Rolling || task.rollout.is_some(),
         }
     }
 

@@ -695,7 +695,7 @@ impl Scheduler<'_> {
         s.pending.clear();
         let failed = r.failed.clone();
         let rollback = !r.plan.rollback.is_empty();
-        if r.stop_shown {
+        if r.shown || skipped > 0 || rollback {
             self.ctx.recorder.emit(Event::RolloutStopped {
                 task: s.name.clone(),
                 failed: rollout::labels(&s.labels, failed.iter().copied()),

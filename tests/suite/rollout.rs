@@ -1,0 +1,275 @@
+//! Rollouts and handlers (issue 14) against the suite's OpenSSH sshd, with 8 host
+//! aliases (`h1`…`h8`) for it: batches and the order they run in, health checks,
+//! failure budgets and rollback, canaries and run_once, handlers that are never lost.
+//! The remote commands run as the suite's user on this machine, so they append to a log
+//! in the test's directory: order is asserted from that log.
+
+use std::time::Duration;
+
+use crate::common::sshd::{Keys, Server};
+use crate::common::*;
+
+/// A project whose group `web` is `h1`…`h8`, aliases of `server` in an ssh_config of the
+/// test's own, with `body` (tasks, handlers) after it. No real ~/.ssh, no agent.
+fn fleet(server: &Server, body: &str) -> Test {
+    let keys = Keys::get();
+    let t = Test::new();
+    let home = t.path("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let t = t
+        .env("HOME", home.to_str().unwrap())
+        .env("SSH_AUTH_SOCK", "");
+    let ssh_config = t.path("ssh_config");
+    std::fs::write(
+        &ssh_config,
+        format!(
+            "Host h*\n  HostName 127.0.0.1\n  Port {}\n  User {}\n  IdentityFile {}\n",
+            server.port,
+            user(),
+            keys.key("id_ed25519").display()
+        ),
+    )
+    .unwrap();
+    let log = t.path("log");
+    let toml = format!(
+        "[config]\nssh_config = \"{}\"\nknown_hosts = \"{}\"\n\n[hosts]\nweb = [\"h1\", \"h2\", \"h3\", \"h4\", \"h5\", \"h6\", \"h7\", \"h8\"]\n\n[vars]\nlog = \"{}\"\ndir = \"{}\"\n\n{body}",
+        ssh_config.display(),
+        server.known_hosts().display(),
+        log.display(),
+        t.path("").display(),
+    );
+    t.toml(&toml)
+}
+
+/// The log's lines.
+fn log(t: &Test) -> Vec<String> {
+    log_lines(&t.read("log"))
+}
+
+/// The log's lines with each run of `sizes` lines sorted (hosts of one batch run at
+/// once, in any order).
+fn log_by_batch(t: &Test, sizes: &[usize]) -> Vec<String> {
+    let mut lines = log(t);
+    let mut at = 0;
+    for &n in sizes {
+        let end = (at + n).min(lines.len());
+        lines[at..end].sort();
+        at = end;
+    }
+    lines
+}
+
+/// Issue 14, 1: `batch = "25%"` of 8 hosts is four batches of two; no host of a batch
+/// starts before every host of the batch before passed its health check.
+#[test]
+fn batches_of_25_percent_wait_for_the_health_of_the_batch_before() {
+    let server = Server::openssh();
+    let t = fleet(
+        &server,
+        r#"
+        [tasks.deploy]
+        on = "web"
+        strategy = "rolling"
+        batch = "25%"
+        wait_for = { cmd = "echo healthy $NEXUS_HOST >> {{ log }}", interval = "100ms" }
+        run = "echo start $NEXUS_HOST >> {{ log }}; sleep 0.2"
+        "#,
+    );
+    let r = t.clone_args(&["run", "deploy", "--plain"]).run();
+    r.expect_code(0);
+    assert_text(
+        "stderr",
+        &mask(&r.stderr),
+        "-- deploy: batch 1/4: h1, h2\n-- deploy: batch 2/4: h3, h4\n-- deploy: batch 3/4: h5, h6\n-- deploy: batch 4/4: h7, h8\nok deploy X.Xs\n  |- h1 ok X.Xs\n  |- h2 ok X.Xs\n  |- h3 ok X.Xs\n  |- h4 ok X.Xs\n  |- h5 ok X.Xs\n  |- h6 ok X.Xs\n  |- h7 ok X.Xs\n  `- h8 ok X.Xs\nCompleted in X.Xs: 1 succeeded\n",
+    );
+    let lines = log(&t);
+    assert_eq!(lines.len(), 16, "{lines:?}");
+    let batches = [["h1", "h2"], ["h3", "h4"], ["h5", "h6"], ["h7", "h8"]];
+    for k in 1..batches.len() {
+        for before in batches[k - 1] {
+            for after in batches[k] {
+                let healthy = pos(&lines, &format!("healthy {before}"));
+                let start = pos(&lines, &format!("start {after}"));
+                assert!(
+                    healthy < start,
+                    "{after} started before {before} was healthy: {lines:?}"
+                );
+            }
+        }
+    }
+}
+
+/// Issue 14, 2: with `successes = 2`, a probe that passes from its third try on is run
+/// four times before the next batch starts; one that never passes fails the host at
+/// `timeout`, and the report shows what its last try printed.
+#[test]
+fn wait_for_needs_its_successes_in_a_row_and_fails_at_timeout() {
+    let server = Server::openssh();
+    let t = fleet(
+        &server,
+        r#"
+        [tasks.deploy]
+        on = ["h1", "h2"]
+        strategy = "rolling"
+        wait_for = { cmd = "n=$(cat {{ dir }}/n-$NEXUS_HOST 2>/dev/null || echo 0); n=$((n+1)); echo $n > {{ dir }}/n-$NEXUS_HOST; echo probe $NEXUS_HOST $n >> {{ log }}; [ $n -ge 3 ]", interval = "100ms", successes = 2 }
+        run = "echo start $NEXUS_HOST >> {{ log }}"
+
+        [tasks.never]
+        on = "h1"
+        wait_for = { cmd = "echo not ready yet on $NEXUS_HOST; echo port 8080 refused >&2; exit 7", timeout = "1s", interval = "300ms" }
+        run = "echo deployed"
+        "#,
+    );
+    t.clone_args(&["run", "deploy", "-q", "--plain"])
+        .run()
+        .expect(
+            0,
+            "",
+            "-- deploy: batch 1/2: h1\n-- deploy: batch 2/2: h2\nok deploy (X.Xs)\n",
+        );
+    assert_eq!(
+        log(&t),
+        [
+            "start h1",
+            "probe h1 1",
+            "probe h1 2",
+            "probe h1 3",
+            "probe h1 4", //
+            "start h2",
+            "probe h2 1",
+            "probe h2 2",
+            "probe h2 3",
+            "probe h2 4",
+        ]
+    );
+    let started = std::time::Instant::now();
+    let r = t.clone_args(&["run", "never", "--plain"]).run();
+    let took = started.elapsed();
+    r.expect(
+        1,
+        "never@h1 | deployed\n",
+        "FAILED never X.Xs
+  `- h1 FAILED X.Xs
+Error: Health check failed
+
+  Host: h1
+  Task: never
+  Command: echo not ready yet on $NEXUS_HOST; echo port 8080 refused >&2; exit 7
+  Reason: the health check did not pass within 1s (5 probes, every 300ms; the last exited with 7)
+
+  Output:
+    not ready yet on h1
+    port 8080 refused
+
+  Previous commands in this task succeeded:
+    ok echo deployed
+
+  help: run it on the host to see why: echo not ready yet on $NEXUS_HOST; echo port 8080 refused >&2; exit 7
+  help: raise `wait_for.timeout` if the service needs longer to become healthy
+
+
+Summary:
+  FAILED    never  X.Xs
+Failed in X.Xs: 0 succeeded, 1 failed
+",
+    );
+    assert!(
+        took >= Duration::from_secs(1),
+        "failed before its timeout: {took:?}"
+    );
+}
+
+/// Issue 14, 3: with `max_fail = 0`, one host failing its health check stops the rollout
+/// after its batch: the hosts not started are skipped, `rollback` runs on that host only,
+/// exit 1. With `max_fail = 1` the rollout goes past one failure and stops at the second.
+#[test]
+fn a_failure_beyond_max_fail_stops_the_rollout_and_rolls_back_the_failed_hosts() {
+    let server = Server::openssh();
+    let task = |max_fail: u32, bad: &str| {
+        format!(
+            r#"
+            [tasks.deploy]
+            on = "web"
+            strategy = "rolling"
+            batch = 2
+            max_fail = {max_fail}
+            wait_for = {{ cmd = "case $NEXUS_HOST in {bad}) echo $NEXUS_HOST is down; exit 1;; esac", timeout = "300ms", interval = "100ms" }}
+            rollback = ["echo rollback $NEXUS_HOST >> {{{{ log }}}}", "echo rolled back"]
+            run = "echo start $NEXUS_HOST >> {{{{ log }}}}"
+            "#
+        )
+    };
+    let t = fleet(&server, &task(0, "h3"));
+    let r = t.clone_args(&["run", "deploy", "--plain", "-q"]).run();
+    r.expect_code(1);
+    assert_text(
+        "stderr",
+        &mask(&r.stderr),
+        "-- deploy: batch 1/4: h1, h2
+-- deploy: batch 2/4: h3, h4
+-- deploy: rollout stopped: 1 host failed (h3), max_fail is 0; 4 hosts not started (skipped); rolling back on h3
+FAILED deploy (X.Xs)
+Error: Health check failed
+
+  Host: h3
+  Task: deploy
+  Command: case $NEXUS_HOST in h3) echo $NEXUS_HOST is down; exit 1;; esac
+  Reason: the health check did not pass within 300ms (4 probes, every 100ms; the last exited with 1)
+
+  Output:
+    h3 is down
+
+  Previous commands in this task succeeded:
+    ok echo start $NEXUS_HOST >> LOG
+
+  help: run it on the host to see why: case $NEXUS_HOST in h3) echo $NEXUS_HOST is down; exit 1;; esac
+  help: raise `wait_for.timeout` if the service needs longer to become healthy
+
+"
+        .replace("LOG", &t.path("log").display().to_string())
+        .as_str(),
+    );
+    assert_eq!(
+        log_by_batch(&t, &[2, 2, 1]),
+        [
+            "start h1",
+            "start h2",
+            "start h3",
+            "start h4",
+            "rollback h3"
+        ]
+    );
+    let json = t.clone_args(&["run", "deploy", "--format", "json"]).run();
+    let hosts = json
+        .json_lines()
+        .into_iter()
+        .find(|e| e["event"] == "task_finish")
+        .unwrap();
+    assert_eq!(
+        hosts["hosts"],
+        serde_json::json!({"h1": "success", "h2": "success", "h3": "failed", "h4": "success",
+            "h5": "skipped", "h6": "skipped", "h7": "skipped", "h8": "skipped"})
+    );
+
+    let t = fleet(&server, &task(1, "h3|h6"));
+    let r = t.clone_args(&["run", "deploy", "--plain", "-q"]).run();
+    r.expect_code(1);
+    assert!(
+        mask(&r.stderr).starts_with("-- deploy: batch 1/4: h1, h2\n-- deploy: batch 2/4: h3, h4\n-- deploy: batch 3/4: h5, h6\n-- deploy: rollout stopped: 2 hosts failed (h3, h6), max_fail is 1; 2 hosts not started (skipped); rolling back on h3, h6\nFAILED deploy (X.Xs)\n"),
+        "{}",
+        r.show()
+    );
+    assert_eq!(
+        log_by_batch(&t, &[2, 2, 2, 2]),
+        [
+            "start h1",
+            "start h2",
+            "start h3",
+            "start h4",
+            "start h5",
+            "start h6", //
+            "rollback h3",
+            "rollback h6",
+        ]
+    );
+}
