@@ -273,3 +273,229 @@ Error: Health check failed
         ]
     );
 }
+
+/// Issue 14, 4: `batch = [1, "50%", "100%"]` is 1, then 4, then the 3 left; `canary = 1`
+/// runs one host first and waits `canary_wait` before the rest; `run_once` runs on one
+/// host only.
+#[test]
+fn batch_lists_canaries_and_run_once() {
+    let server = Server::openssh();
+    let t = fleet(
+        &server,
+        r#"
+        [tasks.list]
+        on = "web"
+        strategy = "rolling"
+        batch = [1, "50%", "100%"]
+        run = "echo list $NEXUS_HOST >> {{ log }}"
+
+        [tasks.canary]
+        on = "web"
+        strategy = "rolling"
+        canary = 1
+        canary_wait = "1s"
+        batch = "100%"
+        run = "echo canary $NEXUS_HOST $(date +%s%N) >> {{ log }}"
+
+        [tasks.once]
+        on = "web"
+        run_once = true
+        run = "echo once $NEXUS_HOST >> {{ log }}"
+        "#,
+    );
+    t.clone_args(&["run", "list", "-q", "--plain"]).run().expect(
+        0,
+        "",
+        "-- list: batch 1/3: h1\n-- list: batch 2/3: h2, h3, h4, h5\n-- list: batch 3/3: h6, h7, h8\nok list (X.Xs)\n",
+    );
+    assert_eq!(
+        log_by_batch(&t, &[1, 4, 3]),
+        ["list h1", "list h2", "list h3", "list h4", "list h5", "list h6", "list h7", "list h8"]
+    );
+    std::fs::remove_file(t.path("log")).unwrap();
+
+    t.clone_args(&["run", "canary", "-q", "--plain"]).run().expect(
+        0,
+        "",
+        "-- canary: canary batch 1/2: h1\n-- canary: waiting 1s (canary_wait) before the next batch\n-- canary: batch 2/2: h2, h3, h4, h5, h6, h7, h8\nok canary (X.Xs)\n",
+    );
+    let lines = log(&t);
+    assert_eq!(lines.len(), 8, "{lines:?}");
+    let at = |line: &str| line.rsplit(' ').next().unwrap().parse::<u128>().unwrap();
+    assert!(lines[0].starts_with("canary h1 "), "{lines:?}");
+    for later in &lines[1..] {
+        let gap = at(later) - at(&lines[0]);
+        assert!(
+            gap >= 1_000_000_000,
+            "{later} only {gap} ns after the canary"
+        );
+    }
+    std::fs::remove_file(t.path("log")).unwrap();
+
+    t.clone_args(&["run", "once", "--plain"]).run().expect(
+        0,
+        "",
+        "ok once X.Xs\n  `- h1 ok X.Xs\nCompleted in X.Xs: 1 succeeded\n",
+    );
+    assert_eq!(log(&t), ["once h1"]);
+}
+
+/// Issue 14, 5: a handler notified three times on a host runs once there, after the
+/// task's steps; where nothing notified it, it does not run; a handler it notifies runs
+/// after it (a chain); a handler nobody notified never runs.
+#[test]
+fn handlers_run_once_per_notified_host_in_file_order_with_chains() {
+    let server = Server::openssh();
+    let t = fleet(
+        &server,
+        r#"
+        [tasks.config]
+        on = ["h1", "h2"]
+        run = [
+          { cmd = "echo one $NEXUS_HOST >> {{ log }}", notify = "restart", unless = "test {{ host }} = h2" },
+          { cmd = "echo two $NEXUS_HOST >> {{ log }}", notify = ["restart"], unless = "test {{ host }} = h2" },
+          { cmd = "echo three $NEXUS_HOST >> {{ log }}", notify = "restart", unless = "test {{ host }} = h2" },
+          "echo last $NEXUS_HOST >> {{ log }}",
+        ]
+
+        [handlers.unused]
+        run = "echo unused $NEXUS_HOST >> {{ log }}"
+
+        [handlers.check]
+        run = "echo check $NEXUS_HOST >> {{ log }}"
+
+        [handlers.restart]
+        run = "echo restart $NEXUS_HOST >> {{ log }}"
+        notify = "check"
+        "#,
+    );
+    let r = t.clone_args(&["run", "config", "--plain"]).run();
+    r.expect_code(0);
+    // The hosts run at once: their lines are compared in sorted order.
+    let sorted = |text: &str| {
+        let mut lines: Vec<String> = mask(text).lines().map(str::to_string).collect();
+        lines.sort();
+        lines
+    };
+    assert_eq!(
+        sorted(&r.stderr),
+        sorted(
+            &"config@h2: skipped `echo one $NEXUS_HOST >> LOG` (unless `test h2 = h2` succeeded)
+config@h2: skipped `echo two $NEXUS_HOST >> LOG` (unless `test h2 = h2` succeeded)
+config@h2: skipped `echo three $NEXUS_HOST >> LOG` (unless `test h2 = h2` succeeded)
+-- config@h1: running handler `restart`
+-- config@h1: running handler `check`
+ok config X.Xs
+  |- h1 ok X.Xs
+  `- h2 ok X.Xs
+Completed in X.Xs: 1 succeeded
+"
+            .replace("LOG", &t.path("log").display().to_string())
+        ),
+        "{}",
+        r.show()
+    );
+    let mut h2: Vec<String> = log(&t).into_iter().filter(|l| l.ends_with("h2")).collect();
+    h2.sort();
+    assert_eq!(h2, ["last h2"]);
+    let h1: Vec<String> = log(&t).into_iter().filter(|l| l.ends_with("h1")).collect();
+    assert_eq!(
+        h1,
+        [
+            "one h1",
+            "two h1",
+            "three h1",
+            "last h1",
+            "restart h1",
+            "check h1"
+        ]
+    );
+    // Done: nothing is pending, the next run's steps notify anew.
+    std::fs::remove_file(t.path("log")).unwrap();
+    t.clone_args(&["run", "config", "-q"]).run().expect_code(0);
+    let h1: Vec<String> = log(&t).into_iter().filter(|l| l.ends_with("h1")).collect();
+    assert_eq!(
+        h1,
+        [
+            "one h1",
+            "two h1",
+            "three h1",
+            "last h1",
+            "restart h1",
+            "check h1"
+        ]
+    );
+}
+
+/// Issue 14, 5: a task that fails on a host after notifying leaves its handler pending:
+/// it does not run in that run, and the next run that reaches the task on that host runs
+/// it and says from which run it was pending. `force_handlers = true` runs it in the
+/// failing run.
+#[test]
+fn a_failed_task_leaves_its_handler_pending_for_the_next_run_unless_forced() {
+    let server = Server::openssh();
+    let body = |force: bool| {
+        format!(
+            r#"
+            [tasks.deploy]
+            on = "h1"
+            force_handlers = {force}
+            run = [
+              {{ cmd = "echo config >> {{{{ log }}}}; touch {{{{ dir }}}}/configured", notify = "restart", creates = "{{{{ dir }}}}/configured" }},
+              "echo check >> {{{{ log }}}}; test ! -e {{{{ dir }}}}/broken",
+            ]
+
+            [handlers.restart]
+            run = "echo restart >> {{{{ log }}}}"
+            "#
+        )
+    };
+    let t = fleet(&server, &body(false));
+    std::fs::write(t.path("broken"), "").unwrap();
+    let r = t.clone_args(&["run", "deploy", "--plain", "-q"]).run();
+    r.expect_code(1);
+    assert!(
+        r.stderr.starts_with("-- deploy@h1: handler `restart` not run (the task failed here); it stays pending for the next run\nFAILED deploy ("),
+        "{}",
+        r.show()
+    );
+    assert_eq!(log(&t), ["config", "check"]);
+    let first = t
+        .clone_args(&["runs", "--format", "json"])
+        .run()
+        .stdout
+        .split('"')
+        .find(|w| w.len() == 24 && w.contains('T'))
+        .unwrap()
+        .to_string();
+    std::fs::remove_file(t.path("broken")).unwrap();
+    let r = t.clone_args(&["run", "deploy", "--plain", "-q"]).run();
+    r.expect(
+        0,
+        "",
+        &format!(
+            "-- deploy@h1: running pending handler `restart` from run {first}\nok deploy (X.Xs)\n"
+        )
+        .replace(&first, "RUN_ID"),
+    );
+    assert!(r.stderr.contains(&first), "{}", r.show());
+    // The step that notified was skipped this time (`creates`): the notification was kept.
+    assert_eq!(log(&t), ["config", "check", "check", "restart"]);
+    // Run once: nothing is pending any more.
+    t.clone_args(&["run", "deploy", "--plain", "-q"])
+        .run()
+        .expect(0, "", "ok deploy (X.Xs)\n");
+    assert_eq!(log(&t), ["config", "check", "check", "restart", "check"]);
+
+    let t = fleet(&server, &body(true));
+    std::fs::write(t.path("broken"), "").unwrap();
+    let r = t.clone_args(&["run", "deploy", "--plain", "-q"]).run();
+    r.expect_code(1);
+    assert!(
+        r.stderr
+            .starts_with("-- deploy@h1: running handler `restart`\nFAILED deploy ("),
+        "{}",
+        r.show()
+    );
+    assert_eq!(log(&t), ["config", "check", "restart"]);
+}
