@@ -499,3 +499,194 @@ fn a_failed_task_leaves_its_handler_pending_for_the_next_run_unless_forced() {
     );
     assert_eq!(log(&t), ["config", "check", "restart"]);
 }
+
+/// Issue 14, 5 and resume: nexus SIGKILLed in the third batch (h5 alone), after h5
+/// notified its handler and before the handler ran. `nexus resume` goes on from that
+/// batch (the batches that finished are not run again, nor h5's first step), runs h5's
+/// pending handler, then the last batch; every host's handler ran exactly once.
+#[test]
+fn sigkill_mid_rollout_then_resume_continues_the_batches_and_runs_pending_handlers() {
+    let server = Server::openssh();
+    let sleep = marker(20, 14);
+    let t = fleet(
+        &server,
+        &format!(
+            r#"
+            [tasks.deploy]
+            on = "web"
+            strategy = "rolling"
+            batch = [2, 2, 1, 3]
+            run = [
+              {{ cmd = "echo start $NEXUS_HOST >> {{{{ log }}}}", notify = "restart" }},
+              "if [ $NEXUS_HOST = h5 ] && [ ! -e {{{{ dir }}}}/go ]; then echo waiting >> {{{{ log }}}}; sleep {sleep}; fi",
+            ]
+
+            [handlers.restart]
+            run = "echo restart $NEXUS_HOST >> {{{{ log }}}}"
+            "#
+        ),
+    );
+    let mut c = t.command();
+    c.args(["run", "deploy", "-q"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut child = c.spawn().unwrap();
+    wait_until("h5 to wait", Duration::from_secs(20), || {
+        t.read("log").contains("waiting")
+    });
+    // SAFETY: killing the nexus this test started.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGKILL);
+    }
+    let _ = child.wait();
+    for p in processes_matching(&format!("sleep {sleep}")) {
+        if let Some(pid) = p.split(':').next().and_then(|s| s.parse::<i32>().ok()) {
+            // SAFETY: the sleep the killed run left on the (local) sshd.
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
+            }
+        }
+    }
+    std::fs::write(t.path("go"), "").unwrap();
+    let before = log(&t);
+    assert!(!before.contains(&"restart h5".to_string()), "{before:?}");
+    let r = t.clone_args(&["resume", "--plain", "-q"]).run();
+    r.expect_code(0);
+    let lines: Vec<String> = mask(&r.stderr).lines().map(str::to_string).collect();
+    assert_eq!(
+        lines[..3],
+        [
+            "resuming run RUN_ID (deploy #1): skipping deploy on h1, h2, h3, h4, 1 command of deploy on h5; running deploy (the rest)",
+            "-- deploy: batch 3/4: h5",
+            "-- deploy@h5: running handler `restart`",
+        ],
+        "{}",
+        r.show()
+    );
+    // The hosts of the last batch run at once: their lines in any order.
+    let mut last = lines[4..lines.len() - 1].to_vec();
+    last.sort();
+    assert_eq!(
+        (lines[3].as_str(), last, lines[lines.len() - 1].as_str()),
+        (
+            "-- deploy: batch 4/4: h6, h7, h8",
+            vec![
+                "-- deploy@h6: running handler `restart`".to_string(),
+                "-- deploy@h7: running handler `restart`".to_string(),
+                "-- deploy@h8: running handler `restart`".to_string(),
+            ],
+            "ok deploy (X.Xs)"
+        ),
+        "{}",
+        r.show()
+    );
+    let after = log(&t);
+    for h in ["h1", "h2", "h3", "h4", "h5", "h6", "h7", "h8"] {
+        let count = |what: &str| {
+            after
+                .iter()
+                .filter(|l| **l == format!("{what} {h}"))
+                .count()
+        };
+        assert_eq!((count("start"), count("restart")), (1, 1), "{h}: {after:?}");
+    }
+    // The batches that had finished are before the kill, the last one after it.
+    assert!(
+        pos(&after, "restart h4") < pos(&after, "waiting"),
+        "{after:?}"
+    );
+    assert!(
+        pos(&after, "start h6") > pos(&after, "restart h5"),
+        "{after:?}"
+    );
+}
+
+/// `--dry-run` lists a rolling task's batches and what its rollout does; `--format json`
+/// has `batch` and `handler` events.
+#[test]
+fn dry_run_shows_the_batches_and_json_has_batch_and_handler_events() {
+    let server = Server::openssh();
+    let t = fleet(
+        &server,
+        r#"
+        [tasks.deploy]
+        on = "web"
+        strategy = "rolling"
+        canary = 1
+        batch = ["50%", 3]
+        max_fail = "25%"
+        wait_for = { cmd = "true", interval = "100ms", successes = 2, timeout = "5s" }
+        rollback = "echo undo"
+        run = [{ cmd = "echo hi", notify = "restart" }]
+
+        [handlers.restart]
+        run = "echo restarted"
+        "#,
+    );
+    let r = t
+        .clone_args(&["run", "deploy", "--dry-run", "--plain"])
+        .run();
+    r.expect_code(0);
+    let plan = r
+        .stdout
+        .split("Execution plan\n")
+        .nth(1)
+        .unwrap_or_default();
+    assert_text(
+        "plan",
+        plan,
+        "
+  Phase 1:
+    * deploy [h1, h2, h3, h4, h5, h6, h7, h8], rolling: 3 batches
+      canary batch 1: h1
+      batch 2: h2, h3, h4, h5
+      batch 3: h6, h7, h8
+      wait_for: true (every 100ms, 2 in a row, within 5s)
+      max_fail: 25%
+      rollback: echo undo
+      `- echo hi  [notify:restart]
+
+Summary
+  Tasks:     1 tasks, 1 phases
+  Hosts:     8 unique remote hosts
+  Commands:  8 commands in all (per host)
+  Estimated: none (no previous successful runs of these targets)
+
+Run without --dry-run to execute.
+",
+    );
+    let r = t.clone_args(&["run", "deploy", "--format", "json"]).run();
+    r.expect_code(0);
+    let events = r.json_lines();
+    let batches: Vec<String> = events
+        .iter()
+        .filter(|e| e["event"] == "batch")
+        .map(|e| {
+            format!(
+                "{} {} {} {}",
+                e["batch"], e["batches"], e["hosts"], e["canary"]
+            )
+        })
+        .collect();
+    assert_eq!(
+        batches,
+        [
+            r#"1 3 ["h1"] true"#,
+            r#"2 3 ["h2","h3","h4","h5"] false"#,
+            r#"3 3 ["h6","h7","h8"] false"#,
+        ]
+    );
+    let h1: Vec<String> = events
+        .iter()
+        .filter(|e| e["event"] == "handler" && e["host"] == "h1")
+        .map(|e| format!("{} {} {}", e["task"], e["handler"], e["status"]))
+        .collect();
+    assert_eq!(
+        h1,
+        [
+            r#""deploy" "restart" "notified""#,
+            r#""deploy" "restart" "running""#,
+            r#""deploy" "restart" "success""#,
+        ]
+    );
+}
