@@ -594,7 +594,11 @@ mod tests {
                    strategy = \"serial\"\ntimeout = \"9s\"\ndir = \"x\"\nenv = { A = \"1\" }\n\
                    continue_on_error = true\naliases = [\"bb\"]\nprivate = true\ninteractive = true\n\
                    run = [{ cmd = \"c\", user = \"u\", pty = true, \
-                   timeout = \"2s\", retries = 3, retry_delay = \"5s\", continue_on_error = true }]\n";
+                   timeout = \"2s\", retries = 3, retry_delay = \"5s\", continue_on_error = true }]\n\
+                   [tasks.c]\nstrategy = \"rolling\"\nbatch = [1, \"50%\"]\nmax_fail = \"10%\"\ncanary = 2\n\
+                   canary_wait = \"3s\"\nwait_for = { cmd = \"w\", timeout = \"7s\", interval = \"1s\", successes = 2 }\n\
+                   rollback = \"r\"\nrun_once = true\nforce_handlers = true\nrun = [{ cmd = \"c\", notify = \"h\" }]\n\
+                   [handlers.h]\nrun = \"x\"\n";
         let c = super::super::load::parse(
             std::path::Path::new("nexus.toml"),
             std::path::Path::new("."),
@@ -636,5 +640,15 @@ mod tests {
         assert!(cmd.sudo && cmd.pty && cmd.continue_on_error);
         assert_eq!((cmd.user.as_deref(), cmd.retries), (Some("u"), 3));
         assert_eq!((cmd.retry_delay, cmd.timeout), (secs(5), Some(secs(2))));
+        let c = &c.tasks[2];
+        assert!(c.run_once && c.force_handlers && c.strategy == Strategy::Rolling);
+        assert_eq!(c.commands[0].notify[0].value, "h");
+        let r = c.rollout.as_ref().unwrap();
+        use super::super::model::Amount::{Count, Percent};
+        assert_eq!(r.batch, vec![Count(1), Percent(50)]);
+        assert_eq!((r.max_fail, r.canary), (Some(Percent(10)), Some(Count(2))));
+        assert_eq!((r.canary_wait, r.rollback.len()), (secs(3), 1));
+        let w = r.wait_for.as_ref().unwrap();
+        assert_eq!((w.timeout, w.interval, w.successes), (secs(7), secs(1), 2));
     }
 }

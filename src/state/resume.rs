@@ -185,6 +185,7 @@ mod tests {
             duration_ms: 1,
             ignored: false,
             output: Default::default(),
+            part: None,
         }
     }
 
