@@ -275,13 +275,7 @@ pub fn render_text(
         };
         s += &format!("\n  Phase {}{how}:\n", phase + 1);
         for t in in_phase {
-            let strategy = if t.targets.len() > 1 && t.strategy == "serial" {
-                ", serial: one host at a time".to_string()
-            } else if !t.batches.is_empty() {
-                format!(", rolling: {} batches", t.batches.len())
-            } else {
-                String::new()
-            };
+            let strategy = strategy_note(t);
             let guards = if t.guards.is_empty() {
                 String::new()
             } else {
@@ -339,6 +333,17 @@ pub fn render_text(
     };
     s += "\nRun without --dry-run to execute.\n";
     s
+}
+
+/// `, serial: one host at a time` or `, rolling: 3 batches` after a task's hosts.
+fn strategy_note(t: &Shown) -> String {
+    if t.targets.len() > 1 && t.strategy == "serial" {
+        ", serial: one host at a time".to_string()
+    } else if !t.batches.is_empty() {
+        format!(", rolling: {} batches", t.batches.len())
+    } else {
+        String::new()
+    }
 }
 
 /// A rolling task's batches and rollout notes, under its line in the plan.

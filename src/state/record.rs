@@ -211,50 +211,10 @@ impl Record {
                 exit_code: *exit_code,
                 duration_ms: ms(*duration),
             },
-            Event::Batch {
-                task,
-                index,
-                of,
-                hosts,
-                ..
-            } => Record::Batch {
-                task: task.to_string(),
-                index: *index,
-                of: *of,
-                hosts: hosts.iter().map(|h| h.to_string()).collect(),
-            },
-            Event::RolloutStopped { task, failed, .. } => Record::RolloutStopped {
-                task: task.to_string(),
-                failed: failed.iter().map(|h| h.to_string()).collect(),
-            },
-            Event::Handler {
-                task,
-                host,
-                handler,
-                state: HandlerState::Notified,
-                ..
-            } => Record::Notify {
-                task: task.to_string(),
-                host: host.to_string(),
-                handler: handler.to_string(),
-            },
-            Event::Handler {
-                task,
-                host,
-                handler,
-                state: state @ (HandlerState::Success | HandlerState::Failed),
-                ..
-            } => Record::HandlerFinish {
-                task: task.to_string(),
-                host: host.to_string(),
-                handler: handler.to_string(),
-                status: if *state == HandlerState::Success {
-                    TaskStatus::Success
-                } else {
-                    TaskStatus::Failed
-                },
-            },
-            Event::Handler { .. } | Event::BatchWait { .. } => return None,
+            Event::Batch { .. }
+            | Event::RolloutStopped { .. }
+            | Event::Handler { .. }
+            | Event::BatchWait { .. } => return rollout_record(ev),
             // Checks decide again on resume: nothing of them is kept.
             Event::RunStart { .. }
             | Event::TaskStart { .. }
@@ -277,4 +237,55 @@ impl Record {
     pub fn is_checkpoint(&self) -> bool {
         matches!(self, Record::TaskFinish { .. })
     }
+}
+
+/// The records of rollouts and handlers: batches, a stopped rollout, notifications,
+/// handler results (a handler starting, or left pending, is not kept).
+fn rollout_record(ev: &Event) -> Option<Record> {
+    Some(match ev {
+        Event::Batch {
+            task,
+            index,
+            of,
+            hosts,
+            ..
+        } => Record::Batch {
+            task: task.to_string(),
+            index: *index,
+            of: *of,
+            hosts: hosts.iter().map(|h| h.to_string()).collect(),
+        },
+        Event::RolloutStopped { task, failed, .. } => Record::RolloutStopped {
+            task: task.to_string(),
+            failed: failed.iter().map(|h| h.to_string()).collect(),
+        },
+        Event::Handler {
+            task,
+            host,
+            handler,
+            state: HandlerState::Notified,
+            ..
+        } => Record::Notify {
+            task: task.to_string(),
+            host: host.to_string(),
+            handler: handler.to_string(),
+        },
+        Event::Handler {
+            task,
+            host,
+            handler,
+            state: state @ (HandlerState::Success | HandlerState::Failed),
+            ..
+        } => Record::HandlerFinish {
+            task: task.to_string(),
+            host: host.to_string(),
+            handler: handler.to_string(),
+            status: if *state == HandlerState::Success {
+                TaskStatus::Success
+            } else {
+                TaskStatus::Failed
+            },
+        },
+        _ => return None,
+    })
 }
