@@ -304,6 +304,7 @@ impl<'a> Walker<'a> {
             None => Vec::new(),
         };
         self.check_notify(&tasks, &handlers);
+        self.check_handler_names(&handlers, &vars);
         self.check_names(&tasks, &vars);
         self.check_env_names(&env, &vars);
         let default = doc

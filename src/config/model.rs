@@ -390,6 +390,14 @@ impl Config {
         }
         if tasks.iter().any(|&i| !self.tasks[i].commands.is_empty()) {
             out.extend(self.env.iter().map(|(_, v)| ("[env]".to_string(), v)));
+            // A task may run a handler pending from an earlier run: every handler counts.
+            for h in &self.handlers {
+                let steps = h
+                    .commands
+                    .iter()
+                    .flat_map(|c| std::iter::once(&c.template).chain(c.guard.templates()));
+                out.extend(steps.map(|tpl| (format!("handler `{}`", h.name), tpl)));
+            }
         }
         out
     }

@@ -278,6 +278,48 @@ impl Walker<'_> {
     }
 }
 
+impl Walker<'_> {
+    /// A handler runs for any task: its steps may use the built-ins and `[vars]`, not
+    /// one task's `args`.
+    pub(super) fn check_handler_names(
+        &mut self,
+        handlers: &[Handler],
+        vars: &[(String, toml::Value)],
+    ) {
+        use super::template::BUILTINS;
+        let known: Vec<&str> = BUILTINS
+            .iter()
+            .copied()
+            .chain(vars.iter().map(|(k, _)| k.as_str()))
+            .collect();
+        for h in handlers {
+            for tpl in h
+                .commands
+                .iter()
+                .flat_map(|c| std::iter::once(&c.template).chain(c.guard.templates()))
+            {
+                for (name, inner) in tpl.value.names() {
+                    if known.contains(&name) {
+                        continue;
+                    }
+                    let help = did_you_mean(name, known.iter().copied()).unwrap_or_else(|| {
+                        format!(
+                            "handler `{}` runs for any task: it can use {} and `[vars]`",
+                            h.name,
+                            BUILTINS.join(", ")
+                        )
+                    });
+                    self.error(
+                        tpl.file_span(inner),
+                        format!("unknown variable `{name}`"),
+                        Some(help),
+                    );
+                }
+            }
+        }
+    }
+}
+
 /// The task's rollout, created by the first rollout key read.
 pub(super) fn rollout(d: &mut TaskDraft) -> &mut Rollout {
     d.task.rollout.get_or_insert_with(Rollout::default)
