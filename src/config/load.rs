@@ -32,6 +32,7 @@ pub fn parse(path: &Path, root: &Path, source: &str) -> Result<Config, Error> {
         task_index: std::collections::HashMap::new(),
         groups: Vec::new(),
         host_names: std::collections::HashSet::new(),
+        steps_of: "task",
     };
     let doc = match DeTable::parse(source) {
         Ok(doc) => doc.into_inner(),
@@ -86,6 +87,8 @@ pub struct Walker<'a> {
     pub(super) groups: Vec<(String, Vec<HostSpec>)>,
     /// The hosts of the groups, by host name and by full host string (for `on`).
     pub(super) host_names: std::collections::HashSet<String>,
+    /// Whose steps are being read, for messages: "task" or "handler".
+    pub(super) steps_of: &'static str,
 }
 
 impl<'a> Walker<'a> {

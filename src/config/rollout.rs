@@ -172,7 +172,12 @@ impl Walker<'_> {
             };
             self.unknown_keys(ht, HANDLER, &format!("handler `{name}`"));
             let commands = match ht.get("run") {
-                Some(rv) => self.commands(rv, &name),
+                Some(rv) => {
+                    self.steps_of = "handler";
+                    let steps = self.commands(rv, &name);
+                    self.steps_of = "task";
+                    steps
+                }
                 None => {
                     self.error(
                         k.span(),

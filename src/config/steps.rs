@@ -30,7 +30,7 @@ impl Walker<'_> {
         let Some(to_v) = t.get("to") else {
             self.error(
                 span,
-                format!("the secret step of task `{task}` has no `to`"),
+                format!("the secret step of {} `{task}` has no `to`", self.steps_of),
                 Some(format!(
                     "write {{ secret = \"{name}\", to = \"/path/of/the/file\" }}"
                 )),

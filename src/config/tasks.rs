@@ -250,7 +250,7 @@ impl Walker<'_> {
         if text.trim().is_empty() {
             self.error(
                 span,
-                format!("task `{task}` has an empty command"),
+                format!("{} `{task}` has an empty command", self.steps_of),
                 Some("remove it or write the command".into()),
             );
             return None;
@@ -279,7 +279,7 @@ impl Walker<'_> {
             self.unknown_keys(t, &keys::names(keys::COMMAND), "a command");
             self.error(
                 span,
-                format!("a command of task `{task}` has no `cmd`"),
+                format!("a command of {} `{task}` has no `cmd`", self.steps_of),
                 Some("write { cmd = \"...\" }".into()),
             );
             return None;

@@ -690,3 +690,96 @@ Run without --dry-run to execute.
         ]
     );
 }
+
+/// Load-time errors of rollouts and handlers, each at its file:line:col with what to do:
+/// a `notify` naming no handler (suggested), a cycle of handlers (its path), rolling
+/// keys on a serial task, amounts out of range, a `wait_for` without `cmd`.
+#[test]
+fn rollout_and_handler_mistakes_are_load_time_errors() {
+    Test::new()
+        .toml(
+            r#"
+            [handlers.restart]
+            run = ["systemctl restart app", ""]
+            notify = "check"
+
+            [handlers.check]
+            run = "curl -fsS localhost/health"
+            notify = ["restart"]
+
+            [tasks.deploy]
+            strategy = "serial"
+            batch = "25%"
+            max_fail = "120%"
+            wait_for = { timeout = "5s" }
+            run = [{ cmd = "install app.conf /etc/app.conf", notify = "restrat" }]
+
+            [tasks.other]
+            strategy = "rolling"
+            batch = [1, 0]
+            wait_for = { cmd = "true", successes = 0, intervall = "1s" }
+            run = "true"
+            "#,
+        )
+        .args(&["validate"])
+        .run()
+        .expect(
+            2,
+            "",
+            r#"
+            Error: Validation failed
+
+              nexus.toml:2:33: handler `restart` has an empty command
+                |
+              2 | run = ["systemctl restart app", ""]
+                |                                 ^^
+                = help: remove it or write the command
+
+              nexus.toml:3:10: handler cycle: restart -> check -> restart
+                |
+              3 | notify = "check"
+                |          ^^^^^^^
+                = help: a handler may not notify itself, directly or through others: remove one of these notifications
+
+              nexus.toml:11:9: task `deploy` sets `batch` but its strategy is serial
+                 |
+              11 | batch = "25%"
+                 |         ^^^^^
+                 = help: `batch`, `canary` and `canary_wait` are for rolling tasks: add strategy = "rolling"
+
+              nexus.toml:12:12: `max_fail` `120%` is not a number of hosts or a percentage from 0% to 100%
+                 |
+              12 | max_fail = "120%"
+                 |            ^^^^^^
+                 = help: write a number of hosts (max_fail = 0) or a percentage (max_fail = "25%")
+
+              nexus.toml:13:12: the `wait_for` of task `deploy` has no `cmd`
+                 |
+              13 | wait_for = { timeout = "5s" }
+                 |            ^^^^^^^^^^^^^^^^^^
+                 = help: write wait_for = { cmd = "curl -fsS localhost:8080/health", timeout = "60s" }
+
+              nexus.toml:14:59: `notify` names undefined handler `restrat`
+                 |
+              14 | run = [{ cmd = "install app.conf /etc/app.conf", notify = "restrat" }]
+                 |                                                           ^^^^^^^^^
+                 = help: did you mean `restart`?
+
+              nexus.toml:18:13: `batch` must be between 1 and 1000000, found 0
+                 |
+              18 | batch = [1, 0]
+                 |             ^
+
+              nexus.toml:19:40: `successes` must be between 1 and 1000, found 0
+                 |
+              19 | wait_for = { cmd = "true", successes = 0, intervall = "1s" }
+                 |                                        ^
+
+              nexus.toml:19:43: unknown key `intervall` in `wait_for`
+                 |
+              19 | wait_for = { cmd = "true", successes = 0, intervall = "1s" }
+                 |                                           ^^^^^^^^^
+                 = help: did you mean `interval`?
+            "#,
+        );
+}
