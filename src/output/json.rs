@@ -156,10 +156,13 @@ pub fn to_json(ev: &Event) -> Option<(&'static str, Value)> {
             "task_start",
             json!({ "task": &**task, "hosts": hosts.iter().map(|h| &**h).collect::<Vec<_>>() }),
         ),
-        Event::CommandStart(c) => (
-            "command_start",
-            json!({ "task": &*c.task, "host": &*c.host, "command": &*c.line, "attempt": c.attempt }),
-        ),
+        Event::CommandStart(c) => {
+            let mut v = json!({ "task": &*c.task, "host": &*c.host, "command": &*c.line, "attempt": c.attempt });
+            if let Some(part) = &c.part {
+                v["part"] = json!(&**part);
+            }
+            ("command_start", v)
+        }
         Event::CommandFinish {
             cmd,
             exit_code,
@@ -183,6 +186,9 @@ pub fn to_json(ev: &Event) -> Option<(&'static str, Value)> {
             }
             if *ignored {
                 v["ignored"] = json!(true);
+            }
+            if let Some(part) = &cmd.part {
+                v["part"] = json!(&**part);
             }
             ("command_finish", v)
         }

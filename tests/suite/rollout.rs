@@ -689,6 +689,20 @@ Run without --dry-run to execute.
             r#""deploy" "restart" "success""#,
         ]
     );
+    // The handler's command and the health check are told apart from the task's steps.
+    let parts: Vec<String> = events
+        .iter()
+        .filter(|e| e["event"] == "command_finish" && e["host"] == "h1")
+        .map(|e| format!("{} {} {}", e["command"], e["part"], e["status"]))
+        .collect();
+    assert_eq!(
+        parts,
+        [
+            r#""echo hi" null "success""#,
+            r#""echo restarted" "handler restart" "success""#,
+            r#""true" "wait_for" "success""#,
+        ]
+    );
 }
 
 /// Load-time errors of rollouts and handlers, each at its file:line:col with what to do:
