@@ -163,35 +163,7 @@ pub fn to_json(ev: &Event) -> Option<(&'static str, Value)> {
             }
             ("command_start", v)
         }
-        Event::CommandFinish {
-            cmd,
-            exit_code,
-            duration,
-            failure,
-            retry_in,
-            ignored,
-            ..
-        } => {
-            let mut v = json!({
-                "task": &*cmd.task, "host": &*cmd.host, "command": &*cmd.line,
-                "attempt": cmd.attempt, "exit_code": exit_code,
-                "duration_ms": duration.as_millis() as u64,
-                "status": Failure::status_name(failure.as_ref()),
-            });
-            if let Some(f) = failure {
-                v["error"] = json!(describe::failure(f));
-            }
-            if let Some(d) = retry_in {
-                v["retry_in_ms"] = json!(d.as_millis() as u64);
-            }
-            if *ignored {
-                v["ignored"] = json!(true);
-            }
-            if let Some(part) = &cmd.part {
-                v["part"] = json!(&**part);
-            }
-            ("command_finish", v)
-        }
+        Event::CommandFinish { .. } => return command_finish(ev),
         Event::TaskFinish {
             task,
             status,
@@ -231,6 +203,41 @@ pub fn to_json(ev: &Event) -> Option<(&'static str, Value)> {
         | Event::RolloutStopped { .. }
         | Event::Handler { .. } => return rollout_event(ev),
     })
+}
+
+/// `command_finish`: how the attempt ended, and why when it failed.
+fn command_finish(ev: &Event) -> Option<(&'static str, Value)> {
+    let Event::CommandFinish {
+        cmd,
+        exit_code,
+        duration,
+        failure,
+        retry_in,
+        ignored,
+        ..
+    } = ev
+    else {
+        return None;
+    };
+    let mut v = json!({
+        "task": &*cmd.task, "host": &*cmd.host, "command": &*cmd.line,
+        "attempt": cmd.attempt, "exit_code": exit_code,
+        "duration_ms": duration.as_millis() as u64,
+        "status": Failure::status_name(failure.as_ref()),
+    });
+    if let Some(f) = failure {
+        v["error"] = json!(describe::failure(f));
+    }
+    if let Some(d) = retry_in {
+        v["retry_in_ms"] = json!(d.as_millis() as u64);
+    }
+    if *ignored {
+        v["ignored"] = json!(true);
+    }
+    if let Some(part) = &cmd.part {
+        v["part"] = json!(&**part);
+    }
+    Some(("command_finish", v))
 }
 
 /// The events of rollouts and handlers: `batch` and `handler`.
