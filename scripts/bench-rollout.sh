@@ -2,7 +2,9 @@
 # Rollout comparison (issue 14): nexus and Ansible roll one change out to N hosts (default
 # 20) of the loopback fleet (scripts/fleet.sh) in 25% batches with a failure budget of
 # zero. Each host runs a step, changes a config file that notifies a `restart` handler,
-# then passes a health check; host BAD (default h8, in the second batch) fails its check.
+# runs a `migrate` step, then passes a health check. Host BAD (default h8, in the second
+# batch) fails: in scenario `health` its health check, in scenario `step` its `migrate`
+# step (after the notification, before the handler could run).
 #
 #   scripts/bench-rollout.sh [ROUNDS]     default 3 rounds per tool, alternating
 #
@@ -11,13 +13,17 @@
 # Ansible: serial: "25%", max_fail_percentage: 0, the check as a task with
 #          until/retries/delay (Ansible's `delay` is whole seconds), notify: restart
 #
-# Each round, per tool: run 1 with BAD broken, then run 2 with BAD repaired. Every remote
+# Each round, per scenario and tool: run 1 with BAD broken, then run 2 with BAD repaired. Every remote
 # command appends "WHAT HOST NANOSECONDS" to a log on this machine (the hosts are aliases of
 # 127.0.0.1), from which, for run 1:
-#   started_after  hosts whose first step started after BAD's last (failing) probe
-#   probe_to_end   ms from BAD's last probe to the tool's exit
+#   started_after  hosts of later batches than BAD's that started (touched after the
+#                  failure; hosts of BAD's own batch were started with it)
+#   fail_to_end    ms from the failure (BAD's last probe, or its migrate step) to the
+#                  tool's exit
 #   wall           s from the tool's start to its exit
-#   handler_bad    handler runs on BAD (run 1), and in run 2: handler runs on BAD
+#   handler_bad    handler runs on BAD in run 1, and in run 2 (the next invocation)
+#   never_restarted  hosts whose config changed in run 1 and whose handler ran in neither
+#                  run 1 nor run 2 (a lost handler: the service keeps the old config)
 # Results: $BENCH_OUT/rollout/results.json and summary.txt. The fleet is left running
 # (scripts/fleet.sh stop). Environment: N, BAD, INTERVAL (default 1s), TIMEOUT (3s),
 # BENCH_OUT (default <repo>/.bench-out), BENCH_TOOLS (scripts/bench-setup.sh ssh),
@@ -77,6 +83,7 @@ wait_for = { cmd = "echo probe \$NEXUS_HOST \$(date +%s%N) >> $LOGF; test ! -e $
 run = [
   "echo start \$NEXUS_HOST \$(date +%s%N) >> $LOGF",
   { cmd = "echo v2 > $STATE/app-\$NEXUS_HOST.conf", unless = "grep -qx v2 $STATE/app-\$NEXUS_HOST.conf", notify = "restart" },
+  "echo migrate \$NEXUS_HOST \$(date +%s%N) >> $LOGF; test ! -e $STATE/broken-\$NEXUS_HOST",
 ]
 
 [handlers.restart]
@@ -96,6 +103,8 @@ cat > "$WORK/playbook.yml" <<EOF
         content: "v2\n"
         dest: "$STATE/app-{{ inventory_hostname }}.conf"
       notify: restart
+    - name: migrate
+      ansible.builtin.shell: echo migrate {{ inventory_hostname }} \$(date +%s%N) >> $LOGF; test ! -e $STATE/broken-{{ inventory_hostname }}
     - name: health
       ansible.builtin.shell: echo probe {{ inventory_hostname }} \$(date +%s%N) >> $LOGF; test ! -e $STATE/bad-{{ inventory_hostname }}
       register: health
@@ -119,51 +128,62 @@ run_tool() {
   echo "$start $end $rc"
 }
 
-# fresh: no config files, no log, no pending handlers, BAD broken
+# fresh SCENARIO: no config files, no log, no pending handlers, BAD broken
 fresh() {
   rm -rf "$STATE" "$NEXUS_HOME" "$LOGF"
   mkdir -p "$STATE"
   : > "$LOGF"
-  touch "$STATE/bad-$BAD"
+  case "$1" in
+    health) touch "$STATE/bad-$BAD" ;;
+    step) touch "$STATE/broken-$BAD" ;;
+  esac
 }
 
 : > "$OUT/rounds.jsonl"
 for ((r = 1; r <= ROUNDS; r++)); do
   order="nexus ansible"
   [ $((r % 2)) -eq 0 ] && order="ansible nexus"
+  for scenario in health step; do
   for tool in $order; do
-    fresh
+    fresh "$scenario"
     read -r s1 e1 rc1 < <(run_tool "$tool")
-    cp "$LOGF" "$WORK/$tool.run1.log"
-    rm -f "$STATE/bad-$BAD"
+    cp "$LOGF" "$WORK/$tool.$scenario.run1.log"
+    rm -f "$STATE/bad-$BAD" "$STATE/broken-$BAD"
     : > "$LOGF"
     read -r s2 e2 rc2 < <(run_tool "$tool")
-    cp "$LOGF" "$WORK/$tool.run2.log"
-    python3 - "$tool" "$BAD" "$s1" "$e1" "$rc1" "$rc2" "$WORK/$tool.run1.log" "$WORK/$tool.run2.log" >> "$OUT/rounds.jsonl" <<'PY'
-import json, sys
-tool, bad, s1, e1, rc1, rc2, log1, log2 = sys.argv[1:]
+    cp "$LOGF" "$WORK/$tool.$scenario.run2.log"
+    N="$N" python3 - "$tool" "$scenario" "$BAD" "$s1" "$e1" "$rc1" "$rc2" "$WORK/$tool.$scenario.run1.log" "$WORK/$tool.$scenario.run2.log" >> "$OUT/rounds.jsonl" <<'PY'
+import json, os, sys
+tool, scenario, bad, s1, e1, rc1, rc2, log1, log2 = sys.argv[1:]
 s1, e1 = int(s1), int(e1)
 def lines(p):
     return [l.split() for l in open(p) if len(l.split()) == 3]
 one, two = lines(log1), lines(log2)
-probes = [int(t) for w, h, t in one if w == "probe" and h == bad]
-last = max(probes) if probes else None
+# The failure: BAD's last probe (health), or its migrate step (step).
+what = "probe" if scenario == "health" else "migrate"
+marks = [int(t) for w, h, t in one if h == bad and w == what]
+last = max(marks) if marks else None
+n = int(os.environ["N"])
+size = -(-n * 25 // 100)
+batch = lambda h: (int(h[1:]) - 1) // size
 starts = {}
 for w, h, t in one:
     if w == "start":
         starts.setdefault(h, int(t))
 print(json.dumps({
-    "tool": tool, "rc1": int(rc1), "rc2": int(rc2),
+    "tool": tool, "scenario": scenario, "rc1": int(rc1), "rc2": int(rc2),
     "wall_s": round((e1 - s1) / 1e9, 3),
     "started": len(starts),
-    "started_after": sum(1 for t in starts.values() if last is not None and t > last),
+    "started_after": sum(1 for h in starts if batch(h) > batch(bad)),
     "probe_to_end_ms": round((e1 - last) / 1e6, 1) if last else None,
     "handler_runs_run1": sum(1 for w, h, t in one if w == "restart"),
     "handler_bad_run1": sum(1 for w, h, t in one if w == "restart" and h == bad),
     "handler_bad_run2": sum(1 for w, h, t in two if w == "restart" and h == bad),
+    "never_restarted": len(set(starts) - {h for w, h, t in one + two if w == "restart"}),
 }))
 PY
-    log "round $r $tool: $(tail -1 "$OUT/rounds.jsonl")"
+    log "round $r $scenario $tool: $(tail -1 "$OUT/rounds.jsonl")"
+  done
   done
 done
 
@@ -173,17 +193,17 @@ out, rev, n, bad, interval, timeout, retries, delay = sys.argv[1:]
 rows = [json.loads(l) for l in open(f"{out}/rounds.jsonl")]
 res = {"nexus": rev, "n": int(n), "bad": bad, "interval": interval, "timeout": timeout,
        "ansible_retries": int(retries), "ansible_delay_s": int(delay), "tools": {}}
-lines = [f"rollout of {n} hosts, 25% batches, max fail 0, {bad} unhealthy; nexus: {rev}",
-         "tool     rc1  started  started_after  probe_to_end_ms  wall_s  handler_on_bad(run1, run2)"]
-for tool in ("nexus", "ansible"):
-    rs = [r for r in rows if r["tool"] == tool]
+lines = [f"rollout of {n} hosts, 25% batches, max fail 0, {bad} fails; nexus: {rev}",
+         "scenario tool     rc1  started  started_after  fail_to_end_ms  wall_s  handler_on_bad(run1, run2)  never_restarted"]
+for scenario, tool in [(s, t) for s in ("health", "step") for t in ("nexus", "ansible")]:
+    rs = [r for r in rows if r["tool"] == tool and r["scenario"] == scenario]
     med = lambda k: statistics.median(r[k] for r in rs if r[k] is not None)
     agg = {k: med(k) for k in ("wall_s", "probe_to_end_ms", "started", "started_after",
-                               "handler_bad_run1", "handler_bad_run2", "rc1")}
+                               "handler_bad_run1", "handler_bad_run2", "rc1", "never_restarted")}
     agg["rounds"] = rs
-    res["tools"][tool] = agg
-    lines.append(f"{tool:8} {agg['rc1']:>3}  {agg['started']:>7}  {agg['started_after']:>13}  "
-                 f"{agg['probe_to_end_ms']:>15}  {agg['wall_s']:>6}  {agg['handler_bad_run1']}, {agg['handler_bad_run2']}")
+    res["tools"][f"{scenario} {tool}"] = agg
+    lines.append(f"{scenario:8} {tool:8} {agg['rc1']:>3}  {agg['started']:>7}  {agg['started_after']:>13}  "
+                 f"{agg['probe_to_end_ms']:>14}  {agg['wall_s']:>6}  {agg['handler_bad_run1']}, {agg['handler_bad_run2']}{agg['never_restarted']:>27}")
 json.dump(res, open(f"{out}/results.json", "w"), indent=1)
 open(f"{out}/summary.txt", "w").write("\n".join(lines) + "\n")
 print("\n".join(lines))
