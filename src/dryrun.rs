@@ -107,6 +107,58 @@ struct Shown {
     check: Option<(bool, Vec<String>, bool)>,
     /// The task's own `creates` / `unless`, as written.
     guards: Vec<String>,
+    /// A rolling task's batches: (hosts, canary).
+    batches: Vec<(Vec<String>, bool)>,
+    /// `wait_for`, `max_fail`, `rollback`, `canary_wait`, handlers notified, as notes.
+    rollout: Vec<String>,
+}
+
+/// The batches of a rolling task over `targets`.
+fn batches(t: &crate::config::Task, targets: &[String]) -> Vec<(Vec<String>, bool)> {
+    if t.strategy != Strategy::Rolling {
+        return Vec::new();
+    }
+    let Some(plan) = t.rollout_plan() else {
+        return Vec::new();
+    };
+    crate::run::rollout::batches(targets.len(), &plan)
+        .into_iter()
+        .enumerate()
+        .map(|(k, r)| (targets[r].to_vec(), k == 0 && plan.canary.is_some()))
+        .collect()
+}
+
+/// What a rollout adds to a task: its health check, budget, rollback, handlers.
+fn rollout_notes(t: &crate::config::Task) -> Vec<String> {
+    let mut a = Vec::new();
+    if let Some(r) = &t.rollout {
+        if let Some(w) = &r.wait_for {
+            a.push(format!(
+                "wait_for: {} (every {}, {} in a row, within {})",
+                w.text,
+                duration::display(w.interval),
+                w.successes,
+                duration::display(w.timeout)
+            ));
+        }
+        if let Some(m) = r.max_fail {
+            a.push(format!("max_fail: {}", m.display()));
+        }
+        if !r.canary_wait.is_zero() {
+            a.push(format!("canary_wait: {}", duration::display(r.canary_wait)));
+        }
+        if !r.rollback.is_empty() {
+            let steps: Vec<&str> = r.rollback.iter().map(|c| c.text.as_str()).collect();
+            a.push(format!("rollback: {}", steps.join("; ")));
+        }
+    }
+    if t.run_once {
+        a.push("run_once".into());
+    }
+    if t.force_handlers {
+        a.push("force_handlers".into());
+    }
+    a
 }
 
 fn annotations(c: &Command, task: &crate::config::Task) -> Vec<String> {
@@ -130,6 +182,10 @@ fn annotations(c: &Command, task: &crate::config::Task) -> Vec<String> {
     }
     if c.continue_on_error || task.continue_on_error {
         a.push("continue_on_error".into());
+    }
+    if !c.notify.is_empty() {
+        let names: Vec<&str> = c.notify.iter().map(|n| n.value.as_str()).collect();
+        a.push(format!("notify:{}", names.join(",")));
     }
     a.extend(guard_notes(&c.guard));
     a
@@ -224,14 +280,17 @@ fn shown(
             Shown {
                 name: t.name.clone(),
                 phase,
-                targets,
+                targets: targets.clone(),
                 strategy: match t.strategy {
                     Strategy::Parallel => "parallel",
                     Strategy::Serial => "serial",
+                    Strategy::Rolling => "rolling",
                 },
                 commands,
                 check: checks.next().flatten(),
                 guards: guard_notes(&t.checks.guard),
+                batches: batches(t, &targets),
+                rollout: rollout_notes(t),
             }
         })
         .collect()
@@ -304,11 +363,7 @@ pub fn render_text(
         };
         s += &format!("\n  Phase {}{how}:\n", phase + 1);
         for t in in_phase {
-            let strategy = if t.targets.len() > 1 && t.strategy == "serial" {
-                ", serial: one host at a time"
-            } else {
-                ""
-            };
+            let strategy = strategy_note(t);
             let guards = if t.guards.is_empty() {
                 String::new()
             } else {
@@ -320,6 +375,7 @@ pub fn render_text(
                 t.targets.join(", "),
                 check_note(&t.check)
             );
+            s += &rollout_text(t);
             if t.commands.is_empty() {
                 s += &format!("      {last} (aggregate: no commands)\n");
             }
@@ -368,6 +424,30 @@ pub fn render_text(
     s
 }
 
+/// `, serial: one host at a time` or `, rolling: 3 batches` after a task's hosts.
+fn strategy_note(t: &Shown) -> String {
+    if t.targets.len() > 1 && t.strategy == "serial" {
+        ", serial: one host at a time".to_string()
+    } else if !t.batches.is_empty() {
+        format!(", rolling: {} batches", t.batches.len())
+    } else {
+        String::new()
+    }
+}
+
+/// A rolling task's batches and rollout notes, under its line in the plan.
+fn rollout_text(t: &Shown) -> String {
+    let mut s = String::new();
+    for (k, (hosts, canary)) in t.batches.iter().enumerate() {
+        let what = if *canary { "canary batch" } else { "batch" };
+        s += &format!("      {what} {}: {}\n", k + 1, hosts.join(", "));
+    }
+    for note in &t.rollout {
+        s += &format!("      {note}\n");
+    }
+    s
+}
+
 pub fn to_json(
     config: &Config,
     plan: &Plan,
@@ -390,6 +470,8 @@ pub fn to_json(
                 "targets": t.targets,
                 "strategy": t.strategy,
                 "guards": t.guards,
+                "batches": t.batches.iter().map(|(h, _)| h).collect::<Vec<_>>(),
+                "rollout": t.rollout,
                 "up_to_date": t.check.as_ref().map(|c| c.0),
                 "reasons": t.check.as_ref().map(|c| c.1.clone()),
                 "checked_after_deps": t.check.as_ref().map(|c| c.2),

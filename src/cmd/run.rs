@@ -300,6 +300,10 @@ pub fn execute(g: &Global, exec: &Exec, mut p: Prepared, journal: Journal) -> Re
         hosts_override: p.hosts_override.clone(),
         stdout_is_data: exec.show.format == output::Format::Json,
     };
+    if !p.config.handlers.is_empty() {
+        p.info.handlers =
+            crate::run::handlers::Pending::open(&state::home(), &state::project_of(&p.config.path));
+    }
     signals::install();
     let out = output::Options {
         format: exec.show.format,

@@ -121,7 +121,6 @@ impl Walker<'_> {
             group: None,
             sudo: false,
             validate: None,
-            notify: Vec::new(),
             vars: Vec::new(),
             body: None,
         };
@@ -142,6 +141,7 @@ impl Walker<'_> {
             continue_on_error: false,
             guard: Default::default(),
             file: None,
+            notify: Vec::new(),
         };
         self.file_options(t, &mut step, &mut command);
         command.sudo = step.sudo;
@@ -164,14 +164,7 @@ impl Walker<'_> {
                         step.validate = self.template(&text, v.span());
                     }
                 }
-                "notify" => {
-                    step.notify = self
-                        .string_list(v, "notify")
-                        .unwrap_or_default()
-                        .into_iter()
-                        .map(|(n, _)| n)
-                        .collect();
-                }
+                "notify" => c.notify = self.notify(v),
                 "vars" => {
                     if let Some(vt) = self.table(v, "vars") {
                         step.vars = self.vars(vt);

@@ -31,6 +31,10 @@ pub enum Kind {
     /// A command string, a command table, or a list of them.
     Steps,
     Table,
+    /// A number of hosts or a percentage of them (`"25%"`).
+    Amount,
+    /// An amount, or a list of them.
+    Amounts,
 }
 
 /// Reads one key's value into `T`, reporting problems on the walker.
@@ -50,7 +54,7 @@ pub fn names<T>(keys: &[Key<T>]) -> Vec<&'static str> {
 
 /// Keys of the top level (read by `load::document` itself).
 pub const TOP: &[&str] = &[
-    "version", "default", "dotenv", "config", "vars", "env", "hosts", "tasks",
+    "version", "default", "dotenv", "config", "vars", "env", "hosts", "tasks", "handlers",
 ];
 
 /// Keys of a host group written as a table.
@@ -230,8 +234,8 @@ pub const TASK: &[Key<TaskDraft>] = &[
     },
     Key {
         name: "strategy",
-        kind: Kind::Choice(&["parallel", "serial"]),
-        doc: "parallel (every host at once, default) or serial (one host at a time)",
+        kind: Kind::Choice(&["parallel", "serial", "rolling"]),
+        doc: "parallel (every host at once, default), serial (one host at a time) or rolling (in batches)",
         read: |w, v, d| {
             if let Some(s) = w.strategy(v) {
                 d.task.strategy = s;
@@ -325,6 +329,71 @@ pub const TASK: &[Key<TaskDraft>] = &[
         doc: "skip the task on a host where this command exits 0",
         read: |w, v, d| d.task.checks.guard.unless = w.guard_template(v, "unless"),
     },
+    Key {
+        name: "batch",
+        kind: Kind::Amounts,
+        doc: "rolling: hosts per batch, a number, a percentage or a list [1, \"25%\", \"100%\"] (default 1)",
+        read: |w, v, d| w.batch(v, d),
+    },
+    Key {
+        name: "max_fail",
+        kind: Kind::Amount,
+        doc: "failed hosts (unhealthy ones too) tolerated before the rollout stops: a number or a percentage (default 0)",
+        read: |w, v, d| {
+            if let Some(a) = w.amount(v, "max_fail", true) {
+                super::rollout::rollout(d).max_fail = Some(a);
+            }
+        },
+    },
+    Key {
+        name: "canary",
+        kind: Kind::Amount,
+        doc: "rolling: a first batch of this many hosts (or percentage), then canary_wait",
+        read: |w, v, d| {
+            d.rolling_keys.push(("canary", v.span()));
+            if let Some(a) = w.amount(v, "canary", false) {
+                super::rollout::rollout(d).canary = Some(a);
+            }
+        },
+    },
+    Key {
+        name: "canary_wait",
+        kind: Kind::Duration,
+        doc: "rolling: pause after the canary batch (default none)",
+        read: |w, v, d| {
+            d.rolling_keys.push(("canary_wait", v.span()));
+            if let Some(t) = w.duration(v, "canary_wait", true) {
+                super::rollout::rollout(d).canary_wait = t;
+            }
+        },
+    },
+    Key {
+        name: "wait_for",
+        kind: Kind::Table,
+        doc: "health check after each host's steps: { cmd, timeout = \"60s\", interval = \"2s\", successes = 1 }",
+        read: |w, v, d| w.wait_for(v, d),
+    },
+    Key {
+        name: "rollback",
+        kind: Kind::Steps,
+        doc: "steps run on the failed hosts when the rollout stops",
+        read: |w, v, d| {
+            let steps = w.commands(v, &d.task.name.clone());
+            super::rollout::rollout(d).rollback = steps;
+        },
+    },
+    Key {
+        name: "run_once",
+        kind: Kind::Bool,
+        doc: "run on the first host of the task only",
+        read: |w, v, d| d.task.run_once = w.boolean(v, "run_once").unwrap_or(false),
+    },
+    Key {
+        name: "force_handlers",
+        kind: Kind::Bool,
+        doc: "run notified handlers on a host even when the task failed there",
+        read: |w, v, d| d.task.force_handlers = w.boolean(v, "force_handlers").unwrap_or(false),
+    },
 ];
 
 pub const COMMAND: &[Key<Command>] = &[
@@ -395,6 +464,12 @@ pub const COMMAND: &[Key<Command>] = &[
         doc: "skip the command where this command exits 0",
         read: |w, v, c| c.guard.unless = w.guard_template(v, "unless"),
     },
+    Key {
+        name: "notify",
+        kind: Kind::Strings,
+        doc: "handlers notified when the command ran and succeeded",
+        read: |w, v, c| c.notify = w.notify(v),
+    },
 ];
 
 impl Walker<'_> {
@@ -450,12 +525,13 @@ impl Walker<'_> {
         match s.as_str() {
             "parallel" => Some(Strategy::Parallel),
             "serial" => Some(Strategy::Serial),
+            "rolling" => Some(Strategy::Rolling),
             other => {
-                let help = if matches!(other, "rolling" | "canary") {
-                    format!("`{other}` is not available yet; choose parallel or serial")
+                let help = if other == "canary" {
+                    "a canary is the first batch of a rolling task: strategy = \"rolling\" with canary = 1".to_string()
                 } else {
-                    did_you_mean(other, ["parallel", "serial"])
-                        .unwrap_or_else(|| "choose parallel or serial".into())
+                    did_you_mean(other, ["parallel", "serial", "rolling"])
+                        .unwrap_or_else(|| "choose parallel, serial or rolling".into())
                 };
                 self.error(v.span(), format!("unknown strategy `{other}`"), Some(help));
                 None
@@ -518,7 +594,11 @@ mod tests {
                    strategy = \"serial\"\ntimeout = \"9s\"\ndir = \"x\"\nenv = { A = \"1\" }\n\
                    continue_on_error = true\naliases = [\"bb\"]\nprivate = true\ninteractive = true\n\
                    run = [{ cmd = \"c\", user = \"u\", pty = true, \
-                   timeout = \"2s\", retries = 3, retry_delay = \"5s\", continue_on_error = true }]\n";
+                   timeout = \"2s\", retries = 3, retry_delay = \"5s\", continue_on_error = true }]\n\
+                   [tasks.c]\nstrategy = \"rolling\"\nbatch = [1, \"50%\"]\nmax_fail = \"10%\"\ncanary = 2\n\
+                   canary_wait = \"3s\"\nwait_for = { cmd = \"w\", timeout = \"7s\", interval = \"1s\", successes = 2 }\n\
+                   rollback = \"r\"\nrun_once = true\nforce_handlers = true\nrun = [{ cmd = \"c\", notify = \"h\" }]\n\
+                   [handlers.h]\nrun = \"x\"\n";
         let c = super::super::load::parse(
             std::path::Path::new("nexus.toml"),
             std::path::Path::new("."),
@@ -560,5 +640,15 @@ mod tests {
         assert!(cmd.sudo && cmd.pty && cmd.continue_on_error);
         assert_eq!((cmd.user.as_deref(), cmd.retries), (Some("u"), 3));
         assert_eq!((cmd.retry_delay, cmd.timeout), (secs(5), Some(secs(2))));
+        let c = &c.tasks[2];
+        assert!(c.run_once && c.force_handlers && c.strategy == Strategy::Rolling);
+        assert_eq!(c.commands[0].notify[0].value, "h");
+        let r = c.rollout.as_ref().unwrap();
+        use super::super::model::Amount::{Count, Percent};
+        assert_eq!(r.batch, vec![Count(1), Percent(50)]);
+        assert_eq!((r.max_fail, r.canary), (Some(Percent(10)), Some(Count(2))));
+        assert_eq!((r.canary_wait, r.rollback.len()), (secs(3), 1));
+        let w = r.wait_for.as_ref().unwrap();
+        assert_eq!((w.timeout, w.interval, w.successes), (secs(7), secs(1), 2));
     }
 }

@@ -33,6 +33,7 @@ pub fn parse(path: &Path, root: &Path, source: &str) -> Result<Config, Error> {
         groups: Vec::new(),
         host_names: std::collections::HashSet::new(),
         host_vars: std::collections::HashMap::new(),
+        steps_of: "task",
     };
     let doc = match DeTable::parse(source) {
         Ok(doc) => doc.into_inner(),
@@ -89,6 +90,8 @@ pub struct Walker<'a> {
     pub(super) host_names: std::collections::HashSet<String>,
     /// Variables of each host (groups' and its own), by host label.
     pub(super) host_vars: std::collections::HashMap<String, Vec<(String, toml::Value)>>,
+    /// Whose steps are being read, for messages: "task" or "handler".
+    pub(super) steps_of: &'static str,
 }
 
 impl<'a> Walker<'a> {
@@ -302,6 +305,12 @@ impl<'a> Walker<'a> {
             Some(t) => self.tasks(t),
             None => Vec::new(),
         };
+        let handlers = match doc.get("handlers").and_then(|v| self.table(v, "handlers")) {
+            Some(t) => self.handlers(t),
+            None => Vec::new(),
+        };
+        self.check_notify(&tasks, &handlers);
+        self.check_handler_names(&handlers, &vars);
         self.check_names(&tasks, &vars);
         self.check_env_names(&env, &vars);
         let default = doc
@@ -320,6 +329,7 @@ impl<'a> Walker<'a> {
             dotenv_files,
             dotenv: Vec::new(),
             host_vars: std::mem::take(&mut self.host_vars),
+            handlers,
         }
     }
 

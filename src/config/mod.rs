@@ -12,6 +12,7 @@ pub mod keys;
 mod load;
 pub mod model;
 mod report;
+mod rollout;
 mod rules;
 mod steps;
 mod tasks;

@@ -41,6 +41,8 @@ pub struct Config {
     /// Variables of each host (by its label): the `vars` of every group that holds it,
     /// in file order, then the host's own (later ones win). Hosts without any are absent.
     pub host_vars: std::collections::HashMap<String, Vec<(String, toml::Value)>>,
+    /// `[handlers]` in file order (docs/nexus-toml.md, "Handlers").
+    pub handlers: Vec<Handler>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -138,6 +140,8 @@ impl Target {
 pub enum Strategy {
     Parallel,
     Serial,
+    /// In batches (`batch`, `canary`), each gated by `wait_for` and `max_fail`.
+    Rolling,
 }
 
 #[derive(Debug, Clone)]
@@ -167,6 +171,88 @@ pub struct Task {
     /// `sources`, `outputs`, `creates`, `unless` (docs/nexus-toml.md, "Up-to-date checks").
     pub checks: super::checks::Checks,
     /// Span of the task's name in `[tasks.NAME]`.
+    pub span: Range<usize>,
+    /// `batch`, `max_fail`, `canary`, `wait_for`, `rollback` (src/run/rollout.rs); None
+    /// when the task sets none of them.
+    pub rollout: Option<Rollout>,
+    /// `run_once = true`: the task runs on the first of its hosts only.
+    pub run_once: bool,
+    /// `force_handlers = true`: notified handlers run even when the task failed there.
+    pub force_handlers: bool,
+}
+
+/// A number of hosts: `2`, or a percentage of the task's hosts, `"25%"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Amount {
+    Count(usize),
+    Percent(u32),
+}
+
+impl Amount {
+    /// Hosts of a batch out of `total`: a percentage rounded up, at least one.
+    pub fn batch_of(self, total: usize) -> usize {
+        match self {
+            Amount::Count(n) => n.max(1),
+            Amount::Percent(p) => (total * p as usize).div_ceil(100).max(1),
+        }
+    }
+
+    /// Failures tolerated out of `total`: a percentage rounded down.
+    pub fn tolerated_of(self, total: usize) -> usize {
+        match self {
+            Amount::Count(n) => n,
+            Amount::Percent(p) => total * p as usize / 100,
+        }
+    }
+
+    /// As written: `2` or `"25%"`.
+    pub fn display(self) -> String {
+        match self {
+            Amount::Count(n) => n.to_string(),
+            Amount::Percent(p) => format!("{p}%"),
+        }
+    }
+}
+
+/// How a task goes through its hosts beyond "all at once" (docs/nexus-toml.md,
+/// "Rollouts").
+#[derive(Debug, Clone, Default)]
+pub struct Rollout {
+    /// Hosts per batch, in turn; the last repeats. Empty: one host at a time for
+    /// `rolling` and `serial`, every host at once for `parallel`.
+    pub batch: Vec<Amount>,
+    /// Failed hosts tolerated before the rollout stops (default 0).
+    pub max_fail: Option<Amount>,
+    /// A first batch of this size, then `canary_wait`.
+    pub canary: Option<Amount>,
+    pub canary_wait: Duration,
+    pub wait_for: Option<WaitFor>,
+    /// Steps run on the failed hosts when the rollout stops.
+    pub rollback: Vec<Command>,
+}
+
+/// `wait_for`: a health check run on each host after its steps.
+#[derive(Debug, Clone)]
+pub struct WaitFor {
+    pub text: String,
+    pub template: Spanned<Template>,
+    pub timeout: Duration,
+    pub interval: Duration,
+    /// Passes in a row that make the host healthy.
+    pub successes: u32,
+}
+
+pub const WAIT_FOR_TIMEOUT: Duration = Duration::from_secs(60);
+pub const WAIT_FOR_INTERVAL: Duration = Duration::from_secs(2);
+
+/// `[handlers.NAME]`: steps run once at the end of a task on a host that notified it.
+#[derive(Debug, Clone)]
+pub struct Handler {
+    pub name: String,
+    pub commands: Vec<Command>,
+    /// Handlers notified when this one succeeds.
+    pub notify: Vec<Spanned<String>>,
+    /// Span of the name in `[handlers.NAME]`.
     pub span: Range<usize>,
 }
 
@@ -205,6 +291,41 @@ impl Task {
             .chain(self.dir.iter())
             .chain(self.env.iter().map(|(_, v)| v))
             .chain(self.checks.guard.templates())
+            .chain(self.rollout.iter().flat_map(Rollout::templates))
+    }
+
+    /// The rollout the task goes through, if it is not "every host at once": `serial`
+    /// is rolling with batch 1.
+    pub fn rollout_plan(&self) -> Option<Rollout> {
+        let mut r = match (&self.rollout, self.strategy) {
+            (None, Strategy::Parallel) => return None,
+            (Some(r), _) => r.clone(),
+            (None, _) => Rollout::default(),
+        };
+        if r.batch.is_empty() {
+            r.batch = match self.strategy {
+                Strategy::Parallel => vec![Amount::Percent(100)],
+                Strategy::Serial | Strategy::Rolling => vec![Amount::Count(1)],
+            };
+        }
+        Some(r)
+    }
+}
+
+impl Rollout {
+    /// The templates of `wait_for` and `rollback`.
+    pub fn templates(&self) -> impl Iterator<Item = &Spanned<Template>> {
+        self.wait_for
+            .iter()
+            .map(|w| &w.template)
+            .chain(self.rollback.iter().map(|c| &c.template))
+    }
+}
+
+impl Config {
+    /// The handler called `name`.
+    pub fn handler(&self, name: &str) -> Option<usize> {
+        self.handlers.iter().position(|h| h.name == name)
     }
 }
 
@@ -227,6 +348,9 @@ pub struct Command {
     /// An `upload`, `template` or `download` step (src/transfer): `template` then holds
     /// its description, rendered for display.
     pub file: Option<Box<FileStep>>,
+    /// `notify`: handlers notified when the command ran and succeeded (a file step: when
+    /// it changed something).
+    pub notify: Vec<Spanned<String>>,
 }
 
 /// A file step (docs/nexus-toml.md, "Files").
@@ -247,9 +371,6 @@ pub struct FileStep {
     pub sudo: bool,
     /// Run on the new file (`%s` is its path) before it replaces the old one.
     pub validate: Option<Spanned<Template>>,
-    /// Handlers to notify when the step changed something (recorded; see the handlers
-    /// of `[handlers]`).
-    pub notify: Vec<String>,
     /// The step's own template variables (template steps).
     pub vars: Vec<(String, toml::Value)>,
     /// A template step's file, read and checked by `config::load`.
@@ -345,6 +466,14 @@ impl Config {
         }
         if tasks.iter().any(|&i| !self.tasks[i].commands.is_empty()) {
             out.extend(self.env.iter().map(|(_, v)| ("[env]".to_string(), v)));
+            // A task may run a handler pending from an earlier run: every handler counts.
+            for h in &self.handlers {
+                let steps = h
+                    .commands
+                    .iter()
+                    .flat_map(|c| std::iter::once(&c.template).chain(c.guard.templates()));
+                out.extend(steps.map(|tpl| (format!("handler `{}`", h.name), tpl)));
+            }
         }
         out
     }

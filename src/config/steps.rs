@@ -30,7 +30,7 @@ impl Walker<'_> {
         let Some(to_v) = t.get("to") else {
             self.error(
                 span,
-                format!("the secret step of task `{task}` has no `to`"),
+                format!("the secret step of {} `{task}` has no `to`", self.steps_of),
                 Some(format!(
                     "write {{ secret = \"{name}\", to = \"/path/of/the/file\" }}"
                 )),
@@ -78,6 +78,7 @@ impl Walker<'_> {
             continue_on_error: false,
             guard: Default::default(),
             file: None,
+            notify: Vec::new(),
         })
     }
 

@@ -22,6 +22,8 @@ pub struct TaskDraft {
     pub dep_spans: Vec<Range<usize>>,
     pub aliases: Vec<(String, Range<usize>)>,
     pub interactive_span: Option<Range<usize>>,
+    /// `batch`, `canary`, `canary_wait` where written (only rolling tasks take them).
+    pub rolling_keys: Vec<(&'static str, Range<usize>)>,
 }
 
 impl Walker<'_> {
@@ -90,15 +92,20 @@ impl Walker<'_> {
                 interactive: false,
                 checks: Default::default(),
                 span: span.clone(),
+                rollout: None,
+                run_once: false,
+                force_handlers: false,
             },
             dep_spans: Vec::new(),
             aliases: Vec::new(),
             interactive_span: None,
+            rolling_keys: Vec::new(),
         };
         self.read_keys(t, keys::TASK, || format!("task `{name}`"), &mut draft);
         if draft.task.interactive {
             self.check_interactive(&draft);
         }
+        self.check_rollout(&draft);
         self.local_sources(&draft.task, t);
         let empty_run = t
             .get("run")
@@ -243,7 +250,7 @@ impl Walker<'_> {
         if text.trim().is_empty() {
             self.error(
                 span,
-                format!("task `{task}` has an empty command"),
+                format!("{} `{task}` has an empty command", self.steps_of),
                 Some("remove it or write the command".into()),
             );
             return None;
@@ -261,6 +268,7 @@ impl Walker<'_> {
             continue_on_error: false,
             guard: Default::default(),
             file: None,
+            notify: Vec::new(),
         })
     }
 
@@ -275,7 +283,7 @@ impl Walker<'_> {
             self.unknown_keys(t, &keys::names(keys::COMMAND), "a command");
             self.error(
                 span,
-                format!("a command of task `{task}` has no `cmd`"),
+                format!("a command of {} `{task}` has no `cmd`", self.steps_of),
                 Some("write { cmd = \"...\" }".into()),
             );
             return None;

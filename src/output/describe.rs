@@ -24,6 +24,6 @@ pub fn failure(f: &Failure) -> String {
             }
         ),
         Failure::Cancelled => "was cancelled".to_string(),
-        Failure::Spawn(c) | Failure::Connect(c) => c.what.clone(),
+        Failure::Spawn(c) | Failure::Connect(c) | Failure::Unhealthy(c) => c.what.clone(),
     }
 }

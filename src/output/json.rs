@@ -156,36 +156,14 @@ pub fn to_json(ev: &Event) -> Option<(&'static str, Value)> {
             "task_start",
             json!({ "task": &**task, "hosts": hosts.iter().map(|h| &**h).collect::<Vec<_>>() }),
         ),
-        Event::CommandStart(c) => (
-            "command_start",
-            json!({ "task": &*c.task, "host": &*c.host, "command": &*c.line, "attempt": c.attempt }),
-        ),
-        Event::CommandFinish {
-            cmd,
-            exit_code,
-            duration,
-            failure,
-            retry_in,
-            ignored,
-            ..
-        } => {
-            let mut v = json!({
-                "task": &*cmd.task, "host": &*cmd.host, "command": &*cmd.line,
-                "attempt": cmd.attempt, "exit_code": exit_code,
-                "duration_ms": duration.as_millis() as u64,
-                "status": Failure::status_name(failure.as_ref()),
-            });
-            if let Some(f) = failure {
-                v["error"] = json!(describe::failure(f));
+        Event::CommandStart(c) => {
+            let mut v = json!({ "task": &*c.task, "host": &*c.host, "command": &*c.line, "attempt": c.attempt });
+            if let Some(part) = &c.part {
+                v["part"] = json!(&**part);
             }
-            if let Some(d) = retry_in {
-                v["retry_in_ms"] = json!(d.as_millis() as u64);
-            }
-            if *ignored {
-                v["ignored"] = json!(true);
-            }
-            ("command_finish", v)
+            ("command_start", v)
         }
+        Event::CommandFinish { .. } => return command_finish(ev),
         Event::TaskFinish {
             task,
             status,
@@ -231,6 +209,90 @@ pub fn to_json(ev: &Event) -> Option<(&'static str, Value)> {
                     "total": report.total, "bytes": report.bytes, "diffs": &report.diffs }),
         ),
         Event::CommandSpawned { .. } | Event::UnitFinish { .. } => return None,
+        Event::Batch { .. }
+        | Event::BatchWait { .. }
+        | Event::RolloutStopped { .. }
+        | Event::Handler { .. } => return rollout_event(ev),
+    })
+}
+
+/// `command_finish`: how the attempt ended, and why when it failed.
+fn command_finish(ev: &Event) -> Option<(&'static str, Value)> {
+    let Event::CommandFinish {
+        cmd,
+        exit_code,
+        duration,
+        failure,
+        retry_in,
+        ignored,
+        ..
+    } = ev
+    else {
+        return None;
+    };
+    let mut v = json!({
+        "task": &*cmd.task, "host": &*cmd.host, "command": &*cmd.line,
+        "attempt": cmd.attempt, "exit_code": exit_code,
+        "duration_ms": duration.as_millis() as u64,
+        "status": Failure::status_name(failure.as_ref()),
+    });
+    if let Some(f) = failure {
+        v["error"] = json!(describe::failure(f));
+    }
+    if let Some(d) = retry_in {
+        v["retry_in_ms"] = json!(d.as_millis() as u64);
+    }
+    if *ignored {
+        v["ignored"] = json!(true);
+    }
+    if let Some(part) = &cmd.part {
+        v["part"] = json!(&**part);
+    }
+    Some(("command_finish", v))
+}
+
+/// The events of rollouts and handlers: `batch` and `handler`.
+fn rollout_event(ev: &Event) -> Option<(&'static str, Value)> {
+    let names = |v: &[Name]| v.iter().map(|h| h.to_string()).collect::<Vec<_>>();
+    Some(match ev {
+        Event::Batch {
+            task,
+            index,
+            of,
+            hosts,
+            canary,
+        } => (
+            "batch",
+            json!({ "task": &**task, "status": "started", "batch": index, "batches": of,
+                    "hosts": names(hosts), "canary": canary }),
+        ),
+        Event::BatchWait { task, wait } => (
+            "batch",
+            json!({ "task": &**task, "status": "waiting", "wait_ms": wait.as_millis() as u64 }),
+        ),
+        Event::RolloutStopped {
+            task,
+            failed,
+            max_fail,
+            skipped,
+            rollback,
+        } => (
+            "batch",
+            json!({ "task": &**task, "status": "stopped", "failed": names(failed),
+                    "max_fail": max_fail, "skipped": skipped, "rollback": rollback }),
+        ),
+        Event::Handler {
+            task,
+            host,
+            handler,
+            state,
+            from_run,
+        } => (
+            "handler",
+            json!({ "task": &**task, "host": &**host, "handler": &**handler,
+                    "status": state.name(), "from_run": from_run }),
+        ),
+        _ => return None,
     })
 }
 

@@ -37,6 +37,7 @@ pub fn failure(
         Failure::Spawn(_) if is_file_step(&f.command) => "File step failed",
         Failure::Spawn(_) => "Command could not start",
         Failure::Connect(_) => "SSH connection failed",
+        Failure::Unhealthy(_) => "Health check failed",
         _ => "Command failed",
     };
     let mut d = Diagnostic::new("")
@@ -101,7 +102,7 @@ fn how_it_ended(d: Diagnostic, f: &Failed) -> Diagnostic {
             }
             d
         }
-        Failure::Spawn(c) | Failure::Connect(c) => {
+        Failure::Spawn(c) | Failure::Connect(c) | Failure::Unhealthy(c) => {
             let mut d = d.fact("Reason", &c.what);
             d.help.extend(c.help.iter().cloned());
             d

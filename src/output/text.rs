@@ -4,6 +4,8 @@
 //! `-v`'s echo of each command, failure reports, "still running" notices on a terminal,
 //! and the summary.
 
+mod rollout;
+
 use std::collections::HashMap;
 use std::io::Write;
 
@@ -183,6 +185,18 @@ impl<O: Write, E: Write> Renderer<O, E> {
         output: &Captured,
     ) {
         let (task, host, command) = (&*cmd.task, &*cmd.host, &*cmd.line);
+        if cmd.part.as_deref() == Some(crate::run::rollout::ROLLBACK) {
+            // The host failed already: its report is the failure that stopped the rollout.
+            if let (Some(f), None) = (failure, retry_in) {
+                let warning = crate::error::Diagnostic::new(format!(
+                    "task `{task}` on {host}: rollback `{command}` {}",
+                    describe::failure(f)
+                ));
+                let text = crate::error::warning_text(&warning, self.opts.style.color);
+                let _ = self.err.write_all(text.as_bytes());
+            }
+            return;
+        }
         let Some(f) = failure else {
             self.unit(&cmd.task, &cmd.host)
                 .succeeded
@@ -560,6 +574,10 @@ impl<O: Write + Send, E: Write + Send> Render for Renderer<O, E> {
             Event::CommandSkipped { cmd, reason } => self.command_skipped(cmd, reason),
             Event::FileStep { cmd, report } => self.file_step(cmd, report),
             Event::FileProgress { cmd, sent, total } => self.file_progress(cmd, *sent, *total),
+            Event::Batch { .. }
+            | Event::BatchWait { .. }
+            | Event::RolloutStopped { .. }
+            | Event::Handler { .. } => self.rollout(&ev.event),
             Event::RunStart { .. } | Event::CommandSpawned { .. } => {}
         }
         let _ = self.out.flush();

@@ -43,9 +43,11 @@ pub struct Step<'a> {
     pub cmd: &'a Command,
     pub task_name: &'a Name,
     pub host: &'a Name,
-    /// Position in the task's `run` list.
+    /// Position in the task's `run` list (or in the handler's, the rollback's).
     pub index: usize,
     pub line: Arc<str>,
+    /// None: a step of the task; else `rollback`, `handler NAME` (CommandRef::part).
+    pub part: Option<Name>,
 }
 
 /// Passes output on as it comes and keeps its head and tail, both masked (secret values
@@ -115,6 +117,7 @@ pub fn run(
             index: step.index,
             attempt,
             line: step.line.clone(),
+            part: step.part.clone(),
         };
         recorder.emit(Event::CommandStart(cmd.clone()));
         if recorder.broken() {

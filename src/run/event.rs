@@ -80,6 +80,8 @@ pub enum Failure {
     Spawn(Cause),
     /// The host could not be reached, or the connection was lost (exit code 3).
     Connect(Cause),
+    /// `wait_for` did not pass `successes` times in a row within its `timeout`.
+    Unhealthy(Cause),
 }
 
 impl Failure {
@@ -145,6 +147,34 @@ pub struct CommandRef {
     pub index: usize,
     pub attempt: u32,
     pub line: Arc<str>,
+    /// None: one of the task's steps. Else what it belongs to: `wait_for`, `rollback`,
+    /// `handler NAME` (not counted by resume).
+    pub part: Option<Name>,
+}
+
+/// Where a handler is for one host (`handler` events).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HandlerState {
+    /// A step notified it (journaled, pending until it succeeds).
+    Notified,
+    Running,
+    Success,
+    Failed,
+    /// Not run: the task failed on the host; a later run runs it.
+    Pending,
+}
+
+impl HandlerState {
+    pub fn name(self) -> &'static str {
+        match self {
+            HandlerState::Notified => "notified",
+            HandlerState::Running => "running",
+            HandlerState::Success => "success",
+            HandlerState::Failed => "failed",
+            HandlerState::Pending => "pending",
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -210,6 +240,38 @@ pub enum Event {
         status: TaskStatus,
         duration: Duration,
         hosts: Vec<HostResult>,
+    },
+    /// A batch of a rollout starts (src/run/rollout.rs); `index` counts from 1.
+    Batch {
+        task: Name,
+        index: usize,
+        of: usize,
+        hosts: Vec<Name>,
+        canary: bool,
+    },
+    /// The rollout waits before its next batch (`canary_wait`).
+    BatchWait {
+        task: Name,
+        wait: Duration,
+    },
+    /// More hosts failed than `max_fail` allows: nothing more starts.
+    RolloutStopped {
+        task: Name,
+        failed: Vec<Name>,
+        max_fail: usize,
+        /// Hosts never started (skipped).
+        skipped: usize,
+        /// `rollback` runs on the failed hosts.
+        rollback: bool,
+    },
+    /// A handler on a host: notified, running, finished, or left pending.
+    Handler {
+        task: Name,
+        host: Name,
+        handler: Name,
+        state: HandlerState,
+        /// The run whose notification this is, when it is an earlier run's.
+        from_run: Option<String>,
     },
     RunFinish {
         status: RunStatus,

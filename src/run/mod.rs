@@ -5,9 +5,11 @@
 pub mod capture;
 pub mod command;
 pub mod event;
+pub mod handlers;
 pub mod lines;
 pub mod recorder;
 pub mod retry;
+pub mod rollout;
 pub mod scheduler;
 pub mod unit;
 
@@ -56,6 +58,8 @@ pub struct RunInfo {
     pub shell: Vec<String>,
     /// Up-to-date checks: their state, `-B`. Off until the run names its project.
     pub uptodate: crate::uptodate::Store,
+    /// Handlers notified and not yet run, of this project (src/run/handlers.rs).
+    pub handlers: handlers::Pending,
 }
 
 /// Default limits of a run (docs/nexus-toml.md, "Timeouts"): none unless configured.
@@ -101,6 +105,7 @@ impl RunInfo {
             timeouts: Timeouts::default(),
             shell: default_shell(),
             uptodate: Default::default(),
+            handlers: Default::default(),
         }
     }
 
@@ -218,13 +223,18 @@ pub fn preconditions(config: &Config, tasks: &[usize], run: &mut RunInfo) -> Res
 }
 
 /// The targets a task runs on in this run: `-H` replaces the hosts of remote tasks.
+/// A `run_once` task keeps the first of them.
 pub fn effective_targets(task: &Task, hosts_override: Option<&[Target]>) -> Vec<Target> {
-    match hosts_override {
+    let mut targets = match hosts_override {
         Some(hosts) if task.targets.iter().any(|t| matches!(t, Target::Remote(_))) => {
             hosts.to_vec()
         }
         _ => task.targets.clone(),
+    };
+    if task.run_once {
+        targets.truncate(1);
     }
+    targets
 }
 
 /// Descriptors one SSH connection holds while it connects: the socket, the copy the

@@ -184,7 +184,7 @@ fn redact(r: &Redactor, mut event: Event) -> Event {
             ..
         } => {
             r.redact_arc(&mut cmd.line);
-            if let Some(Failure::Spawn(c) | Failure::Connect(c)) = failure {
+            if let Some(Failure::Spawn(c) | Failure::Connect(c) | Failure::Unhealthy(c)) = failure {
                 r.redact_string(&mut c.what);
                 c.help.iter_mut().for_each(|h| r.redact_string(h));
             }
@@ -206,6 +206,10 @@ fn redact(r: &Redactor, mut event: Event) -> Event {
         Event::TaskStart { .. }
         | Event::UnitFinish { .. }
         | Event::TaskFinish { .. }
+        | Event::Batch { .. }
+        | Event::BatchWait { .. }
+        | Event::RolloutStopped { .. }
+        | Event::Handler { .. }
         | Event::RunFinish { .. } => {}
     }
     event

@@ -20,9 +20,10 @@ use std::time::{Duration, Instant};
 
 use super::event::{Event, Failure, HostResult, Name, RunStatus, TaskResult, TaskStatus};
 use super::recorder::Recorder;
-use super::unit::{run_unit, UnitResult};
+use super::rollout::{self, Next};
+use super::unit::{run_rollback, run_unit, UnitResult};
 use super::RunInfo;
-use crate::config::{Config, Strategy, Target};
+use crate::config::{Config, Target};
 use crate::error::exit;
 use crate::plan::Plan;
 use crate::signals;
@@ -70,13 +71,16 @@ struct Job {
 struct Unit {
     task: usize,
     target: usize,
+    /// The rollback of a stopped rollout on a failed host, not the task's steps.
+    rollback: bool,
 }
 
 struct TaskState {
     name: Name,
     targets: Vec<Target>,
     labels: Vec<Name>,
-    serial: bool,
+    /// Batches, failure budget, rollback (`serial` is rolling with batch 1).
+    rollout: Option<rollout::Progress>,
     waiting_deps: usize,
     /// Targets not yet handed out.
     pending: VecDeque<usize>,
@@ -114,6 +118,8 @@ struct Board {
     stopping: bool,
     /// An interactive task runs: nothing else may start until it ends.
     exclusive: bool,
+    /// Rollouts waiting before their next batch (`canary_wait`).
+    paused: Vec<usize>,
     first_failure: Option<i32>,
     workers: usize,
     idle: usize,
@@ -195,21 +201,31 @@ impl<'a> Scheduler<'a> {
                 self.hire(&mut b, scope);
                 drop(b);
                 let task = &self.ctx.config.tasks[self.ctx.plan.tasks[unit.task]];
-                let result = run_unit(&self.ctx, task, &job.task, &job.host, &job.target);
+                let result = if unit.rollback {
+                    run_rollback(&self.ctx, task, &job.task, &job.host, &job.target);
+                    None
+                } else {
+                    Some(run_unit(&self.ctx, task, &job.task, &job.host, &job.target))
+                };
                 b = self.lock();
                 self.complete(&mut b, unit, result);
                 continue;
             }
             // Completions waiting in the journal go out before this thread waits.
             self.ctx.recorder.flush();
+            if self.resume_paused(&mut b) {
+                self.hire(&mut b, scope);
+                continue;
+            }
             if self.finished(&b) {
                 self.wake.notify_all();
                 return;
             }
+            let nap = self.until_paused_ends(&b);
             b.idle += 1;
             b = self
                 .wake
-                .wait_timeout(b, Duration::from_secs(1))
+                .wait_timeout(b, nap)
                 .map(|(g, _)| g)
                 .unwrap_or_else(|e| e.into_inner().0);
             b.idle -= 1;
@@ -245,6 +261,7 @@ impl<'a> Scheduler<'a> {
     fn finished(&self, b: &Board) -> bool {
         b.running_units == 0
             && b.queue.is_empty()
+            && b.paused.is_empty()
             && (b.ready.is_empty() || b.stopping || self.halted())
     }
 
@@ -253,22 +270,24 @@ impl<'a> Scheduler<'a> {
         signals::cancelled() || self.ctx.recorder.broken()
     }
 
-    /// Record a unit's result; hand out what may run next.
-    fn complete(&self, b: &mut Board, unit: Unit, result: UnitResult) {
+    /// Record a unit's result (None: a rollback); hand out what may run next.
+    fn complete(&self, b: &mut Board, unit: Unit, result: Option<UnitResult>) {
         b.running_units -= 1;
         if matches!(b.tasks[unit.task].targets[unit.target], Target::Remote(_)) {
             b.remote_units -= 1;
         }
-        let ok = result.status.is_ok();
         let s = &mut b.tasks[unit.task];
         s.running -= 1;
-        s.results[unit.target] = Some(result);
-        if s.serial && !s.pending.is_empty() {
-            if ok && !self.halted() {
-                self.hand_out(b, unit.task, 1);
-            } else {
-                b.tasks[unit.task].pending.clear();
+        if let Some(result) = result {
+            if let Some(r) = s.rollout.as_mut() {
+                if !result.status.is_ok() && result.status != TaskStatus::Skipped {
+                    r.failed.push(unit.target);
+                }
             }
+            s.results[unit.target] = Some(result);
+        }
+        if s.rollout.is_some() && s.running == 0 && s.queued == 0 {
+            self.batch_over(b, unit.task);
         }
         self.admit(b);
         let s = &b.tasks[unit.task];
@@ -313,9 +332,13 @@ impl<'a> Scheduler<'a> {
             return;
         }
         s.counted = true;
-        let n = if s.serial { 1 } else { s.pending.len() };
         b.running_tasks += 1;
-        self.hand_out(b, p, n);
+        if s.rollout.is_some() {
+            self.next_batch(b, p);
+        } else {
+            let n = s.pending.len();
+            self.hand_out(b, p, n);
+        }
     }
 
     /// Targets that need no run: failed in a dependency, unavailable, or done before
@@ -343,6 +366,7 @@ impl<'a> Scheduler<'a> {
             b.waiting.push_back(Unit {
                 task: p,
                 target: ti,
+                rollback: false,
             });
         }
         self.admit(b);
@@ -458,7 +482,9 @@ fn task_state(ctx: &Ctx<'_>, t: usize) -> TaskState {
         name: Name::from(task.name.as_str()),
         labels: targets.iter().map(|t| Name::from(t.label())).collect(),
         targets,
-        serial: task.strategy == Strategy::Serial,
+        rollout: task
+            .rollout_plan()
+            .map(|r| rollout::Progress::new(task, r, n)),
         waiting_deps: task.deps.len(),
         pending: (0..n).collect(),
         queued: 0,
@@ -630,4 +656,157 @@ fn host_results(s: &TaskState) -> Vec<HostResult> {
             },
         })
         .collect()
+}
+
+impl Scheduler<'_> {
+    /// A rollout's batch is over (every unit of it finished): start the next one, wait
+    /// before it, or stop the rollout and roll the failed hosts back.
+    fn batch_over(&self, b: &mut Board, p: usize) {
+        let s = &mut b.tasks[p];
+        let Some(r) = s.rollout.as_mut() else {
+            return;
+        };
+        if self.halted() {
+            s.pending.clear();
+            return;
+        }
+        match r.batch_over() {
+            Next::Done => {}
+            Next::Batch => self.next_batch(b, p),
+            Next::Wait(wait) => {
+                r.resume_at = Some(Instant::now() + wait);
+                b.paused.push(p);
+                self.ctx.recorder.emit(Event::BatchWait {
+                    task: s.name.clone(),
+                    wait,
+                });
+            }
+            Next::Stop => self.stop_rollout(b, p),
+        }
+    }
+
+    /// More hosts failed than `max_fail` allows: skip the rest, roll back the failed.
+    fn stop_rollout(&self, b: &mut Board, p: usize) {
+        let s = &mut b.tasks[p];
+        let Some(r) = s.rollout.as_ref() else {
+            return;
+        };
+        let skipped = s.pending.len();
+        s.pending.clear();
+        let failed = r.failed.clone();
+        let rollback = !r.plan.rollback.is_empty();
+        if r.shown || skipped > 0 || rollback {
+            self.ctx.recorder.emit(Event::RolloutStopped {
+                task: s.name.clone(),
+                failed: rollout::labels(&s.labels, failed.iter().copied()),
+                max_fail: r.tolerated,
+                skipped,
+                rollback,
+            });
+        }
+        if !rollback {
+            return;
+        }
+        for &ti in &failed {
+            b.tasks[p].queued += 1;
+            b.waiting.push_back(Unit {
+                task: p,
+                target: ti,
+                rollback: true,
+            });
+        }
+    }
+
+    /// Hand out the next batch with hosts left to run (a resumed run skips the hosts,
+    /// and so the batches, that had finished).
+    fn next_batch(&self, b: &mut Board, p: usize) {
+        let s = &mut b.tasks[p];
+        let Some(r) = s.rollout.as_mut() else {
+            return;
+        };
+        while r.next < r.batches.len() {
+            let k = r.next;
+            r.next += 1;
+            let batch = r.batches[k].clone();
+            let hosts: Vec<usize> = s
+                .pending
+                .iter()
+                .copied()
+                .filter(|t| batch.contains(t))
+                .collect();
+            if hosts.is_empty() {
+                continue;
+            }
+            s.pending.retain(|t| !batch.contains(t));
+            if r.shown {
+                self.ctx.recorder.emit(Event::Batch {
+                    task: s.name.clone(),
+                    index: k + 1,
+                    of: r.batches.len(),
+                    hosts: rollout::labels(&s.labels, hosts.iter().copied()),
+                    canary: k == 0 && r.plan.canary.is_some(),
+                });
+            }
+            for ti in hosts {
+                s.queued += 1;
+                b.waiting.push_back(Unit {
+                    task: p,
+                    target: ti,
+                    rollback: false,
+                });
+            }
+            self.admit(b);
+            return;
+        }
+    }
+
+    /// Rollouts whose wait is over start their next batch (on Ctrl-C: end instead).
+    /// True when something was handed out.
+    fn resume_paused(&self, b: &mut Board) -> bool {
+        let now = Instant::now();
+        let halted = self.halted();
+        let due: Vec<usize> = b
+            .paused
+            .iter()
+            .copied()
+            .filter(|&p| {
+                halted
+                    || b.tasks[p]
+                        .rollout
+                        .as_ref()
+                        .and_then(|r| r.resume_at)
+                        .is_none_or(|t| t <= now)
+            })
+            .collect();
+        if due.is_empty() {
+            return false;
+        }
+        b.paused.retain(|p| !due.contains(p));
+        for p in due {
+            if let Some(r) = b.tasks[p].rollout.as_mut() {
+                r.resume_at = None;
+            }
+            if halted {
+                b.tasks[p].pending.clear();
+            } else {
+                self.next_batch(b, p);
+            }
+            let s = &b.tasks[p];
+            if s.running == 0 && s.queued == 0 && s.pending.is_empty() {
+                self.finish_task(b, p);
+            }
+        }
+        self.dispatch(b);
+        true
+    }
+
+    /// How long an idle worker waits: a second, or less when a rollout's wait ends first.
+    fn until_paused_ends(&self, b: &Board) -> Duration {
+        let now = Instant::now();
+        b.paused
+            .iter()
+            .filter_map(|&p| b.tasks[p].rollout.as_ref().and_then(|r| r.resume_at))
+            .map(|t| t.saturating_duration_since(now))
+            .fold(Duration::from_secs(1), Duration::min)
+    }
 }

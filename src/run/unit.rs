@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use super::command::{self, Exec, Limits, Step};
 use super::event::{CommandRef, Event, Failure, Name, TaskStatus};
 use super::scheduler::Ctx;
-use super::RunInfo;
+use super::{handlers, RunInfo};
 use crate::config::{Target, Task};
 use crate::exec::ssh::{self, remote};
 use crate::exec::{local, Cause, ExecResult, Progress};
@@ -62,6 +62,7 @@ pub fn run_unit(
             // No "still running" notices while a command has the terminal.
             ctx.recorder.attached(task.interactive);
             let ended = run_checked(ctx, task, name, host, &mut place, task_deadline);
+            let ended = finish_unit(ctx, task, name, host, &mut place, task_deadline, ended);
             ctx.recorder.attached(false);
             if let Some(r) = place.remote.as_mut() {
                 r.release();
@@ -220,7 +221,6 @@ fn run_commands(
         .copied()
         .unwrap_or(0);
     for (index, cmd) in task.commands.iter().enumerate().skip(first) {
-        let mut file_report: Option<crate::transfer::Report> = None;
         let rendered = cmd.template.value.render(&place.vars);
         let line: Arc<str> = match &rendered {
             Ok(l) => Arc::from(l.as_str()),
@@ -233,39 +233,12 @@ fn run_commands(
                 index,
                 attempt: 1,
                 line,
+                part: None,
             };
             let reason = reason.clone();
             ctx.recorder.emit(Event::CommandSkipped { cmd, reason });
             continue;
         }
-        let mut exec = |limits: Limits, progress: &mut dyn Progress| -> ExecResult {
-            match &rendered {
-                Ok(_) if cmd.file.is_some() => {
-                    let shown = CommandRef {
-                        task: name.clone(),
-                        host: host.clone(),
-                        index,
-                        attempt: 1,
-                        line: line.clone(),
-                    };
-                    let moved = |sent: u64, total: u64| {
-                        ctx.recorder.emit(Event::FileProgress {
-                            cmd: shown.clone(),
-                            sent,
-                            total,
-                        });
-                    };
-                    let (result, report) = place.file_step(ctx.run, cmd, limits, progress, &moved);
-                    file_report = report;
-                    result
-                }
-                Ok(_) => place.exec(cmd, &line, limits, progress),
-                Err(e) => ExecResult::SpawnError(Cause::new(format!(
-                    "cannot render the command: {}",
-                    e.message
-                ))),
-            }
-        };
         let step = Step {
             task,
             cmd,
@@ -273,24 +246,193 @@ fn run_commands(
             host,
             index,
             line: line.clone(),
+            part: None,
         };
-        let exec: &mut Exec<'_> = &mut exec;
-        let failed = command::run(ctx.run, ctx.recorder, &step, task_deadline, exec);
-        if let Some(report) = file_report.take() {
-            let cmd = CommandRef {
-                task: name.clone(),
-                host: host.clone(),
-                index,
-                attempt: 1,
-                line: line.clone(),
-            };
-            ctx.recorder.emit(Event::FileStep { cmd, report });
-        }
+        let (failed, changed) = run_step(ctx, place, &step, &rendered, task_deadline);
         if let Some(failure) = failed {
+            return Some(failure);
+        }
+        // A file step notifies when it changed something; a command when it ran.
+        if !cmd.notify.is_empty() && changed != Some(false) {
+            handlers::notify(ctx, name, host, &cmd.notify);
+        }
+    }
+    None
+}
+
+/// One step with its attempts: the failure that ended it, if any, and for a file step
+/// whether it changed something.
+fn run_step(
+    ctx: &Ctx<'_>,
+    place: &mut Place<'_>,
+    step: &Step<'_>,
+    rendered: &Result<String, crate::config::template::TemplateError>,
+    task_deadline: Instant,
+) -> (Option<Failure>, Option<bool>) {
+    let shown = CommandRef {
+        task: step.task_name.clone(),
+        host: step.host.clone(),
+        index: step.index,
+        attempt: 1,
+        line: step.line.clone(),
+        part: step.part.clone(),
+    };
+    let mut file_report: Option<crate::transfer::Report> = None;
+    let mut exec = |limits: Limits, progress: &mut dyn Progress| -> ExecResult {
+        match rendered {
+            Ok(_) if step.cmd.file.is_some() => {
+                let moved = |sent: u64, total: u64| {
+                    ctx.recorder.emit(Event::FileProgress {
+                        cmd: shown.clone(),
+                        sent,
+                        total,
+                    });
+                };
+                let (result, report) = place.file_step(ctx.run, step.cmd, limits, progress, &moved);
+                file_report = report;
+                result
+            }
+            Ok(_) => place.exec(step.cmd, &step.line, limits, progress),
+            Err(e) => ExecResult::SpawnError(Cause::new(format!(
+                "cannot render the command: {}",
+                e.message
+            ))),
+        }
+    };
+    let exec: &mut Exec<'_> = &mut exec;
+    let failed = command::run(ctx.run, ctx.recorder, step, task_deadline, exec);
+    let changed = file_report.as_ref().map(|r| r.changed);
+    if let Some(report) = file_report {
+        ctx.recorder.emit(Event::FileStep {
+            cmd: shown.clone(),
+            report,
+        });
+    }
+    (failed, changed)
+}
+
+/// Steps that are not the task's own (a handler's, the rollback), in order, as `part`.
+#[allow(clippy::too_many_arguments)]
+fn run_part(
+    ctx: &Ctx<'_>,
+    task: &Task,
+    name: &Name,
+    host: &Name,
+    place: &mut Place<'_>,
+    task_deadline: Instant,
+    cmds: &[crate::config::Command],
+    part: &Name,
+) -> Option<Failure> {
+    for (index, cmd) in cmds.iter().enumerate() {
+        let rendered = cmd.template.value.render(&place.vars);
+        let line: Arc<str> = match &rendered {
+            Ok(l) => Arc::from(l.as_str()),
+            Err(_) => Arc::from(cmd.template.value.source()),
+        };
+        let step = Step {
+            task,
+            cmd,
+            task_name: name,
+            host,
+            index,
+            line,
+            part: Some(part.clone()),
+        };
+        if let (Some(failure), _) = run_step(ctx, place, &step, &rendered, task_deadline) {
             return Some(failure);
         }
     }
     None
+}
+
+/// After the task's steps on a host: its notified handlers (src/run/handlers.rs), then
+/// its health check (`wait_for`, src/run/rollout.rs) where the steps succeeded.
+fn finish_unit(
+    ctx: &Ctx<'_>,
+    task: &Task,
+    name: &Name,
+    host: &Name,
+    place: &mut Place<'_>,
+    task_deadline: Instant,
+    ended: (TaskStatus, Option<Failure>),
+) -> (TaskStatus, Option<Failure>) {
+    let ok = ended.0.is_ok();
+    let mut steps = |h: &crate::config::Handler, part: &Name| {
+        run_part(
+            ctx,
+            task,
+            name,
+            host,
+            place,
+            task_deadline,
+            &h.commands,
+            part,
+        )
+    };
+    if let Some(f) = handlers::at_end(ctx, task, name, host, ok, &mut steps) {
+        if ok {
+            return (f.task_status(), Some(f));
+        }
+    }
+    let wait_for = task.rollout.as_ref().and_then(|r| r.wait_for.as_ref());
+    let Some(w) = wait_for.filter(|_| ok) else {
+        return ended;
+    };
+    let line = match w.template.value.render(&place.vars) {
+        Ok(l) => l,
+        Err(e) => {
+            let f = Failure::Spawn(Cause::new(format!(
+                "cannot render `wait_for`: {}",
+                e.message
+            )));
+            return (f.task_status(), Some(f));
+        }
+    };
+    let cmd = CommandRef {
+        task: name.clone(),
+        host: host.clone(),
+        index: 0,
+        attempt: 1,
+        line: Arc::from(line),
+        part: Some(Name::from(super::rollout::WAIT_FOR)),
+    };
+    let secret = w.template.value.may_hold_secret();
+    let mut probe = |line: &str, limit: Instant| place.probe(line, secret, limit);
+    match super::rollout::wait_healthy(ctx, cmd, w, task_deadline, &mut probe) {
+        None => ended,
+        Some(f) => (f.task_status(), Some(f)),
+    }
+}
+
+/// The rollback of a rollout that stopped, on a host that failed: `rollback`'s steps in
+/// order. The host stays failed whatever they do (their failures are reported).
+pub fn run_rollback(ctx: &Ctx<'_>, task: &Task, name: &Name, host: &Name, target: &Target) {
+    let steps = task.rollout.as_ref().map_or(&[][..], |r| &r.rollback[..]);
+    let task_deadline = match ctx.run.task_timeout(task) {
+        Some(limit) => Instant::now() + limit,
+        None => super::no_deadline(),
+    };
+    if let Ok(mut place) = place(ctx.run, &ctx.config.env, task, host, target) {
+        let part = Name::from(super::rollout::ROLLBACK);
+        run_part(
+            ctx,
+            task,
+            name,
+            host,
+            &mut place,
+            task_deadline,
+            steps,
+            &part,
+        );
+        if let Some(r) = place.remote.as_mut() {
+            r.release();
+        }
+    }
+    ctx.recorder.emit(Event::UnitFinish {
+        task: name.clone(),
+        host: host.clone(),
+        status: TaskStatus::Failed,
+    });
 }
 
 impl Place<'_> {

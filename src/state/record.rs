@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::run::capture::Captured;
-use crate::run::event::{Event, Failure, RunStatus, TaskStatus};
+use crate::run::event::{Event, Failure, HandlerState, RunStatus, TaskStatus};
 
 /// The first record of every journal: what the run is.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -65,6 +65,9 @@ pub enum Record {
         index: usize,
         attempt: u32,
         command: String,
+        /// `wait_for`, `rollback`, `handler NAME`: not one of the task's steps.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        part: Option<String>,
     },
     /// The process group a command runs in, so a later process can find survivors.
     CommandSpawned {
@@ -88,6 +91,8 @@ pub enum Record {
         ignored: bool,
         #[serde(default)]
         output: Captured,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        part: Option<String>,
     },
     UnitFinish {
         task: String,
@@ -113,6 +118,31 @@ pub enum Record {
         exit_code: i32,
         duration_ms: u64,
     },
+    /// A batch of a rollout started (index from 1).
+    Batch {
+        task: String,
+        index: usize,
+        of: usize,
+        hosts: Vec<String>,
+    },
+    /// The rollout stopped: more hosts failed than `max_fail` allows.
+    RolloutStopped {
+        task: String,
+        failed: Vec<String>,
+    },
+    /// A step notified a handler on a host (pending until it succeeds).
+    Notify {
+        task: String,
+        host: String,
+        handler: String,
+    },
+    /// A handler ran on a host (`success` or `failed`).
+    HandlerFinish {
+        task: String,
+        host: String,
+        handler: String,
+        status: TaskStatus,
+    },
     /// A record this version does not know (written by a newer nexus): kept out of the way.
     #[serde(other)]
     Unknown,
@@ -133,6 +163,7 @@ impl Record {
                 index: c.index,
                 attempt: c.attempt,
                 command: c.line.to_string(),
+                part: c.part.as_deref().map(str::to_string),
             },
             Event::CommandSpawned { cmd, pgid, remote } => Record::CommandSpawned {
                 task: cmd.task.to_string(),
@@ -162,6 +193,7 @@ impl Record {
                 duration_ms: ms(*duration),
                 ignored: *ignored,
                 output: output.clone(),
+                part: cmd.part.as_deref().map(str::to_string),
             },
             Event::UnitFinish { task, host, status } => Record::UnitFinish {
                 task: task.to_string(),
@@ -196,6 +228,10 @@ impl Record {
                 files: report.files,
                 bytes: report.bytes,
             },
+            Event::Batch { .. }
+            | Event::RolloutStopped { .. }
+            | Event::Handler { .. }
+            | Event::BatchWait { .. } => return rollout_record(ev),
             // Checks decide again on resume: nothing of them is kept.
             Event::RunStart { .. }
             | Event::TaskStart { .. }
@@ -219,4 +255,55 @@ impl Record {
     pub fn is_checkpoint(&self) -> bool {
         matches!(self, Record::TaskFinish { .. })
     }
+}
+
+/// The records of rollouts and handlers: batches, a stopped rollout, notifications,
+/// handler results (a handler starting, or left pending, is not kept).
+fn rollout_record(ev: &Event) -> Option<Record> {
+    Some(match ev {
+        Event::Batch {
+            task,
+            index,
+            of,
+            hosts,
+            ..
+        } => Record::Batch {
+            task: task.to_string(),
+            index: *index,
+            of: *of,
+            hosts: hosts.iter().map(|h| h.to_string()).collect(),
+        },
+        Event::RolloutStopped { task, failed, .. } => Record::RolloutStopped {
+            task: task.to_string(),
+            failed: failed.iter().map(|h| h.to_string()).collect(),
+        },
+        Event::Handler {
+            task,
+            host,
+            handler,
+            state: HandlerState::Notified,
+            ..
+        } => Record::Notify {
+            task: task.to_string(),
+            host: host.to_string(),
+            handler: handler.to_string(),
+        },
+        Event::Handler {
+            task,
+            host,
+            handler,
+            state: state @ (HandlerState::Success | HandlerState::Failed),
+            ..
+        } => Record::HandlerFinish {
+            task: task.to_string(),
+            host: host.to_string(),
+            handler: handler.to_string(),
+            status: if *state == HandlerState::Success {
+                TaskStatus::Success
+            } else {
+                TaskStatus::Failed
+            },
+        },
+        _ => return None,
+    })
 }

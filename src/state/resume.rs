@@ -57,6 +57,7 @@ pub fn checkpoint<'a>(records: impl IntoIterator<Item = &'a Record>) -> Checkpoi
                 index,
                 status,
                 ignored,
+                part: None,
                 ..
             } if *status == TaskStatus::Success || *ignored => {
                 let next = c
@@ -184,6 +185,7 @@ mod tests {
             duration_ms: 1,
             ignored: false,
             output: Default::default(),
+            part: None,
         }
     }
 

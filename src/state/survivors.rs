@@ -124,6 +124,7 @@ mod tests {
             index,
             attempt: 1,
             command: format!("cmd-{task}"),
+            part: None,
         };
         let spawned = |task: &str, index, pgid| Record::CommandSpawned {
             task: task.into(),
@@ -146,6 +147,7 @@ mod tests {
                 duration_ms: 1,
                 ignored: false,
                 output: Default::default(),
+                part: None,
             },
             start("b", 0),
             spawned("b", 0, 20),

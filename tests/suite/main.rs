@@ -38,6 +38,7 @@ mod journal;
 mod output;
 mod preflight;
 mod properties;
+mod rollout;
 mod secrets;
 mod ssh;
 mod ssh_config_corpus;

@@ -698,8 +698,10 @@ fn kill_remote(conn: &Conn, pgid: Option<u32>, sudo: &Option<Option<String>>) ->
     // After Ctrl-C nexus must end soon whatever the server does: the kill (SIGTERM, up
     // to KILL_GRACE_TENTHS of grace, SIGKILL) gets a bound over all its calls, enforced
     // by shutting the socket down; after a timeout it may take longer.
+    // Two seconds on top of the grace: on a loaded host, opening the channel and starting
+    // the kill script took more than half a second, and the command survived.
     let budget = if signals::cancelled() {
-        Duration::from_millis(u64::from(KILL_GRACE_TENTHS) * 100 + 500)
+        Duration::from_millis(u64::from(KILL_GRACE_TENTHS) * 100 + 2000)
     } else {
         Duration::from_secs(6)
     };
@@ -726,7 +728,9 @@ fn kill_remote(conn: &Conn, pgid: Option<u32>, sudo: &Option<Option<String>>) ->
             "ssh: {label}: remote process group {pgid} was still running {} after SIGTERM; sent SIGKILL",
             crate::config::duration::display(Duration::from_millis(u64::from(KILL_GRACE_TENTHS) * 100))
         ),
-        _ => log::debug!("ssh: {label}: could not end remote process group {pgid}"),
+        _ => log::warn!(
+            "{label}: could not end the remote command (process group {pgid}): it may still be running; `ssh {label} kill -TERM -{pgid}` ends it"
+        ),
     }
     ok
 }
