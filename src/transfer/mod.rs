@@ -274,6 +274,7 @@ fn send_large(
         format!("{:o}", e.mode),
         req.step.owner.clone().unwrap_or_default(),
         req.step.group.clone().unwrap_or_default(),
+        e.size.to_string(),
     ];
     let ran = shell.run(
         scripts::PART,

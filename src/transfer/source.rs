@@ -96,6 +96,41 @@ pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// SHA-256 of a file, computed once per process for a given (path, size, mtime, ctime,
+/// inode): the units of a run that upload the same file to many hosts share it, and
+/// those that ask at the same time wait for the first.
+fn sha256_cached(path: &Path, meta: &std::fs::Metadata) -> std::io::Result<String> {
+    use std::os::unix::fs::MetadataExt;
+    use std::sync::{Arc, Mutex, OnceLock};
+    type Key = (PathBuf, u64, i64, i64, i64, i64, u64);
+    type Slot = Arc<Mutex<Option<String>>>;
+    static CACHE: OnceLock<Mutex<std::collections::HashMap<Key, Slot>>> = OnceLock::new();
+    let key = (
+        path.to_path_buf(),
+        meta.len(),
+        meta.mtime(),
+        meta.mtime_nsec(),
+        meta.ctime(),
+        meta.ctime_nsec(),
+        meta.ino(),
+    );
+    let slot = {
+        let mut cache = CACHE
+            .get_or_init(Default::default)
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        Arc::clone(cache.entry(key).or_default())
+    };
+    // Held while hashing: others asking for the same file wait for this result.
+    let mut held = slot.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(h) = held.as_ref() {
+        return Ok(h.clone());
+    }
+    let h = sha256_file(path)?;
+    *held = Some(h.clone());
+    Ok(h)
+}
+
 fn sha256_file(path: &Path) -> std::io::Result<String> {
     let mut f = std::fs::File::open(path)?;
     let mut h = Sha256::new();
@@ -145,7 +180,7 @@ pub fn file_entry(path: &Path, rel: String, mode: Option<u32>) -> Result<Entry, 
         rel,
         mode: mode.unwrap_or(meta.permissions().mode() & 0o7777),
         size: meta.len(),
-        sha256: sha256_file(path).map_err(why)?,
+        sha256: sha256_cached(path, &meta).map_err(why)?,
         kind: Kind::File(path.to_path_buf()),
     })
 }
