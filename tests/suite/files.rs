@@ -702,3 +702,30 @@ fn a_large_file_goes_into_a_new_directory() {
     assert_eq!(sha256(&dest.join("big.bin")), sha256(&t.path("big.bin")));
     assert_eq!(mode(&dest.join("big.bin")), 0o640);
 }
+
+/// A file step notifies its handler only when it changed something: the first run
+/// restarts, an unchanged second run does not, an edited template does again.
+#[test]
+fn a_file_step_notifies_its_handler_only_when_it_changed() {
+    let probe = TempDir::new("dest");
+    let t = Test::new()
+        .toml(&format!(
+            "[vars]\nport = 1\n\n[tasks.conf]\nrun = [{{ template = \"app.ini.j2\", to = \"{d}/app.ini\", notify = \"restart\" }}]\n\n\
+             [handlers.restart]\nrun = \"echo restarted >> {d}/restarts.log\"\n",
+            d = probe.path().display()
+        ))
+        .file("app.ini.j2", "port = {{ port }}\n");
+    let restarts = || {
+        std::fs::read_to_string(probe.path().join("restarts.log"))
+            .unwrap_or_default()
+            .lines()
+            .count()
+    };
+    t.clone_args(&["run", "conf"]).run().expect_code(0);
+    assert_eq!(restarts(), 1);
+    t.clone_args(&["run", "conf"]).run().expect_code(0);
+    assert_eq!(restarts(), 1, "an unchanged file notifies nothing");
+    std::fs::write(t.path("app.ini.j2"), "port = {{ port }}\nworkers = 2\n").unwrap();
+    t.clone_args(&["run", "conf"]).run().expect_code(0);
+    assert_eq!(restarts(), 2);
+}
