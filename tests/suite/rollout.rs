@@ -819,3 +819,49 @@ fn rollout_and_handler_mistakes_are_load_time_errors() {
             "#,
         );
 }
+
+/// SIGTERM while a rollout waits after its canary: the run ends at once (not after the
+/// wait), exit 130, the hosts not started are skipped, nothing is rolled back.
+#[test]
+fn sigterm_during_canary_wait_ends_the_run_at_once() {
+    let server = Server::openssh();
+    let t = fleet(
+        &server,
+        r#"
+        [tasks.deploy]
+        on = "web"
+        strategy = "rolling"
+        canary = 1
+        canary_wait = "1m"
+        batch = "100%"
+        rollback = "echo rollback $NEXUS_HOST >> {{ log }}"
+        run = "echo start $NEXUS_HOST >> {{ log }}"
+        "#,
+    );
+    let mut c = t.clone_args(&["run", "deploy", "--plain"]).command();
+    c.stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = Stop(c.spawn().unwrap());
+    wait_until("the canary", Duration::from_secs(20), || {
+        t.read("log").contains("start h1")
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let sent = std::time::Instant::now();
+    child.signal(libc::SIGTERM);
+    let r = wait_within(&mut child, &c, Duration::from_secs(20));
+    assert!(
+        sent.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        sent.elapsed()
+    );
+    r.expect_code(130);
+    assert_eq!(log(&t), ["start h1"]);
+    assert!(
+        mask(&r.stderr).starts_with(
+            "-- deploy: canary batch 1/2: h1\n-- deploy: waiting 1m (canary_wait) before the next batch\n"
+        ),
+        "{}",
+        r.show()
+    );
+    assert!(r.stderr.contains("  |- h2 skipped"), "{}", r.show());
+}
