@@ -236,8 +236,16 @@ pub fn at_end(
     let handlers = &ctx.config.handlers;
     let mut notified: Vec<Option<String>> = vec![None; handlers.len()];
     for (h, run) in ctx.run.handlers.of(&task.name, host) {
-        if let Some(i) = ctx.config.handler(&h) {
-            notified[i] = Some(run);
+        match ctx.config.handler(&h) {
+            Some(i) => notified[i] = Some(run),
+            None => {
+                // Removed from nexus.toml since: nothing can run it any more.
+                log::warn!(
+                    "handler `{h}` of task `{}` on {host}, pending from run {run}, is no longer defined: dropped",
+                    task.name
+                );
+                let _ = ctx.run.handlers.done(&task.name, host, &h);
+            }
         }
     }
     let event = |handler: &Handler, state, from_run: Option<String>| {
