@@ -279,18 +279,30 @@ fn run_step(
     command::run(ctx.run, ctx.recorder, step, task_deadline, exec)
 }
 
-/// Steps that are not the task's own (a handler's, the rollback), in order, as `part`.
-#[allow(clippy::too_many_arguments)]
+/// Whose steps a part of a unit runs that is not the task's own: a handler's, the
+/// rollback (`CommandRef::part`), and by when.
+struct Part<'a> {
+    task: &'a Task,
+    name: &'a Name,
+    host: &'a Name,
+    part: Name,
+    task_deadline: Instant,
+}
+
+/// The steps of a part, in order; the failure that ended them, if any.
 fn run_part(
     ctx: &Ctx<'_>,
-    task: &Task,
-    name: &Name,
-    host: &Name,
     place: &mut Place<'_>,
-    task_deadline: Instant,
+    p: &Part<'_>,
     cmds: &[crate::config::Command],
-    part: &Name,
 ) -> Option<Failure> {
+    let Part {
+        task,
+        name,
+        host,
+        task_deadline,
+        ..
+    } = *p;
     for (index, cmd) in cmds.iter().enumerate() {
         let rendered = cmd.template.value.render(&place.vars);
         let line: Arc<str> = match &rendered {
@@ -304,7 +316,7 @@ fn run_part(
             host,
             index,
             line,
-            part: Some(part.clone()),
+            part: Some(p.part.clone()),
         };
         if let Some(failure) = run_step(ctx, place, &step, &rendered, task_deadline) {
             return Some(failure);
@@ -326,16 +338,14 @@ fn finish_unit(
 ) -> (TaskStatus, Option<Failure>) {
     let ok = ended.0.is_ok();
     let mut steps = |h: &crate::config::Handler, part: &Name| {
-        run_part(
-            ctx,
+        let p = Part {
             task,
             name,
             host,
-            place,
+            part: part.clone(),
             task_deadline,
-            &h.commands,
-            part,
-        )
+        };
+        run_part(ctx, place, &p, &h.commands)
     };
     if let Some(f) = handlers::at_end(ctx, task, name, host, ok, &mut steps) {
         if ok {
@@ -380,21 +390,26 @@ pub fn run_rollback(ctx: &Ctx<'_>, task: &Task, name: &Name, host: &Name, target
         Some(limit) => Instant::now() + limit,
         None => super::no_deadline(),
     };
-    if let Ok(mut place) = place(ctx.run, &ctx.config.env, task, host, target) {
-        let part = Name::from(super::rollout::ROLLBACK);
-        run_part(
-            ctx,
-            task,
-            name,
-            host,
-            &mut place,
-            task_deadline,
-            steps,
-            &part,
-        );
-        if let Some(r) = place.remote.as_mut() {
-            r.release();
+    match place(ctx.run, &ctx.config.env, task, host, target) {
+        Ok(mut place) => {
+            let p = Part {
+                task,
+                name,
+                host,
+                part: Name::from(super::rollout::ROLLBACK),
+                task_deadline,
+            };
+            run_part(ctx, &mut place, &p, steps);
+            if let Some(r) = place.remote.as_mut() {
+                r.release();
+            }
         }
+        // The unit's own report already says this (the same `dir` or `env` failed it).
+        Err(f) => log::warn!(
+            "task `{}` on {host}: the rollback could not start: {}",
+            task.name,
+            crate::output::describe::failure(&f)
+        ),
     }
     ctx.recorder.emit(Event::UnitFinish {
         task: name.clone(),
