@@ -725,6 +725,29 @@ Run without --dry-run to execute.
             r#""true" "wait_for" "success""#,
         ]
     );
+    // `runs show` tells the batches, notifications and parts apart too.
+    let id = events[0]["run_id"].as_str().unwrap();
+    let show = t.clone_args(&["runs", "show", id]).run();
+    let h1: Vec<&str> = show
+        .stdout
+        .lines()
+        .filter(|l| l.contains("batch") || l.contains("[h1]") || l.starts_with("  deploy"))
+        .collect();
+    assert_eq!(
+        h1,
+        [
+            "  deploy batch 1/3: h1",
+            "    [h1] #0 attempt 1 success (exit 0)",
+            "    [h1] notified handler restart",
+            "    [h1] handler restart #0 attempt 1 success (exit 0)",
+            "    [h1] wait_for #0 attempt 1 success (exit 0)",
+            "  deploy batch 2/3: h2, h3, h4, h5",
+            "  deploy batch 3/3: h6, h7, h8",
+            "  deploy success",
+        ],
+        "{}",
+        show.show()
+    );
 }
 
 /// Load-time errors of rollouts and handlers, each at its file:line:col with what to do:
