@@ -888,3 +888,69 @@ fn sigterm_during_canary_wait_ends_the_run_at_once() {
     );
     assert!(r.stderr.contains("  |- h2 skipped"), "{}", r.show());
 }
+
+/// A rollout that stopped, and nexus SIGKILLed during the rollback: `nexus resume` rolls
+/// the failed host back again and starts no other host; the task fails.
+#[test]
+fn resume_of_a_stopped_rollout_rolls_back_again_and_starts_nothing_else() {
+    let server = Server::openssh();
+    let sleep = marker(20, 15);
+    let t = fleet(
+        &server,
+        &format!(
+            r#"
+            [tasks.deploy]
+            on = "web"
+            strategy = "rolling"
+            batch = 2
+            wait_for = {{ cmd = "test $NEXUS_HOST != h3", timeout = "200ms", interval = "100ms" }}
+            rollback = "echo rollback $NEXUS_HOST >> {{{{ log }}}}; [ -e {{{{ dir }}}}/go ] || sleep {sleep}"
+            run = "echo start $NEXUS_HOST >> {{{{ log }}}}"
+            "#
+        ),
+    );
+    let mut c = t.command();
+    c.args(["run", "deploy", "-q"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut child = c.spawn().unwrap();
+    wait_until("the rollback", Duration::from_secs(20), || {
+        t.read("log").contains("rollback h3")
+    });
+    // SAFETY: killing the nexus this test started.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGKILL);
+    }
+    let _ = child.wait();
+    for p in processes_matching(&format!("sleep {sleep}")) {
+        if let Some(pid) = p.split(':').next().and_then(|s| s.parse::<i32>().ok()) {
+            // SAFETY: the sleep the killed run left on the (local) sshd.
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
+            }
+        }
+    }
+    std::fs::write(t.path("go"), "").unwrap();
+    let r = t.clone_args(&["resume", "--plain", "-q"]).run();
+    r.expect_code(1);
+    assert!(
+        mask(&r.stderr).starts_with(
+            "resuming run RUN_ID (deploy #1): skipping deploy on h1, h2, h4, 1 command of deploy on h3; running deploy (the rest)\n\
+             -- deploy: rollout stopped: 1 host failed (h3), max_fail is 0; 4 hosts not started (skipped); rolling back on h3\n\
+             FAILED deploy (X.Xs)\n"
+        ),
+        "{}",
+        r.show()
+    );
+    assert_eq!(
+        log_by_batch(&t, &[2, 2, 1, 1]),
+        [
+            "start h1",
+            "start h2",
+            "start h3",
+            "start h4",
+            "rollback h3",
+            "rollback h3"
+        ]
+    );
+}
