@@ -248,32 +248,39 @@ fn run_commands(
             line: line.clone(),
             part: None,
         };
-        if let Some(failure) = run_step(ctx, place, &step, &rendered, task_deadline) {
+        let mut succeeded = false;
+        if let Some(failure) = run_step(ctx, place, &step, &rendered, task_deadline, &mut succeeded)
+        {
             return Some(failure);
         }
-        if !cmd.notify.is_empty() {
+        // A failure tolerated by `continue_on_error` notifies nothing.
+        if succeeded && !cmd.notify.is_empty() {
             handlers::notify(ctx, name, host, &cmd.notify);
         }
     }
     None
 }
 
-/// One step with its attempts; the failure that ended it, if any.
+/// One step with its attempts; the failure that ended it, if any. `succeeded`: its last
+/// attempt exited 0 (not a failure tolerated by `continue_on_error`).
 fn run_step(
     ctx: &Ctx<'_>,
     place: &mut Place<'_>,
     step: &Step<'_>,
     rendered: &Result<String, crate::config::template::TemplateError>,
     task_deadline: Instant,
+    succeeded: &mut bool,
 ) -> Option<Failure> {
     let mut exec = |limits: Limits, progress: &mut dyn Progress| -> ExecResult {
-        match rendered {
+        let result = match rendered {
             Ok(_) => place.exec(step.cmd, &step.line, limits, progress),
             Err(e) => ExecResult::SpawnError(Cause::new(format!(
                 "cannot render the command: {}",
                 e.message
             ))),
-        }
+        };
+        *succeeded = matches!(result, ExecResult::Exited(0));
+        result
     };
     let exec: &mut Exec<'_> = &mut exec;
     command::run(ctx.run, ctx.recorder, step, task_deadline, exec)
@@ -318,7 +325,7 @@ fn run_part(
             line,
             part: Some(p.part.clone()),
         };
-        if let Some(failure) = run_step(ctx, place, &step, &rendered, task_deadline) {
+        if let Some(failure) = run_step(ctx, place, &step, &rendered, task_deadline, &mut false) {
             return Some(failure);
         }
     }

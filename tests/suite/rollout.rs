@@ -971,3 +971,33 @@ fn resume_of_a_stopped_rollout_rolls_back_again_and_starts_nothing_else() {
         ]
     );
 }
+
+/// A step whose failure `continue_on_error` tolerates did not succeed: it notifies
+/// nothing. Handlers work for local tasks too.
+#[test]
+fn a_tolerated_failure_notifies_nothing() {
+    let t = Test::new().toml(
+        r#"
+        [tasks.tolerated]
+        run = [{ cmd = "exit 3", continue_on_error = true, notify = "restart" }, "true"]
+
+        [tasks.ok]
+        run = [{ cmd = "true", notify = "restart" }]
+
+        [handlers.restart]
+        run = "echo restarted by $NEXUS_TASK >> log"
+        "#,
+    );
+    t.clone_args(&["run", "tolerated", "--plain"]).run().expect(
+        0,
+        "",
+        "warning: task `tolerated` on local: `exit 3` exited with 3; continuing (continue_on_error)\nok tolerated X.Xs\nCompleted in X.Xs: 1 succeeded\n",
+    );
+    assert_eq!(t.read("log"), "");
+    t.clone_args(&["run", "ok", "--plain"]).run().expect(
+        0,
+        "",
+        "-- ok: running handler `restart`\nok ok X.Xs\nCompleted in X.Xs: 1 succeeded\n",
+    );
+    assert_eq!(t.read("log"), "restarted by ok\n");
+}
