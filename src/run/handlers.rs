@@ -53,9 +53,7 @@ impl Pending {
     /// The pending handlers of `project` under `home`. An unreadable file is reported
     /// once and counts as empty (a handler can then only be lost, never run twice).
     pub fn open(home: &Path, project: &str) -> Pending {
-        let path = home
-            .join("handlers")
-            .join(crate::state::project_tag(project));
+        let path = home.join("handlers").join(crate::uptodate::fnv64(project));
         let (entries, lines) = match read(&path) {
             Ok(r) => r,
             Err(e) => {
