@@ -310,12 +310,29 @@ fn run_part(
         task_deadline,
         ..
     } = *p;
+    let skips = match part_guards(ctx, place, p, cmds) {
+        Ok(s) => s,
+        Err(f) => return Some(f),
+    };
     for (index, cmd) in cmds.iter().enumerate() {
         let rendered = cmd.template.value.render(&place.vars);
         let line: Arc<str> = match &rendered {
             Ok(l) => Arc::from(l.as_str()),
             Err(_) => Arc::from(cmd.template.value.source()),
         };
+        if let Some(Some(reason)) = skips.get(index) {
+            let cmd = CommandRef {
+                task: name.clone(),
+                host: host.clone(),
+                index,
+                attempt: 1,
+                line,
+                part: Some(p.part.clone()),
+            };
+            let reason = reason.clone();
+            ctx.recorder.emit(Event::CommandSkipped { cmd, reason });
+            continue;
+        }
         let step = Step {
             task,
             cmd,
@@ -330,6 +347,28 @@ fn run_part(
         }
     }
     None
+}
+
+/// The `creates` / `unless` of a part's steps, checked as a task's are (one script on the
+/// host): per step, why it is skipped.
+fn part_guards(
+    ctx: &Ctx<'_>,
+    place: &mut Place<'_>,
+    p: &Part<'_>,
+    cmds: &[crate::config::Command],
+) -> Result<Vec<Option<String>>, Failure> {
+    if cmds.iter().all(|c| c.guard.is_empty()) {
+        return Ok(Vec::new());
+    }
+    // The same checks as the task's steps get, over these steps alone.
+    let mut steps = p.task.clone();
+    steps.commands = cmds.to_vec();
+    steps.checks = Default::default();
+    let vars = place.vars.clone();
+    let deadline = p.task_deadline;
+    let probe = |script: &str, secret| place.probe(script, secret, deadline);
+    let verdict = uptodate::guards(ctx, &steps, p.name, p.host, &vars, probe)?;
+    Ok(verdict.map(|v| v.commands).unwrap_or_default())
 }
 
 /// After the task's steps on a host: its notified handlers (src/run/handlers.rs), then

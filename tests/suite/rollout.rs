@@ -1001,3 +1001,30 @@ fn a_tolerated_failure_notifies_nothing() {
     );
     assert_eq!(t.read("log"), "restarted by ok\n");
 }
+
+/// A handler's steps (and a rollback's) take `creates` / `unless` as a task's do.
+#[test]
+fn handler_steps_are_guarded_like_task_steps() {
+    let t = Test::new().toml(
+        r#"
+        [tasks.config]
+        run = [{ cmd = "true", notify = "setup" }]
+
+        [handlers.setup]
+        run = [
+          { cmd = "echo install >> log; touch installed", creates = "installed" },
+          { cmd = "echo start >> log", unless = "test -e skip-start" },
+        ]
+        "#,
+    );
+    t.clone_args(&["run", "config", "-q"])
+        .run()
+        .expect(0, "", "ok config (X.Xs)\n");
+    std::fs::write(t.path("skip-start"), "").unwrap();
+    t.clone_args(&["run", "config", "--plain"]).run().expect(
+        0,
+        "",
+        "-- config: running handler `setup`\nconfig: skipped `echo install >> log; touch installed` (creates installed exists)\nconfig: skipped `echo start >> log` (unless `test -e skip-start` succeeded)\nok config X.Xs\nCompleted in X.Xs: 1 succeeded\n",
+    );
+    assert_eq!(t.read("log"), "install\nstart\n");
+}
