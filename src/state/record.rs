@@ -153,6 +153,17 @@ fn ms(d: std::time::Duration) -> u64 {
 }
 
 impl Record {
+    fn file(cmd: &crate::run::event::CommandRef, report: &crate::transfer::Report) -> Record {
+        Record::File {
+            task: cmd.task.to_string(),
+            host: cmd.host.to_string(),
+            index: cmd.index,
+            changed: report.changed,
+            files: report.files,
+            bytes: report.bytes,
+        }
+    }
+
     /// The journal record of an event; None for events the journal does not keep
     /// (output lines are kept in `CommandFinish`; starts of runs and tasks are implied).
     pub fn from_event(ev: &Event) -> Option<Record> {
@@ -220,14 +231,7 @@ impl Record {
                 exit_code: *exit_code,
                 duration_ms: ms(*duration),
             },
-            Event::FileStep { cmd, report } => Record::File {
-                task: cmd.task.to_string(),
-                host: cmd.host.to_string(),
-                index: cmd.index,
-                changed: report.changed,
-                files: report.files,
-                bytes: report.bytes,
-            },
+            Event::FileStep { cmd, report } => Record::file(cmd, report),
             Event::Batch { .. }
             | Event::RolloutStopped { .. }
             | Event::Handler { .. }
