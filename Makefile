@@ -6,6 +6,7 @@ PREFIX ?= /usr/local
 
 .PHONY: build test lint fuzz demo bench bench-setup static install clean deps
 
+# The quick optimized build of every day (profile `release`, no fat LTO).
 build:
 	$(CARGO) build --release
 
@@ -41,11 +42,12 @@ bench: build
 bench-setup:
 	./scripts/bench-setup.sh all
 
-# A statically linked release binary (glibc, crt-static): target/$(TARGET_TRIPLE)/release/nexus
+# A statically linked binary for shipping (glibc, crt-static; the release-lto profile:
+# fat LTO, one codegen unit, stripped): target/$(TARGET_TRIPLE)/release-lto/nexus
 static:
-	RUSTFLAGS="-C target-feature=+crt-static -C relocation-model=static" $(CARGO) build --release --target $(TARGET_TRIPLE)
-	@file target/$(TARGET_TRIPLE)/release/nexus
-	@ls -l target/$(TARGET_TRIPLE)/release/nexus
+	RUSTFLAGS="-C target-feature=+crt-static -C relocation-model=static" $(CARGO) build --profile release-lto --target $(TARGET_TRIPLE)
+	@file target/$(TARGET_TRIPLE)/release-lto/nexus
+	@ls -l target/$(TARGET_TRIPLE)/release-lto/nexus
 
 install: build
 	install -m 0755 target/release/nexus $(PREFIX)/bin/nexus
