@@ -170,6 +170,8 @@ pub enum Command {
     Help(Option<&'static str>),
     Version,
     Completions(&'static str),
+    /// `nexus schema`: the JSON Schema of nexus.toml.
+    Schema,
     Init {
         force: bool,
     },
@@ -224,6 +226,7 @@ fn command(raw: &Raw) -> Result<Command, Error> {
         "help" => Command::Help(help_topic(raw)?),
         "version" => Command::Version,
         "completions" => Command::Completions(shell(&raw.positionals[0])?),
+        "schema" => Command::Schema,
         "init" => Command::Init {
             force: raw.has("force"),
         },

@@ -98,6 +98,13 @@ pub const COMMANDS: &[CommandDef] = &[
         arity: (1, Some(1)),
         complete: "shells",
     },
+    CommandDef {
+        name: "schema",
+        args: "",
+        about: "Print the JSON Schema of nexus.toml, for editors (taplo, Even Better TOML)",
+        arity: (0, Some(0)),
+        complete: "",
+    },
 ];
 
 /// A flag; `commands` empty means it applies to every command (global).

@@ -1,4 +1,4 @@
-//! `nexus help`, `nexus version`, `nexus completions`, and a bare `nexus`.
+//! `nexus help`, `nexus version`, `nexus completions`, `nexus schema`, and a bare `nexus`.
 
 use std::io::Write;
 
@@ -34,4 +34,8 @@ pub fn version() -> Result<i32, Error> {
 
 pub fn completions(shell: &str) -> Result<i32, Error> {
     print(&help::completions(shell).unwrap_or_default())
+}
+
+pub fn schema() -> Result<i32, Error> {
+    print(&crate::config::schema::text())
 }

@@ -1,7 +1,8 @@
 //! Every key nexus.toml accepts, declared once per table: its name, the kind of value it
-//! takes, a sentence about it, and how the loader reads it into the model. Unknown-key
-//! errors, their suggestions and the list of what a table takes all come from these
-//! tables. Must not: read anything but the one value a key is given.
+//! takes, a sentence about it, and (for the tables read key by key) how the loader reads
+//! it into the model. Unknown-key errors, their suggestions, the list of what a table
+//! takes and the JSON Schema of `nexus schema` all come from these tables.
+//! Must not: read anything but the one value a key is given.
 
 use toml::de::DeValue;
 
@@ -31,6 +32,16 @@ pub enum Kind {
     /// A command string, a command table, or a list of them.
     Steps,
     Table,
+    /// An octal file mode such as "0640".
+    FileMode,
+    /// `[config]`: the keys of `CONFIG`.
+    Config,
+    /// `[vars]`: variable names to any TOML value.
+    Vars,
+    /// `[hosts]`: group names to a host string, a list, or a table of `GROUP` keys.
+    HostGroups,
+    /// `[tasks]`: task names to tables of `TASK` keys.
+    Tasks,
 }
 
 /// Reads one key's value into `T`, reporting problems on the walker.
@@ -43,18 +54,141 @@ pub struct Key<T: 'static> {
     pub read: Read<T>,
 }
 
+/// A key whose value hand-written code reads (the top level, host group tables, secret
+/// steps): declared for the unknown-key errors and the schema.
+pub struct Field {
+    pub name: &'static str,
+    pub kind: Kind,
+    pub doc: &'static str,
+}
+
+/// What the schema needs of a declared key, whichever table declares it.
+pub trait Declared {
+    fn name(&self) -> &'static str;
+    fn kind(&self) -> Kind;
+    fn doc(&self) -> &'static str;
+}
+
+impl<T> Declared for Key<T> {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+    fn kind(&self) -> Kind {
+        self.kind
+    }
+    fn doc(&self) -> &'static str {
+        self.doc
+    }
+}
+
+impl Declared for Field {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+    fn kind(&self) -> Kind {
+        self.kind
+    }
+    fn doc(&self) -> &'static str {
+        self.doc
+    }
+}
+
 /// The names of a table's keys, in declaration order.
-pub fn names<T>(keys: &[Key<T>]) -> Vec<&'static str> {
-    keys.iter().map(|k| k.name).collect()
+pub fn names<K: Declared>(keys: &[K]) -> Vec<&'static str> {
+    keys.iter().map(Declared::name).collect()
 }
 
 /// Keys of the top level (read by `load::document` itself).
-pub const TOP: &[&str] = &[
-    "version", "default", "dotenv", "config", "vars", "env", "hosts", "tasks",
+pub const TOP: &[Field] = &[
+    Field {
+        name: "version",
+        kind: Kind::Integer { min: 1, max: 1 },
+        doc: "file format version; this nexus reads 1",
+    },
+    Field {
+        name: "default",
+        kind: Kind::String,
+        doc: "the task (or alias) a bare `nexus` runs; without it, `nexus` lists the tasks",
+    },
+    Field {
+        name: "dotenv",
+        kind: Kind::Strings,
+        doc: "NAME=value files relative to the project root, read before the run (missing ones skipped; the shell's environment wins)",
+    },
+    Field {
+        name: "config",
+        kind: Kind::Config,
+        doc: "settings: SSH, limits, output",
+    },
+    Field {
+        name: "vars",
+        kind: Kind::Vars,
+        doc: "template variables: names to any TOML value, used as {{ name }}",
+    },
+    Field {
+        name: "env",
+        kind: Kind::Env,
+        doc: "environment variables of every task's commands (a task's own `env` wins)",
+    },
+    Field {
+        name: "hosts",
+        kind: Kind::HostGroups,
+        doc: "host groups: a host string, a list of them, or { hosts = [...], groups = [...] }",
+    },
+    Field {
+        name: "tasks",
+        kind: Kind::Tasks,
+        doc: "the tasks, by name",
+    },
 ];
 
 /// Keys of a host group written as a table.
-pub const GROUP: &[&str] = &["groups", "hosts"];
+pub const GROUP: &[Field] = &[
+    Field {
+        name: "groups",
+        kind: Kind::Strings,
+        doc: "other host groups whose hosts this group includes",
+    },
+    Field {
+        name: "hosts",
+        kind: Kind::Strings,
+        doc: "host strings: host, user@host, user@host:port or [ipv6]:port",
+    },
+];
+
+/// The keys of a secret step (`run` item `{ secret = "NAME", to = "PATH" }`).
+pub const SECRET_STEP: &[Field] = &[
+    Field {
+        name: "secret",
+        kind: Kind::String,
+        doc: "name of the secret in .nexus/secrets.enc whose value is written",
+    },
+    Field {
+        name: "to",
+        kind: Kind::String,
+        doc: "path of the file on the target (replaced whole, never half written)",
+    },
+    Field {
+        name: "mode",
+        kind: Kind::FileMode,
+        doc: "permission bits in octal (default \"0600\")",
+    },
+    Field {
+        name: "owner",
+        kind: Kind::String,
+        doc: "user that owns the file (chown)",
+    },
+    Field {
+        name: "group",
+        kind: Kind::String,
+        doc: "group of the file (chgrp)",
+    },
+    Field {
+        name: "sudo",
+        kind: Kind::Bool,
+        doc: "write the file through `sudo -n`",
+    },
+];
 
 pub const LOG_LEVELS: &[&str] = &["error", "warn", "info", "debug", "trace", "off"];
 

@@ -12,6 +12,7 @@ mod load;
 pub mod model;
 mod report;
 mod rules;
+pub mod schema;
 mod steps;
 mod tasks;
 pub mod template;

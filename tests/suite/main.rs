@@ -15,6 +15,7 @@
 //!   output             where command output goes, grouped and quiet modes, bounded memory
 //!   preflight          dry-run and pre-flight checks against a real sshd
 //!   properties         quickcheck properties of the plan and the scheduler
+//!   schema             `nexus schema` against the loader: good configs, keys, patterns
 //!   secrets            the secret store and its CLI, tampering, redaction at the recorder
 //!   ssh                real OpenSSH sshd and dropbear: auth, host keys, pool, ProxyJump
 //!   ssh_config_corpus  ssh_config parsing compared with `ssh -G`
@@ -37,6 +38,7 @@ mod journal;
 mod output;
 mod preflight;
 mod properties;
+mod schema;
 mod secrets;
 mod ssh;
 mod ssh_config_corpus;
