@@ -172,6 +172,8 @@ pub enum Command {
     Completions(&'static str),
     /// `nexus schema`: the JSON Schema of nexus.toml.
     Schema,
+    /// `nexus man`: the manual page.
+    Man,
     Init {
         force: bool,
     },
@@ -227,6 +229,7 @@ fn command(raw: &Raw) -> Result<Command, Error> {
         "version" => Command::Version,
         "completions" => Command::Completions(shell(&raw.positionals[0])?),
         "schema" => Command::Schema,
+        "man" => Command::Man,
         "init" => Command::Init {
             force: raw.has("force"),
         },

@@ -13,6 +13,7 @@
 //!                      banners; the remote kill; Ctrl-C in every phase of connecting
 //!   journal            the journal under races, SIGKILL, survivors, full disk
 //!   output             where command output goes, grouped and quiet modes, bounded memory
+//!   packaging          the man page (`nexus man` through man-db), `make install`
 //!   preflight          dry-run and pre-flight checks against a real sshd
 //!   properties         quickcheck properties of the plan and the scheduler
 //!   schema             `nexus schema` against the loader: good configs, keys, patterns
@@ -36,6 +37,7 @@ mod daily;
 mod hostile;
 mod journal;
 mod output;
+mod packaging;
 mod preflight;
 mod properties;
 mod schema;
