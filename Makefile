@@ -4,7 +4,7 @@ CARGO ?= cargo
 TARGET_TRIPLE ?= x86_64-unknown-linux-gnu
 PREFIX ?= /usr/local
 
-.PHONY: build test lint fuzz demo bench bench-setup static install clean deps
+.PHONY: build test lint fuzz demo bench bench-setup static install uninstall clean deps FORCE
 
 # The quick optimized build of every day (profile `release`, no fat LTO).
 build:
@@ -49,8 +49,41 @@ static:
 	@file target/$(TARGET_TRIPLE)/release-lto/nexus
 	@ls -l target/$(TARGET_TRIPLE)/release-lto/nexus
 
-install: build
-	install -m 0755 target/release/nexus $(PREFIX)/bin/nexus
+# `make install PREFIX=/usr DESTDIR=/tmp/pkg`: the binary, the man page and the bash, zsh
+# and fish completions, in the places docs/install.md lists. INSTALL_BIN is the binary
+# installed (default: a release-lto build for this machine, built first); it is also run
+# to write the man page and the completions (`nexus man`, `nexus completions SHELL`), so a
+# binary for another architecture needs GEN_BIN=target/release/nexus (a native one).
+INSTALL_BIN ?= target/release-lto/nexus
+GEN_BIN ?= $(INSTALL_BIN)
+BINDIR ?= $(PREFIX)/bin
+MANDIR ?= $(PREFIX)/share/man
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+ZSHCOMPDIR ?= $(PREFIX)/share/zsh/site-functions
+FISHCOMPDIR ?= $(PREFIX)/share/fish/vendor_completions.d
+INSTALLED := $(DESTDIR)$(BINDIR)/nexus $(DESTDIR)$(MANDIR)/man1/nexus.1 \
+	$(DESTDIR)$(BASHCOMPDIR)/nexus $(DESTDIR)$(ZSHCOMPDIR)/_nexus \
+	$(DESTDIR)$(FISHCOMPDIR)/nexus.fish
+
+target/release-lto/nexus: FORCE
+	$(CARGO) build --profile release-lto
+
+install: $(INSTALL_BIN)
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(BASHCOMPDIR) \
+		$(DESTDIR)$(ZSHCOMPDIR) $(DESTDIR)$(FISHCOMPDIR)
+	install -m 0755 $(INSTALL_BIN) $(DESTDIR)$(BINDIR)/nexus
+	$(GEN_BIN) man > $(DESTDIR)$(MANDIR)/man1/nexus.1
+	$(GEN_BIN) completions bash > $(DESTDIR)$(BASHCOMPDIR)/nexus
+	$(GEN_BIN) completions zsh > $(DESTDIR)$(ZSHCOMPDIR)/_nexus
+	$(GEN_BIN) completions fish > $(DESTDIR)$(FISHCOMPDIR)/nexus.fish
+	chmod 0644 $(DESTDIR)$(MANDIR)/man1/nexus.1 $(DESTDIR)$(BASHCOMPDIR)/nexus \
+		$(DESTDIR)$(ZSHCOMPDIR)/_nexus $(DESTDIR)$(FISHCOMPDIR)/nexus.fish
+
+# Removes what `make install` installed (same PREFIX and DESTDIR), nothing else.
+uninstall:
+	rm -f $(INSTALLED)
+
+FORCE:
 
 # Tools the test suite needs on a fresh machine (Debian): sshd and dropbear for the SSH tests.
 # Quiet when all are there, for any user.

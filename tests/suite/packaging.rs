@@ -1,6 +1,8 @@
-//! What a package ships besides the binary: the manual page of `nexus man`, rendered by
-//! man-db without warnings, with every flag of `--help` on it.
+//! What a package ships besides the binary: the manual page of `nexus man` (rendered by
+//! man-db without warnings, every flag of `--help` on it), and `make install`, which puts
+//! the binary, the page and the three completion scripts where docs/install.md says.
 
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use crate::common::*;
@@ -105,4 +107,99 @@ fn every_flag_of_help_is_on_the_man_page() {
     ] {
         assert!(text.lines().any(|l| l == line), "no line {line:?}:\n{text}");
     }
+}
+
+/// The files docs/install.md says `make install` installs, under `prefix`.
+fn documented_files(prefix: &str) -> Vec<String> {
+    let md = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/install.md"))
+        .expect("docs/install.md");
+    md.lines()
+        .filter(|l| l.starts_with('|'))
+        .filter_map(|l| l.split("`$(PREFIX)").nth(1))
+        .filter_map(|rest| rest.split('`').next())
+        .map(|path| format!("{prefix}{path}"))
+        .collect()
+}
+
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).expect("read_dir").flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(files_under(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out.sort();
+    out
+}
+
+fn make(target: &str, destdir: &Path) -> std::process::Output {
+    Command::new("make")
+        .args([
+            "-s",
+            "-C",
+            env!("CARGO_MANIFEST_DIR"),
+            target,
+            "PREFIX=/usr",
+        ])
+        .arg(format!("DESTDIR={}", destdir.display()))
+        .arg(format!("INSTALL_BIN={BIN}"))
+        .stdin(Stdio::null())
+        .output()
+        .expect("run make")
+}
+
+#[test]
+fn make_install_puts_the_files_where_the_docs_say() {
+    let dest = TempDir::new("install");
+    let out = make("install", dest.path());
+    assert!(out.status.success(), "make install: {out:?}");
+    let expected = documented_files("/usr");
+    assert_eq!(
+        expected.len(),
+        5,
+        "the table of docs/install.md: {expected:?}"
+    );
+    let want: Vec<PathBuf> = {
+        let mut v: Vec<PathBuf> = expected
+            .iter()
+            .map(|p| dest.path().join(p.trim_start_matches('/')))
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(files_under(dest.path()), want, "what make install wrote");
+    let generated = |args: &[&str]| Test::new().args(args).run().stdout.clone();
+    let read = |p: &str| std::fs::read_to_string(dest.path().join(p)).expect(p);
+    assert_eq!(read("usr/share/man/man1/nexus.1"), generated(&["man"]));
+    assert_eq!(
+        read("usr/share/bash-completion/completions/nexus"),
+        generated(&["completions", "bash"])
+    );
+    assert_eq!(
+        read("usr/share/zsh/site-functions/_nexus"),
+        generated(&["completions", "zsh"])
+    );
+    assert_eq!(
+        read("usr/share/fish/vendor_completions.d/nexus.fish"),
+        generated(&["completions", "fish"])
+    );
+    let installed = dest.path().join("usr/bin/nexus");
+    let mode = |p: &Path| {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(p).expect("stat").permissions().mode() & 0o7777
+    };
+    assert_eq!(mode(&installed), 0o755);
+    assert_eq!(mode(&dest.path().join("usr/share/man/man1/nexus.1")), 0o644);
+    assert_eq!(std::fs::read(&installed).ok(), std::fs::read(BIN).ok());
+
+    let out = make("uninstall", dest.path());
+    assert!(out.status.success(), "make uninstall: {out:?}");
+    assert_eq!(
+        files_under(dest.path()),
+        Vec::<PathBuf>::new(),
+        "left after uninstall"
+    );
 }
