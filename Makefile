@@ -4,7 +4,7 @@ CARGO ?= cargo
 TARGET_TRIPLE ?= x86_64-unknown-linux-gnu
 PREFIX ?= /usr/local
 
-.PHONY: build test lint fuzz demo bench bench-setup static install uninstall clean deps FORCE
+.PHONY: build test lint fuzz demo bench bench-setup static musl aarch64 aarch64-musl install uninstall clean deps FORCE
 
 # The quick optimized build of every day (profile `release`, no fat LTO).
 build:
@@ -48,6 +48,20 @@ static:
 	RUSTFLAGS="-C target-feature=+crt-static -C relocation-model=static" $(CARGO) build --profile release-lto --target $(TARGET_TRIPLE)
 	@file target/$(TARGET_TRIPLE)/release-lto/nexus
 	@ls -l target/$(TARGET_TRIPLE)/release-lto/nexus
+
+# Static builds for other targets, as scripts that a fresh Debian 12 machine can run as
+# root (they install their cross compilers and libraries with apt-get): docs/install.md.
+#   make musl          target/x86_64-unknown-linux-musl/release-lto/nexus
+#   make aarch64       target/aarch64-unknown-linux-gnu/release-lto/nexus (glibc, static)
+#   make aarch64-musl  target/aarch64-unknown-linux-musl/release-lto/nexus
+musl:
+	./scripts/build-musl.sh x86_64
+
+aarch64:
+	./scripts/build-aarch64.sh gnu
+
+aarch64-musl:
+	./scripts/build-musl.sh aarch64
 
 # `make install PREFIX=/usr DESTDIR=/tmp/pkg`: the binary, the man page and the bash, zsh
 # and fish completions, in the places docs/install.md lists. INSTALL_BIN is the binary
