@@ -12,8 +12,9 @@ qemu=${2:-}
 run=("$bin")
 if [ -n "$qemu" ]; then
   if ! command -v "$qemu" >/dev/null 2>&1; then
-    echo "smoke: $qemu not found (apt-get install qemu-user-static)" >&2
-    exit 1
+    # shellcheck source=scripts/cross-common.sh
+    source scripts/cross-common.sh
+    apt_install qemu-user-static
   fi
   run=("$qemu" "$bin")
 fi
