@@ -38,4 +38,4 @@ export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUSTFLAGS="-C target-feature=+crt-
 cd "$repo"
 say "cargo build --profile $PROFILE --target $target ($ROUTE)"
 "$CARGO" build --locked --profile "$PROFILE" --target "$target"
-report "target/$target/$PROFILE/nexus" "ARM aarch64"
+report "${CARGO_TARGET_DIR:-target}/$target/$PROFILE/nexus" "ARM aarch64"

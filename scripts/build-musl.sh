@@ -50,4 +50,4 @@ case $arch in
   x86_64) want="x86-64" ;;
   aarch64) want="ARM aarch64" ;;
 esac
-report "target/$target/$PROFILE/nexus" "$want"
+report "${CARGO_TARGET_DIR:-target}/$target/$PROFILE/nexus" "$want"
