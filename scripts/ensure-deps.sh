@@ -21,6 +21,9 @@ have dropbear || want dropbear-bin
 have dropbearkey || want dropbear-bin
 have file || want file
 have script || want bsdutils
+# The man page test renders `nexus man` with man-db and groff (`man --warnings -l`).
+have man || want man-db
+have groff || want groff-base
 # The SSH tests run `sudo = true` commands (root may always use sudo -n); the pre-flight
 # tests ask sudo whether it works for the user running them.
 have sudo || want sudo

@@ -172,6 +172,10 @@ pub enum Command {
     Help(Option<&'static str>),
     Version,
     Completions(&'static str),
+    /// `nexus schema`: the JSON Schema of nexus.toml.
+    Schema,
+    /// `nexus man`: the manual page.
+    Man,
     Init {
         force: bool,
     },
@@ -226,6 +230,8 @@ fn command(raw: &Raw) -> Result<Command, Error> {
         "help" => Command::Help(help_topic(raw)?),
         "version" => Command::Version,
         "completions" => Command::Completions(shell(&raw.positionals[0])?),
+        "schema" => Command::Schema,
+        "man" => Command::Man,
         "init" => Command::Init {
             force: raw.has("force"),
         },

@@ -1,5 +1,5 @@
-//! Every command and flag, declared once. Parsing, `--help` and the bash/zsh/fish
-//! completion scripts are all generated from these two tables.
+//! Every command and flag, declared once. Parsing, `--help`, the bash/zsh/fish
+//! completion scripts and the manual page are all generated from these two tables.
 
 /// A subcommand.
 pub struct CommandDef {
@@ -97,6 +97,20 @@ pub const COMMANDS: &[CommandDef] = &[
         about: "Print a completion script for bash, zsh or fish",
         arity: (1, Some(1)),
         complete: "shells",
+    },
+    CommandDef {
+        name: "schema",
+        args: "",
+        about: "Print the JSON Schema of nexus.toml, for editors (taplo, Even Better TOML)",
+        arity: (0, Some(0)),
+        complete: "",
+    },
+    CommandDef {
+        name: "man",
+        args: "",
+        about: "Print the nexus(1) manual page (roff; `nexus man | man -l -` shows it)",
+        arity: (0, Some(0)),
+        complete: "",
     },
 ];
 

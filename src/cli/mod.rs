@@ -5,6 +5,7 @@
 pub mod args;
 pub mod flags;
 pub mod help;
+pub mod man;
 
 use std::collections::HashMap;
 use std::ffi::OsString;

@@ -1,4 +1,5 @@
-//! `nexus help`, `nexus version`, `nexus completions`, and a bare `nexus`.
+//! `nexus help`, `nexus version`, `nexus completions`, `nexus schema`, `nexus man`, and a
+//! bare `nexus`.
 
 use std::io::Write;
 
@@ -34,4 +35,12 @@ pub fn version() -> Result<i32, Error> {
 
 pub fn completions(shell: &str) -> Result<i32, Error> {
     print(&help::completions(shell).unwrap_or_default())
+}
+
+pub fn schema() -> Result<i32, Error> {
+    print(&crate::config::schema::text())
+}
+
+pub fn man() -> Result<i32, Error> {
+    print(&crate::cli::man::page())
 }

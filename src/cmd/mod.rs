@@ -31,6 +31,8 @@ pub fn dispatch(inv: &Invocation) -> Result<i32, Error> {
         Command::Help(c) => info::help(*c),
         Command::Version => info::version(),
         Command::Completions(shell) => info::completions(shell),
+        Command::Schema => info::schema(),
+        Command::Man => info::man(),
         Command::Init { force } => init::init(g, *force),
         Command::Validate => validate::validate(g),
         Command::List { names, json } => list::list(g, *names, *json),

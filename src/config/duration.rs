@@ -3,6 +3,10 @@
 
 use std::time::Duration;
 
+/// What `parse` takes, as a regular expression (for the JSON Schema): numbers with units,
+/// spaces allowed around them.
+pub const PATTERN: &str = r"^\s*(([0-9]+(\.[0-9]*)?|\.[0-9]+)\s*(ms|secs?|s|mins?|m|hrs?|h)\s*)+$";
+
 /// Parse a duration string. The error is a sentence fragment for a diagnostic.
 pub fn parse(text: &str) -> Result<Duration, String> {
     let s = text.trim();

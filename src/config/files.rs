@@ -15,23 +15,6 @@ use super::model::{Command, FileKind, FileStep, Spanned};
 use super::template::Template;
 use super::DEFAULT_RETRY_DELAY;
 
-/// The keys every file step takes, after its kind (`upload`, `template`, `download`).
-pub const FILE_STEP: &[&str] = &[
-    "to",
-    "exclude",
-    "mode",
-    "owner",
-    "group",
-    "sudo",
-    "validate",
-    "notify",
-    "vars",
-    "timeout",
-    "retries",
-    "retry_delay",
-    "continue_on_error",
-];
-
 /// The keys that name a file step's kind.
 pub const FILE_KINDS: &[&str] = &["upload", "template", "download"];
 
@@ -138,12 +121,17 @@ impl Walker<'_> {
             _ => FileKind::Download,
         };
         let mut allowed: Vec<&str> = vec![kind.name()];
-        allowed.extend(FILE_STEP.iter().copied().filter(|k| match *k {
-            "exclude" => kind == FileKind::Upload,
-            "vars" => kind == FileKind::Template,
-            "validate" | "owner" | "group" | "mode" => kind != FileKind::Download,
-            _ => true,
-        }));
+        let declared = super::keys::FILE_STEP.iter().map(|f| f.name);
+        allowed.extend(
+            declared
+                .filter(|k| !FILE_KINDS.contains(k))
+                .filter(|k| match *k {
+                    "exclude" => kind == FileKind::Upload,
+                    "vars" => kind == FileKind::Template,
+                    "validate" | "owner" | "group" | "mode" => kind != FileKind::Download,
+                    _ => true,
+                }),
+        );
         self.unknown_keys(
             t,
             &allowed,

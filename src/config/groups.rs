@@ -129,7 +129,7 @@ impl Walker<'_> {
         let host_list = match v.get_ref() {
             DeValue::String(_) | DeValue::Array(_) => Some(v),
             DeValue::Table(gt) => {
-                self.unknown_keys(gt, keys::GROUP, "a host group table");
+                self.unknown_keys(gt, &keys::names(keys::GROUP), "a host group table");
                 if let Some(g) = gt.get("groups") {
                     raw.refs = self.string_list(g, "groups").unwrap_or_default();
                 }

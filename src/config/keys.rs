@@ -1,7 +1,8 @@
 //! Every key nexus.toml accepts, declared once per table: its name, the kind of value it
-//! takes, a sentence about it, and how the loader reads it into the model. Unknown-key
-//! errors, their suggestions and the list of what a table takes all come from these
-//! tables. Must not: read anything but the one value a key is given.
+//! takes, a sentence about it, and (for the tables read key by key) how the loader reads
+//! it into the model. Unknown-key errors, their suggestions, the list of what a table
+//! takes and the JSON Schema of `nexus schema` all come from these tables.
+//! Must not: read anything but the one value a key is given.
 
 use toml::de::DeValue;
 
@@ -35,6 +36,16 @@ pub enum Kind {
     Amount,
     /// An amount, or a list of them.
     Amounts,
+    /// An octal file mode such as "0640".
+    FileMode,
+    /// `[config]`: the keys of `CONFIG`.
+    Config,
+    /// `[vars]`: variable names to any TOML value.
+    Vars,
+    /// `[hosts]`: group names to a host string, a list, or a table of `GROUP` keys.
+    HostGroups,
+    /// `[tasks]`: task names to tables of `TASK` keys.
+    Tasks,
 }
 
 /// Reads one key's value into `T`, reporting problems on the walker.
@@ -47,18 +58,172 @@ pub struct Key<T: 'static> {
     pub read: Read<T>,
 }
 
+/// A key whose value hand-written code reads (the top level, host group tables, secret
+/// steps): declared for the unknown-key errors and the schema.
+pub struct Field {
+    pub name: &'static str,
+    pub kind: Kind,
+    pub doc: &'static str,
+}
+
+/// What the schema needs of a declared key, whichever table declares it.
+pub trait Declared {
+    fn name(&self) -> &'static str;
+    fn kind(&self) -> Kind;
+    fn doc(&self) -> &'static str;
+}
+
+impl<T> Declared for Key<T> {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+    fn kind(&self) -> Kind {
+        self.kind
+    }
+    fn doc(&self) -> &'static str {
+        self.doc
+    }
+}
+
+impl Declared for Field {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+    fn kind(&self) -> Kind {
+        self.kind
+    }
+    fn doc(&self) -> &'static str {
+        self.doc
+    }
+}
+
 /// The names of a table's keys, in declaration order.
-pub fn names<T>(keys: &[Key<T>]) -> Vec<&'static str> {
-    keys.iter().map(|k| k.name).collect()
+pub fn names<K: Declared>(keys: &[K]) -> Vec<&'static str> {
+    keys.iter().map(Declared::name).collect()
 }
 
 /// Keys of the top level (read by `load::document` itself).
-pub const TOP: &[&str] = &[
-    "version", "default", "dotenv", "config", "vars", "env", "hosts", "tasks", "handlers",
+pub const TOP: &[Field] = &[
+    Field {
+        name: "version",
+        kind: Kind::Integer { min: 1, max: 1 },
+        doc: "file format version; this nexus reads 1",
+    },
+    Field {
+        name: "default",
+        kind: Kind::String,
+        doc: "the task (or alias) a bare `nexus` runs; without it, `nexus` lists the tasks",
+    },
+    Field {
+        name: "dotenv",
+        kind: Kind::Strings,
+        doc: "NAME=value files relative to the project root, read before the run (missing ones skipped; the shell's environment wins)",
+    },
+    Field {
+        name: "config",
+        kind: Kind::Config,
+        doc: "settings: SSH, limits, output",
+    },
+    Field {
+        name: "vars",
+        kind: Kind::Vars,
+        doc: "template variables: names to any TOML value, used as {{ name }}",
+    },
+    Field {
+        name: "env",
+        kind: Kind::Env,
+        doc: "environment variables of every task's commands (a task's own `env` wins)",
+    },
+    Field {
+        name: "hosts",
+        kind: Kind::HostGroups,
+        doc: "host groups: a host string, a list of them, or { hosts = [...], groups = [...] }",
+    },
+    Field {
+        name: "tasks",
+        kind: Kind::Tasks,
+        doc: "the tasks, by name",
+    },
+    Field {
+        name: "handlers",
+        kind: Kind::Table,
+        doc: "handlers, by name: steps run once at the end of a task on a host that notified them ({ run = [...], notify = [...] })",
+    },
 ];
 
 /// Keys of a host group written as a table.
-pub const GROUP: &[&str] = &["groups", "hosts", "vars"];
+pub const GROUP: &[Field] = &[
+    Field {
+        name: "groups",
+        kind: Kind::Strings,
+        doc: "other host groups whose hosts this group includes",
+    },
+    Field {
+        name: "hosts",
+        kind: Kind::Strings,
+        doc: "host strings: host, user@host, user@host:port or [ipv6]:port; or { host = \"...\", vars = { ... } } tables",
+    },
+    Field {
+        name: "vars",
+        kind: Kind::Vars,
+        doc: "template variables of every host of the group",
+    },
+];
+
+/// The keys of file steps (`upload`, `template`, `download`; src/config/files.rs says
+/// which kind takes which).
+pub const FILE_STEP: &[Field] = &[
+    Field { name: "upload", kind: Kind::String, doc: "a local file or directory (relative to the project root) to put on the target; a directory's contents go under `to`" },
+    Field { name: "template", kind: Kind::String, doc: "a local Jinja2 file (relative to the project root) rendered per host and put on the target" },
+    Field { name: "download", kind: Kind::String, doc: "a file or directory on the target to bring here" },
+    Field { name: "to", kind: Kind::String, doc: "where it goes (ending in / : into that directory); on the target, or here for download" },
+    Field { name: "exclude", kind: Kind::Strings, doc: "upload: globs of paths not to send" },
+    Field { name: "mode", kind: Kind::FileMode, doc: "permission bits of the files written, in octal (default: the source's)" },
+    Field { name: "owner", kind: Kind::String, doc: "owner of the files written (needs sudo)" },
+    Field { name: "group", kind: Kind::String, doc: "group of the files written (needs sudo)" },
+    Field { name: "sudo", kind: Kind::Bool, doc: "read and write as root through `sudo -n`" },
+    Field { name: "validate", kind: Kind::String, doc: "a command run on the new file (%s) before it replaces the old one" },
+    Field { name: "notify", kind: Kind::Strings, doc: "handlers to notify when the step changed something" },
+    Field { name: "vars", kind: Kind::Vars, doc: "template: variables of this template only" },
+    Field { name: "timeout", kind: Kind::Duration, doc: "limit of one attempt" },
+    Field { name: "retries", kind: Kind::Integer { min: 0, max: 100 }, doc: "attempts after the first when it fails" },
+    Field { name: "retry_delay", kind: Kind::Duration, doc: "first delay between attempts" },
+    Field { name: "continue_on_error", kind: Kind::Bool, doc: "a failure is reported and the task goes on" },
+];
+
+/// The keys of a secret step (`run` item `{ secret = "NAME", to = "PATH" }`).
+pub const SECRET_STEP: &[Field] = &[
+    Field {
+        name: "secret",
+        kind: Kind::String,
+        doc: "name of the secret in .nexus/secrets.enc whose value is written",
+    },
+    Field {
+        name: "to",
+        kind: Kind::String,
+        doc: "path of the file on the target (replaced whole, never half written)",
+    },
+    Field {
+        name: "mode",
+        kind: Kind::FileMode,
+        doc: "permission bits in octal (default \"0600\")",
+    },
+    Field {
+        name: "owner",
+        kind: Kind::String,
+        doc: "user that owns the file (chown)",
+    },
+    Field {
+        name: "group",
+        kind: Kind::String,
+        doc: "group of the file (chgrp)",
+    },
+    Field {
+        name: "sudo",
+        kind: Kind::Bool,
+        doc: "write the file through `sudo -n`",
+    },
+];
 
 pub const LOG_LEVELS: &[&str] = &["error", "warn", "info", "debug", "trace", "off"];
 

@@ -272,7 +272,7 @@ impl<'a> Walker<'a> {
     }
 
     fn document(&mut self, doc: &DeTable, path: &Path, root: &Path, source: &str) -> Config {
-        self.unknown_keys(doc, keys::TOP, "the top level");
+        self.unknown_keys(doc, &keys::names(keys::TOP), "the top level");
         if let Some(v) = doc.get("version") {
             if let Some(n) = self.integer(v, "version", i64::MIN, i64::MAX) {
                 if n != 1 {

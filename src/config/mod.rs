@@ -14,6 +14,7 @@ pub mod model;
 mod report;
 mod rollout;
 mod rules;
+pub mod schema;
 mod steps;
 mod tasks;
 pub mod template;

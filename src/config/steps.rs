@@ -9,13 +9,11 @@ use std::ops::Range;
 
 use toml::de::DeTable;
 
+use super::keys;
 use super::load::Walker;
 use super::model::{Command, Spanned};
 use super::template::Template;
 use super::DEFAULT_RETRY_DELAY;
-
-/// The keys a secret step takes.
-pub const SECRET_STEP: &[&str] = &["secret", "to", "mode", "owner", "group", "sudo"];
 
 impl Walker<'_> {
     /// `{ secret = "NAME", to = "PATH", ... }` as a command.
@@ -25,7 +23,7 @@ impl Walker<'_> {
         span: Range<usize>,
         task: &str,
     ) -> Option<Command> {
-        self.unknown_keys(t, SECRET_STEP, "a secret step");
+        self.unknown_keys(t, &keys::names(keys::SECRET_STEP), "a secret step");
         let name = self.string(t.get("secret")?, "secret")?;
         let Some(to_v) = t.get("to") else {
             self.error(

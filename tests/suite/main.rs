@@ -13,8 +13,10 @@
 //!                      banners; the remote kill; Ctrl-C in every phase of connecting
 //!   journal            the journal under races, SIGKILL, survivors, full disk
 //!   output             where command output goes, grouped and quiet modes, bounded memory
+//!   packaging          the man page (`nexus man` through man-db), `make install`
 //!   preflight          dry-run and pre-flight checks against a real sshd
 //!   properties         quickcheck properties of the plan and the scheduler
+//!   schema             `nexus schema` against the loader: good configs, keys, patterns
 //!   secrets            the secret store and its CLI, tampering, redaction at the recorder
 //!   ssh                real OpenSSH sshd and dropbear: auth, host keys, pool, ProxyJump
 //!   ssh_config_corpus  ssh_config parsing compared with `ssh -G`
@@ -36,9 +38,11 @@ mod files;
 mod hostile;
 mod journal;
 mod output;
+mod packaging;
 mod preflight;
 mod properties;
 mod rollout;
+mod schema;
 mod secrets;
 mod ssh;
 mod ssh_config_corpus;
