@@ -208,6 +208,16 @@ pub fn to_json(ev: &Event) -> Option<(&'static str, Value)> {
                     "step": &*cmd.line, "changed": report.changed, "files": report.files,
                     "total": report.total, "bytes": report.bytes, "diffs": &report.diffs }),
         ),
+        Event::ArtifactsCollected { task, host, files } => (
+            "artifacts",
+            json!({ "task": &**task, "host": &**host, "files": files }),
+        ),
+        Event::ArtifactsPlaced { task, host, from, report } => (
+            "artifacts_placed",
+            json!({ "task": &**task, "host": &**host, "from": &**from,
+                    "changed": report.changed, "files": report.files,
+                    "total": report.total, "bytes": report.bytes }),
+        ),
         Event::CommandSpawned { .. } | Event::UnitFinish { .. } => return None,
         Event::Batch { .. }
         | Event::BatchWait { .. }

@@ -108,6 +108,20 @@ pub enum Record {
         files: usize,
         bytes: u64,
     },
+    /// A task's artifacts staged from a host (src/run/artifacts.rs).
+    Artifacts {
+        task: String,
+        host: String,
+        files: Vec<crate::run::artifacts::Staged>,
+    },
+    /// The artifacts of `from` put in place for a task on a host.
+    ArtifactsPlaced {
+        task: String,
+        host: String,
+        from: String,
+        files: usize,
+        bytes: u64,
+    },
     TaskFinish {
         task: String,
         status: TaskStatus,
@@ -225,6 +239,23 @@ impl Record {
                 host: cmd.host.to_string(),
                 index: cmd.index,
                 changed: report.changed,
+                files: report.files,
+                bytes: report.bytes,
+            },
+            Event::ArtifactsCollected { task, host, files } => Record::Artifacts {
+                task: task.to_string(),
+                host: host.to_string(),
+                files: files.clone(),
+            },
+            Event::ArtifactsPlaced {
+                task,
+                host,
+                from,
+                report,
+            } => Record::ArtifactsPlaced {
+                task: task.to_string(),
+                host: host.to_string(),
+                from: from.to_string(),
                 files: report.files,
                 bytes: report.bytes,
             },
