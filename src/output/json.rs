@@ -212,7 +212,12 @@ pub fn to_json(ev: &Event) -> Option<(&'static str, Value)> {
             "artifacts",
             json!({ "task": &**task, "host": &**host, "files": files }),
         ),
-        Event::ArtifactsPlaced { task, host, from, report } => (
+        Event::ArtifactsPlaced {
+            task,
+            host,
+            from,
+            report,
+        } => (
             "artifacts_placed",
             json!({ "task": &**task, "host": &**host, "from": &**from,
                     "changed": report.changed, "files": report.files,

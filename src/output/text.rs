@@ -272,8 +272,17 @@ impl<O: Write, E: Write> Renderer<O, E> {
             ) {
                 continue;
             }
-            if let Some(u) = u {
-                self.failure_block(task, &h.host, &u);
+            match u {
+                Some(u) if u.failure.is_some() => self.failure_block(task, &h.host, &u),
+                _ => {
+                    let e = h
+                        .failure
+                        .as_ref()
+                        .and_then(|f| report::unit_failure(task, &h.host, f));
+                    if let Some(e) = e {
+                        let _ = writeln!(self.err, "{}", e.render(self.opts.style.color));
+                    }
+                }
             }
         }
     }

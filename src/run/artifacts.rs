@@ -37,9 +37,7 @@ pub const SUFFIX: &str = ".artifacts";
 
 /// Where `task`'s artifacts from `host` are staged.
 pub fn host_dir(run_id: &str, task: &str, host: &str) -> PathBuf {
-    run_dir(&crate::state::home(), run_id)
-        .join(task)
-        .join(host)
+    run_dir(&crate::state::home(), run_id).join(task).join(host)
 }
 
 /// A file step that is not written in nexus.toml (its paths are given by the request).
@@ -64,7 +62,12 @@ fn step(kind: FileKind) -> FileStep {
     }
 }
 
-fn request<'a>(step: &'a FileStep, from: String, to: String, root: &'a Path) -> transfer::Request<'a> {
+fn request<'a>(
+    step: &'a FileStep,
+    from: String,
+    to: String,
+    root: &'a Path,
+) -> transfer::Request<'a> {
     transfer::Request {
         step,
         from,
@@ -162,7 +165,10 @@ pub fn resolve(
     if ran.code != 0 {
         let text = String::from_utf8_lossy(&ran.stderr).trim().to_string();
         return Err(failed(
-            format!("cannot list the artifacts of task `{task}` on {host} (exit {}): {text}", ran.code),
+            format!(
+                "cannot list the artifacts of task `{task}` on {host} (exit {}): {text}",
+                ran.code
+            ),
             None,
         ));
     }
@@ -272,7 +278,11 @@ pub fn collect_local(
 /// Copy a file (or a directory's files and links) to `to`, modes kept.
 fn copy_tree(from: &Path, to: &Path) -> Result<(), String> {
     let why = |p: &Path, e: std::io::Error| {
-        format!("cannot stage `{}`: {}", p.display(), crate::error::io_reason(&e))
+        format!(
+            "cannot stage `{}`: {}",
+            p.display(),
+            crate::error::io_reason(&e)
+        )
     };
     let meta = std::fs::symlink_metadata(from).map_err(|e| why(from, e))?;
     if let Some(parent) = to.parent() {
@@ -361,7 +371,10 @@ mod tests {
 
     #[test]
     fn one_host_at_own_paths_several_under_host() {
-        assert_eq!(layout(&["local".into()]), vec![("local".into(), ".".into())]);
+        assert_eq!(
+            layout(&["local".into()]),
+            vec![("local".into(), ".".into())]
+        );
         assert_eq!(
             layout(&["h1".into(), "h2".into()]),
             vec![("h1".into(), "h1".into()), ("h2".into(), "h2".into())]

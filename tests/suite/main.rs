@@ -29,6 +29,8 @@
 
 mod common;
 
+mod artifacts;
+
 mod cli;
 mod config_hostile;
 mod daily;
