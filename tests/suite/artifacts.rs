@@ -122,3 +122,109 @@ fn artifacts_from_narrows_and_a_missing_artifact_fails_the_producer() {
          Summary:\n  FAILED    gone  X.Xs\nFailed in X.Xs: 0 succeeded, 1 failed\n",
     );
 }
+
+fn run_ids(t: &Test) -> Vec<String> {
+    let mut c = t.command();
+    c.args(["runs", "--format", "json"]);
+    let out = c.output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut ids: Vec<String> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap().to_string())
+        .collect();
+    ids.sort();
+    ids
+}
+
+/// `runs show` lists a run's artifacts; `runs gc` removes the staged files of the runs
+/// it removes and keeps those of the runs it keeps.
+#[test]
+fn runs_show_lists_artifacts_and_gc_removes_only_those_of_removed_runs() {
+    let t = Test::new().toml(build_task());
+    t.clone_args(&["run", "build", "-q"])
+        .run()
+        .expect(0, "", "ok build (X.Xs)\n");
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    t.clone_args(&["run", "build", "-q"])
+        .run()
+        .expect(0, "", "ok build (X.Xs)\n");
+    let ids = run_ids(&t);
+    assert_eq!(ids.len(), 2, "{ids:?}");
+    let show = t.clone_args(&["runs", "show", &ids[1]]).run();
+    show.expect_code(0);
+    let app = sha256(&t.path("dist/app.sh"));
+    let notes = sha256(&t.path("notes.txt"));
+    let section = format!(
+        "\nArtifacts:\n  TASK   HOST   ARTIFACT     SIZE  SHA256\n  build  local  dist/app.sh  7     {app}\n  build  local  notes.txt    2     {notes}\n"
+    );
+    assert!(show.stdout.ends_with(&section), "{}", show.stdout);
+    let staging = |id: &str| t.path(&format!(".nexus-home/runs/{id}.artifacts"));
+    assert!(staging(&ids[0]).join("build/local/dist/app.sh").exists());
+    assert!(staging(&ids[1]).join("build/local/notes.txt").exists());
+    t.clone_args(&["runs", "gc", "--keep", "1"]).run().expect(
+        0,
+        &format!(
+            "removed 1 run journals, kept the newest 1 of {}\n",
+            std::fs::canonicalize(t.path(".")).unwrap().display()
+        ),
+        "",
+    );
+    assert!(!staging(&ids[0]).exists());
+    assert!(staging(&ids[1]).join("build/local/dist/app.sh").exists());
+}
+
+fn kill9(pid: u32) {
+    // SAFETY: killing a child process this test started.
+    unsafe {
+        libc::kill(pid as i32, libc::SIGKILL);
+    }
+}
+
+/// A nexus SIGKILLed while it puts a large artifact on a host, then `nexus resume`: the
+/// producer is not run again, and the host gets the file with the producer's hash.
+#[test]
+fn a_killed_transfer_to_a_consumer_resumes_without_rerunning_the_producer() {
+    let server = Server::openssh();
+    let remote = TempDir::new("remote");
+    std::fs::create_dir_all(remote.path().join("h1")).unwrap();
+    let t = project(
+        &server,
+        "[\"h1\"]",
+        &format!(
+            "[tasks.build]\nrun = \"echo ran >> built.log && head -c 100000000 /dev/urandom > big.bin\"\nartifacts = [\"big.bin\"]\n\n\
+             [tasks.deploy]\non = \"web\"\ndeps = [\"build\"]\ndir = \"{}/h1\"\nrun = \"true\"\n",
+            remote.path().display()
+        ),
+    );
+    let mut c = t.command();
+    c.args(["run", "deploy", "-q"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut child = c.spawn().unwrap();
+    let dir = remote.path().join("h1");
+    wait_until(
+        "the transfer to start",
+        std::time::Duration::from_secs(60),
+        || {
+            std::fs::read_dir(&dir).is_ok_and(|d| {
+                d.filter_map(Result::ok).any(|e| {
+                    e.file_name().to_string_lossy().starts_with(".nexus-part-")
+                        && e.metadata().is_ok_and(|m| m.len() > 0)
+                })
+            })
+        },
+    );
+    kill9(child.id());
+    let _ = child.wait();
+    assert!(
+        !dir.join("big.bin").exists(),
+        "the transfer finished before the kill"
+    );
+    let r = t.clone_args(&["resume", "-q"]).run();
+    r.expect_code(0);
+    assert_eq!(t.read("built.log"), "ran\n");
+    assert_eq!(sha256(&dir.join("big.bin")), sha256(&t.path("big.bin")));
+}
