@@ -234,31 +234,9 @@ impl Record {
                 exit_code: *exit_code,
                 duration_ms: ms(*duration),
             },
-            Event::FileStep { cmd, report } => Record::File {
-                task: cmd.task.to_string(),
-                host: cmd.host.to_string(),
-                index: cmd.index,
-                changed: report.changed,
-                files: report.files,
-                bytes: report.bytes,
-            },
-            Event::ArtifactsCollected { task, host, files } => Record::Artifacts {
-                task: task.to_string(),
-                host: host.to_string(),
-                files: files.clone(),
-            },
-            Event::ArtifactsPlaced {
-                task,
-                host,
-                from,
-                report,
-            } => Record::ArtifactsPlaced {
-                task: task.to_string(),
-                host: host.to_string(),
-                from: from.to_string(),
-                files: report.files,
-                bytes: report.bytes,
-            },
+            Event::FileStep { .. }
+            | Event::ArtifactsCollected { .. }
+            | Event::ArtifactsPlaced { .. } => return file_record(ev),
             Event::Batch { .. }
             | Event::RolloutStopped { .. }
             | Event::Handler { .. }
@@ -286,6 +264,38 @@ impl Record {
     pub fn is_checkpoint(&self) -> bool {
         matches!(self, Record::TaskFinish { .. })
     }
+}
+
+/// The records of file steps, and of artifacts staged and put in place.
+fn file_record(ev: &Event) -> Option<Record> {
+    Some(match ev {
+        Event::FileStep { cmd, report } => Record::File {
+            task: cmd.task.to_string(),
+            host: cmd.host.to_string(),
+            index: cmd.index,
+            changed: report.changed,
+            files: report.files,
+            bytes: report.bytes,
+        },
+        Event::ArtifactsCollected { task, host, files } => Record::Artifacts {
+            task: task.to_string(),
+            host: host.to_string(),
+            files: files.clone(),
+        },
+        Event::ArtifactsPlaced {
+            task,
+            host,
+            from,
+            report,
+        } => Record::ArtifactsPlaced {
+            task: task.to_string(),
+            host: host.to_string(),
+            from: from.to_string(),
+            files: report.files,
+            bytes: report.bytes,
+        },
+        _ => return None,
+    })
 }
 
 /// The records of rollouts and handlers: batches, a stopped rollout, notifications,
