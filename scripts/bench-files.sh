@@ -69,7 +69,7 @@ build_nexus
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/nexus-bench-files.XXXXXX")"
 DST=/tmp/nexus-bench-files-dst
 export BENCH_STATE="$WORK/fleet"
-cleanup() { "$REPO/scripts/fleet.sh" stop >/dev/null 2>&1 || true; rm -rf "$WORK" "$DST"; }
+cleanup() { "$REPO/scripts/fleet.sh" stop >/dev/null 2>&1 || true; rm -rf "$WORK" "$DST" 2>/dev/null || true; }
 trap cleanup EXIT
 
 # ---- fixtures -----------------------------------------------------------------------------
@@ -261,7 +261,7 @@ for rtt in $RTTS; do
       measure "$c-w1-nochange-slow" "$SLOW_RUNS" none w1 "$n" $(pick nexus ansible pyinfra)
     # shellcheck disable=SC2046
     measure "$c-w2-cold" "$RUNS" clean w2 "$n" $(pick nexus tar rsync scp)
-    rm -rf "$DST"
+    rm -rf "$DST" 2>/dev/null || true
   done
 done
 

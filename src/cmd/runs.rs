@@ -210,14 +210,28 @@ fn record_text(out: &mut String, r: &Record) {
             status,
             exit_code,
             output,
+            part,
             ..
         } => {
             let code = exit_code.map_or("none".to_string(), |c| c.to_string());
+            let part = part.as_ref().map_or(String::new(), |p| format!("{p} "));
             *out += &format!(
-                "    [{host}] #{index} attempt {attempt} {} (exit {code})\n",
+                "    [{host}] {part}#{index} attempt {attempt} {} (exit {code})\n",
                 status.name()
             );
             output_text(out, output);
+        }
+        Record::Batch {
+            task,
+            index,
+            of,
+            hosts,
+        } => *out += &format!("  {task} batch {index}/{of}: {}\n", hosts.join(", ")),
+        Record::RolloutStopped { task, failed } => {
+            *out += &format!("  {task} rollout stopped: {} failed\n", failed.join(", "));
+        }
+        Record::Notify { host, handler, .. } => {
+            *out += &format!("    [{host}] notified handler {handler}\n")
         }
         _ => {}
     }

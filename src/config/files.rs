@@ -43,47 +43,7 @@ impl Walker<'_> {
         span: Range<usize>,
         task: &str,
     ) -> Option<Command> {
-        let kinds: Vec<&str> = FILE_KINDS
-            .iter()
-            .copied()
-            .filter(|k| t.contains_key(*k))
-            .collect();
-        if kinds.len() > 1 || t.contains_key("cmd") {
-            let mut found = kinds.clone();
-            if t.contains_key("cmd") {
-                found.push("cmd");
-            }
-            self.error(
-                span,
-                format!(
-                    "a step of task `{task}` has both `{}` and `{}`",
-                    found[0], found[1]
-                ),
-                Some("one step does one thing: split it into two steps".into()),
-            );
-            return None;
-        }
-        let kind = match kinds[0] {
-            "upload" => FileKind::Upload,
-            "template" => FileKind::Template,
-            _ => FileKind::Download,
-        };
-        let mut allowed: Vec<&str> = vec![kind.name()];
-        allowed.extend(FILE_STEP.iter().copied().filter(|k| match *k {
-            "exclude" => kind == FileKind::Upload,
-            "vars" => kind == FileKind::Template,
-            "validate" | "owner" | "group" | "mode" => kind != FileKind::Download,
-            _ => true,
-        }));
-        self.unknown_keys(
-            t,
-            &allowed,
-            &format!(
-                "a{} {} step",
-                if kind == FileKind::Upload { "n" } else { "" },
-                kind.name()
-            ),
-        );
+        let kind = self.file_kind(t, span.clone(), task)?;
         let from_v = t.get(kind.name())?;
         let from_text = self.string(from_v, kind.name())?;
         if from_text.trim().is_empty() {
@@ -147,6 +107,53 @@ impl Walker<'_> {
         command.sudo = step.sudo;
         command.file = Some(Box::new(step));
         Some(command)
+    }
+
+    /// Which file step `t` is (exactly one of `upload`, `template`, `download`, and no
+    /// `cmd`), its other keys checked.
+    fn file_kind(&mut self, t: &DeTable, span: Range<usize>, task: &str) -> Option<FileKind> {
+        let kinds: Vec<&str> = FILE_KINDS
+            .iter()
+            .copied()
+            .filter(|k| t.contains_key(*k))
+            .collect();
+        if kinds.len() > 1 || t.contains_key("cmd") {
+            let mut found = kinds.clone();
+            if t.contains_key("cmd") {
+                found.push("cmd");
+            }
+            self.error(
+                span,
+                format!(
+                    "a step of task `{task}` has both `{}` and `{}`",
+                    found[0], found[1]
+                ),
+                Some("one step does one thing: split it into two steps".into()),
+            );
+            return None;
+        }
+        let kind = match *kinds.first()? {
+            "upload" => FileKind::Upload,
+            "template" => FileKind::Template,
+            _ => FileKind::Download,
+        };
+        let mut allowed: Vec<&str> = vec![kind.name()];
+        allowed.extend(FILE_STEP.iter().copied().filter(|k| match *k {
+            "exclude" => kind == FileKind::Upload,
+            "vars" => kind == FileKind::Template,
+            "validate" | "owner" | "group" | "mode" => kind != FileKind::Download,
+            _ => true,
+        }));
+        self.unknown_keys(
+            t,
+            &allowed,
+            &format!(
+                "a{} {} step",
+                if kind == FileKind::Upload { "n" } else { "" },
+                kind.name()
+            ),
+        );
+        Some(kind)
     }
 
     fn file_options(&mut self, t: &DeTable, step: &mut FileStep, c: &mut Command) {

@@ -285,15 +285,7 @@ impl Task {
     pub fn templates(&self) -> impl Iterator<Item = &Spanned<Template>> {
         self.commands
             .iter()
-            .flat_map(|c| {
-                let own = match &c.file {
-                    Some(_) => None,
-                    None => Some(&c.template),
-                };
-                own.into_iter()
-                    .chain(c.guard.templates())
-                    .chain(c.file.iter().flat_map(|f| f.templates()))
-            })
+            .flat_map(Command::templates)
             .chain(self.dir.iter())
             .chain(self.env.iter().map(|(_, v)| v))
             .chain(self.checks.guard.templates())
@@ -324,7 +316,7 @@ impl Rollout {
         self.wait_for
             .iter()
             .map(|w| &w.template)
-            .chain(self.rollback.iter().map(|c| &c.template))
+            .chain(self.rollback.iter().flat_map(Command::templates))
     }
 }
 
@@ -410,6 +402,20 @@ pub struct TemplateFile {
     pub template: Spanned<Template>,
 }
 
+impl Command {
+    /// Every template of the step: its command line (for a file step: its paths, its
+    /// validator and its template file instead), its `creates` and `unless`.
+    pub fn templates(&self) -> impl Iterator<Item = &Spanned<Template>> {
+        let own = match &self.file {
+            Some(_) => None,
+            None => Some(&self.template),
+        };
+        own.into_iter()
+            .chain(self.guard.templates())
+            .chain(self.file.iter().flat_map(|f| f.templates()))
+    }
+}
+
 impl FileStep {
     /// The step's templates: paths, validator, and the template file once loaded.
     pub fn templates(&self) -> impl Iterator<Item = &Spanned<Template>> {
@@ -474,10 +480,7 @@ impl Config {
             out.extend(self.env.iter().map(|(_, v)| ("[env]".to_string(), v)));
             // A task may run a handler pending from an earlier run: every handler counts.
             for h in &self.handlers {
-                let steps = h
-                    .commands
-                    .iter()
-                    .flat_map(|c| std::iter::once(&c.template).chain(c.guard.templates()));
+                let steps = h.commands.iter().flat_map(Command::templates);
                 out.extend(steps.map(|tpl| (format!("handler `{}`", h.name), tpl)));
             }
         }

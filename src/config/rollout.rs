@@ -298,11 +298,7 @@ impl Walker<'_> {
             .chain(vars.iter().map(|(k, _)| k.as_str()))
             .collect();
         for h in handlers {
-            for tpl in h
-                .commands
-                .iter()
-                .flat_map(|c| std::iter::once(&c.template).chain(c.guard.templates()))
-            {
+            for tpl in h.commands.iter().flat_map(Command::templates) {
                 for (name, inner) in tpl.value.names() {
                     if known.contains(&name) {
                         continue;

@@ -333,11 +333,14 @@ fn check_event(ev: &Event) -> Option<(&'static str, Value)> {
             "check",
             json!({ "task": &**task, "host": &**host, "up_to_date": up_to_date, "reasons": reasons }),
         ),
-        Event::CommandSkipped { cmd, reason } => (
-            "command_skipped",
-            json!({ "task": &*cmd.task, "host": &*cmd.host, "command": &*cmd.line,
-                    "index": cmd.index, "reason": reason }),
-        ),
+        Event::CommandSkipped { cmd, reason } => {
+            let mut v = json!({ "task": &*cmd.task, "host": &*cmd.host, "command": &*cmd.line,
+                                "index": cmd.index, "reason": reason });
+            if let Some(part) = &cmd.part {
+                v["part"] = json!(&**part);
+            }
+            ("command_skipped", v)
+        }
         _ => return None,
     })
 }

@@ -53,9 +53,7 @@ impl Pending {
     /// The pending handlers of `project` under `home`. An unreadable file is reported
     /// once and counts as empty (a handler can then only be lost, never run twice).
     pub fn open(home: &Path, project: &str) -> Pending {
-        let path = home
-            .join("handlers")
-            .join(crate::state::project_tag(project));
+        let path = home.join("handlers").join(crate::uptodate::fnv64(project));
         let (entries, lines) = match read(&path) {
             Ok(r) => r,
             Err(e) => {
@@ -236,8 +234,16 @@ pub fn at_end(
     let handlers = &ctx.config.handlers;
     let mut notified: Vec<Option<String>> = vec![None; handlers.len()];
     for (h, run) in ctx.run.handlers.of(&task.name, host) {
-        if let Some(i) = ctx.config.handler(&h) {
-            notified[i] = Some(run);
+        match ctx.config.handler(&h) {
+            Some(i) => notified[i] = Some(run),
+            None => {
+                // Removed from nexus.toml since: nothing can run it any more.
+                log::warn!(
+                    "handler `{h}` of task `{}` on {host}, pending from run {run}, is no longer defined: dropped",
+                    task.name
+                );
+                let _ = ctx.run.handlers.done(&task.name, host, &h);
+            }
         }
     }
     let event = |handler: &Handler, state, from_run: Option<String>| {

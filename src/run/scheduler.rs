@@ -334,7 +334,16 @@ impl<'a> Scheduler<'a> {
         s.counted = true;
         b.running_tasks += 1;
         if s.rollout.is_some() {
-            self.next_batch(b, p);
+            let stopped = self
+                .ctx
+                .run
+                .checkpoint
+                .as_ref()
+                .and_then(|cp| cp.stopped_rollouts.get(&*s.name).cloned());
+            match stopped {
+                Some(failed) => self.stopped_before(b, p, &failed),
+                None => self.next_batch(b, p),
+            }
         } else {
             let n = s.pending.len();
             self.hand_out(b, p, n);
@@ -714,6 +723,35 @@ impl Scheduler<'_> {
                 target: ti,
                 rollback: true,
             });
+        }
+    }
+
+    /// A resumed run whose rollout had stopped: its failed hosts stay failed and are
+    /// rolled back (again: the interruption may have cut the rollback short), no other
+    /// host starts.
+    fn stopped_before(&self, b: &mut Board, p: usize, failed: &[String]) {
+        let s = &mut b.tasks[p];
+        let Some(r) = s.rollout.as_mut() else {
+            return;
+        };
+        for label in failed {
+            let Some(ti) = s.labels.iter().position(|l| **l == **label) else {
+                continue;
+            };
+            s.pending.retain(|&t| t != ti);
+            s.results[ti] = Some(UnitResult {
+                status: TaskStatus::Failed,
+                failure: None,
+                duration: Duration::ZERO,
+            });
+            r.failed.push(ti);
+        }
+        r.stopped = true;
+        self.stop_rollout(b, p);
+        self.admit(b);
+        let s = &b.tasks[p];
+        if s.running == 0 && s.queued == 0 {
+            self.finish_task(b, p);
         }
     }
 

@@ -341,27 +341,27 @@ fn run_commands(
             line: line.clone(),
             part: None,
         };
-        let (failed, changed) = run_step(ctx, place, &step, &rendered, task_deadline);
+        let (failed, notifies) = run_step(ctx, place, &step, &rendered, task_deadline);
         if let Some(failure) = failed {
             return Some(failure);
         }
-        // A file step notifies when it changed something; a command when it ran.
-        if !cmd.notify.is_empty() && changed != Some(false) {
+        if notifies && !cmd.notify.is_empty() {
             handlers::notify(ctx, name, host, &cmd.notify);
         }
     }
     None
 }
 
-/// One step with its attempts: the failure that ended it, if any, and for a file step
-/// whether it changed something.
+/// One step with its attempts: the failure that ended it, if any, and whether it
+/// notifies its handlers: its last attempt exited 0 (not a failure tolerated by
+/// `continue_on_error`) and, for a file step, it changed something.
 fn run_step(
     ctx: &Ctx<'_>,
     place: &mut Place<'_>,
     step: &Step<'_>,
     rendered: &Result<String, crate::config::template::TemplateError>,
     task_deadline: Instant,
-) -> (Option<Failure>, Option<bool>) {
+) -> (Option<Failure>, bool) {
     let shown = CommandRef {
         task: step.task_name.clone(),
         host: step.host.clone(),
@@ -371,8 +371,9 @@ fn run_step(
         part: step.part.clone(),
     };
     let mut file_report: Option<crate::transfer::Report> = None;
+    let mut succeeded = false;
     let mut exec = |limits: Limits, progress: &mut dyn Progress| -> ExecResult {
-        match rendered {
+        let result = match rendered {
             Ok(_) if step.cmd.file.is_some() => {
                 let moved = |sent: u64, total: u64| {
                     ctx.recorder.emit(Event::FileProgress {
@@ -390,7 +391,9 @@ fn run_step(
                 "cannot render the command: {}",
                 e.message
             ))),
-        }
+        };
+        succeeded = matches!(result, ExecResult::Exited(0));
+        result
     };
     let exec: &mut Exec<'_> = &mut exec;
     let failed = command::run(ctx.run, ctx.recorder, step, task_deadline, exec);
@@ -401,27 +404,56 @@ fn run_step(
             report,
         });
     }
-    (failed, changed)
+    (failed, succeeded && changed != Some(false))
 }
 
-/// Steps that are not the task's own (a handler's, the rollback), in order, as `part`.
-#[allow(clippy::too_many_arguments)]
+/// Whose steps a part of a unit runs that is not the task's own: a handler's, the
+/// rollback (`CommandRef::part`), and by when.
+struct Part<'a> {
+    task: &'a Task,
+    name: &'a Name,
+    host: &'a Name,
+    part: Name,
+    task_deadline: Instant,
+}
+
+/// The steps of a part, in order; the failure that ended them, if any.
 fn run_part(
     ctx: &Ctx<'_>,
-    task: &Task,
-    name: &Name,
-    host: &Name,
     place: &mut Place<'_>,
-    task_deadline: Instant,
+    p: &Part<'_>,
     cmds: &[crate::config::Command],
-    part: &Name,
 ) -> Option<Failure> {
+    let Part {
+        task,
+        name,
+        host,
+        task_deadline,
+        ..
+    } = *p;
+    let skips = match part_guards(ctx, place, p, cmds) {
+        Ok(s) => s,
+        Err(f) => return Some(f),
+    };
     for (index, cmd) in cmds.iter().enumerate() {
         let rendered = cmd.template.value.render(&place.vars);
         let line: Arc<str> = match &rendered {
             Ok(l) => Arc::from(l.as_str()),
             Err(_) => Arc::from(cmd.template.value.source()),
         };
+        if let Some(Some(reason)) = skips.get(index) {
+            let cmd = CommandRef {
+                task: name.clone(),
+                host: host.clone(),
+                index,
+                attempt: 1,
+                line,
+                part: Some(p.part.clone()),
+            };
+            let reason = reason.clone();
+            ctx.recorder.emit(Event::CommandSkipped { cmd, reason });
+            continue;
+        }
         let step = Step {
             task,
             cmd,
@@ -429,13 +461,35 @@ fn run_part(
             host,
             index,
             line,
-            part: Some(part.clone()),
+            part: Some(p.part.clone()),
         };
         if let (Some(failure), _) = run_step(ctx, place, &step, &rendered, task_deadline) {
             return Some(failure);
         }
     }
     None
+}
+
+/// The `creates` / `unless` of a part's steps, checked as a task's are (one script on the
+/// host): per step, why it is skipped.
+fn part_guards(
+    ctx: &Ctx<'_>,
+    place: &mut Place<'_>,
+    p: &Part<'_>,
+    cmds: &[crate::config::Command],
+) -> Result<Vec<Option<String>>, Failure> {
+    if cmds.iter().all(|c| c.guard.is_empty()) {
+        return Ok(Vec::new());
+    }
+    // The same checks as the task's steps get, over these steps alone.
+    let mut steps = p.task.clone();
+    steps.commands = cmds.to_vec();
+    steps.checks = Default::default();
+    let vars = place.vars.clone();
+    let deadline = p.task_deadline;
+    let probe = |script: &str, secret| place.probe(script, secret, deadline);
+    let verdict = uptodate::guards(ctx, &steps, p.name, p.host, &vars, probe)?;
+    Ok(verdict.map(|v| v.commands).unwrap_or_default())
 }
 
 /// After the task's steps on a host: its notified handlers (src/run/handlers.rs), then
@@ -451,16 +505,14 @@ fn finish_unit(
 ) -> (TaskStatus, Option<Failure>) {
     let ok = ended.0.is_ok();
     let mut steps = |h: &crate::config::Handler, part: &Name| {
-        run_part(
-            ctx,
+        let p = Part {
             task,
             name,
             host,
-            place,
+            part: part.clone(),
             task_deadline,
-            &h.commands,
-            part,
-        )
+        };
+        run_part(ctx, place, &p, &h.commands)
     };
     if let Some(f) = handlers::at_end(ctx, task, name, host, ok, &mut steps) {
         if ok {
@@ -505,21 +557,26 @@ pub fn run_rollback(ctx: &Ctx<'_>, task: &Task, name: &Name, host: &Name, target
         Some(limit) => Instant::now() + limit,
         None => super::no_deadline(),
     };
-    if let Ok(mut place) = place(ctx.run, &ctx.config.env, task, host, target) {
-        let part = Name::from(super::rollout::ROLLBACK);
-        run_part(
-            ctx,
-            task,
-            name,
-            host,
-            &mut place,
-            task_deadline,
-            steps,
-            &part,
-        );
-        if let Some(r) = place.remote.as_mut() {
-            r.release();
+    match place(ctx.run, &ctx.config.env, task, host, target) {
+        Ok(mut place) => {
+            let p = Part {
+                task,
+                name,
+                host,
+                part: Name::from(super::rollout::ROLLBACK),
+                task_deadline,
+            };
+            run_part(ctx, &mut place, &p, steps);
+            if let Some(r) = place.remote.as_mut() {
+                r.release();
+            }
         }
+        // The unit's own report already says this (the same `dir` or `env` failed it).
+        Err(f) => log::warn!(
+            "task `{}` on {host}: the rollback could not start: {}",
+            task.name,
+            crate::output::describe::failure(&f)
+        ),
     }
     ctx.recorder.emit(Event::UnitFinish {
         task: name.clone(),

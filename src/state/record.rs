@@ -167,6 +167,17 @@ fn ms(d: std::time::Duration) -> u64 {
 }
 
 impl Record {
+    fn file(cmd: &crate::run::event::CommandRef, report: &crate::transfer::Report) -> Record {
+        Record::File {
+            task: cmd.task.to_string(),
+            host: cmd.host.to_string(),
+            index: cmd.index,
+            changed: report.changed,
+            files: report.files,
+            bytes: report.bytes,
+        }
+    }
+
     /// The journal record of an event; None for events the journal does not keep
     /// (output lines are kept in `CommandFinish`; starts of runs and tasks are implied).
     pub fn from_event(ev: &Event) -> Option<Record> {
@@ -269,14 +280,7 @@ impl Record {
 /// The records of file steps, and of artifacts staged and put in place.
 fn file_record(ev: &Event) -> Option<Record> {
     Some(match ev {
-        Event::FileStep { cmd, report } => Record::File {
-            task: cmd.task.to_string(),
-            host: cmd.host.to_string(),
-            index: cmd.index,
-            changed: report.changed,
-            files: report.files,
-            bytes: report.bytes,
-        },
+        Event::FileStep { cmd, report } => Record::file(cmd, report),
         Event::ArtifactsCollected { task, host, files } => Record::Artifacts {
             task: task.to_string(),
             host: host.to_string(),

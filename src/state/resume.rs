@@ -18,6 +18,9 @@ pub struct Checkpoint {
     pub done_units: HashSet<(String, String)>,
     /// Per (task, host) with progress but not finished: index of the first command to run.
     pub next_command: HashMap<(String, String), usize>,
+    /// Rollouts that had stopped (too many failed hosts), with their failed hosts: a
+    /// resume rolls those back again and starts no other host.
+    pub stopped_rollouts: HashMap<String, Vec<String>>,
 }
 
 impl Checkpoint {
@@ -67,6 +70,9 @@ pub fn checkpoint<'a>(records: impl IntoIterator<Item = &'a Record>) -> Checkpoi
                 if *index == *next {
                     *next = index + 1;
                 }
+            }
+            Record::RolloutStopped { task, failed } => {
+                c.stopped_rollouts.insert(task.clone(), failed.clone());
             }
             _ => {}
         }

@@ -199,7 +199,7 @@ fn put(req: &Request<'_>, shell: &mut dyn Shell) -> Result<Report, Failed> {
     let mut listing = Vec::new();
     let ran = shell.run(
         scripts::PROBE,
-        &[base.clone()],
+        std::slice::from_ref(&base),
         req.step.sudo,
         &mut want.as_bytes(),
         &mut listing,
@@ -385,7 +385,7 @@ fn diffs(
                 let mut text = Vec::new();
                 let ran = shell.run(
                     "cat -- \"$1\"",
-                    &[path.clone()],
+                    std::slice::from_ref(&path),
                     sudo,
                     &mut std::io::empty(),
                     &mut text,
@@ -450,7 +450,7 @@ fn fetch(req: &Request<'_>, shell: &mut dyn Shell) -> Result<Report, Failed> {
     let mut tarball = tempfile_in(&parent)?;
     let ran = shell.run(
         scripts::FETCH,
-        &[req.from.clone()],
+        std::slice::from_ref(&req.from),
         req.step.sudo,
         &mut std::io::empty(),
         &mut tarball.1,

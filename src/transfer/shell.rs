@@ -57,15 +57,15 @@ pub struct Local {
     pub deadline: Instant,
 }
 
-impl Shell for Local {
-    fn run(
-        &mut self,
+impl Local {
+    /// `sh -c SCRIPT nexus ARGS...` (under `sudo -n` when asked) in its own process
+    /// group, with all three streams piped.
+    fn spawn(
+        &self,
         script: &str,
         args: &[String],
         sudo: bool,
-        input: &mut (dyn Read + Send),
-        out: &mut (dyn Write + Send),
-    ) -> Result<Ran, Stop> {
+    ) -> Result<std::process::Child, Stop> {
         use std::os::unix::process::CommandExt;
         let mut cmd = if sudo {
             let mut c = Command::new("sudo");
@@ -82,13 +82,26 @@ impl Shell for Local {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .process_group(0);
-        let mut child = cmd.spawn().map_err(|e| {
+        cmd.spawn().map_err(|e| {
             Stop::Failed(Cause::new(format!(
                 "cannot start sh in {}: {}",
                 self.dir.display(),
                 crate::error::io_reason(&e)
             )))
-        })?;
+        })
+    }
+}
+
+impl Shell for Local {
+    fn run(
+        &mut self,
+        script: &str,
+        args: &[String],
+        sudo: bool,
+        input: &mut (dyn Read + Send),
+        out: &mut (dyn Write + Send),
+    ) -> Result<Ran, Stop> {
+        let mut child = self.spawn(script, args, sudo)?;
         let pid = child.id();
         let (mut stdin, mut stdout, mut stderr) = (
             child.stdin.take().expect("piped"),

@@ -67,7 +67,8 @@ pub struct Pending {
     outputs: Vec<String>,
 }
 
-fn fnv64(s: &str) -> String {
+/// 16 hex digits naming a path in state file names (FNV-1a, 64 bit).
+pub(crate) fn fnv64(s: &str) -> String {
     let h = s.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
         (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
     });

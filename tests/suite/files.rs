@@ -729,3 +729,21 @@ fn a_file_step_notifies_its_handler_only_when_it_changed() {
     t.clone_args(&["run", "conf"]).run().expect_code(0);
     assert_eq!(restarts(), 2);
 }
+
+/// A handler's steps may be file steps: its template file is read and rendered too.
+#[test]
+fn a_handler_may_render_a_template() {
+    let probe = TempDir::new("dest");
+    let t = Test::new()
+        .toml(&format!(
+            "[vars]\napp = \"shop\"\n\n[tasks.conf]\nrun = [{{ cmd = \"true\", notify = \"render\" }}]\n\n\
+             [handlers.render]\nrun = [{{ template = \"h.j2\", to = \"{}/h.out\" }}]\n",
+            probe.path().display()
+        ))
+        .file("h.j2", "{# a comment #}app = {{ app }} on {{ host }}\n");
+    t.clone_args(&["run", "conf"]).run().expect_code(0);
+    assert_eq!(
+        std::fs::read_to_string(probe.path().join("h.out")).unwrap(),
+        "app = shop on local\n"
+    );
+}

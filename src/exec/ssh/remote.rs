@@ -722,7 +722,13 @@ fn kill_remote(conn: &Conn, pgid: Option<u32>, sudo: &Option<Option<String>>) ->
     let ok = watch.finish().is_none() && ok;
     let label = &conn.label;
     // The last line: a login that prints (a banner) comes first.
-    match said.lines().last().map(str::trim) {
+    // A banner without a newline puts the word at the end of its line.
+    let word = said.lines().last().map(str::trim).and_then(|l| {
+        ["ended", "killed"]
+            .into_iter()
+            .find(|w| l == *w || l.ends_with(&format!(" {w}")) || l.ends_with(&format!(":{w}")))
+    });
+    match word {
         Some("ended") => log::debug!("ssh: {label}: remote process group {pgid} ended after SIGTERM"),
         Some("killed") => log::debug!(
             "ssh: {label}: remote process group {pgid} was still running {} after SIGTERM; sent SIGKILL",

@@ -8,8 +8,21 @@ use crate::config::duration;
 use crate::run::event::{Event, HandlerState, Name};
 
 impl<O: Write, E: Write> Renderer<O, E> {
-    /// The line of a rollout or handler event, if it has one.
+    /// The line of a rollout or handler event, if it has one. `-q` shows only why a
+    /// rollout stopped and handlers left pending, not the progress.
     pub(super) fn rollout(&mut self, ev: &Event) {
+        let progress = matches!(
+            ev,
+            Event::Batch { .. }
+                | Event::BatchWait { .. }
+                | Event::Handler {
+                    state: HandlerState::Running,
+                    ..
+                }
+        );
+        if progress && self.opts.mode == crate::output::Mode::Quiet {
+            return;
+        }
         let line = match ev {
             Event::Batch {
                 task,
