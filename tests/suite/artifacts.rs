@@ -228,3 +228,17 @@ fn a_killed_transfer_to_a_consumer_resumes_without_rerunning_the_producer() {
     assert_eq!(t.read("built.log"), "ran\n");
     assert_eq!(sha256(&dir.join("big.bin")), sha256(&t.path("big.bin")));
 }
+
+/// `artifacts_from` may name only the task's own `deps`.
+#[test]
+fn artifacts_from_must_name_a_dependency() {
+    let t = Test::new().toml(
+        "[tasks.a]\nrun = \"true\"\nartifacts = [\"x\"]\n\n[tasks.b]\nrun = \"true\"\nartifacts_from = [\"a\"]\n",
+    );
+    t.clone_args(&["validate"]).run().expect(
+        2,
+        "",
+        "Error: Validation failed\n\n  nexus.toml:7:19: task `b`: `artifacts_from` names `a`, which is not one of its `deps`\n    |\n  \
+         7 | artifacts_from = [\"a\"]\n    |                   ^^^\n    = help: add `a` to `deps`, or remove it from `artifacts_from` (a task takes artifacts from its direct dependencies only)\n",
+    );
+}
