@@ -161,7 +161,41 @@ fn show(home: &Path, id: &str) -> Result<i32, Error> {
     for r in read.records() {
         record_text(&mut out, r);
     }
+    artifacts_text(&mut out, read.records());
     print(&out)
+}
+
+/// The run's staged artifacts: task, host, path, size, SHA-256 (the latest staging of
+/// each task and host).
+fn artifacts_text<'a>(out: &mut String, records: impl IntoIterator<Item = &'a Record>) {
+    let mut staged: std::collections::BTreeMap<(&str, &str), &[crate::run::artifacts::Staged]> =
+        Default::default();
+    for r in records {
+        if let Record::Artifacts { task, host, files } = r {
+            staged.insert((task, host), files);
+        }
+    }
+    if staged.is_empty() {
+        return;
+    }
+    let mut rows = vec![["TASK", "HOST", "ARTIFACT", "SIZE", "SHA256"]
+        .map(String::from)
+        .to_vec()];
+    for ((task, host), files) in staged {
+        for f in files {
+            rows.push(vec![
+                task.to_string(),
+                host.to_string(),
+                f.path.clone(),
+                f.size.to_string(),
+                f.sha256.clone(),
+            ]);
+        }
+    }
+    *out += "\nArtifacts:\n";
+    for line in table(&rows).lines() {
+        *out += &format!("  {line}\n");
+    }
 }
 
 fn record_text(out: &mut String, r: &Record) {

@@ -559,6 +559,18 @@ pub const TASK: &[Key<TaskDraft>] = &[
         doc: "run notified handlers on a host even when the task failed there",
         read: |w, v, d| d.task.force_handlers = w.boolean(v, "force_handlers").unwrap_or(false),
     },
+    Key {
+        name: "artifacts",
+        kind: Kind::Strings,
+        doc: "files the task makes (paths or globs from its working directory): collected after it succeeds and put in place for the tasks that depend on it",
+        read: |w, v, d| d.task.artifacts = w.globs(v, "artifacts"),
+    },
+    Key {
+        name: "artifacts_from",
+        kind: Kind::List,
+        doc: "the dependencies whose artifacts the task takes (default: all its direct `deps`; [] none)",
+        read: |w, v, d| d.artifacts_from = Some(w.string_list(v, "artifacts_from").unwrap_or_default()),
+    },
 ];
 
 pub const COMMAND: &[Key<Command>] = &[

@@ -179,6 +179,12 @@ pub struct Task {
     pub run_once: bool,
     /// `force_handlers = true`: notified handlers run even when the task failed there.
     pub force_handlers: bool,
+    /// `artifacts`: paths and globs (relative to the working directory) of files the task
+    /// hands to the tasks that depend on it (src/run/artifacts.rs).
+    pub artifacts: Vec<String>,
+    /// `artifacts_from`: the direct dependencies (indices into `Config::tasks`) whose
+    /// artifacts the task takes; None: all of them.
+    pub artifacts_from: Option<Vec<usize>>,
 }
 
 /// A number of hosts: `2`, or a percentage of the task's hosts, `"25%"`.

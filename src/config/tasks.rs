@@ -24,6 +24,8 @@ pub struct TaskDraft {
     pub interactive_span: Option<Range<usize>>,
     /// `batch`, `canary`, `canary_wait` where written (only rolling tasks take them).
     pub rolling_keys: Vec<(&'static str, Range<usize>)>,
+    /// `artifacts_from` as written: names with their spans (checked against `deps`).
+    pub artifacts_from: Option<Vec<(String, Range<usize>)>>,
 }
 
 impl Walker<'_> {
@@ -95,17 +97,21 @@ impl Walker<'_> {
                 rollout: None,
                 run_once: false,
                 force_handlers: false,
+                artifacts: Vec::new(),
+                artifacts_from: None,
             },
             dep_spans: Vec::new(),
             aliases: Vec::new(),
             interactive_span: None,
             rolling_keys: Vec::new(),
+            artifacts_from: None,
         };
         self.read_keys(t, keys::TASK, || format!("task `{name}`"), &mut draft);
         if draft.task.interactive {
             self.check_interactive(&draft);
         }
         self.check_rollout(&draft);
+        self.artifacts_from(&mut draft);
         self.local_sources(&draft.task, t);
         let empty_run = t
             .get("run")
@@ -128,6 +134,31 @@ impl Walker<'_> {
             );
         }
         draft
+    }
+
+    /// `artifacts_from`: each name must be one of the task's `deps`.
+    fn artifacts_from(&mut self, d: &mut TaskDraft) {
+        let Some(names) = d.artifacts_from.take() else {
+            return;
+        };
+        let mut from = Vec::new();
+        for (dep, span) in names {
+            let index = self.task_index.get(&dep).copied();
+            match index.filter(|i| d.task.deps.contains(i)) {
+                Some(i) => from.push(i),
+                None => self.error(
+                    span,
+                    format!(
+                        "task `{}`: `artifacts_from` names `{dep}`, which is not one of its `deps`",
+                        d.task.name
+                    ),
+                    Some(format!(
+                        "add `{dep}` to `deps`, or remove it from `artifacts_from` (a task takes artifacts from its direct dependencies only)"
+                    )),
+                ),
+            }
+        }
+        d.task.artifacts_from = Some(from);
     }
 
     /// `deps`: names of defined tasks, other than the task itself.

@@ -208,11 +208,36 @@ pub fn to_json(ev: &Event) -> Option<(&'static str, Value)> {
                     "step": &*cmd.line, "changed": report.changed, "files": report.files,
                     "total": report.total, "bytes": report.bytes, "diffs": &report.diffs }),
         ),
+        Event::ArtifactsCollected { .. } | Event::ArtifactsPlaced { .. } => {
+            return artifacts_event(ev)
+        }
         Event::CommandSpawned { .. } | Event::UnitFinish { .. } => return None,
         Event::Batch { .. }
         | Event::BatchWait { .. }
         | Event::RolloutStopped { .. }
         | Event::Handler { .. } => return rollout_event(ev),
+    })
+}
+
+/// `artifacts` and `artifacts_placed`.
+fn artifacts_event(ev: &Event) -> Option<(&'static str, Value)> {
+    Some(match ev {
+        Event::ArtifactsCollected { task, host, files } => (
+            "artifacts",
+            json!({ "task": &**task, "host": &**host, "files": files }),
+        ),
+        Event::ArtifactsPlaced {
+            task,
+            host,
+            from,
+            report,
+        } => (
+            "artifacts_placed",
+            json!({ "task": &**task, "host": &**host, "from": &**from,
+                    "changed": report.changed, "files": report.files,
+                    "total": report.total, "bytes": report.bytes }),
+        ),
+        _ => return None,
     })
 }
 

@@ -75,6 +75,24 @@ pub fn failure(
     })
 }
 
+/// The report of a failure outside every command of a unit (its artifacts could not be
+/// staged or put in place); None for one without a cause of its own.
+pub fn unit_failure(task: &str, host: &str, f: &Failure) -> Option<Error> {
+    let (Failure::Spawn(c) | Failure::Connect(c)) = f else {
+        return None;
+    };
+    let mut d = Diagnostic::new("")
+        .fact("Host", host)
+        .fact("Task", task)
+        .fact("Reason", &c.what);
+    d.help.extend(c.help.iter().cloned());
+    Some(Error {
+        title: "Task failed".to_string(),
+        diagnostics: vec![d],
+        exit_code: 0,
+    })
+}
+
 fn how_it_ended(d: Diagnostic, f: &Failed) -> Diagnostic {
     match &f.failure {
         Failure::Exit(_) => match f.exit_code {

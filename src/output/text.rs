@@ -272,8 +272,17 @@ impl<O: Write, E: Write> Renderer<O, E> {
             ) {
                 continue;
             }
-            if let Some(u) = u {
-                self.failure_block(task, &h.host, &u);
+            match u {
+                Some(u) if u.failure.is_some() => self.failure_block(task, &h.host, &u),
+                _ => {
+                    let e = h
+                        .failure
+                        .as_ref()
+                        .and_then(|f| report::unit_failure(task, &h.host, f));
+                    if let Some(e) = e {
+                        let _ = writeln!(self.err, "{}", e.render(self.opts.style.color));
+                    }
+                }
             }
         }
     }
@@ -384,6 +393,51 @@ impl<O: Write, E: Write> Renderer<O, E> {
                 let _ = writeln!(self.err);
             }
         }
+    }
+
+    fn artifacts_collected(
+        &mut self,
+        task: &str,
+        host: &str,
+        files: &[crate::run::artifacts::Staged],
+    ) {
+        if self.opts.mode == Mode::Quiet {
+            return;
+        }
+        let name = unit_name(task, host);
+        let bytes: u64 = files.iter().map(|f| f.size).sum();
+        let _ = writeln!(
+            self.err,
+            "{name}: artifacts staged ({} file{}, {})",
+            files.len(),
+            if files.len() == 1 { "" } else { "s" },
+            crate::preflight::bytes(bytes)
+        );
+    }
+
+    fn artifacts_placed(
+        &mut self,
+        task: &str,
+        host: &str,
+        from: &str,
+        r: &crate::transfer::Report,
+    ) {
+        if self.opts.mode == Mode::Quiet {
+            return;
+        }
+        let name = unit_name(task, host);
+        let plural = if r.total == 1 { "" } else { "s" };
+        let what = if r.changed {
+            format!(
+                "changed ({} of {} file{plural}, {} moved)",
+                r.files,
+                r.total,
+                crate::preflight::bytes(r.bytes)
+            )
+        } else {
+            format!("unchanged ({} file{plural})", r.total)
+        };
+        let _ = writeln!(self.err, "{name}: artifacts of {from}: {what}");
     }
 
     fn command_skipped(&mut self, cmd: &crate::run::event::CommandRef, reason: &str) {
@@ -573,6 +627,15 @@ impl<O: Write + Send, E: Write + Send> Render for Renderer<O, E> {
             } => self.checked(task, host, *up_to_date, reasons),
             Event::CommandSkipped { cmd, reason } => self.command_skipped(cmd, reason),
             Event::FileStep { cmd, report } => self.file_step(cmd, report),
+            Event::ArtifactsCollected { task, host, files } => {
+                self.artifacts_collected(task, host, files);
+            }
+            Event::ArtifactsPlaced {
+                task,
+                host,
+                from,
+                report,
+            } => self.artifacts_placed(task, host, from, report),
             Event::FileProgress { cmd, sent, total } => self.file_progress(cmd, *sent, *total),
             Event::Batch { .. }
             | Event::BatchWait { .. }

@@ -230,6 +230,19 @@ pub enum Event {
         cmd: CommandRef,
         report: crate::transfer::Report,
     },
+    /// A task's artifacts were staged from a target (src/run/artifacts.rs).
+    ArtifactsCollected {
+        task: Name,
+        host: Name,
+        files: Vec<super::artifacts::Staged>,
+    },
+    /// The artifacts of `from` were put in place for a task on a target.
+    ArtifactsPlaced {
+        task: Name,
+        host: Name,
+        from: Name,
+        report: crate::transfer::Report,
+    },
     /// A command not run because its `creates` / `unless` holds.
     CommandSkipped {
         cmd: CommandRef,

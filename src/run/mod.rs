@@ -2,6 +2,7 @@
 //! must pass before any command starts, and the scheduler that drives the units.
 //! Must not: parse flags or render output.
 
+pub mod artifacts;
 pub mod capture;
 pub mod command;
 pub mod event;

@@ -204,6 +204,8 @@ fn redact(r: &Redactor, mut event: Event) -> Event {
             report.diffs.iter_mut().for_each(|d| r.redact_string(d));
         }
         Event::TaskStart { .. }
+        | Event::ArtifactsCollected { .. }
+        | Event::ArtifactsPlaced { .. }
         | Event::UnitFinish { .. }
         | Event::TaskFinish { .. }
         | Event::Batch { .. }

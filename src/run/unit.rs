@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use super::command::{self, Exec, Limits, Step};
 use super::event::{CommandRef, Event, Failure, Name, TaskStatus};
 use super::scheduler::Ctx;
-use super::{handlers, RunInfo};
+use super::{artifacts, handlers, RunInfo};
 use crate::config::{Target, Task};
 use crate::exec::ssh::{self, remote};
 use crate::exec::{local, Cause, ExecResult, Progress};
@@ -61,8 +61,14 @@ pub fn run_unit(
             });
             // No "still running" notices while a command has the terminal.
             ctx.recorder.attached(task.interactive);
-            let ended = run_checked(ctx, task, name, host, &mut place, task_deadline);
-            let ended = finish_unit(ctx, task, name, host, &mut place, task_deadline, ended);
+            let ended = match take_artifacts(ctx, task, name, host, &mut place, task_deadline) {
+                Some(f) => (f.task_status(), Some(f)),
+                None => {
+                    let ended = run_checked(ctx, task, name, host, &mut place, task_deadline);
+                    finish_unit(ctx, task, name, host, &mut place, task_deadline, ended)
+                }
+            };
+            let ended = stage_artifacts(ctx, task, name, host, &mut place, task_deadline, ended);
             ctx.recorder.attached(false);
             if let Some(r) = place.remote.as_mut() {
                 r.release();
@@ -156,6 +162,93 @@ fn place<'a>(
         attached: None,
         shell: run.shell.clone(),
     })
+}
+
+/// A failed artifact transfer as the unit's failure.
+fn artifact_failure(f: crate::transfer::Failed) -> Failure {
+    match f.cause {
+        crate::transfer::Stop::Failed(c) => Failure::Spawn(c),
+        crate::transfer::Stop::Connect(c) => Failure::Connect(c),
+        crate::transfer::Stop::Cancelled => Failure::Cancelled,
+        crate::transfer::Stop::TimedOut => Failure::Spawn(Cause::new(
+            "the task's timeout ended while its artifacts were moved",
+        )),
+    }
+}
+
+/// Before the task's steps: its dependencies' artifacts put in place on this target
+/// (src/run/artifacts.rs); the failure, if one could not be.
+fn take_artifacts(
+    ctx: &Ctx<'_>,
+    task: &Task,
+    name: &Name,
+    host: &Name,
+    place: &mut Place<'_>,
+    task_deadline: Instant,
+) -> Option<Failure> {
+    for producer in artifacts::sources(ctx.config, task) {
+        let hosts = artifacts::staged_hosts(&ctx.run.run_id, &producer.name);
+        for (from_host, to) in artifacts::layout(&hosts) {
+            let staged = artifacts::host_dir(&ctx.run.run_id, &producer.name, &from_host);
+            let root = ctx.run.root.clone();
+            let placed = place.with_shell(task_deadline, |shell, _| {
+                artifacts::place(&staged, &to, &root, shell)
+            });
+            match placed {
+                Ok(report) => ctx.recorder.emit(Event::ArtifactsPlaced {
+                    task: name.clone(),
+                    host: host.clone(),
+                    from: Name::from(producer.name.as_str()),
+                    report,
+                }),
+                Err(f) => return Some(artifact_failure(f)),
+            }
+        }
+    }
+    None
+}
+
+/// After the task succeeded on this target: its `artifacts` staged (src/run/artifacts.rs).
+/// A declared artifact that is missing fails the unit.
+fn stage_artifacts(
+    ctx: &Ctx<'_>,
+    task: &Task,
+    name: &Name,
+    host: &Name,
+    place: &mut Place<'_>,
+    task_deadline: Instant,
+    ended: (TaskStatus, Option<Failure>),
+) -> (TaskStatus, Option<Failure>) {
+    if task.artifacts.is_empty() || !ended.0.is_ok() {
+        return ended;
+    }
+    let staged = artifacts::host_dir(&ctx.run.run_id, &task.name, host);
+    let workdir = place.dir.clone();
+    let shown = match &place.remote_dir {
+        Some(d) => format!("`{d}`"),
+        None => "the login directory".to_string(),
+    };
+    let collected = place.with_shell(task_deadline, |shell, local| {
+        if local {
+            artifacts::collect_local(task, &workdir, &staged, shell)
+        } else {
+            artifacts::collect(task, host, &shown, &staged, shell)
+        }
+    });
+    match collected {
+        Ok(files) => {
+            ctx.recorder.emit(Event::ArtifactsCollected {
+                task: name.clone(),
+                host: host.clone(),
+                files,
+            });
+            ended
+        }
+        Err(f) => {
+            let f = artifact_failure(f);
+            (f.task_status(), Some(f))
+        }
+    }
 }
 
 /// The up-to-date checks (src/uptodate), then the commands that are not skipped: the
@@ -576,6 +669,36 @@ impl Place<'_> {
 }
 
 impl Place<'_> {
+    /// `f` with a shell on this unit's target (true: this machine), in its working
+    /// directory, within `task_deadline`.
+    fn with_shell<R>(
+        &mut self,
+        task_deadline: Instant,
+        f: impl FnOnce(&mut dyn crate::transfer::Shell, bool) -> R,
+    ) -> R {
+        match self.remote.as_mut() {
+            None => {
+                let mut shell = crate::transfer::Local {
+                    dir: self.dir.clone(),
+                    deadline: task_deadline,
+                };
+                f(&mut shell, true)
+            }
+            Some(r) => {
+                let mut shell = RemoteShell {
+                    session: r,
+                    dir: self.remote_dir.clone(),
+                    env: self.env[..self.builtins].to_vec(),
+                    limits: Limits {
+                        command: None,
+                        task_deadline,
+                    },
+                };
+                f(&mut shell, false)
+            }
+        }
+    }
+
     /// One attempt of a file step (src/transfer), here or on the unit's host: how it
     /// ended, and its report when it succeeded.
     fn file_step(

@@ -248,6 +248,7 @@ pub fn gc(home: &Path, scope: Scope<'_>, keep: usize) -> Result<usize, Error> {
     let paths = journal_files(home)?;
     if paths.len() <= keep {
         // No project can have more than `keep`: nothing to read.
+        sweep_artifacts(home);
         return Ok(0);
     }
     let mut kept: std::collections::HashMap<String, usize> = Default::default();
@@ -267,5 +268,33 @@ pub fn gc(home: &Path, scope: Scope<'_>, keep: usize) -> Result<usize, Error> {
     if removed > 0 {
         log::debug!("state: removed {removed} old journals, kept {keep} per project");
     }
+    sweep_artifacts(home);
     Ok(removed)
+}
+
+/// Remove the staged artifacts (`runs/RUN_ID.artifacts`) of runs whose journal is gone:
+/// a kept run's are kept. How many run folders were removed.
+pub fn sweep_artifacts(home: &Path) -> usize {
+    let suffix = crate::run::artifacts::SUFFIX;
+    let Ok(entries) = std::fs::read_dir(runs_dir(home)) else {
+        return 0;
+    };
+    let names: Vec<String> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    let kept: std::collections::HashSet<&str> = names
+        .iter()
+        .filter_map(|n| super::journal_name(Path::new(n)).map(|(id, _)| id))
+        .collect();
+    let mut removed = 0;
+    for n in &names {
+        let Some(id) = n.strip_suffix(suffix) else {
+            continue;
+        };
+        if !kept.contains(id) && std::fs::remove_dir_all(runs_dir(home).join(n)).is_ok() {
+            removed += 1;
+        }
+    }
+    removed
 }

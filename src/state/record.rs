@@ -108,6 +108,20 @@ pub enum Record {
         files: usize,
         bytes: u64,
     },
+    /// A task's artifacts staged from a host (src/run/artifacts.rs).
+    Artifacts {
+        task: String,
+        host: String,
+        files: Vec<crate::run::artifacts::Staged>,
+    },
+    /// The artifacts of `from` put in place for a task on a host.
+    ArtifactsPlaced {
+        task: String,
+        host: String,
+        from: String,
+        files: usize,
+        bytes: u64,
+    },
     TaskFinish {
         task: String,
         status: TaskStatus,
@@ -231,7 +245,9 @@ impl Record {
                 exit_code: *exit_code,
                 duration_ms: ms(*duration),
             },
-            Event::FileStep { cmd, report } => Record::file(cmd, report),
+            Event::FileStep { .. }
+            | Event::ArtifactsCollected { .. }
+            | Event::ArtifactsPlaced { .. } => return file_record(ev),
             Event::Batch { .. }
             | Event::RolloutStopped { .. }
             | Event::Handler { .. }
@@ -259,6 +275,31 @@ impl Record {
     pub fn is_checkpoint(&self) -> bool {
         matches!(self, Record::TaskFinish { .. })
     }
+}
+
+/// The records of file steps, and of artifacts staged and put in place.
+fn file_record(ev: &Event) -> Option<Record> {
+    Some(match ev {
+        Event::FileStep { cmd, report } => Record::file(cmd, report),
+        Event::ArtifactsCollected { task, host, files } => Record::Artifacts {
+            task: task.to_string(),
+            host: host.to_string(),
+            files: files.clone(),
+        },
+        Event::ArtifactsPlaced {
+            task,
+            host,
+            from,
+            report,
+        } => Record::ArtifactsPlaced {
+            task: task.to_string(),
+            host: host.to_string(),
+            from: from.to_string(),
+            files: report.files,
+            bytes: report.bytes,
+        },
+        _ => return None,
+    })
 }
 
 /// The records of rollouts and handlers: batches, a stopped rollout, notifications,

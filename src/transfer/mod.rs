@@ -119,6 +119,15 @@ impl From<Stop> for Failed {
     }
 }
 
+/// Every file and symlink under the local directory `dir`: path relative to it, size,
+/// SHA-256 (empty for a link) and mode. Hashes are shared with the uploads of the run.
+pub fn inventory(dir: &Path) -> Result<Vec<(String, u64, String, u32)>, String> {
+    Ok(source::scan_dir(dir, &[], None)?
+        .into_iter()
+        .map(|e| (e.rel, e.size, e.sha256, e.mode))
+        .collect())
+}
+
 /// Run one file step on the target behind `shell`.
 pub fn run(req: &Request<'_>, shell: &mut dyn Shell) -> Result<Report, Failed> {
     match req.step.kind {

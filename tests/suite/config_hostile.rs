@@ -170,7 +170,7 @@ fn control_characters_in_messages_are_escaped() {
                 |
               3 | "\u001b[2J" = 1
                 | ^^^^^^^^^^^
-                = help: task `a` takes: desc, deps, on, strategy, timeout, dir, env, args, continue_on_error, run, aliases, private, interactive, sources, outputs, creates, unless, batch, max_fail, canary, canary_wait, wait_for, rollback, run_once, force_handlers
+                = help: task `a` takes: desc, deps, on, strategy, timeout, dir, env, args, continue_on_error, run, aliases, private, interactive, sources, outputs, creates, unless, batch, max_fail, canary, canary_wait, wait_for, rollback, run_once, force_handlers, artifacts, artifacts_from
             "#,
         );
 }

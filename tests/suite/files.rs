@@ -13,7 +13,7 @@ use crate::ssh::isolated;
 /// A project whose hosts `h1`..`hN` are aliases of `server` in its own ssh_config, with
 /// `[hosts] web` listing them (as written in `hosts`, which may hold tables) and `rest`
 /// appended.
-fn project(server: &Server, hosts: &str, rest: &str) -> Test {
+pub(crate) fn project(server: &Server, hosts: &str, rest: &str) -> Test {
     let keys = Keys::get();
     let t = isolated(Test::new());
     let ssh_config = t.path("ssh_config");
@@ -34,7 +34,7 @@ fn project(server: &Server, hosts: &str, rest: &str) -> Test {
     ))
 }
 
-fn sha256(path: &Path) -> String {
+pub(crate) fn sha256(path: &Path) -> String {
     let out = std::process::Command::new("sha256sum")
         .arg(path)
         .output()
@@ -46,7 +46,7 @@ fn sha256(path: &Path) -> String {
         .to_string()
 }
 
-fn mode(path: &Path) -> u32 {
+pub(crate) fn mode(path: &Path) -> u32 {
     std::fs::symlink_metadata(path)
         .unwrap()
         .permissions()

@@ -31,6 +31,8 @@
 
 mod common;
 
+mod artifacts;
+
 mod cli;
 mod config_hostile;
 mod daily;
