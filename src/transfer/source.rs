@@ -335,26 +335,42 @@ pub fn unpack(tarball: &Path, to: &Path, into_dir: bool, dry_run: bool) -> Resul
             continue;
         }
         report.total += 1;
-        let mut data = Vec::new();
-        entry.read_to_end(&mut data).map_err(|e| e.to_string())?;
-        let same = std::fs::read(&dest).is_ok_and(|old| old == data);
-        if same {
+        let mode = entry.header().mode().unwrap_or(0o644);
+        let size = entry.header().size().unwrap_or(0);
+        // Streamed: a file is hashed (and, unless dry, written beside its target) as it
+        // comes, never held whole in memory.
+        let staged = if dry_run {
+            None
+        } else {
+            Some(temp_beside(&dest)?)
+        };
+        let new_hash = copy_hashing(&mut entry, staged.as_ref().map(|(_, f)| f)).map_err(|e| {
+            format!(
+                "cannot write `{}`: {}",
+                dest.display(),
+                crate::error::io_reason(&e)
+            )
+        })?;
+        let old_same = std::fs::metadata(&dest).is_ok_and(|m| m.is_file() && m.len() == size)
+            && sha256_file(&dest).is_ok_and(|h| h == new_hash);
+        if old_same {
+            if let Some((tmp, _)) = staged {
+                let _ = std::fs::remove_file(tmp);
+            }
             continue;
         }
         report.changed = true;
         report.files += 1;
-        report.bytes += data.len() as u64;
-        if dry_run {
-            continue;
+        report.bytes += size;
+        if let Some((tmp, f)) = staged {
+            finish_atomic(&tmp, f, &dest, mode)?;
         }
-        write_atomic(&dest, &data, entry.header().mode().unwrap_or(0o644))?;
     }
     Ok(report)
 }
 
-fn write_atomic(dest: &Path, data: &[u8], mode: u32) -> Result<(), String> {
-    use std::io::Write;
-    use std::os::unix::fs::PermissionsExt;
+/// A new private file beside `dest` (its directory created).
+fn temp_beside(dest: &Path) -> Result<(PathBuf, std::fs::File), String> {
     let dir = dest.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(|e| format!("cannot create `{}`: {e}", dir.display()))?;
     let tmp = dir.join(format!(
@@ -364,22 +380,48 @@ fn write_atomic(dest: &Path, data: &[u8], mode: u32) -> Result<(), String> {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default()
     ));
+    std::fs::File::create(&tmp).map(|f| (tmp, f)).map_err(|e| {
+        format!(
+            "cannot write in `{}`: {}",
+            dir.display(),
+            crate::error::io_reason(&e)
+        )
+    })
+}
+
+/// Copy `from` into `to` (when given), returning the hex SHA-256 of what passed.
+fn copy_hashing(from: &mut impl Read, to: Option<&std::fs::File>) -> std::io::Result<String> {
+    use std::io::Write;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut out = to;
+    loop {
+        let n = from.read(&mut buf)?;
+        if n == 0 {
+            return Ok(hex(&h.finalize()));
+        }
+        h.update(&buf[..n]);
+        if let Some(f) = out.as_mut() {
+            f.write_all(&buf[..n])?;
+        }
+    }
+}
+
+/// Give the staged file its mode, sync it and rename it over `dest`.
+fn finish_atomic(tmp: &Path, f: std::fs::File, dest: &Path, mode: u32) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
     let fail = |e: std::io::Error| {
+        let _ = std::fs::remove_file(tmp);
         format!(
             "cannot write `{}`: {}",
             dest.display(),
             crate::error::io_reason(&e)
         )
     };
-    let mut f = std::fs::File::create(&tmp).map_err(fail)?;
-    f.write_all(data).map_err(fail)?;
     f.set_permissions(std::fs::Permissions::from_mode(mode & 0o7777))
         .map_err(fail)?;
     f.sync_all().map_err(fail)?;
-    std::fs::rename(&tmp, dest).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        fail(e)
-    })
+    std::fs::rename(tmp, dest).map_err(fail)
 }
 
 #[cfg(test)]
