@@ -13,7 +13,6 @@ use super::load::{Value, Walker};
 
 use super::model::{Command, FileKind, FileStep, Spanned};
 use super::template::Template;
-use super::DEFAULT_RETRY_DELAY;
 
 /// The keys that name a file step's kind.
 pub const FILE_KINDS: &[&str] = &["upload", "template", "download"];
@@ -67,25 +66,13 @@ impl Walker<'_> {
             vars: Vec::new(),
             body: None,
         };
-        let mut command = Command {
-            text: format!("{} {from_text} -> {to_text}", kind.name()),
-            template: Spanned {
-                value: Template::parse(&format!("{} {from_text} -> {to_text}", kind.name()))
-                    .unwrap_or_else(|_| Template::literal(&from_text)),
-                span: span.clone(),
-                text_start: None,
-            },
-            sudo: false,
-            user: None,
-            pty: false,
-            timeout: None,
-            retries: 0,
-            retry_delay: DEFAULT_RETRY_DELAY,
-            continue_on_error: false,
-            guard: Default::default(),
-            file: None,
-            notify: Vec::new(),
+        let shown = format!("{} {from_text} -> {to_text}", kind.name());
+        let display = Spanned {
+            value: Template::parse(&shown).unwrap_or_else(|_| Template::literal(&from_text)),
+            span: span.clone(),
+            text_start: None,
         };
+        let mut command = Command::new(shown, display);
         self.file_options(t, &mut step, &mut command);
         command.sudo = step.sudo;
         command.file = Some(Box::new(step));

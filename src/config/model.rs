@@ -403,6 +403,24 @@ pub struct TemplateFile {
 }
 
 impl Command {
+    /// A step with `text` as written and its template, every option at its default.
+    pub fn new(text: String, template: Spanned<Template>) -> Command {
+        Command {
+            text,
+            template,
+            sudo: false,
+            user: None,
+            pty: false,
+            timeout: None,
+            retries: 0,
+            retry_delay: DEFAULT_RETRY_DELAY,
+            continue_on_error: false,
+            guard: Default::default(),
+            file: None,
+            notify: Vec::new(),
+        }
+    }
+
     /// Every template of the step: its command line (for a file step: its paths, its
     /// validator and its template file instead), its `creates` and `unless`.
     pub fn templates(&self) -> impl Iterator<Item = &Spanned<Template>> {

@@ -13,7 +13,6 @@ use super::keys;
 use super::load::Walker;
 use super::model::{Command, Spanned};
 use super::template::Template;
-use super::DEFAULT_RETRY_DELAY;
 
 impl Walker<'_> {
     /// `{ secret = "NAME", to = "PATH", ... }` as a command.
@@ -60,24 +59,16 @@ impl Walker<'_> {
                 return None;
             }
         };
-        Some(Command {
-            text: format!("secret {name} -> {to}"),
-            template: Spanned {
+        let mut c = Command::new(
+            format!("secret {name} -> {to}"),
+            Spanned {
                 value: template,
                 span: to_v.span(),
                 text_start: None,
             },
-            sudo,
-            user: None,
-            pty: false,
-            timeout: None,
-            retries: 0,
-            retry_delay: DEFAULT_RETRY_DELAY,
-            continue_on_error: false,
-            guard: Default::default(),
-            file: None,
-            notify: Vec::new(),
-        })
+        );
+        c.sudo = sudo;
+        Some(c)
     }
 
     /// `mode = "0640"`: octal permission bits.

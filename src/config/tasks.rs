@@ -287,20 +287,7 @@ impl Walker<'_> {
             return None;
         }
         let template = self.template(text, span)?;
-        Some(Command {
-            text: text.to_string(),
-            template,
-            sudo: false,
-            user: None,
-            pty: false,
-            timeout: None,
-            retries: 0,
-            retry_delay: DEFAULT_RETRY_DELAY,
-            continue_on_error: false,
-            guard: Default::default(),
-            file: None,
-            notify: Vec::new(),
-        })
+        Some(Command::new(text.to_string(), template))
     }
 
     fn command_table(&mut self, t: &DeTable, span: Range<usize>, task: &str) -> Option<Command> {

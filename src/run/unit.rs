@@ -314,11 +314,7 @@ fn run_commands(
         .copied()
         .unwrap_or(0);
     for (index, cmd) in task.commands.iter().enumerate().skip(first) {
-        let rendered = cmd.template.value.render(&place.vars);
-        let line: Arc<str> = match &rendered {
-            Ok(l) => Arc::from(l.as_str()),
-            Err(_) => Arc::from(cmd.template.value.source()),
-        };
+        let (rendered, line) = rendered_line(cmd, &place.vars);
         if let Some(Some(reason)) = skips.get(index) {
             let cmd = CommandRef {
                 task: name.clone(),
@@ -350,6 +346,23 @@ fn run_commands(
         }
     }
     None
+}
+
+/// A step's command line rendered, and the line to show: the rendered one, or as
+/// written when it cannot be rendered (the step then fails saying why).
+fn rendered_line(
+    cmd: &crate::config::Command,
+    vars: &crate::config::template::Context,
+) -> (
+    Result<String, crate::config::template::TemplateError>,
+    Arc<str>,
+) {
+    let rendered = cmd.template.value.render(vars);
+    let line: Arc<str> = match &rendered {
+        Ok(l) => Arc::from(l.as_str()),
+        Err(_) => Arc::from(cmd.template.value.source()),
+    };
+    (rendered, line)
 }
 
 /// One step with its attempts: the failure that ended it, if any, and whether it
@@ -436,11 +449,7 @@ fn run_part(
         Err(f) => return Some(f),
     };
     for (index, cmd) in cmds.iter().enumerate() {
-        let rendered = cmd.template.value.render(&place.vars);
-        let line: Arc<str> = match &rendered {
-            Ok(l) => Arc::from(l.as_str()),
-            Err(_) => Arc::from(cmd.template.value.source()),
-        };
+        let (rendered, line) = rendered_line(cmd, &place.vars);
         if let Some(Some(reason)) = skips.get(index) {
             let cmd = CommandRef {
                 task: name.clone(),
