@@ -444,11 +444,26 @@ fn key_exchange_falls_back_to_curve25519_and_follows_kexalgorithms() {
 /// A TCP relay on 127.0.0.1 that holds each connection for `delay` before passing it on
 /// to `port`: a server that is slow to answer. Its threads end when the sockets close.
 fn slow_relay(port: u16, delay: std::time::Duration) -> u16 {
+    relay(port, delay, 0)
+}
+
+/// A TCP relay to `port` that closes its first `drop_first` connections at once, before
+/// any byte (what sshd does past MaxStartups), and holds the others for `delay`.
+fn relay(port: u16, delay: std::time::Duration, drop_first: usize) -> u16 {
     use std::net::{TcpListener, TcpStream};
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let relay_port = listener.local_addr().unwrap().port();
     std::thread::spawn(move || {
-        for client in listener.incoming().take(8).flatten() {
+        for (i, client) in listener
+            .incoming()
+            .take(8 + drop_first)
+            .flatten()
+            .enumerate()
+        {
+            if i < drop_first {
+                drop(client);
+                continue;
+            }
             std::thread::spawn(move || {
                 std::thread::sleep(delay);
                 let Ok(server) = TcpStream::connect(("127.0.0.1", port)) else {
@@ -467,6 +482,51 @@ fn slow_relay(port: u16, delay: std::time::Duration) -> u16 {
         }
     });
     relay_port
+}
+
+/// A server that drops connections before its banner (a busy sshd past MaxStartups):
+/// tried again with backoff, not counted as an attempt, and fewer handshakes at once to
+/// that endpoint from then on.
+#[test]
+fn a_connection_dropped_before_the_banner_is_tried_again_more_slowly() {
+    let server = Server::openssh();
+    let port = relay(server.port, std::time::Duration::ZERO, 3);
+    let keys = Keys::get();
+    let kh = server.dir.path().join("kh-drop");
+    std::fs::write(&kh, format!("[127.0.0.1]:{port} {}\n", server.host_key)).unwrap();
+    let toml = format!(
+        "[config]\nssh_config = \"none\"\nknown_hosts = \"{kh}\"\nssh_identity = \"{id}\"\n\
+         [hosts]\nweb = [\"{u}@127.0.0.1:{port}\"]\n\
+         [tasks.t]\non = \"web\"\nrun = \"echo in\"\n",
+        kh = kh.display(),
+        id = keys.key("id_ed25519").display(),
+        u = user(),
+    );
+    let r = isolated(Test::new().toml(&toml))
+        .args(&["run", "t", "--log-level", "debug"])
+        .run();
+    r.expect_code(0)
+        .expect_stdout(&format!("t@{}@127.0.0.1:{port} | in\n", user()));
+    let endpoint = format!("127.0.0.1:{port}");
+    let lines: Vec<&str> = r
+        .stderr
+        .lines()
+        .filter(|l| l.contains("dropped") || l.contains("handshakes at once"))
+        .map(|l| l.split_once(" ssh: ").map_or(l, |(_, m)| m))
+        .collect();
+    let label = format!("{}@127.0.0.1:{port}", user());
+    assert_eq!(
+        lines,
+        [
+            format!("{endpoint}: 3 handshakes at once from now on (it dropped a connection at 6)"),
+            format!("{label}: {endpoint} dropped the connection before its banner (1 of at most 6 times): trying again"),
+            format!("{endpoint}: 2 handshakes at once from now on (it dropped a connection at 3)"),
+            format!("{label}: {endpoint} dropped the connection before its banner (2 of at most 6 times): trying again"),
+            format!("{label}: {endpoint} dropped the connection before its banner (3 of at most 6 times): trying again"),
+        ],
+        "{}",
+        r.stderr
+    );
 }
 
 #[test]
@@ -1590,11 +1650,12 @@ fn many_hosts_behind_one_server_are_paced_below_its_max_startups() {
         .filter(|e| e["event"] == "command_finish" && e["exit_code"] == 0)
         .count();
     assert_eq!(ok, 200, "{}", r.stderr);
-    assert_eq!(
-        server.log_count("drop connection #"),
-        0,
-        "sshd dropped connections"
-    );
+    // Pacing keeps sshd below MaxStartups nearly always; a drop now and then (sshd's
+    // listener hears of logins late on a loaded machine) is tried again and slows the
+    // endpoint, so only a few ever happen (with pacing off, 200 hosts fail).
+    let drops = server.log_count("drop connection #");
+    eprintln!("sshd dropped {drops} of the 200 logins");
+    assert!(drops <= 4, "sshd dropped {drops} connections");
 }
 
 /// A `#!` command on a host: the script goes to the login shell on the channel's stdin

@@ -79,6 +79,10 @@ pub struct ConnectError {
     pub in_handshake: bool,
     /// Connecting was stopped (deadline, Ctrl-C) rather than failing on its own.
     pub stopped: Option<Stopped>,
+    /// The server closed the connection before saying anything: what a busy sshd does
+    /// past its MaxStartups. Retried apart from the attempts, with fewer handshakes at
+    /// once to that endpoint.
+    pub dropped: bool,
 }
 
 impl ConnectError {
@@ -89,6 +93,7 @@ impl ConnectError {
             retryable: false,
             in_handshake: false,
             stopped: None,
+            dropped: false,
         }
     }
 
@@ -226,13 +231,16 @@ pub fn connect(t: &SshTarget, deadline: Instant) -> Result<Conn, ConnectError> {
 }
 
 /// [`open`], again after a transient failure (refused, silent, too slow), while there
-/// are attempts left and the next one can start before `deadline`.
+/// are attempts left and the next one can start before `deadline`. A connection the
+/// server dropped before its banner (a busy sshd past MaxStartups) does not use up an
+/// attempt, up to [`DROPS`] times: it slows the handshakes to that endpoint instead.
 fn with_retries(t: &SshTarget, deadline: Instant) -> Result<Conn, ConnectError> {
-    let mut attempt = 1;
+    let endpoint = endpoint(t);
+    let (mut attempt, mut drops) = (1, 0);
     loop {
         // A turn at the endpoint first (held until the session is authenticated or the
         // attempt fails); connect_timeout counts from then.
-        let turn = take_turn(t, deadline)?;
+        let turn = take_turn(&endpoint, deadline)?;
         let opened = open(t, &Budget::new(t, deadline));
         drop(turn);
         let mut e = match opened {
@@ -244,33 +252,61 @@ fn with_retries(t: &SshTarget, deadline: Instant) -> Result<Conn, ConnectError> 
                 e.reason = format!("{}, {n} attempts", e.reason);
             }
         };
-        if !e.retryable || e.stopped.is_some() || attempt == ATTEMPTS {
+        let dropped = e.dropped && e.stopped.is_none() && drops < DROPS;
+        if !dropped && (!e.retryable || e.stopped.is_some() || attempt == ATTEMPTS) {
             if e.stopped != Some(Stopped::Cancelled) {
-                attempts(&mut e, attempt);
+                attempts(&mut e, attempt + drops);
             }
             return Err(e);
         }
-        let pause = Duration::from_millis(250 << attempt);
+        let pause = if dropped {
+            drops += 1;
+            super::pace::dropped(&endpoint);
+            log::debug!(
+                "ssh: {}: {endpoint} dropped the connection before its banner ({drops} of at most {DROPS} times): trying again",
+                t.label
+            );
+            drop_pause(drops)
+        } else {
+            attempt += 1;
+            Duration::from_millis(250 << (attempt - 1))
+        };
         if Instant::now() + pause >= deadline {
             // No time for another attempt: the caller's deadline ends connecting.
-            attempts(&mut e, attempt);
+            attempts(&mut e, attempt + drops);
             e.stopped = Some(Stopped::Deadline);
             return Err(e);
         }
         if !crate::signals::sleep(pause) {
             return Err(ConnectError::cancelled());
         }
-        attempt += 1;
     }
 }
 
-/// A turn to handshake with `t`'s endpoint (its address and port, or its ProxyCommand).
-fn take_turn(t: &SshTarget, deadline: Instant) -> Result<super::pace::Turn, ConnectError> {
-    let endpoint = match &t.proxy_command {
+/// How many times a connection dropped before its banner is tried again.
+const DROPS: u32 = 6;
+
+/// The wait before trying again after the `n`th drop: 200 ms doubling up to 3.2 s, with
+/// up to half of it again at random so hosts dropped together do not return together.
+fn drop_pause(n: u32) -> Duration {
+    let base = 100u64 << n.min(5);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::from(d.subsec_nanos()));
+    Duration::from_millis(base + nanos % (base / 2 + 1))
+}
+
+/// What handshakes are paced by: `t`'s address and port, or its ProxyCommand.
+fn endpoint(t: &SshTarget) -> String {
+    match &t.proxy_command {
         Some(c) => format!("ProxyCommand {c}"),
         None => format!("{}:{}", t.hostname, t.port),
-    };
-    super::pace::take(&endpoint, deadline).map_err(|why| match why {
+    }
+}
+
+/// A turn to handshake with `endpoint`.
+fn take_turn(endpoint: &str, deadline: Instant) -> Result<super::pace::Turn, ConnectError> {
+    super::pace::take(endpoint, deadline).map_err(|why| match why {
         super::pace::NoTurn::Cancelled => ConnectError::cancelled(),
         super::pace::NoTurn::Deadline => {
             let mut e = ConnectError::new(
@@ -534,6 +570,7 @@ fn closed_before_banner(t: &SshTarget, other: u64) -> ConnectError {
         ],
     );
     e.retryable = other == 0;
+    e.dropped = other == 0;
     e.in_handshake = true;
     e
 }

@@ -2,7 +2,10 @@
 //! balancer, a test fleet), and OpenSSH drops unauthenticated connections past its
 //! `MaxStartups` (10 by default). At most `handshakes_per_endpoint` connections to one
 //! endpoint (address and port, or ProxyCommand) are between TCP connect and the end of
-//! authentication at once; the others wait for a turn, within their deadline.
+//! authentication at once; the others wait for a turn, within their deadline. An
+//! endpoint that drops a connection before its banner anyway (its listener counts logins
+//! longer than the client does, more so on a loaded machine) gets half as many at once
+//! from then on, down to [`FLOOR`].
 //! Must not: hold a turn after the handshake, or wait past a deadline or a cancellation.
 
 use std::collections::HashMap;
@@ -21,15 +24,26 @@ const LAST_MOMENT: Duration = Duration::from_millis(100);
 
 static LIMIT: AtomicUsize = AtomicUsize::new(DEFAULT_LIMIT);
 
+/// The fewest handshakes at once an endpoint is slowed to by drops.
+const FLOOR: usize = 2;
+
+#[derive(Default)]
+struct State {
+    /// Handshakes under way per endpoint.
+    busy: HashMap<String, usize>,
+    /// Endpoints slowed below the limit by drops.
+    slowed: HashMap<String, usize>,
+}
+
 struct Turns {
-    busy: Mutex<HashMap<String, usize>>,
+    state: Mutex<State>,
     freed: Condvar,
 }
 
 fn turns() -> &'static Turns {
     static T: OnceLock<Turns> = OnceLock::new();
     T.get_or_init(|| Turns {
-        busy: Mutex::new(HashMap::new()),
+        state: Mutex::new(State::default()),
         freed: Condvar::new(),
     })
 }
@@ -37,6 +51,18 @@ fn turns() -> &'static Turns {
 /// Set the limit for this process (from `[config]`).
 pub fn set_limit(n: usize) {
     LIMIT.store(n.max(1), Ordering::Relaxed);
+}
+
+/// `endpoint` dropped a connection before its banner: fewer handshakes at once to it.
+pub fn dropped(endpoint: &str) {
+    let limit = LIMIT.load(Ordering::Relaxed);
+    let mut state = turns().state.lock().unwrap_or_else(|e| e.into_inner());
+    let now = state.slowed.get(endpoint).copied().unwrap_or(limit);
+    let next = (now / 2).max(FLOOR).min(now);
+    if next < now {
+        log::debug!("ssh: {endpoint}: {next} handshakes at once from now on (it dropped a connection at {now})");
+    }
+    state.slowed.insert(endpoint.to_string(), next);
 }
 
 /// A turn to handshake with `endpoint`, given back on drop.
@@ -53,8 +79,7 @@ pub enum NoTurn {
 /// Wait for a turn at `endpoint` until `deadline`.
 pub fn take(endpoint: &str, deadline: Instant) -> Result<Turn, NoTurn> {
     let t = turns();
-    let limit = LIMIT.load(Ordering::Relaxed);
-    let mut busy = t.busy.lock().unwrap_or_else(|e| e.into_inner());
+    let mut state = t.state.lock().unwrap_or_else(|e| e.into_inner());
     let mut waited = false;
     loop {
         if crate::signals::cancelled() {
@@ -66,7 +91,11 @@ pub fn take(endpoint: &str, deadline: Instant) -> Result<Turn, NoTurn> {
         if waited && now + LAST_MOMENT >= deadline {
             return Err(NoTurn::Deadline);
         }
-        let n = busy.entry(endpoint.to_string()).or_insert(0);
+        let limit = match state.slowed.get(endpoint) {
+            Some(&n) => n,
+            None => LIMIT.load(Ordering::Relaxed),
+        };
+        let n = state.busy.entry(endpoint.to_string()).or_insert(0);
         if *n < limit {
             *n += 1;
             if waited {
@@ -81,9 +110,9 @@ pub fn take(endpoint: &str, deadline: Instant) -> Result<Turn, NoTurn> {
         }
         waited = true;
         let wait = (deadline - now).min(Duration::from_millis(100));
-        busy = t
+        state = t
             .freed
-            .wait_timeout(busy, wait)
+            .wait_timeout(state, wait)
             .unwrap_or_else(|e| e.into_inner())
             .0;
     }
@@ -92,11 +121,11 @@ pub fn take(endpoint: &str, deadline: Instant) -> Result<Turn, NoTurn> {
 impl Drop for Turn {
     fn drop(&mut self) {
         let t = turns();
-        let mut busy = t.busy.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(n) = busy.get_mut(&self.endpoint) {
+        let mut state = t.state.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = state.busy.get_mut(&self.endpoint) {
             *n -= 1;
             if *n == 0 {
-                busy.remove(&self.endpoint);
+                state.busy.remove(&self.endpoint);
             }
         }
         t.freed.notify_all();
@@ -119,5 +148,27 @@ mod tests {
         assert!(take("pace-test-other:22", soon).is_ok());
         drop(held);
         assert!(take("pace-test:22", soon).is_ok());
+    }
+
+    #[test]
+    fn a_dropping_endpoint_gets_fewer_turns_down_to_the_floor() {
+        let far = Instant::now() + Duration::from_secs(5);
+        let soon = || Instant::now() + Duration::from_millis(50);
+        let at_once = |e: &str| {
+            let held: Vec<Turn> = std::iter::from_fn(|| take(e, soon()).ok())
+                .take(50)
+                .collect();
+            held.len()
+        };
+        assert_eq!(at_once("pace-drop:22"), DEFAULT_LIMIT);
+        dropped("pace-drop:22");
+        assert_eq!(at_once("pace-drop:22"), DEFAULT_LIMIT / 2);
+        for _ in 0..5 {
+            dropped("pace-drop:22");
+        }
+        assert_eq!(at_once("pace-drop:22"), FLOOR);
+        // Other endpoints keep the limit.
+        assert!(take("pace-drop-other:22", far).is_ok());
+        assert_eq!(at_once("pace-drop-other:22"), DEFAULT_LIMIT);
     }
 }
