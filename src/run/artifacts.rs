@@ -7,7 +7,9 @@
 //! Must not: print (what happened goes out as events), or read files outside the working
 //! directory and the staging area.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 
@@ -25,6 +27,80 @@ pub struct Staged {
     pub sha256: String,
     /// Permission bits.
     pub mode: u32,
+}
+
+/// The artifacts a run staged, per (task, host), as they were journaled: what its
+/// consumers must get.
+#[derive(Debug, Default)]
+pub struct Ledger(Mutex<HashMap<(String, String), Vec<Staged>>>);
+
+impl Ledger {
+    /// `task` staged `files` from `host`.
+    pub fn record(&self, task: &str, host: &str, files: &[Staged]) {
+        let mut m = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        m.insert((task.to_string(), host.to_string()), files.to_vec());
+    }
+
+    /// What `task` staged from `host` in this process, if it did.
+    pub fn get(&self, task: &str, host: &str) -> Option<Vec<Staged>> {
+        let m = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        m.get(&(task.to_string(), host.to_string())).cloned()
+    }
+}
+
+/// Check that the files staged under `staged` for `producer` on `host` are the ones its
+/// run recorded (`recorded`, from the journal): the same paths, sizes, SHA-256 and
+/// modes, nothing more. A consumer never gets a file that changed after staging.
+pub fn verify(
+    staged: &Path,
+    producer: &str,
+    host: &str,
+    recorded: Option<&[Staged]>,
+) -> Result<(), Failed> {
+    let again = || Some(format!("run the producer again: nexus run {producer}"));
+    let Some(recorded) = recorded else {
+        return Err(failed(
+            format!("the artifacts of task `{producer}` from {host} are staged in {}, but this run's journal has no record of them", staged.display()),
+            again(),
+        ));
+    };
+    let now = inventory(staged).map_err(|e| failed(e, None))?;
+    let refuse = |what: String| Err(failed(what, again()));
+    let of = |path: &str| format!("artifact `{path}` of task `{producer}` from {host}");
+    for r in recorded {
+        let Some(n) = now.iter().find(|n| n.path == r.path) else {
+            return refuse(format!(
+                "{}, staged in {}, is gone",
+                of(&r.path),
+                staged.display()
+            ));
+        };
+        if n.sha256 != r.sha256 || n.size != r.size {
+            return refuse(format!(
+                "{} changed after this run staged it: SHA-256 {} ({} bytes) now, the journal has {} ({} bytes)",
+                of(&r.path), n.sha256, n.size, r.sha256, r.size
+            ));
+        }
+        if n.mode != r.mode {
+            return refuse(format!(
+                "{} changed after this run staged it: mode {:04o} now, the journal has {:04o}",
+                of(&r.path),
+                n.mode,
+                r.mode
+            ));
+        }
+    }
+    if let Some(extra) = now
+        .iter()
+        .find(|n| !recorded.iter().any(|r| r.path == n.path))
+    {
+        return refuse(format!(
+            "`{}` in the staged artifacts of task `{producer}` from {host} ({}) was not staged by the task",
+            extra.path,
+            staged.display()
+        ));
+    }
+    Ok(())
 }
 
 /// The staging area of run `run_id`.

@@ -61,6 +61,9 @@ pub struct RunInfo {
     pub uptodate: crate::uptodate::Store,
     /// Handlers notified and not yet run, of this project (src/run/handlers.rs).
     pub handlers: handlers::Pending,
+    /// The artifacts this run staged, per (task, host), with their hashes: consumers get
+    /// exactly these (src/run/artifacts.rs).
+    pub artifacts: artifacts::Ledger,
 }
 
 /// Default limits of a run (docs/nexus-toml.md, "Timeouts"): none unless configured.
@@ -107,6 +110,7 @@ impl RunInfo {
             shell: default_shell(),
             uptodate: Default::default(),
             handlers: Default::default(),
+            artifacts: Default::default(),
         }
     }
 

@@ -190,6 +190,21 @@ fn take_artifacts(
         let hosts = artifacts::staged_hosts(&ctx.run.run_id, &producer.name);
         for (from_host, to) in artifacts::layout(&hosts) {
             let staged = artifacts::host_dir(&ctx.run.run_id, &producer.name, &from_host);
+            let recorded = ctx
+                .run
+                .artifacts
+                .get(&producer.name, &from_host)
+                .or_else(|| {
+                    let cp = ctx.run.checkpoint.as_ref()?;
+                    cp.artifacts
+                        .get(&(producer.name.clone(), from_host.clone()))
+                        .cloned()
+                });
+            if let Err(f) =
+                artifacts::verify(&staged, &producer.name, &from_host, recorded.as_deref())
+            {
+                return Some(artifact_failure(f));
+            }
             let root = ctx.run.root.clone();
             let placed = place.with_shell(task_deadline, |shell, _| {
                 artifacts::place(&staged, &to, &root, shell)
@@ -237,6 +252,7 @@ fn stage_artifacts(
     });
     match collected {
         Ok(files) => {
+            ctx.run.artifacts.record(&task.name, host, &files);
             ctx.recorder.emit(Event::ArtifactsCollected {
                 task: name.clone(),
                 host: host.clone(),

@@ -21,6 +21,8 @@ pub struct Checkpoint {
     /// Rollouts that had stopped (too many failed hosts), with their failed hosts: a
     /// resume rolls those back again and starts no other host.
     pub stopped_rollouts: HashMap<String, Vec<String>>,
+    /// The artifacts staged per (task, host), as journaled: what consumers must get.
+    pub artifacts: HashMap<(String, String), Vec<crate::run::artifacts::Staged>>,
 }
 
 impl Checkpoint {
@@ -73,6 +75,10 @@ pub fn checkpoint<'a>(records: impl IntoIterator<Item = &'a Record>) -> Checkpoi
             }
             Record::RolloutStopped { task, failed } => {
                 c.stopped_rollouts.insert(task.clone(), failed.clone());
+            }
+            Record::Artifacts { task, host, files } => {
+                c.artifacts
+                    .insert((task.clone(), host.clone()), files.clone());
             }
             _ => {}
         }
@@ -130,7 +136,7 @@ pub fn task_hashes(config: &Config) -> BTreeMap<String, String> {
                 .map(|(k, v)| format!("{k}={:?}", v.value))
                 .chain(config.settings.shell.iter().map(|s| format!("shell={s:?}")))
                 .collect();
-            let text = format!(
+            let mut text = format!(
                 "{deps:?}|{:?}|{:?}|{:?}|{:?}|{env:?}|{}|{cmds:?}",
                 t.on,
                 t.strategy,
@@ -138,6 +144,17 @@ pub fn task_hashes(config: &Config) -> BTreeMap<String, String> {
                 t.dir.as_ref().map(|d| &d.value),
                 t.continue_on_error
             );
+            // What a task hands on and takes (left out when unset, as above).
+            if !t.artifacts.is_empty() {
+                text += &format!("|artifacts={:?}", t.artifacts);
+            }
+            if let Some(from) = &t.artifacts_from {
+                let names: Vec<&str> = from
+                    .iter()
+                    .map(|&i| config.tasks[i].name.as_str())
+                    .collect();
+                text += &format!("|artifacts_from={names:?}");
+            }
             (t.name.clone(), format!("{:016x}", fnv(text.as_bytes())))
         })
         .collect()

@@ -242,3 +242,99 @@ fn artifacts_from_must_name_a_dependency() {
          7 | artifacts_from = [\"a\"]\n    |                   ^^^\n    = help: add `a` to `deps`, or remove it from `artifacts_from` (a task takes artifacts from its direct dependencies only)\n",
     );
 }
+
+/// Consumers get exactly what this run staged (pinned by the hash in the journal): a
+/// staged file changed before it is placed fails the consumer, naming the file, both
+/// hashes and what to do — in the same run, and in `nexus resume` after a SIGKILL (the
+/// producer not run again); a file planted beside them is refused too.
+#[test]
+fn a_staged_artifact_changed_before_it_is_placed_is_refused() {
+    let staged = |id: &str| format!(".nexus-home/runs/{id}.artifacts/build/local/dist/app.sh");
+    let tamper = format!(
+        "if [ -e tamper ]; then printf 'evil\\\\n' > {0}; fi; if [ -e plant ]; then echo x > $(dirname {0})/planted.sh; fi",
+        staged("$NEXUS_RUN_ID")
+    );
+    let gate = format!("gate-{}", std::process::id());
+    let t = Test::new().toml(&format!(
+        "{}[tasks.tamper]\ndeps = [\"build\"]\nartifacts_from = []\nrun = \"{tamper}\"\n\n\
+         [tasks.gate]\nrun = \"while [ ! -e go ]; do sleep 0.05; done # {gate}\"\n\n\
+         [tasks.use]\ndeps = [\"build\", \"tamper\", \"gate\"]\nartifacts_from = [\"build\"]\ndir = \"out\"\nrun = \"cat dist/app.sh\"\n",
+        build_task(),
+    ));
+    std::fs::create_dir(t.path("out")).unwrap();
+    // The failure report, after the lines of the tasks (run in parallel, in any order).
+    let refused = |r: &Run, reason: String| {
+        r.expect_code(1);
+        let report = format!(
+            "FAILED use (X.Xs)\nError: Task failed\n\n  Host: local\n  Task: use\n  Reason: {reason}\n\n  help: run the producer again: nexus run build\n\n"
+        );
+        let got = r.stderr.split_once("FAILED use (").map(|(_, rest)| rest);
+        assert_text(
+            &format!("`{}`'s report", r.command),
+            &mask(&format!("FAILED use ({}", got.unwrap_or(&r.stderr))),
+            &mask(&report),
+        );
+        assert!(!t.path("out/dist/app.sh").exists());
+    };
+    let changed = |id: &str| {
+        format!(
+            "artifact `dist/app.sh` of task `build` from local changed after this run staged it: SHA-256 {} (5 bytes) now, the journal has {} (7 bytes)",
+            sha256(&t.path(&staged(id))),
+            sha256(&t.path("dist/app.sh")),
+        )
+    };
+    // In one run: a task between the producer and the consumer changes the staged file.
+    std::fs::write(t.path("tamper"), "").unwrap();
+    std::fs::write(t.path("go"), "").unwrap();
+    let r = t.clone_args(&["run", "use", "-q"]).run();
+    let id = run_ids(&t).pop().unwrap();
+    refused(&r, changed(&id));
+    // After a SIGKILL: the file changed while nexus was down; the resume refuses it.
+    std::fs::remove_file(t.path("tamper")).unwrap();
+    std::fs::remove_file(t.path("go")).unwrap();
+    let mut c = t.command();
+    c.args(["run", "use", "-q"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut child = c.spawn().unwrap();
+    let before = run_ids(&t).len();
+    wait_until("build to stage", std::time::Duration::from_secs(30), || {
+        let ids = run_ids(&t);
+        ids.len() > before && t.path(&staged(ids.last().unwrap())).exists()
+    });
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    kill9(child.id());
+    let _ = child.wait();
+    let id = run_ids(&t).pop().unwrap();
+    std::fs::write(t.path(&staged(&id)), "evil\n").unwrap();
+    std::fs::write(t.path("go"), "").unwrap();
+    wait_until(
+        "the killed run's gate to end",
+        std::time::Duration::from_secs(30),
+        || processes_matching(&gate).is_empty(),
+    );
+    let r = t.clone_args(&["resume", "-q"]).run();
+    assert!(
+        r.stderr
+            .starts_with(&format!("resuming run {id} (use #2): skipping build")),
+        "{}",
+        r.show()
+    );
+    refused(&r, changed(&id));
+    // A file planted beside the staged ones is refused too.
+    std::fs::write(t.path("plant"), "").unwrap();
+    let r = t.clone_args(&["run", "use", "-q"]).run();
+    let id = run_ids(&t).pop().unwrap();
+    refused(
+        &r,
+        format!(
+            "`dist/planted.sh` in the staged artifacts of task `build` from local ({}) was not staged by the task",
+            t.path(&format!(".nexus-home/runs/{id}.artifacts/build/local")).display()
+        ),
+    );
+    // Untouched, the consumer gets the producer's file.
+    std::fs::remove_file(t.path("plant")).unwrap();
+    t.clone_args(&["run", "use", "-q"]).run().expect_code(0);
+    assert_eq!(t.read("out/dist/app.sh"), "app v1\n");
+    assert!(!t.path("out/dist/planted.sh").exists());
+}
