@@ -32,11 +32,15 @@
 #   SLOW_AT="20:10"   where Ansible and pyinfra are timed (RTT:HOSTS pairs): copying 2,000
 #                     files takes them minutes; scp is timed everywhere
 #   W2_MB=256         size of W2
+#   WORKLOADS="w1 w2" which workloads to time
 #   W1_SCP=1          0: time scp in W2 only (its W1 cold at 20 ms takes minutes per host
 #                     count and no target compares with it)
 #   NEXUS_BIN         use this binary (else cargo build --release)
 #   BENCH_TOOLS       where bench-setup.sh put ansible and pyinfra (default
 #                     /work/.bench-tools if present, else <repo>/.bench-tools)
+#   DST_FS=tmpfs      where the "hosts" write: a tmpfs mounted for the run (or /dev/shm);
+#                     disk: /tmp, where ext4's allocator makes rounds after a mass delete
+#                     slow for every tool
 #   OUT               default <repo>/.bench-out/files (raw times, summary.md)
 set -euo pipefail
 
@@ -49,6 +53,7 @@ RTTS="${RTTS:-0 20}"
 HOSTS="${HOSTS:-1 10}"
 TOOLS="${TOOLS:-nexus tar rsync scp ansible pyinfra}"
 W2_MB="${W2_MB:-256}"
+WORKLOADS="${WORKLOADS:-w1 w2}"
 W1_SCP="${W1_SCP:-1}"
 OUT="${OUT:-$REPO/.bench-out/files}"
 IDLE_PCT="${IDLE_PCT:-70}"
@@ -72,8 +77,29 @@ build_nexus
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/nexus-bench-files.XXXXXX")"
 DST=/tmp/nexus-bench-files-dst
 export BENCH_STATE="$WORK/fleet"
-cleanup() { "$REPO/scripts/fleet.sh" stop >/dev/null 2>&1 || true; rm -rf "$WORK" "$DST" 2>/dev/null || true; }
+mounted=""
+cleanup() {
+  "$REPO/scripts/fleet.sh" stop >/dev/null 2>&1 || true
+  rm -rf "$WORK" "$DST" 2>/dev/null || true
+  [ -z "$mounted" ] || umount "$mounted" 2>/dev/null || true
+  [ -z "$mounted" ] || rmdir "$mounted" 2>/dev/null || true
+}
 trap cleanup EXIT
+# The hosts' files go to a tmpfs of their own (DST_FS=disk: to /tmp as before). Every
+# round deletes the last round's 20,000 files, and on ext4 that makes the next round's
+# file creation slow for everyone (the inode allocator scans the recently deleted inodes:
+# 10 parallel `tar -x` of W1 took 3 s, then 7.7, 13.7 and 16.6 s in four rounds in a
+# row), which measured the disk's history instead of the tools.
+if [ "${DST_FS:-tmpfs}" = tmpfs ]; then
+  mkdir -p "$DST"
+  if mount -t tmpfs -o size=16g nexus-bench-dst "$DST" 2>/dev/null; then
+    mounted="$DST"
+  elif [ -w /dev/shm ]; then
+    DST=/dev/shm/nexus-bench-files-dst
+  else
+    log "no tmpfs for the destinations (not root, no /dev/shm): using $DST on disk"
+  fi
+fi
 
 # ---- fixtures -----------------------------------------------------------------------------
 log "fixtures: W1 (2,000 x 4 KiB in 50 directories), W2 (${W2_MB} MiB)"
@@ -249,21 +275,25 @@ for rtt in $RTTS; do
     c="rtt${rtt}-h${n}"
     slow=(); [ "$W1_SCP" = 1 ] && slow=(scp)
     case " $SLOW_AT " in *" $rtt:$n "*) slow+=(ansible pyinfra) ;; esac
-    # W1 cold: fast tools several rounds, slow ones (minutes at 20 ms) SLOW_RUNS rounds.
-    # shellcheck disable=SC2046
-    measure "$c-w1-cold" "$RUNS" clean w1 "$n" $(pick nexus tar rsync)
-    # shellcheck disable=SC2046
-    [ "${#slow[@]}" -gt 0 ] && [ -n "$(pick "${slow[@]}")" ] && measure "$c-w1-cold-slow" "$SLOW_RUNS" clean w1 "$n" $(pick nexus "${slow[@]}")
-    # No change and 1 % changed: the destinations hold W1 from the cold rounds.
-    # shellcheck disable=SC2046
-    measure "$c-w1-nochange" "$RUNS" none w1 "$n" $(pick nexus rsync)
-    # shellcheck disable=SC2046
-    measure "$c-w1-change1" "$RUNS" change w1 "$n" $(pick nexus rsync)
-    # shellcheck disable=SC2046
-    case " ${slow[*]} " in *" ansible "*|*" pyinfra "*) true ;; *) false ;; esac && [ -n "$(pick ansible pyinfra)" ] &&
-      measure "$c-w1-nochange-slow" "$SLOW_RUNS" none w1 "$n" $(pick nexus ansible pyinfra)
-    # shellcheck disable=SC2046
-    measure "$c-w2-cold" "$RUNS" clean w2 "$n" $(pick nexus tar rsync scp)
+    case " $WORKLOADS " in *" w1 "*)
+      # W1 cold: fast tools several rounds, slow ones (minutes at 20 ms) SLOW_RUNS rounds.
+      # shellcheck disable=SC2046
+      measure "$c-w1-cold" "$RUNS" clean w1 "$n" $(pick nexus tar rsync)
+      # shellcheck disable=SC2046
+      [ "${#slow[@]}" -gt 0 ] && [ -n "$(pick "${slow[@]}")" ] && measure "$c-w1-cold-slow" "$SLOW_RUNS" clean w1 "$n" $(pick nexus "${slow[@]}")
+      # No change and 1 % changed: the destinations hold W1 from the cold rounds.
+      # shellcheck disable=SC2046
+      measure "$c-w1-nochange" "$RUNS" none w1 "$n" $(pick nexus rsync)
+      # shellcheck disable=SC2046
+      measure "$c-w1-change1" "$RUNS" change w1 "$n" $(pick nexus rsync)
+      # shellcheck disable=SC2046
+      case " ${slow[*]} " in *" ansible "*|*" pyinfra "*) true ;; *) false ;; esac && [ -n "$(pick ansible pyinfra)" ] &&
+        measure "$c-w1-nochange-slow" "$SLOW_RUNS" none w1 "$n" $(pick nexus ansible pyinfra)
+    ;; esac
+    case " $WORKLOADS " in *" w2 "*)
+      # shellcheck disable=SC2046
+      measure "$c-w2-cold" "$RUNS" clean w2 "$n" $(pick nexus tar rsync scp) ;;
+    esac
     rm -rf "$DST" 2>/dev/null || true
   done
 done
