@@ -417,6 +417,8 @@ enum Behaviour {
     Trickle,
     /// A valid SSH banner, then a packet of 256 bytes, one byte every 250 ms.
     BannerThenTrickle,
+    /// Closes the connection at once, before any byte (a busy sshd past MaxStartups).
+    Close,
 }
 
 /// A TCP server on 127.0.0.1 behaving badly to every connection, each in a thread of its
@@ -512,6 +514,7 @@ fn behave(mut c: std::net::TcpStream, how: Behaviour, stop: &std::sync::atomic::
         at == data.len()
     };
     match how {
+        Behaviour::Close => {}
         Behaviour::Silent => pause(Duration::from_secs(600)),
         Behaviour::FloodLines => {
             let chars: Vec<u8> = (b' '..=b'~').collect();
@@ -707,6 +710,33 @@ fn trickling_silent_and_stalling_servers_are_cut_off_at_the_connect_timeout() {
         ),
     );
     assert_eq!(accepted, 3);
+}
+
+/// A server that closes every connection before its banner: each drop is tried again
+/// (four times, apart from the three attempts: it may be a busy sshd past MaxStartups),
+/// then the host fails with what happened, how often, and what to check.
+#[test]
+fn a_server_that_always_closes_before_its_banner_fails_after_the_drops_and_attempts() {
+    let server = Hostile::start(Behaviour::Close);
+    let p = server.port;
+    let t = hostile_test(p, "", "[tasks.t]\non = \"web\"\nrun = \"true\"\n");
+    let mut cmd = t.clone_args(&["run", "t", "-q"]).command();
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = Stop(cmd.spawn().unwrap());
+    let r = wait_within(&mut child, &cmd, Duration::from_secs(60));
+    r.expect(
+        3,
+        "",
+        &connect_failure(
+            p,
+            &format!("the server at 127.0.0.1:{p} closed the connection before its SSH banner, 7 attempts"),
+            &[
+                not_ssh(p),
+                "a busy sshd drops new connections (MaxStartups): its log says so".into(),
+            ],
+        ),
+    );
+    assert_eq!(server.accepted(), 7);
 }
 
 /// The task's timeout bounds connecting, its attempts and the waits between them: the

@@ -519,10 +519,10 @@ fn a_connection_dropped_before_the_banner_is_tried_again_more_slowly() {
         lines,
         [
             format!("{endpoint}: 3 handshakes at once from now on (it dropped a connection at 6)"),
-            format!("{label}: {endpoint} dropped the connection before its banner (1 of at most 6 times): trying again"),
+            format!("{label}: {endpoint} dropped the connection before its banner (1 of at most 4 times): trying again"),
             format!("{endpoint}: 2 handshakes at once from now on (it dropped a connection at 3)"),
-            format!("{label}: {endpoint} dropped the connection before its banner (2 of at most 6 times): trying again"),
-            format!("{label}: {endpoint} dropped the connection before its banner (3 of at most 6 times): trying again"),
+            format!("{label}: {endpoint} dropped the connection before its banner (2 of at most 4 times): trying again"),
+            format!("{label}: {endpoint} dropped the connection before its banner (3 of at most 4 times): trying again"),
         ],
         "{}",
         r.stderr

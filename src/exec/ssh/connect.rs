@@ -236,26 +236,29 @@ pub fn connect(t: &SshTarget, deadline: Instant) -> Result<Conn, ConnectError> {
 /// attempt, up to [`DROPS`] times: it slows the handshakes to that endpoint instead.
 fn with_retries(t: &SshTarget, deadline: Instant) -> Result<Conn, ConnectError> {
     let endpoint = endpoint(t);
-    let (mut attempt, mut drops) = (1, 0);
+    // `made`: connections tried; `attempt`: the one under way, counting only failures
+    // that are not drops; `drops`: connections dropped before the banner so far.
+    let (mut made, mut attempt, mut drops) = (0, 1, 0);
     loop {
         // A turn at the endpoint first (held until the session is authenticated or the
         // attempt fails); connect_timeout counts from then.
         let turn = take_turn(&endpoint, deadline)?;
+        made += 1;
         let opened = open(t, &Budget::new(t, deadline));
         drop(turn);
         let mut e = match opened {
             Ok(conn) => return Ok(conn),
             Err(e) => e,
         };
-        let attempts = |e: &mut ConnectError, n: u32| {
-            if n > 1 {
-                e.reason = format!("{}, {n} attempts", e.reason);
+        let attempts = |e: &mut ConnectError| {
+            if made > 1 {
+                e.reason = format!("{}, {made} attempts", e.reason);
             }
         };
         let dropped = e.dropped && e.stopped.is_none() && drops < DROPS;
         if !dropped && (!e.retryable || e.stopped.is_some() || attempt == ATTEMPTS) {
             if e.stopped != Some(Stopped::Cancelled) {
-                attempts(&mut e, attempt + drops);
+                attempts(&mut e);
             }
             return Err(e);
         }
@@ -273,7 +276,7 @@ fn with_retries(t: &SshTarget, deadline: Instant) -> Result<Conn, ConnectError> 
         };
         if Instant::now() + pause >= deadline {
             // No time for another attempt: the caller's deadline ends connecting.
-            attempts(&mut e, attempt + drops);
+            attempts(&mut e);
             e.stopped = Some(Stopped::Deadline);
             return Err(e);
         }
@@ -283,13 +286,14 @@ fn with_retries(t: &SshTarget, deadline: Instant) -> Result<Conn, ConnectError> 
     }
 }
 
-/// How many times a connection dropped before its banner is tried again.
-const DROPS: u32 = 6;
+/// How many times a connection dropped before its banner is tried again (apart from the
+/// attempts): with the pauses, about 3 to 4.5 s of a busy server's time.
+const DROPS: u32 = 4;
 
-/// The wait before trying again after the `n`th drop: 200 ms doubling up to 3.2 s, with
+/// The wait before trying again after the `n`th drop: 200 ms doubling up to 1.6 s, with
 /// up to half of it again at random so hosts dropped together do not return together.
 fn drop_pause(n: u32) -> Duration {
-    let base = 100u64 << n.min(5);
+    let base = 100u64 << n.min(4);
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| u64::from(d.subsec_nanos()));
