@@ -441,14 +441,10 @@ fn key_exchange_falls_back_to_curve25519_and_follows_kexalgorithms() {
     );
 }
 
-/// A TCP relay on 127.0.0.1 that holds each connection for `delay` before passing it on
-/// to `port`: a server that is slow to answer. Its threads end when the sockets close.
-fn slow_relay(port: u16, delay: std::time::Duration) -> u16 {
-    relay(port, delay, 0)
-}
-
-/// A TCP relay to `port` that closes its first `drop_first` connections at once, before
-/// any byte (what sshd does past MaxStartups), and holds the others for `delay`.
+/// A TCP relay on 127.0.0.1 to `port` that closes its first `drop_first` connections at
+/// once, before any byte (what sshd does past MaxStartups), and holds the others for
+/// `delay` before passing them on (a server slow to answer). Its threads end when the
+/// sockets close.
 fn relay(port: u16, delay: std::time::Duration, drop_first: usize) -> u16 {
     use std::net::{TcpListener, TcpStream};
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -491,18 +487,7 @@ fn relay(port: u16, delay: std::time::Duration, drop_first: usize) -> u16 {
 fn a_connection_dropped_before_the_banner_is_tried_again_more_slowly() {
     let server = Server::openssh();
     let port = relay(server.port, std::time::Duration::ZERO, 3);
-    let keys = Keys::get();
-    let kh = server.dir.path().join("kh-drop");
-    std::fs::write(&kh, format!("[127.0.0.1]:{port} {}\n", server.host_key)).unwrap();
-    let toml = format!(
-        "[config]\nssh_config = \"none\"\nknown_hosts = \"{kh}\"\nssh_identity = \"{id}\"\n\
-         [hosts]\nweb = [\"{u}@127.0.0.1:{port}\"]\n\
-         [tasks.t]\non = \"web\"\nrun = \"echo in\"\n",
-        kh = kh.display(),
-        id = keys.key("id_ed25519").display(),
-        u = user(),
-    );
-    let r = isolated(Test::new().toml(&toml))
+    let r = relayed_test(&server, port, "\"echo in\"")
         .args(&["run", "t", "--log-level", "debug"])
         .run();
     r.expect_code(0)
@@ -533,20 +518,28 @@ fn a_connection_dropped_before_the_banner_is_tried_again_more_slowly() {
 fn connecting_does_not_count_against_the_command_timeout() {
     // Connecting takes 1.5 s; the command's timeout is 1 s and the command itself is quick.
     let server = Server::openssh();
-    let port = slow_relay(server.port, std::time::Duration::from_millis(1500));
+    let port = relay(server.port, std::time::Duration::from_millis(1500), 0);
+    relayed_test(&server, port, "[{ cmd = \"true\", timeout = \"1s\" }]")
+        .args(&["run", "t", "-q"])
+        .run()
+        .expect(0, "", "ok t (X.Xs)\n");
+}
+
+/// A project whose task `t` runs `run` (a TOML value) on the suite's sshd reached through
+/// a relay on `port`: its host key known there, the suite's key, no ssh_config.
+fn relayed_test(server: &Server, port: u16, run: &str) -> Test {
     let keys = Keys::get();
-    let kh = server.dir.path().join("kh-relay");
+    let kh = server.dir.path().join(format!("kh-relay-{port}"));
     std::fs::write(&kh, format!("[127.0.0.1]:{port} {}\n", server.host_key)).unwrap();
     let toml = format!(
         "[config]\nssh_config = \"none\"\nknown_hosts = \"{kh}\"\nssh_identity = \"{id}\"\n\
          [hosts]\nweb = [\"{u}@127.0.0.1:{port}\"]\n\
-         [tasks.t]\non = \"web\"\nrun = [{{ cmd = \"true\", timeout = \"1s\" }}]\n",
+         [tasks.t]\non = \"web\"\nrun = {run}\n",
         kh = kh.display(),
         id = keys.key("id_ed25519").display(),
         u = user(),
     );
-    let t = isolated(Test::new().toml(&toml)).args(&["run", "t", "-q"]);
-    t.run().expect(0, "", "ok t (X.Xs)\n");
+    isolated(Test::new().toml(&toml))
 }
 
 #[test]
