@@ -146,21 +146,16 @@ impl Walker<'_> {
                         step.validate = self.template(&text, v.span());
                     }
                 }
-                "notify" => c.notify = self.notify(v),
                 "vars" => {
                     if let Some(vt) = self.table(v, "vars") {
                         step.vars = self.vars(vt);
                     }
                 }
-                "timeout" => c.timeout = self.duration(v, "timeout", false),
-                "retries" => c.retries = self.integer(v, "retries", 0, 100).unwrap_or(0) as u32,
-                "retry_delay" => {
-                    c.retry_delay = self
-                        .duration(v, "retry_delay", true)
-                        .unwrap_or(c.retry_delay);
-                }
-                "continue_on_error" => {
-                    c.continue_on_error = self.boolean(v, "continue_on_error").unwrap_or(false);
+                // What a file step shares with a command is read as a command reads it.
+                name @ ("notify" | "timeout" | "retries" | "retry_delay" | "continue_on_error") => {
+                    if let Some(key) = super::keys::COMMAND.iter().find(|k| k.name == name) {
+                        (key.read)(self, v, c);
+                    }
                 }
                 _ => {}
             }

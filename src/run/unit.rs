@@ -1021,6 +1021,28 @@ impl RemoteSession<'_> {
         limits: Limits,
         progress: &mut dyn Progress,
     ) -> ExecResult {
+        self.run(cmd, None, limits, progress)
+    }
+
+    fn exec_streaming(
+        &mut self,
+        cmd: &remote::RemoteCommand,
+        input: &mut dyn std::io::Read,
+        limits: Limits,
+        progress: &mut dyn Progress,
+    ) -> ExecResult {
+        self.run(cmd, Some(input), limits, progress)
+    }
+
+    /// Run `cmd` (with `input` streamed to it, if any) on the session, connecting first
+    /// if the unit has none yet; a session left unusable is discarded.
+    fn run(
+        &mut self,
+        cmd: &remote::RemoteCommand,
+        input: Option<&mut dyn std::io::Read>,
+        limits: Limits,
+        progress: &mut dyn Progress,
+    ) -> ExecResult {
         if self.conn.is_none() {
             // Connecting counts against the task's timeout, not the command's.
             match self.pool.checkout(self.target, limits.task_deadline) {
@@ -1033,33 +1055,10 @@ impl RemoteSession<'_> {
         };
         // The command's own timeout starts once the session is ready: connecting has
         // connect_timeout (and its attempts); the task deadline still covers both.
-        let (result, reusable) = remote::exec(conn, cmd, limits.deadline(), progress);
-        if !reusable {
-            if let Some(c) = self.conn.take() {
-                self.pool.discard(self.target, c);
-            }
-        }
-        result
-    }
-
-    fn exec_streaming(
-        &mut self,
-        cmd: &remote::RemoteCommand,
-        input: &mut dyn std::io::Read,
-        limits: Limits,
-        progress: &mut dyn Progress,
-    ) -> ExecResult {
-        if self.conn.is_none() {
-            match self.pool.checkout(self.target, limits.task_deadline) {
-                Ok(c) => self.conn = Some(c),
-                Err(e) => return connect_failed(e),
-            }
-        }
-        let Some(conn) = self.conn.as_ref() else {
-            return ExecResult::ConnectError(Cause::new("no session"));
+        let (result, reusable) = match input {
+            Some(input) => remote::exec_streaming(conn, cmd, input, limits.deadline(), progress),
+            None => remote::exec(conn, cmd, limits.deadline(), progress),
         };
-        let (result, reusable) =
-            remote::exec_streaming(conn, cmd, input, limits.deadline(), progress);
         if !reusable {
             if let Some(c) = self.conn.take() {
                 self.pool.discard(self.target, c);
