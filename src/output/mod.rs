@@ -93,11 +93,16 @@ pub struct Options {
     pub progress: bool,
 }
 
-/// The renderer for these options. Output is buffered and flushed after each event.
+/// The renderer for these options. Output is buffered and flushed after each event, so
+/// each event's lines reach stdout and stderr in one write each (unbuffered stderr took a
+/// write per piece of a line, and another process's output could land in between).
 pub fn renderer(opts: Options, run_id: String) -> Box<dyn Render> {
     let out = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout());
     match opts.format {
         Format::Json => Box::new(json::Renderer::new(out, run_id)),
-        Format::Text => Box::new(text::Renderer::new(out, std::io::stderr(), opts, run_id)),
+        Format::Text => {
+            let err = std::io::BufWriter::with_capacity(16 * 1024, std::io::stderr());
+            Box::new(text::Renderer::new(out, err, opts, run_id))
+        }
     }
 }

@@ -292,12 +292,12 @@ fn a_staged_artifact_changed_before_it_is_placed_is_refused() {
     // After a SIGKILL: the file changed while nexus was down; the resume refuses it.
     std::fs::remove_file(t.path("tamper")).unwrap();
     std::fs::remove_file(t.path("go")).unwrap();
+    let before = run_ids(&t).len();
     let mut c = t.command();
     c.args(["run", "use", "-q"])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null());
     let mut child = c.spawn().unwrap();
-    let before = run_ids(&t).len();
     wait_until("build to stage", std::time::Duration::from_secs(30), || {
         let ids = run_ids(&t);
         ids.len() > before && t.path(&staged(ids.last().unwrap())).exists()
