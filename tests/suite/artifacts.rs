@@ -298,11 +298,23 @@ fn a_staged_artifact_changed_before_it_is_placed_is_refused() {
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null());
     let mut child = c.spawn().unwrap();
+    // Staged and journaled (the `artifacts` record), and the gate is waiting.
     wait_until("build to stage", std::time::Duration::from_secs(30), || {
         let ids = run_ids(&t);
-        ids.len() > before && t.path(&staged(ids.last().unwrap())).exists()
+        ids.len() > before
+            && std::fs::read_dir(t.path(".nexus-home/runs"))
+                .into_iter()
+                .flatten()
+                .flatten()
+                .filter(|e| {
+                    let name = e.file_name().to_string_lossy().into_owned();
+                    name.starts_with(ids.last().unwrap().as_str()) && name.ends_with(".jsonl")
+                })
+                .any(|e| {
+                    std::fs::read_to_string(e.path())
+                        .is_ok_and(|j| j.contains("\"ev\":\"artifacts\""))
+                })
     });
-    std::thread::sleep(std::time::Duration::from_millis(300));
     kill9(child.id());
     let _ = child.wait();
     let id = run_ids(&t).pop().unwrap();
