@@ -247,7 +247,10 @@ fn with_retries(t: &SshTarget, deadline: Instant) -> Result<Conn, ConnectError> 
         let opened = open(t, &Budget::new(t, deadline));
         drop(turn);
         let mut e = match opened {
-            Ok(conn) => return Ok(conn),
+            Ok(conn) => {
+                super::pace::logged_in(&endpoint);
+                return Ok(conn);
+            }
             Err(e) => e,
         };
         let attempts = |e: &mut ConnectError| {

@@ -4,8 +4,9 @@
 //! endpoint (address and port, or ProxyCommand) are between TCP connect and the end of
 //! authentication at once; the others wait for a turn, within their deadline. An
 //! endpoint that drops a connection before its banner anyway (its listener counts logins
-//! longer than the client does, more so on a loaded machine) gets half as many at once
-//! from then on, down to [`FLOOR`].
+//! longer than the client does, more so on a loaded machine) gets half as many at once,
+//! down to [`FLOOR`], and one more again after each [`CALM`] logins in a row without a
+//! drop, up to the limit.
 //! Must not: hold a turn after the handshake, or wait past a deadline or a cancellation.
 
 use std::collections::HashMap;
@@ -27,12 +28,16 @@ static LIMIT: AtomicUsize = AtomicUsize::new(DEFAULT_LIMIT);
 /// The fewest handshakes at once an endpoint is slowed to by drops.
 const FLOOR: usize = 2;
 
+/// Logins in a row without a drop after which a slowed endpoint gets one more at once.
+const CALM: usize = 16;
+
 #[derive(Default)]
 struct State {
     /// Handshakes under way per endpoint.
     busy: HashMap<String, usize>,
-    /// Endpoints slowed below the limit by drops.
-    slowed: HashMap<String, usize>,
+    /// Endpoints slowed below the limit by drops: (handshakes at once, logins since the
+    /// last change).
+    slowed: HashMap<String, (usize, usize)>,
 }
 
 struct Turns {
@@ -57,12 +62,37 @@ pub fn set_limit(n: usize) {
 pub fn dropped(endpoint: &str) {
     let limit = LIMIT.load(Ordering::Relaxed);
     let mut state = turns().state.lock().unwrap_or_else(|e| e.into_inner());
-    let now = state.slowed.get(endpoint).copied().unwrap_or(limit);
+    let now = state.slowed.get(endpoint).map_or(limit, |s| s.0);
     let next = (now / 2).max(FLOOR).min(now);
     if next < now {
         log::debug!("ssh: {endpoint}: {next} handshakes at once from now on (it dropped a connection at {now})");
     }
-    state.slowed.insert(endpoint.to_string(), next);
+    state.slowed.insert(endpoint.to_string(), (next, 0));
+}
+
+/// A login to `endpoint` went through: a slowed endpoint gets one more handshake at once
+/// after [`CALM`] of them in a row.
+pub fn logged_in(endpoint: &str) {
+    let limit = LIMIT.load(Ordering::Relaxed);
+    let mut state = turns().state.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(s) = state.slowed.get_mut(endpoint) else {
+        return;
+    };
+    s.1 += 1;
+    if s.1 < CALM {
+        return;
+    }
+    *s = (s.0 + 1, 0);
+    let now = s.0;
+    if now >= limit {
+        state.slowed.remove(endpoint);
+    }
+    log::debug!(
+        "ssh: {endpoint}: {} handshakes at once from now on ({CALM} logins without a drop)",
+        now.min(limit)
+    );
+    drop(state);
+    turns().freed.notify_all();
 }
 
 /// A turn to handshake with `endpoint`, given back on drop.
@@ -92,7 +122,7 @@ pub fn take(endpoint: &str, deadline: Instant) -> Result<Turn, NoTurn> {
             return Err(NoTurn::Deadline);
         }
         let limit = match state.slowed.get(endpoint) {
-            Some(&n) => n,
+            Some(&(n, _)) => n,
             None => LIMIT.load(Ordering::Relaxed),
         };
         let n = state.busy.entry(endpoint.to_string()).or_insert(0);
@@ -170,5 +200,23 @@ mod tests {
         // Other endpoints keep the limit.
         assert!(take("pace-drop-other:22", far).is_ok());
         assert_eq!(at_once("pace-drop-other:22"), DEFAULT_LIMIT);
+        // Calm logins give turns back, one per CALM, up to the limit.
+        for _ in 0..CALM - 1 {
+            logged_in("pace-drop:22");
+        }
+        assert_eq!(at_once("pace-drop:22"), FLOOR);
+        logged_in("pace-drop:22");
+        assert_eq!(at_once("pace-drop:22"), FLOOR + 1);
+        for _ in 0..CALM * DEFAULT_LIMIT {
+            logged_in("pace-drop:22");
+        }
+        assert_eq!(at_once("pace-drop:22"), DEFAULT_LIMIT);
+        // A drop in between starts the count again.
+        dropped("pace-drop:22");
+        for _ in 0..CALM - 1 {
+            logged_in("pace-drop:22");
+        }
+        dropped("pace-drop:22");
+        assert_eq!(at_once("pace-drop:22"), FLOOR);
     }
 }
