@@ -255,6 +255,8 @@ fn a_staged_artifact_changed_before_it_is_placed_is_refused() {
         staged("$NEXUS_RUN_ID")
     );
     let gate = format!("gate-{}", std::process::id());
+    // The killed run's gate outlives it; whatever happens here, it goes with the test.
+    let _gate = KillOnDrop(gate.clone());
     let t = Test::new().toml(&format!(
         "{}[tasks.tamper]\ndeps = [\"build\"]\nartifacts_from = []\nrun = \"{tamper}\"\n\n\
          [tasks.gate]\nrun = \"while [ ! -e go ]; do sleep 0.05; done # {gate}\"\n\n\
@@ -297,7 +299,7 @@ fn a_staged_artifact_changed_before_it_is_placed_is_refused() {
     c.args(["run", "use", "-q"])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null());
-    let mut child = c.spawn().unwrap();
+    let mut child = Stop(c.spawn().unwrap());
     // Staged and journaled (the `artifacts` record), and the gate is waiting.
     wait_until("build to stage", std::time::Duration::from_secs(30), || {
         let ids = run_ids(&t);
@@ -315,8 +317,8 @@ fn a_staged_artifact_changed_before_it_is_placed_is_refused() {
                         .is_ok_and(|j| j.contains("\"ev\":\"artifacts\""))
                 })
     });
-    kill9(child.id());
-    let _ = child.wait();
+    child.signal(libc::SIGKILL);
+    let _ = child.0.wait();
     let id = run_ids(&t).pop().unwrap();
     std::fs::write(t.path(&staged(&id)), "evil\n").unwrap();
     std::fs::write(t.path("go"), "").unwrap();
@@ -349,4 +351,20 @@ fn a_staged_artifact_changed_before_it_is_placed_is_refused() {
     t.clone_args(&["run", "use", "-q"]).run().expect_code(0);
     assert_eq!(t.read("out/dist/app.sh"), "app v1\n");
     assert!(!t.path("out/dist/planted.sh").exists());
+}
+
+/// Kills, when dropped, the processes whose command line holds its text.
+struct KillOnDrop(String);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        for p in processes_matching(&self.0) {
+            if let Some(pid) = p.split(':').next().and_then(|s| s.parse::<i32>().ok()) {
+                // SAFETY: signalling a process this test started.
+                unsafe {
+                    libc::kill(pid, libc::SIGKILL);
+                }
+            }
+        }
+    }
 }
