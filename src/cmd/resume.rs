@@ -144,8 +144,11 @@ pub fn resume_run(g: &Global, exec: &Exec, path: &Path, force: bool) -> Result<i
     p.info.run_id = header.run_id.clone();
     p.info.args = header.args.clone();
     p.info.counter = header.counter;
-    let checkpoint = policy::checkpoint(read.records());
+    let mut checkpoint = policy::checkpoint(read.records());
     announce(&p, header, &checkpoint);
+    // What finished producers staged: consumers of this resume get exactly that.
+    p.info.artifacts =
+        crate::run::artifacts::Ledger::from_journal(std::mem::take(&mut checkpoint.artifacts));
     p.info.checkpoint = Some(checkpoint);
     p.info.uptodate = crate::uptodate::Store::new(
         &state::home(),

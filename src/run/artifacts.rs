@@ -35,13 +35,18 @@ pub struct Staged {
 pub struct Ledger(Mutex<HashMap<(String, String), Vec<Staged>>>);
 
 impl Ledger {
+    /// A ledger holding what an interrupted run journaled (for `nexus resume`).
+    pub fn from_journal(staged: HashMap<(String, String), Vec<Staged>>) -> Ledger {
+        Ledger(Mutex::new(staged))
+    }
+
     /// `task` staged `files` from `host`.
     pub fn record(&self, task: &str, host: &str, files: &[Staged]) {
         let mut m = self.0.lock().unwrap_or_else(|e| e.into_inner());
         m.insert((task.to_string(), host.to_string()), files.to_vec());
     }
 
-    /// What `task` staged from `host` in this process, if it did.
+    /// What `task` staged from `host` in this run, if it did.
     pub fn get(&self, task: &str, host: &str) -> Option<Vec<Staged>> {
         let m = self.0.lock().unwrap_or_else(|e| e.into_inner());
         m.get(&(task.to_string(), host.to_string())).cloned()
@@ -65,10 +70,11 @@ pub fn verify(
         ));
     };
     let now = inventory(staged).map_err(|e| failed(e, None))?;
+    let by_path: HashMap<&str, &Staged> = now.iter().map(|n| (n.path.as_str(), n)).collect();
     let refuse = |what: String| Err(failed(what, again()));
     let of = |path: &str| format!("artifact `{path}` of task `{producer}` from {host}");
     for r in recorded {
-        let Some(n) = now.iter().find(|n| n.path == r.path) else {
+        let Some(n) = by_path.get(r.path.as_str()) else {
             return refuse(format!(
                 "{}, staged in {}, is gone",
                 of(&r.path),
@@ -90,10 +96,8 @@ pub fn verify(
             ));
         }
     }
-    if let Some(extra) = now
-        .iter()
-        .find(|n| !recorded.iter().any(|r| r.path == n.path))
-    {
+    let known: std::collections::HashSet<&str> = recorded.iter().map(|r| r.path.as_str()).collect();
+    if let Some(extra) = now.iter().find(|n| !known.contains(n.path.as_str())) {
         return refuse(format!(
             "`{}` in the staged artifacts of task `{producer}` from {host} ({}) was not staged by the task",
             extra.path,

@@ -190,16 +190,7 @@ fn take_artifacts(
         let hosts = artifacts::staged_hosts(&ctx.run.run_id, &producer.name);
         for (from_host, to) in artifacts::layout(&hosts) {
             let staged = artifacts::host_dir(&ctx.run.run_id, &producer.name, &from_host);
-            let recorded = ctx
-                .run
-                .artifacts
-                .get(&producer.name, &from_host)
-                .or_else(|| {
-                    let cp = ctx.run.checkpoint.as_ref()?;
-                    cp.artifacts
-                        .get(&(producer.name.clone(), from_host.clone()))
-                        .cloned()
-                });
+            let recorded = ctx.run.artifacts.get(&producer.name, &from_host);
             if let Err(f) =
                 artifacts::verify(&staged, &producer.name, &from_host, recorded.as_deref())
             {

@@ -21,7 +21,8 @@ pub struct Checkpoint {
     /// Rollouts that had stopped (too many failed hosts), with their failed hosts: a
     /// resume rolls those back again and starts no other host.
     pub stopped_rollouts: HashMap<String, Vec<String>>,
-    /// The artifacts staged per (task, host), as journaled: what consumers must get.
+    /// The artifacts staged per (task, host), as journaled (moved into the resumed run's
+    /// ledger, src/run/artifacts.rs).
     pub artifacts: HashMap<(String, String), Vec<crate::run::artifacts::Staged>>,
 }
 

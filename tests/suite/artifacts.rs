@@ -358,13 +358,6 @@ struct KillOnDrop(String);
 
 impl Drop for KillOnDrop {
     fn drop(&mut self) {
-        for p in processes_matching(&self.0) {
-            if let Some(pid) = p.split(':').next().and_then(|s| s.parse::<i32>().ok()) {
-                // SAFETY: signalling a process this test started.
-                unsafe {
-                    libc::kill(pid, libc::SIGKILL);
-                }
-            }
-        }
+        kill_matching(&self.0);
     }
 }

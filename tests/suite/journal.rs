@@ -40,13 +40,7 @@ fn pids_of(needle: &str) -> Vec<u32> {
 /// Killed again on every look: a nexus killed while it started a command leaves a child
 /// that only takes the command's name when it execs, after the first look.
 fn reap(needle: &str) {
-    wait_for("leftover processes to go", || {
-        let pids = pids_of(needle);
-        for &pid in &pids {
-            kill(pid as i32, libc::SIGKILL);
-        }
-        pids.is_empty()
-    });
+    wait_for("leftover processes to go", || kill_matching(needle) == 0);
 }
 
 /// A chain t1..t5 where t3 sleeps `sleep` seconds, or one second once the file `fast`

@@ -528,6 +528,21 @@ pub fn processes_matching(needle: &str) -> Vec<String> {
     found
 }
 
+/// SIGKILL the running processes whose command line contains `needle` (a SIGKILLed
+/// nexus cannot stop its commands); how many there were.
+pub fn kill_matching(needle: &str) -> usize {
+    let found = processes_matching(needle);
+    for p in &found {
+        if let Some(pid) = p.split(':').next().and_then(|s| s.parse::<i32>().ok()) {
+            // SAFETY: signalling a process this test started.
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
+            }
+        }
+    }
+    found.len()
+}
+
 #[test]
 fn mask_masks_only_durations_and_ids() {
     assert_eq!(mask("ok a 0.0s (12.34s)"), "ok a X.Xs (X.Xs)");
