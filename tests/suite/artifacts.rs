@@ -251,7 +251,8 @@ fn artifacts_from_must_name_a_dependency() {
 fn a_staged_artifact_changed_before_it_is_placed_is_refused() {
     let staged = |id: &str| format!(".nexus-home/runs/{id}.artifacts/build/local/dist/app.sh");
     let tamper = format!(
-        "if [ -e tamper ]; then printf 'evil\\\\n' > {0}; fi; if [ -e plant ]; then echo x > $(dirname {0})/planted.sh; fi",
+        "if [ -e tamper ]; then printf 'evil\\\\n' > {0}; fi; if [ -e plant ]; then echo x > $(dirname {0})/planted.sh; fi; \
+         if [ -e chmod ]; then chmod 644 {0}; fi; if [ -e remove ]; then rm {0}; fi",
         staged("$NEXUS_RUN_ID")
     );
     let gate = format!("gate-{}", std::process::id());
@@ -346,8 +347,28 @@ fn a_staged_artifact_changed_before_it_is_placed_is_refused() {
             t.path(&format!(".nexus-home/runs/{id}.artifacts/build/local")).display()
         ),
     );
-    // Untouched, the consumer gets the producer's file.
     std::fs::remove_file(t.path("plant")).unwrap();
+    // A staged file whose mode changed, or that is gone.
+    std::fs::write(t.path("chmod"), "").unwrap();
+    let r = t.clone_args(&["run", "use", "-q"]).run();
+    refused(
+        &r,
+        "artifact `dist/app.sh` of task `build` from local changed after this run staged it: mode 0644 now, the journal has 0750".into(),
+    );
+    std::fs::remove_file(t.path("chmod")).unwrap();
+    std::fs::write(t.path("remove"), "").unwrap();
+    let r = t.clone_args(&["run", "use", "-q"]).run();
+    let id = run_ids(&t).pop().unwrap();
+    refused(
+        &r,
+        format!(
+            "artifact `dist/app.sh` of task `build` from local, staged in {}, is gone",
+            t.path(&format!(".nexus-home/runs/{id}.artifacts/build/local"))
+                .display()
+        ),
+    );
+    std::fs::remove_file(t.path("remove")).unwrap();
+    // Untouched, the consumer gets the producer's file.
     t.clone_args(&["run", "use", "-q"]).run().expect_code(0);
     assert_eq!(t.read("out/dist/app.sh"), "app v1\n");
     assert!(!t.path("out/dist/planted.sh").exists());
