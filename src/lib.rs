@@ -12,6 +12,7 @@ pub mod dryrun;
 pub mod error;
 pub mod exec;
 pub mod git;
+pub mod glob;
 pub mod logging;
 pub mod output;
 pub mod plan;

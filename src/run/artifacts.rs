@@ -202,13 +202,8 @@ fn glob_base(pattern: &str) -> String {
     }
 }
 
-fn matcher(pattern: &str) -> Option<globset::GlobMatcher> {
-    globset::GlobBuilder::new(pattern)
-        .literal_separator(true)
-        .backslash_escape(true)
-        .build()
-        .ok()
-        .map(|g| g.compile_matcher())
+fn matcher(pattern: &str) -> Option<crate::glob::Glob> {
+    crate::glob::Glob::new(pattern, true).ok()
 }
 
 /// Lists what is under each argument: `F<TAB>PATH` for files and links (a directory's

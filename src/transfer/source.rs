@@ -187,15 +187,12 @@ pub fn file_entry(path: &Path, rel: String, mode: Option<u32>) -> Result<Entry, 
 
 /// Every file and symlink under `dir` but those `exclude` matches, in name order.
 pub fn scan_dir(dir: &Path, exclude: &[String], mode: Option<u32>) -> Result<Vec<Entry>, String> {
-    let mut set = globset::GlobSetBuilder::new();
+    let mut set = crate::glob::GlobSet::default();
     for g in exclude {
-        let glob = globset::GlobBuilder::new(g)
-            .literal_separator(false)
-            .build()
+        let glob = crate::glob::Glob::new(g, false)
             .map_err(|e| format!("`exclude` pattern `{g}`: {e}"))?;
         set.add(glob);
     }
-    let set = set.build().map_err(|e| e.to_string())?;
     let mut out = Vec::new();
     let mut stack = vec![(dir.to_path_buf(), String::new())];
     while let Some((path, rel)) = stack.pop() {

@@ -13,7 +13,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Condvar, Mutex};
 
-use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
+use crate::glob::{Glob, GlobSet};
 
 /// What `stat` says about a file: enough to tell that it changed without reading it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -59,17 +59,13 @@ pub fn check_glob(g: &str) -> Result<(), String> {
     if g.starts_with('/') {
         return Err("is absolute".into());
     }
-    glob(g).map(|_| ()).map_err(|e| {
-        let kind = e.kind().to_string();
-        format!("is not a valid glob: {kind}")
-    })
+    glob(g)
+        .map(|_| ())
+        .map_err(|e| format!("is not a valid glob: {e}"))
 }
 
-fn glob(g: &str) -> Result<globset::Glob, globset::Error> {
-    GlobBuilder::new(g)
-        .literal_separator(true)
-        .backslash_escape(true)
-        .build()
+fn glob(g: &str) -> Result<Glob, crate::glob::GlobError> {
+    Glob::new(g, true)
 }
 
 /// Where a pattern's walk starts and how deep it may go.
@@ -116,7 +112,7 @@ fn merge(mut roots: Vec<Root>) -> Vec<Root> {
 
 /// The files `patterns` match under `root`, sorted by path, each once.
 pub fn expand(root: &Path, patterns: &[String]) -> Expanded {
-    let mut set = GlobSetBuilder::new();
+    let mut set = GlobSet::default();
     let mut roots = Vec::new();
     let mut literal = Vec::new();
     for p in patterns {
@@ -130,7 +126,6 @@ pub fn expand(root: &Path, patterns: &[String]) -> Expanded {
             None => literal.push(PathBuf::from(p.trim_end_matches('/'))),
         }
     }
-    let set = set.build().unwrap_or_else(|_| GlobSet::empty());
     let mut files: Vec<File> = literal.iter().filter_map(|p| file_at(root, p)).collect();
     if !roots.is_empty() {
         files.extend(walk(root, &merge(roots), &set));
@@ -154,10 +149,7 @@ fn matches_any(pattern: &str, files: &[File]) -> bool {
                 .binary_search_by(|f| bytes(&f.path).cmp(bytes(p)))
                 .is_ok()
         }
-        Some(_) => glob(pattern).is_ok_and(|g| {
-            let m = g.compile_matcher();
-            files.iter().any(|f| m.is_match(&f.path))
-        }),
+        Some(_) => glob(pattern).is_ok_and(|g| files.iter().any(|f| g.is_match(&f.path))),
     }
 }
 
