@@ -359,6 +359,18 @@ pub fn restore_echo(fd: RawFd, old: &libc::termios) {
     }
 }
 
+/// A new pipe (read end, write end), both close-on-exec. (std::io::pipe does this from
+/// Rust 1.87; nexus builds with 1.85.)
+pub fn pipe() -> std::io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds: [libc::c_int; 2] = [-1, -1];
+    // SAFETY: pipe2 writes two new descriptors into `fds` or fails and writes nothing.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: both descriptors are new and owned by nobody else.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
 /// Ask for a pipe buffer of `size` bytes (Linux; the kernel may give less or refuse).
 /// Fewer, larger hand-offs between a command that prints a lot and nexus.
 pub fn grow_pipe(fd: RawFd, size: usize) {

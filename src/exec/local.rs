@@ -237,11 +237,39 @@ fn is_current_dir(dir: &std::path::Path) -> bool {
         .is_some_and(|cwd| cwd == dir)
 }
 
-fn spawn(cmd: &LocalCommand, written: Option<Written<'_>>) -> io::Result<Child> {
-    match build(cmd, true, written).spawn() {
+/// A command's stdout and stderr pipes. nexus keeps a write end of each while the
+/// command runs (see `Running::held`).
+struct Pipes {
+    out: (OwnedFd, OwnedFd),
+    err: (OwnedFd, OwnedFd),
+}
+
+impl Pipes {
+    fn new() -> io::Result<Pipes> {
+        let (out, err) = (sys::pipe()?, sys::pipe()?);
+        for r in [&out.0, &err.0] {
+            sys::grow_pipe(r.as_raw_fd(), PIPE_SIZE);
+        }
+        Ok(Pipes { out, err })
+    }
+}
+
+fn spawn(
+    cmd: &LocalCommand,
+    written: Option<Written<'_>>,
+    pipes: Option<&Pipes>,
+) -> io::Result<Child> {
+    let attempt = |direct: bool, written: Option<Written<'_>>| -> io::Result<Child> {
+        let mut c = build(cmd, direct, written);
+        if let Some(p) = pipes {
+            c.stdout(p.out.1.try_clone()?).stderr(p.err.1.try_clone()?);
+        }
+        c.spawn()
+    };
+    match attempt(true, written) {
         // Not found as a program: let the shell say so, with its usual exit code 127.
         Err(e) if e.kind() == io::ErrorKind::NotFound && cmd.dir.is_dir() && written.is_none() => {
-            build(cmd, false, None).spawn()
+            attempt(false, None)
         }
         r => r,
     }
@@ -313,14 +341,15 @@ pub fn exec(cmd: &LocalCommand, deadline: Instant, progress: &mut dyn Progress) 
             }),
             ..cmd.clone()
         };
-        return match spawn(&cmd, path) {
+        return match spawn(&cmd, path, None) {
             Ok(child) => {
                 super::attached::wait(cmd.attached.unwrap_or(a), child, deadline, progress)
             }
             Err(e) => spawn_error(&cmd, file.as_ref().filter(|_| is_script), &e),
         };
     }
-    let mut child = match spawn(cmd, path) {
+    let spawned = Pipes::new().and_then(|p| spawn(cmd, path, Some(&p)).map(|c| (c, p)));
+    let (mut child, pipes) = match spawned {
         Ok(c) => c,
         Err(e) => return spawn_error(cmd, file.as_ref().filter(|_| is_script), &e),
     };
@@ -330,19 +359,23 @@ pub fn exec(cmd: &LocalCommand, deadline: Instant, progress: &mut dyn Progress) 
         let _ = std::io::Write::write_all(&mut input, p.as_bytes());
     }
     progress.spawned(child.id(), false);
+    // A pidfd makes the child's exit one more event for poll(2); without one (old
+    // kernels) we look every 100ms, and the pipes' closing is what tells us it ended.
+    let pidfd = sys::pidfd_open(child.id());
+    let held = if pidfd.is_some() {
+        vec![pipes.out.1, pipes.err.1]
+    } else {
+        Vec::new()
+    };
     let mut r = Running {
         pgid: child.id(),
-        out: child.stdout.take().map(|o| File::from(OwnedFd::from(o))),
-        err: child.stderr.take().map(|e| File::from(OwnedFd::from(e))),
-        // A pidfd makes the child's exit one more event for poll(2); without one (old
-        // kernels) we look every 100ms.
-        pidfd: sys::pidfd_open(child.id()),
+        out: Some(File::from(pipes.out.0)),
+        err: Some(File::from(pipes.err.0)),
+        held,
+        pidfd,
         child,
         buf: vec![0u8; READ_SIZE],
     };
-    for pipe in [r.out.as_ref(), r.err.as_ref()].into_iter().flatten() {
-        sys::grow_pipe(pipe.as_raw_fd(), PIPE_SIZE);
-    }
     r.run(deadline, progress)
 }
 
@@ -352,6 +385,12 @@ struct Running {
     pgid: u32,
     out: Option<File>,
     err: Option<File>,
+    /// nexus's own write ends of the pipes, kept (with a pidfd) until the command exits.
+    /// Many programs close stdout and stderr on their way out (coreutils do, at exit);
+    /// without these each close would wake nexus (a pipe with no writer left polls as
+    /// hung up) only to find the command still running: two more trips through the
+    /// scheduler per command, a tenth of the time a `true` takes.
+    held: Vec<OwnedFd>,
     pidfd: Option<OwnedFd>,
     buf: Vec<u8>,
 }
@@ -404,6 +443,7 @@ impl Running {
         };
         if let Some(result) = stop {
             kill_group(self.pgid, &mut self.child);
+            self.held.clear();
             self.drain(progress);
             return Turn::Stop(result);
         }
@@ -433,6 +473,7 @@ impl Running {
             if let Ok(Some(status)) = self.child.try_wait() {
                 // Done. Whatever still holds the pipes is a background process that
                 // outlives the command (as with make): take what is there and stop.
+                self.held.clear();
                 self.drain(progress);
                 return Turn::Exited(status);
             }
