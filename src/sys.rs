@@ -547,3 +547,181 @@ pub fn raise_nofile() -> (u64, u64) {
     }
     (lim.rlim_cur, lim.rlim_max)
 }
+
+/// A process `spawn` started; reaped with waitpid(2), as std's `Child` is.
+#[derive(Debug)]
+pub struct Spawned {
+    pid: libc::pid_t,
+    status: Option<std::process::ExitStatus>,
+}
+
+impl Spawned {
+    pub fn id(&self) -> u32 {
+        self.pid as u32
+    }
+
+    /// The exit status if the process has exited (it is reaped then), without waiting.
+    pub fn try_wait(&mut self) -> io::Result<Option<std::process::ExitStatus>> {
+        self.reap(libc::WNOHANG)
+    }
+
+    /// Wait for the exit.
+    pub fn wait(&mut self) -> io::Result<std::process::ExitStatus> {
+        loop {
+            if let Some(s) = self.reap(0)? {
+                return Ok(s);
+            }
+        }
+    }
+
+    fn reap(&mut self, flags: libc::c_int) -> io::Result<Option<std::process::ExitStatus>> {
+        use std::os::unix::process::ExitStatusExt;
+        if let Some(s) = self.status {
+            return Ok(Some(s));
+        }
+        let mut raw: libc::c_int = 0;
+        // SAFETY: waitpid on our own child, writing its status into a local.
+        let r = unsafe { libc::waitpid(self.pid, &mut raw, flags) };
+        match r {
+            0 => Ok(None),
+            -1 => {
+                let e = io::Error::last_os_error();
+                if e.kind() == io::ErrorKind::Interrupted {
+                    Ok(None)
+                } else {
+                    Err(e)
+                }
+            }
+            _ => {
+                let s = std::process::ExitStatus::from_raw(raw);
+                self.status = Some(s);
+                Ok(Some(s))
+            }
+        }
+    }
+}
+
+/// The signals a started command gets with their default action: all but those nexus
+/// was started with ignored (`nohup nexus ...` keeps SIGHUP ignored in its commands, as
+/// a shell would). SIGPIPE is always default: nexus ignores it for itself, its commands
+/// must not inherit that. Looked up once, at the first spawn.
+fn default_signals() -> &'static libc::sigset_t {
+    static SET: std::sync::OnceLock<SigSet> = std::sync::OnceLock::new();
+    &SET.get_or_init(|| {
+        // SAFETY: sigemptyset/sigaddset on a local set; sigaction only reads the current
+        // disposition of each signal into a zeroed struct.
+        unsafe {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            for sig in 1..65 {
+                if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+                    continue;
+                }
+                let mut old: libc::sigaction = std::mem::zeroed();
+                let ignored = libc::sigaction(sig, std::ptr::null(), &mut old) == 0
+                    && old.sa_sigaction == libc::SIG_IGN;
+                if !ignored || sig == libc::SIGPIPE {
+                    // Fails for the C library's internal signals: they are left as they are.
+                    libc::sigaddset(&mut set, sig);
+                }
+            }
+            SigSet(set)
+        }
+    })
+    .0
+}
+
+struct SigSet(libc::sigset_t);
+
+/// Start `program` (an absolute path) with `argv` and `envp` (each `K=V`), its stdin,
+/// stdout and stderr the given descriptors, as the leader of a new process group, with
+/// no signal blocked and every signal but the ignored ones at its default action.
+///
+/// It is std's `Command::spawn` through posix_spawn(3), minus one thing: std leaves the
+/// C library to reset each signal's disposition in the child, which glibc does by
+/// asking and then setting all 64 of them (128 system calls in the vfork child, while
+/// nexus waits); with the set of signals to reset given, it sets them without asking.
+pub fn spawn(
+    program: &std::ffi::CStr,
+    argv: &[std::ffi::CString],
+    envp: &[std::ffi::CString],
+    stdio: [BorrowedFd<'_>; 3],
+) -> io::Result<Spawned> {
+    let check = |r: libc::c_int| {
+        if r == 0 {
+            Ok(())
+        } else {
+            Err(io::Error::from_raw_os_error(r))
+        }
+    };
+    let ptrs = |v: &[std::ffi::CString]| -> Vec<*mut libc::c_char> {
+        v.iter()
+            .map(|s| s.as_ptr() as *mut libc::c_char)
+            .chain(std::iter::once(std::ptr::null_mut()))
+            .collect()
+    };
+    let (argv, envp) = (ptrs(argv), ptrs(envp));
+    let defaults = default_signals();
+    // SAFETY: the attribute and file-action objects are initialized before use and
+    // destroyed on every path (the guards); every pointer handed to posix_spawn (the
+    // program, the NULL-terminated argv and envp arrays, the signal sets) outlives the
+    // call; the descriptors are borrowed, so open for its duration.
+    unsafe {
+        let mut attr: libc::posix_spawnattr_t = std::mem::zeroed();
+        check(libc::posix_spawnattr_init(&mut attr))?;
+        struct Attr(*mut libc::posix_spawnattr_t);
+        impl Drop for Attr {
+            fn drop(&mut self) {
+                // SAFETY: initialized above, destroyed once.
+                unsafe { libc::posix_spawnattr_destroy(self.0) };
+            }
+        }
+        let _attr = Attr(&mut attr);
+        let mut actions: libc::posix_spawn_file_actions_t = std::mem::zeroed();
+        check(libc::posix_spawn_file_actions_init(&mut actions))?;
+        struct Actions(*mut libc::posix_spawn_file_actions_t);
+        impl Drop for Actions {
+            fn drop(&mut self) {
+                // SAFETY: initialized above, destroyed once.
+                unsafe { libc::posix_spawn_file_actions_destroy(self.0) };
+            }
+        }
+        let _actions = Actions(&mut actions);
+        for (target, fd) in stdio.iter().enumerate() {
+            // A descriptor already at its place would keep its close-on-exec flag.
+            if fd.as_raw_fd() <= 2 {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "a standard descriptor to hand over is one of 0, 1, 2",
+                ));
+            }
+            check(libc::posix_spawn_file_actions_adddup2(
+                &mut actions,
+                fd.as_raw_fd(),
+                target as libc::c_int,
+            ))?;
+        }
+        let mut empty: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut empty);
+        check(libc::posix_spawnattr_setsigmask(&mut attr, &empty))?;
+        check(libc::posix_spawnattr_setsigdefault(&mut attr, defaults))?;
+        check(libc::posix_spawnattr_setpgroup(&mut attr, 0))?;
+        let flags = libc::POSIX_SPAWN_SETPGROUP
+            | libc::POSIX_SPAWN_SETSIGMASK
+            | libc::POSIX_SPAWN_SETSIGDEF;
+        check(libc::posix_spawnattr_setflags(
+            &mut attr,
+            flags as libc::c_short,
+        ))?;
+        let mut pid: libc::pid_t = 0;
+        check(libc::posix_spawn(
+            &mut pid,
+            program.as_ptr(),
+            &actions,
+            &attr,
+            argv.as_ptr(),
+            envp.as_ptr(),
+        ))?;
+        Ok(Spawned { pid, status: None })
+    }
+}

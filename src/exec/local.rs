@@ -254,25 +254,139 @@ impl Pipes {
     }
 }
 
-fn spawn(
+/// A started command: by std's `Command`, or by `sys::spawn` (see `spawn_plain`).
+enum Proc {
+    Std(Child),
+    Own(sys::Spawned),
+}
+
+impl Proc {
+    fn id(&self) -> u32 {
+        match self {
+            Proc::Std(c) => c.id(),
+            Proc::Own(s) => s.id(),
+        }
+    }
+}
+
+/// What waiting for and killing a command needs of it.
+pub(super) trait Reap {
+    fn try_wait(&mut self) -> io::Result<Option<std::process::ExitStatus>>;
+    fn wait(&mut self) -> io::Result<std::process::ExitStatus>;
+}
+
+impl Reap for Child {
+    fn try_wait(&mut self) -> io::Result<Option<std::process::ExitStatus>> {
+        Child::try_wait(self)
+    }
+    fn wait(&mut self) -> io::Result<std::process::ExitStatus> {
+        Child::wait(self)
+    }
+}
+
+impl Reap for Proc {
+    fn try_wait(&mut self) -> io::Result<Option<std::process::ExitStatus>> {
+        match self {
+            Proc::Std(c) => c.try_wait(),
+            Proc::Own(s) => s.try_wait(),
+        }
+    }
+    fn wait(&mut self) -> io::Result<std::process::ExitStatus> {
+        match self {
+            Proc::Std(c) => c.wait(),
+            Proc::Own(s) => s.wait(),
+        }
+    }
+}
+
+/// nexus's /dev/null, opened once: every captured command's stdin.
+fn dev_null() -> Option<&'static File> {
+    static NULL: std::sync::OnceLock<Option<File>> = std::sync::OnceLock::new();
+    NULL.get_or_init(|| File::open("/dev/null").ok()).as_ref()
+}
+
+/// The common case without std's `Command`: a program found on PATH (an absolute path),
+/// run in nexus's own directory, stdin from /dev/null and output into `pipes`. It saves
+/// the vfork child half its system calls (`sys::spawn`) and nexus an open of /dev/null
+/// per command: time a chain of small tasks spends per task between two commands.
+/// None where that does not apply (the caller uses `build`).
+fn spawn_plain(
+    cmd: &LocalCommand,
+    direct: bool,
+    written: Option<Written<'_>>,
+    pipes: &Pipes,
+) -> Option<io::Result<Proc>> {
+    use std::ffi::CString;
+    use std::os::fd::AsFd;
+    use std::os::unix::ffi::OsStrExt;
+    if cmd.attached.is_some() || payload(cmd).is_some() || !is_current_dir(&cmd.dir) {
+        return None;
+    }
+    if cmd.sudo.is_some() || cmd.env.iter().any(|(k, _)| k == "PATH") {
+        return None;
+    }
+    let argv = argv(cmd, direct, written);
+    let program = resolve_program(&argv[0]).filter(|p| p.is_absolute())?;
+    let program = CString::new(program.as_os_str().as_bytes()).ok()?;
+    let argv: Vec<CString> = argv
+        .into_iter()
+        .map(CString::new)
+        .collect::<Result<_, _>>()
+        .ok()?;
+    let kv = |k: &[u8], v: &[u8]| CString::new([k, b"=", v].concat()).ok();
+    let mut envp = Vec::new();
+    // As `build`: nexus's environment without the run variables this run does not set,
+    // then the command's variables (the last of a name wins).
+    for (k, v) in std::env::vars_os() {
+        let k = k.as_bytes();
+        let ours = cmd.env.iter().any(|(n, _)| n.as_bytes() == k);
+        if !ours && !RUN_VARS.iter().any(|r| r.as_bytes() == k) {
+            envp.push(kv(k, v.as_bytes())?);
+        }
+    }
+    for (i, (k, v)) in cmd.env.iter().enumerate() {
+        if !cmd.env[i + 1..].iter().any(|(n, _)| n == k) {
+            envp.push(kv(k.as_bytes(), v.as_bytes())?);
+        }
+    }
+    let stdin = dev_null()?;
+    let stdio = [stdin.as_fd(), pipes.out.1.as_fd(), pipes.err.1.as_fd()];
+    Some(sys::spawn(&program, &argv, &envp, stdio).map(Proc::Own))
+}
+
+/// Start `cmd` by `attempt(direct, written)`; a direct exec of a program that is not
+/// found goes to the shell instead, which says so with its usual exit code 127.
+fn with_fallback<T>(
     cmd: &LocalCommand,
     written: Option<Written<'_>>,
-    pipes: Option<&Pipes>,
-) -> io::Result<Child> {
-    let attempt = |direct: bool, written: Option<Written<'_>>| -> io::Result<Child> {
-        let mut c = build(cmd, direct, written);
-        if let Some(p) = pipes {
-            c.stdout(p.out.1.try_clone()?).stderr(p.err.1.try_clone()?);
-        }
-        c.spawn()
-    };
+    attempt: impl Fn(bool, Option<Written<'_>>) -> io::Result<T>,
+) -> io::Result<T> {
     match attempt(true, written) {
-        // Not found as a program: let the shell say so, with its usual exit code 127.
         Err(e) if e.kind() == io::ErrorKind::NotFound && cmd.dir.is_dir() && written.is_none() => {
             attempt(false, None)
         }
         r => r,
     }
+}
+
+/// An attached command, by std's `Command` (its terminal set-up runs before exec).
+fn spawn_attached(cmd: &LocalCommand, written: Option<Written<'_>>) -> io::Result<Child> {
+    with_fallback(cmd, written, |direct, written| {
+        build(cmd, direct, written).spawn()
+    })
+}
+
+/// A command whose output goes into `pipes`.
+fn spawn(cmd: &LocalCommand, written: Option<Written<'_>>, pipes: &Pipes) -> io::Result<Proc> {
+    with_fallback(cmd, written, |direct, written| {
+        if let Some(spawned) = spawn_plain(cmd, direct, written, pipes) {
+            return spawned;
+        }
+        let mut c = build(cmd, direct, written);
+        c.stdout(pipes.out.1.try_clone()?)
+            .stderr(pipes.err.1.try_clone()?);
+        c.spawn().map(Proc::Std)
+    })
 }
 
 /// Why `cmd` could not start.
@@ -341,19 +455,23 @@ pub fn exec(cmd: &LocalCommand, deadline: Instant, progress: &mut dyn Progress) 
             }),
             ..cmd.clone()
         };
-        return match spawn(&cmd, path, None) {
+        return match spawn_attached(&cmd, path) {
             Ok(child) => {
                 super::attached::wait(cmd.attached.unwrap_or(a), child, deadline, progress)
             }
             Err(e) => spawn_error(&cmd, file.as_ref().filter(|_| is_script), &e),
         };
     }
-    let spawned = Pipes::new().and_then(|p| spawn(cmd, path, Some(&p)).map(|c| (c, p)));
+    let spawned = Pipes::new().and_then(|p| spawn(cmd, path, &p).map(|c| (c, p)));
     let (mut child, pipes) = match spawned {
         Ok(c) => c,
         Err(e) => return spawn_error(cmd, file.as_ref().filter(|_| is_script), &e),
     };
-    if let (Some(p), Some(mut input)) = (payload(cmd), child.stdin.take()) {
+    let stdin = match &mut child {
+        Proc::Std(c) => c.stdin.take(),
+        Proc::Own(_) => None,
+    };
+    if let (Some(p), Some(mut input)) = (payload(cmd), stdin) {
         // The shell reads it all before it runs anything; an error means it is gone,
         // and its exit status says why.
         let _ = std::io::Write::write_all(&mut input, p.as_bytes());
@@ -381,7 +499,7 @@ pub fn exec(cmd: &LocalCommand, deadline: Instant, progress: &mut dyn Progress) 
 
 /// A started command: its group, its pipes, and what tells us it exited.
 struct Running {
-    child: Child,
+    child: Proc,
     pgid: u32,
     out: Option<File>,
     err: Option<File>,
@@ -514,7 +632,10 @@ fn read_some(pipe: &mut Option<File>, stream: Stream, buf: &mut [u8], progress: 
 }
 
 /// Wait for the child until `deadline` or cancellation; None if it did not exit in time.
-pub(super) fn wait_until(child: &mut Child, deadline: Instant) -> Option<std::process::ExitStatus> {
+pub(super) fn wait_until(
+    child: &mut dyn Reap,
+    deadline: Instant,
+) -> Option<std::process::ExitStatus> {
     loop {
         if let Ok(Some(s)) = child.try_wait() {
             return Some(s);
@@ -527,7 +648,7 @@ pub(super) fn wait_until(child: &mut Child, deadline: Instant) -> Option<std::pr
 }
 
 /// SIGTERM the whole group, give it `KILL_GRACE`, then SIGKILL whatever is left.
-pub fn kill_group(pgid: u32, child: &mut Child) {
+pub(super) fn kill_group(pgid: u32, child: &mut dyn Reap) {
     sys::signal_group(pgid, libc::SIGTERM);
     let start = Instant::now();
     while start.elapsed() < KILL_GRACE {

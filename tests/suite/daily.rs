@@ -4,6 +4,7 @@
 //! `[config] shell`, `#!` scripts, interactive tasks, `nexus list` and `nexus validate`
 //! for all of these, and the failure report and journal of a command that prints a lot.
 
+use std::os::unix::process::CommandExt;
 use std::time::Duration;
 
 use crate::common::*;
@@ -1272,4 +1273,70 @@ fn a_secret_under_the_configured_shell_stays_out_of_argument_lists() {
     // bash ran it (it printed), with pipefail (the pipe failed the command).
     r.expect_code(1);
     assert!(r.stderr.contains("    bash\n"), "{}", r.show());
+}
+
+// ---------------------------------------------------------------- signals of a command
+
+/// What `cat /proc/self/status` printed for `task`: (blocked, ignored) signal masks, the
+/// ignored ones without glibc's two internal real-time signals (32 and 33, which its
+/// posix_spawn sets to ignored in every child).
+fn signal_masks(r: &Run, task: &str) -> (u64, u64) {
+    let field = |name: &str| {
+        let prefix = format!("{task} | {name}:\t");
+        let line = r.stdout.lines().find_map(|l| l.strip_prefix(&prefix));
+        let hex = line.unwrap_or_else(|| panic!("no {name} line for {task}\n{}", r.show()));
+        u64::from_str_radix(hex, 16).unwrap()
+    };
+    (field("SigBlk"), field("SigIgn") & !(0b11 << 31))
+}
+
+/// A command starts with no signal blocked and every signal at its default action
+/// (nexus catches SIGINT and SIGTERM and ignores SIGPIPE for itself), but a signal nexus
+/// was started with ignored stays ignored, as `nohup nexus ...` needs. Task `a` is started
+/// by nexus's own posix_spawn, task `b` (another directory) by std's `Command`: the same.
+#[test]
+fn a_command_gets_default_signals_except_those_ignored_for_nexus() {
+    const STATUS: &str = r#"
+        [tasks.a]
+        run = "cat /proc/self/status"
+
+        [tasks.b]
+        run = "cat /proc/self/status"
+        dir = "sub"
+    "#;
+    for hup_ignored in [false, true] {
+        let t = Test::new().toml(STATUS).file("sub/.keep", "");
+        let mut c = t.clone_args(&["run", "a", "b"]).command();
+        // SAFETY: signal(2) is async-signal-safe; nothing else runs between fork and exec.
+        unsafe {
+            c.pre_exec(move || {
+                // Whatever the test runner was started with, nexus starts from defaults.
+                for sig in 1..32 {
+                    if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+                        libc::signal(sig, libc::SIG_DFL);
+                    }
+                }
+                if hup_ignored {
+                    libc::signal(libc::SIGHUP, libc::SIG_IGN);
+                }
+                Ok(())
+            });
+        }
+        let out = c.output().unwrap();
+        let r = Run::from_output(&c, out);
+        r.expect_code(0);
+        let want = if hup_ignored {
+            1 << (libc::SIGHUP - 1)
+        } else {
+            0
+        };
+        for task in ["a", "b"] {
+            assert_eq!(
+                signal_masks(&r, task),
+                (0, want),
+                "task {task}\n{}",
+                r.show()
+            );
+        }
+    }
 }
