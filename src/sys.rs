@@ -633,9 +633,10 @@ fn default_signals() -> &'static libc::sigset_t {
 
 struct SigSet(libc::sigset_t);
 
-/// Start `program` (an absolute path) with `argv` and `envp` (each `K=V`), its stdin,
-/// stdout and stderr the given descriptors, as the leader of a new process group, with
-/// no signal blocked and every signal but the ignored ones at its default action.
+/// Start `program` (an absolute path) with `argv` and `envp` (each `K=V`), in `dir` if
+/// given, its stdin, stdout and stderr the given descriptors, as the leader of a new
+/// process group, with no signal blocked and every signal but the ignored ones at its
+/// default action.
 ///
 /// It is std's `Command::spawn` through posix_spawn(3), minus one thing: std leaves the
 /// C library to reset each signal's disposition in the child, which glibc does by
@@ -645,6 +646,7 @@ pub fn spawn(
     program: &std::ffi::CStr,
     argv: &[std::ffi::CString],
     envp: &[std::ffi::CString],
+    dir: Option<&std::ffi::CStr>,
     stdio: [BorrowedFd<'_>; 3],
 ) -> io::Result<Spawned> {
     let check = |r: libc::c_int| {
@@ -699,6 +701,13 @@ pub fn spawn(
                 &mut actions,
                 fd.as_raw_fd(),
                 target as libc::c_int,
+            ))?;
+        }
+        if let Some(dir) = dir {
+            // glibc 2.29 and musl 1.1.24 have it (as std's Command uses it).
+            check(libc::posix_spawn_file_actions_addchdir_np(
+                &mut actions,
+                dir.as_ptr(),
             ))?;
         }
         let mut empty: libc::sigset_t = std::mem::zeroed();

@@ -306,7 +306,7 @@ fn dev_null() -> Option<&'static File> {
 }
 
 /// The common case without std's `Command`: a program found on PATH (an absolute path),
-/// run in nexus's own directory, stdin from /dev/null and output into `pipes`. It saves
+/// stdin from /dev/null and output into `pipes`. It saves
 /// the vfork child half its system calls (`sys::spawn`) and nexus an open of /dev/null
 /// per command: time a chain of small tasks spends per task between two commands.
 /// None where that does not apply (the caller uses `build`).
@@ -319,7 +319,7 @@ fn spawn_plain(
     use std::ffi::CString;
     use std::os::fd::AsFd;
     use std::os::unix::ffi::OsStrExt;
-    if cmd.attached.is_some() || payload(cmd).is_some() || !is_current_dir(&cmd.dir) {
+    if cmd.attached.is_some() || payload(cmd).is_some() {
         return None;
     }
     if cmd.sudo.is_some() || cmd.env.iter().any(|(k, _)| k == "PATH") {
@@ -349,9 +349,14 @@ fn spawn_plain(
             envp.push(kv(k.as_bytes(), v.as_bytes())?);
         }
     }
+    let dir = if is_current_dir(&cmd.dir) {
+        None
+    } else {
+        Some(CString::new(cmd.dir.as_os_str().as_bytes()).ok()?)
+    };
     let stdin = dev_null()?;
     let stdio = [stdin.as_fd(), pipes.out.1.as_fd(), pipes.err.1.as_fd()];
-    Some(sys::spawn(&program, &argv, &envp, stdio).map(Proc::Own))
+    Some(sys::spawn(&program, &argv, &envp, dir.as_deref(), stdio).map(Proc::Own))
 }
 
 /// Start `cmd` by `attempt(direct, written)`; a direct exec of a program that is not

@@ -1292,8 +1292,9 @@ fn signal_masks(r: &Run, task: &str) -> (u64, u64) {
 
 /// A command starts with no signal blocked and every signal at its default action
 /// (nexus catches SIGINT and SIGTERM and ignores SIGPIPE for itself), but a signal nexus
-/// was started with ignored stays ignored, as `nohup nexus ...` needs. Task `a` is started
-/// by nexus's own posix_spawn, task `b` (another directory) by std's `Command`: the same.
+/// was started with ignored stays ignored, as `nohup nexus ...` needs. Tasks `a` and `c`
+/// (another directory) are started by nexus's own posix_spawn, task `b` (its own PATH)
+/// by std's `Command`: the same.
 #[test]
 fn a_command_gets_default_signals_except_those_ignored_for_nexus() {
     const STATUS: &str = r#"
@@ -1302,11 +1303,15 @@ fn a_command_gets_default_signals_except_those_ignored_for_nexus() {
 
         [tasks.b]
         run = "cat /proc/self/status"
+        env = { PATH = "/usr/bin:/bin" }
+
+        [tasks.c]
+        run = "cat /proc/self/status"
         dir = "sub"
     "#;
     for hup_ignored in [false, true] {
         let t = Test::new().toml(STATUS).file("sub/.keep", "");
-        let mut c = t.clone_args(&["run", "a", "b"]).command();
+        let mut c = t.clone_args(&["run", "a", "b", "c"]).command();
         // SAFETY: signal(2) is async-signal-safe; nothing else runs between fork and exec.
         unsafe {
             c.pre_exec(move || {
