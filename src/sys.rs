@@ -645,7 +645,7 @@ struct SigSet(libc::sigset_t);
 pub fn spawn(
     program: &std::ffi::CStr,
     argv: &[std::ffi::CString],
-    envp: &[std::ffi::CString],
+    envp: &[&std::ffi::CStr],
     dir: Option<&std::ffi::CStr>,
     stdio: [BorrowedFd<'_>; 3],
 ) -> io::Result<Spawned> {
@@ -656,13 +656,13 @@ pub fn spawn(
             Err(io::Error::from_raw_os_error(r))
         }
     };
-    let ptrs = |v: &[std::ffi::CString]| -> Vec<*mut libc::c_char> {
-        v.iter()
-            .map(|s| s.as_ptr() as *mut libc::c_char)
+    let ptrs = |v: &mut dyn Iterator<Item = &std::ffi::CStr>| -> Vec<*mut libc::c_char> {
+        v.map(|s| s.as_ptr() as *mut libc::c_char)
             .chain(std::iter::once(std::ptr::null_mut()))
             .collect()
     };
-    let (argv, envp) = (ptrs(argv), ptrs(envp));
+    let argv = ptrs(&mut argv.iter().map(|a| a.as_c_str()));
+    let envp = ptrs(&mut envp.iter().copied());
     let defaults = default_signals();
     // SAFETY: the attribute and file-action objects are initialized before use and
     // destroyed on every path (the guards); every pointer handed to posix_spawn (the

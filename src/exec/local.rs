@@ -310,6 +310,23 @@ fn dev_null() -> Option<&'static File> {
 /// the vfork child half its system calls (`sys::spawn`) and nexus an open of /dev/null
 /// per command: time a chain of small tasks spends per task between two commands.
 /// None where that does not apply (the caller uses `build`).
+/// nexus's environment as (name, `NAME=value`), without the run variables, read at the
+/// first command: nexus changes its environment only while it loads nexus.toml (the
+/// dotenv files, `userenv::export_dotenv`), before any command starts.
+fn base_env() -> &'static [(Vec<u8>, std::ffi::CString)] {
+    use std::os::unix::ffi::OsStrExt;
+    static ENV: std::sync::OnceLock<Vec<(Vec<u8>, std::ffi::CString)>> = std::sync::OnceLock::new();
+    ENV.get_or_init(|| {
+        std::env::vars_os()
+            .filter(|(k, _)| !RUN_VARS.iter().any(|r| r.as_bytes() == k.as_bytes()))
+            .filter_map(|(k, v)| {
+                let kv = [k.as_bytes(), b"=", v.as_bytes()].concat();
+                Some((k.as_bytes().to_vec(), std::ffi::CString::new(kv).ok()?))
+            })
+            .collect()
+    })
+}
+
 fn spawn_plain(
     cmd: &LocalCommand,
     direct: bool,
@@ -333,22 +350,20 @@ fn spawn_plain(
         .map(CString::new)
         .collect::<Result<_, _>>()
         .ok()?;
-    let kv = |k: &[u8], v: &[u8]| CString::new([k, b"=", v].concat()).ok();
-    let mut envp = Vec::new();
     // As `build`: nexus's environment without the run variables this run does not set,
     // then the command's variables (the last of a name wins).
-    for (k, v) in std::env::vars_os() {
-        let k = k.as_bytes();
-        let ours = cmd.env.iter().any(|(n, _)| n.as_bytes() == k);
-        if !ours && !RUN_VARS.iter().any(|r| r.as_bytes() == k) {
-            envp.push(kv(k, v.as_bytes())?);
-        }
-    }
+    let mut envp: Vec<&std::ffi::CStr> = base_env()
+        .iter()
+        .filter(|(k, _)| !cmd.env.iter().any(|(n, _)| n.as_bytes() == k.as_slice()))
+        .map(|(_, kv)| kv.as_c_str())
+        .collect();
+    let mut own = Vec::with_capacity(cmd.env.len());
     for (i, (k, v)) in cmd.env.iter().enumerate() {
         if !cmd.env[i + 1..].iter().any(|(n, _)| n == k) {
-            envp.push(kv(k.as_bytes(), v.as_bytes())?);
+            own.push(CString::new(format!("{k}={v}")).ok()?);
         }
     }
+    envp.extend(own.iter().map(CString::as_c_str));
     let dir = if is_current_dir(&cmd.dir) {
         None
     } else {
