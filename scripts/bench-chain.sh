@@ -74,8 +74,8 @@ summary="$OUT/summary.md"
   echo "nexus: $("$NEXUS" --version)"
   echo "rounds per condition: $ROUNDS (alternating; order flipped each round)"
   echo
-  echo "| condition | nexus median (s) | make -j8 median (s) | ratio |"
-  echo "|---|---:|---:|---:|"
+  echo "| condition | nexus median (s) | make -j8 median (s) | ratio | paired ratio |"
+  echo "|---|---:|---:|---:|---:|"
 } >"$summary"
 
 for cond in $CONDITIONS; do
@@ -106,8 +106,12 @@ for cond in $CONDITIONS; do
   n=$(median <"$OUT/$cond.nexus")
   m=$(median <"$OUT/$cond.make")
   ratio=$(python3 -c "print(f'{$n/$m:.2f}')")
-  echo "| $cond | $n | $m | $ratio |" >>"$summary"
-  echo "$cond: nexus $n s, make -j8 $m s, ratio $ratio" >&2
+  # The median of each round's nexus/make: a drift of the machine's speed between
+  # rounds (this one's can move by half within a run) cancels within a round.
+  paired=$(paste "$OUT/$cond.nexus" "$OUT/$cond.make" |
+    awk '{print $1/$2}' | median | xargs printf '%.3f')
+  echo "| $cond | $n | $m | $ratio | $paired |" >>"$summary"
+  echo "$cond: nexus $n s, make -j8 $m s, ratio $ratio, paired $paired" >&2
 done
 
 wait_idle >/dev/null || true
