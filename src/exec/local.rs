@@ -305,11 +305,6 @@ fn dev_null() -> Option<&'static File> {
     NULL.get_or_init(|| File::open("/dev/null").ok()).as_ref()
 }
 
-/// The common case without std's `Command`: a program found on PATH (an absolute path),
-/// stdin from /dev/null and output into `pipes`. It saves
-/// the vfork child half its system calls (`sys::spawn`) and nexus an open of /dev/null
-/// per command: time a chain of small tasks spends per task between two commands.
-/// None where that does not apply (the caller uses `build`).
 /// nexus's environment as (name, `NAME=value`), without the run variables, read at the
 /// first command: nexus changes its environment only while it loads nexus.toml (the
 /// dotenv files, `userenv::export_dotenv`), before any command starts.
@@ -327,6 +322,11 @@ fn base_env() -> &'static [(Vec<u8>, std::ffi::CString)] {
     })
 }
 
+/// The common case without std's `Command`: a program found on PATH (an absolute path),
+/// stdin from /dev/null and output into `pipes`. It saves the vfork child half its system
+/// calls (`sys::spawn`), and nexus an open of /dev/null and a copy of its environment per
+/// command: time a chain of small tasks spends per task between two commands. None
+/// where that does not apply (the caller uses `build`).
 fn spawn_plain(
     cmd: &LocalCommand,
     direct: bool,
