@@ -548,6 +548,31 @@ pub fn raise_nofile() -> (u64, u64) {
     (lim.rlim_cur, lim.rlim_max)
 }
 
+type AddChdir =
+    unsafe extern "C" fn(*mut libc::posix_spawn_file_actions_t, *const libc::c_char) -> libc::c_int;
+
+/// posix_spawn_file_actions_addchdir_np, where the C library has it (glibc 2.29, musl
+/// 1.1.24), looked up when nexus runs as std looks it up: linked directly, nexus would not
+/// build or start on an older glibc. None there, and in static binaries (dlsym finds
+/// nothing in them).
+fn addchdir() -> Option<AddChdir> {
+    static F: std::sync::OnceLock<Option<AddChdir>> = std::sync::OnceLock::new();
+    *F.get_or_init(|| {
+        let name = c"posix_spawn_file_actions_addchdir_np";
+        // SAFETY: dlsym with a NUL-terminated name; the symbol, where it exists, is the C
+        // library's function of this signature.
+        unsafe {
+            let p = libc::dlsym(libc::RTLD_DEFAULT, name.as_ptr());
+            (!p.is_null()).then(|| std::mem::transmute::<*mut libc::c_void, AddChdir>(p))
+        }
+    })
+}
+
+/// Whether `spawn` can start a command in a directory other than nexus's.
+pub fn can_spawn_in_dir() -> bool {
+    addchdir().is_some()
+}
+
 /// A process `spawn` started; reaped with waitpid(2), as std's `Child` is.
 #[derive(Debug)]
 pub struct Spawned {
@@ -704,11 +729,13 @@ pub fn spawn(
             ))?;
         }
         if let Some(dir) = dir {
-            // glibc 2.29 and musl 1.1.24 have it (as std's Command uses it).
-            check(libc::posix_spawn_file_actions_addchdir_np(
-                &mut actions,
-                dir.as_ptr(),
-            ))?;
+            let Some(addchdir) = addchdir() else {
+                return Err(io::Error::new(
+                    io::ErrorKind::Unsupported,
+                    "this C library cannot change directory in posix_spawn",
+                ));
+            };
+            check(addchdir(&mut actions, dir.as_ptr()))?;
         }
         let mut empty: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut empty);

@@ -342,6 +342,13 @@ fn spawn_plain(
     if cmd.sudo.is_some() || cmd.env.iter().any(|(k, _)| k == "PATH") {
         return None;
     }
+    let dir = if is_current_dir(&cmd.dir) {
+        None
+    } else if sys::can_spawn_in_dir() {
+        Some(CString::new(cmd.dir.as_os_str().as_bytes()).ok()?)
+    } else {
+        return None;
+    };
     let argv = argv(cmd, direct, written);
     let program = resolve_program(&argv[0]).filter(|p| p.is_absolute())?;
     let program = CString::new(program.as_os_str().as_bytes()).ok()?;
@@ -364,11 +371,6 @@ fn spawn_plain(
         }
     }
     envp.extend(own.iter().map(CString::as_c_str));
-    let dir = if is_current_dir(&cmd.dir) {
-        None
-    } else {
-        Some(CString::new(cmd.dir.as_os_str().as_bytes()).ok()?)
-    };
     let stdin = dev_null()?;
     let stdio = [stdin.as_fd(), pipes.out.1.as_fd(), pipes.err.1.as_fd()];
     Some(sys::spawn(&program, &argv, &envp, dir.as_deref(), stdio).map(Proc::Own))
