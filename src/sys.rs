@@ -694,26 +694,21 @@ pub fn spawn(
     // program, the NULL-terminated argv and envp arrays, the signal sets) outlives the
     // call; the descriptors are borrowed, so open for its duration.
     unsafe {
+        /// Destroys an initialized posix_spawn object when dropped.
+        struct Destroy<T>(*mut T, unsafe extern "C" fn(*mut T) -> libc::c_int);
+        impl<T> Drop for Destroy<T> {
+            fn drop(&mut self) {
+                // SAFETY: the object was initialized before the guard was made, and is
+                // destroyed once, here.
+                unsafe { (self.1)(self.0) };
+            }
+        }
         let mut attr: libc::posix_spawnattr_t = std::mem::zeroed();
         check(libc::posix_spawnattr_init(&mut attr))?;
-        struct Attr(*mut libc::posix_spawnattr_t);
-        impl Drop for Attr {
-            fn drop(&mut self) {
-                // SAFETY: initialized above, destroyed once.
-                unsafe { libc::posix_spawnattr_destroy(self.0) };
-            }
-        }
-        let _attr = Attr(&mut attr);
+        let _attr = Destroy(&mut attr, libc::posix_spawnattr_destroy);
         let mut actions: libc::posix_spawn_file_actions_t = std::mem::zeroed();
         check(libc::posix_spawn_file_actions_init(&mut actions))?;
-        struct Actions(*mut libc::posix_spawn_file_actions_t);
-        impl Drop for Actions {
-            fn drop(&mut self) {
-                // SAFETY: initialized above, destroyed once.
-                unsafe { libc::posix_spawn_file_actions_destroy(self.0) };
-            }
-        }
-        let _actions = Actions(&mut actions);
+        let _actions = Destroy(&mut actions, libc::posix_spawn_file_actions_destroy);
         for (target, fd) in stdio.iter().enumerate() {
             // A descriptor already at its place would keep its close-on-exec flag.
             if fd.as_raw_fd() <= 2 {

@@ -59,13 +59,9 @@ pub fn check_glob(g: &str) -> Result<(), String> {
     if g.starts_with('/') {
         return Err("is absolute".into());
     }
-    glob(g)
+    Glob::new(g, true)
         .map(|_| ())
         .map_err(|e| format!("is not a valid glob: {e}"))
-}
-
-fn glob(g: &str) -> Result<Glob, crate::glob::GlobError> {
-    Glob::new(g, true)
 }
 
 /// Where a pattern's walk starts and how deep it may go.
@@ -115,16 +111,21 @@ pub fn expand(root: &Path, patterns: &[String]) -> Expanded {
     let mut set = GlobSet::default();
     let mut roots = Vec::new();
     let mut literal = Vec::new();
+    // Each pattern's glob, compiled once: for the walk, then for the unmatched check.
+    let mut globs = Vec::with_capacity(patterns.len());
     for p in patterns {
+        let mut compiled = None;
         match root_of(p) {
             Some(r) => {
-                if let Ok(g) = glob(p) {
-                    set.add(g);
+                compiled = Glob::new(p, true).ok();
+                if let Some(g) = &compiled {
+                    set.add(g.clone());
                 }
                 roots.push(r);
             }
             None => literal.push(PathBuf::from(p.trim_end_matches('/'))),
         }
+        globs.push(compiled);
     }
     let mut files: Vec<File> = literal.iter().filter_map(|p| file_at(root, p)).collect();
     if !roots.is_empty() {
@@ -135,13 +136,15 @@ pub fn expand(root: &Path, patterns: &[String]) -> Expanded {
     files.dedup_by(|a, b| a.path == b.path);
     let unmatched = patterns
         .iter()
-        .filter(|p| !matches_any(p, &files))
-        .cloned()
+        .zip(&globs)
+        .filter(|(p, g)| !matches_any(p, g.as_ref(), &files))
+        .map(|(p, _)| p.clone())
         .collect();
     Expanded { files, unmatched }
 }
 
-fn matches_any(pattern: &str, files: &[File]) -> bool {
+/// Whether `pattern` (a path, or a glob compiled as `glob`) names one of `files`.
+fn matches_any(pattern: &str, glob: Option<&Glob>, files: &[File]) -> bool {
     match root_of(pattern) {
         None => {
             let p = Path::new(pattern.trim_end_matches('/'));
@@ -149,7 +152,7 @@ fn matches_any(pattern: &str, files: &[File]) -> bool {
                 .binary_search_by(|f| bytes(&f.path).cmp(bytes(p)))
                 .is_ok()
         }
-        Some(_) => glob(pattern).is_ok_and(|g| files.iter().any(|f| g.is_match(&f.path))),
+        Some(_) => glob.is_some_and(|g| files.iter().any(|f| g.is_match(&f.path))),
     }
 }
 
