@@ -579,3 +579,41 @@ run = ["touch {d}/never", "touch {d}/never2"]
     assert_eq!(lines.last().unwrap()["tasks"]["whole"], "up_to_date");
     assert!(!probe.path("never").exists());
 }
+
+/// A malformed glob is a load error at its place, with the matcher's reason: in
+/// `sources` and in a file step's `exclude` alike.
+#[test]
+fn a_malformed_glob_is_a_load_error_with_its_reason() {
+    Test::new()
+        .toml(
+            r#"
+            [tasks.a]
+            run = "true"
+            sources = ["src/[a"]
+
+            [tasks.b]
+            run = [{ upload = "d/", to = "/tmp/x/", exclude = ["{a"] }]
+            "#,
+        )
+        .args(&["validate"])
+        .run()
+        .expect(
+            2,
+            "",
+            r#"
+            Error: Validation failed
+
+              nexus.toml:3:12: `sources` pattern `src/[a` is not a valid glob: unclosed character class; missing ']'
+                |
+              3 | sources = ["src/[a"]
+                |            ^^^^^^^^
+                = help: write a path or a glob relative to the project root, such as "src/**/*.rs"
+
+              nexus.toml:6:52: `exclude` pattern `{a` is not a valid glob: unclosed alternate group; missing '}' (maybe escape '{' with '[{]'?)
+                |
+              6 | run = [{ upload = "d/", to = "/tmp/x/", exclude = ["{a"] }]
+                |                                                    ^^^^
+                = help: write a path or a glob relative to the project root, such as "src/**/*.rs"
+            "#,
+        );
+}
