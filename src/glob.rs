@@ -21,6 +21,11 @@ use std::fmt;
 const MAX_ALTERNATIVES: usize = 1024;
 /// How deeply `{` may nest.
 const MAX_NESTING: usize = 32;
+/// The longest pattern (a path is at most 4096 bytes): a match remembers one bit per
+/// (token, path byte), so this bounds its memory as well as its time.
+const MAX_LEN: usize = 4096;
+/// Tokens of all alternatives together, once `{...}` groups are expanded.
+const MAX_TOKENS: usize = 64 * 1024;
 
 /// Why a pattern is not a glob.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,6 +37,8 @@ pub enum GlobError {
     DanglingEscape,
     TooManyAlternatives,
     TooDeep,
+    TooLong,
+    TooBig,
 }
 
 impl fmt::Display for GlobError {
@@ -53,6 +60,11 @@ impl fmt::Display for GlobError {
                 "more than {MAX_ALTERNATIVES} alternatives once its `{{...}}` groups are expanded"
             ),
             GlobError::TooDeep => write!(f, "`{{` nested more than {MAX_NESTING} deep"),
+            GlobError::TooLong => write!(f, "longer than {MAX_LEN} bytes"),
+            GlobError::TooBig => write!(
+                f,
+                "more than {MAX_TOKENS} pieces once its `{{...}}` groups are expanded"
+            ),
         }
     }
 }
@@ -100,6 +112,9 @@ pub struct Glob {
 impl Glob {
     /// `pattern` as a glob; with `literal_separator`, `*`, `?` and `[...]` never match `/`.
     pub fn new(pattern: &str, literal_separator: bool) -> Result<Glob, GlobError> {
+        if pattern.len() > MAX_LEN {
+            return Err(GlobError::TooLong);
+        }
         let tree = Parser::new(pattern).parse()?;
         let everything = matches!(tree.as_slice(), [Node::Tok(Tok::RecPrefix)]);
         let mut alts = Vec::new();
@@ -369,6 +384,11 @@ fn expand(nodes: &[Node]) -> Result<Vec<Vec<Node>>, GlobError> {
                 if out.len() * tails.len() > MAX_ALTERNATIVES {
                     return Err(GlobError::TooManyAlternatives);
                 }
+                let tokens: usize = out.iter().map(Vec::len).sum::<usize>() * tails.len()
+                    + tails.iter().map(Vec::len).sum::<usize>() * out.len();
+                if tokens > MAX_TOKENS {
+                    return Err(GlobError::TooBig);
+                }
                 out = out
                     .iter()
                     .flat_map(|head| {
@@ -593,6 +613,13 @@ mod tests {
             "more than 1024 alternatives once its `{...}` groups are expanded"
         );
         assert_eq!(e(&"{".repeat(40)), "`{` nested more than 32 deep");
+        assert_eq!(e(&"*?".repeat(2049)), "longer than 4096 bytes");
+        // 1024 alternatives of 400 tokens each: within the count, over the size.
+        let wide = format!("{}{}", "?*".repeat(200), "{a,b}".repeat(10));
+        assert_eq!(
+            e(&wide),
+            "more than 65536 pieces once its `{...}` groups are expanded"
+        );
     }
 
     #[test]
