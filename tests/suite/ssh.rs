@@ -1268,6 +1268,42 @@ fn a_proxy_command_that_fails_is_a_connection_error_naming_it() {
     );
 }
 
+/// An unencrypted ed25519 key is signed with by nexus itself (decoded once per run, not
+/// at every login); ECDSA and RSA keys are left to libssh2. Both log in.
+#[test]
+fn ed25519_keys_are_signed_by_nexus_and_other_keys_by_libssh2() {
+    let server = Server::openssh();
+    let keys = Keys::get();
+    for (key, by_nexus) in [("id_ed25519", true), ("id_ecdsa", false), ("id_rsa", false)] {
+        let path = keys.key(key).display().to_string();
+        let t = ssh_test(&server, key, "[tasks.a]\non = \"web\"\nrun = \"true\"\n").args(&[
+            "run",
+            "a",
+            "--log-level",
+            "debug",
+        ]);
+        let r = t.run();
+        r.expect_code(0);
+        let signing = format!(
+            "nexus: debug: ssh: signing with {path} in nexus (ed25519, decoded once per run)"
+        );
+        let auth = format!(
+            "nexus: debug: ssh: {h}: authenticated as {u} with key: {path}",
+            h = host(&server),
+            u = user()
+        );
+        let lines: Vec<&str> = r.stderr.lines().collect();
+        let count = |want: &str| lines.iter().filter(|l| **l == want).count();
+        assert_eq!(
+            count(&signing),
+            usize::from(by_nexus),
+            "{key}:\n{}",
+            r.stderr
+        );
+        assert_eq!(count(&auth), 1, "{key}:\n{}", r.stderr);
+    }
+}
+
 /// `--log-level debug` (or `log_level = "debug"`) says how each connection authenticated
 /// and when a pooled connection was reused.
 #[test]

@@ -24,6 +24,7 @@ use super::budget::{expired, Budget, Phase};
 use super::known_hosts::{known_name, KnownHosts, Verdict};
 use super::proxy::{self, Proxy};
 use super::target::SshTarget;
+use super::userkey;
 use super::watchdog::{self, Fired};
 use crate::config::HostKeyChecking;
 
@@ -853,6 +854,19 @@ fn try_key(session: &Session, user: &str, path: &Path, tried: &mut Vec<String>) 
     if !path.exists() {
         tried.push(format!("{shown} (not found)"));
         return false;
+    }
+    let text = std::fs::read_to_string(path)
+        .ok()
+        .map(zeroize::Zeroizing::new);
+    if let Some(key) = text.as_deref().and_then(|t| userkey::ed25519(t)) {
+        log::debug!("ssh: signing with {shown} in nexus (ed25519, decoded once per run)");
+        return match userkey::authenticate(session, user, &key) {
+            Ok(()) if session.authenticated() => true,
+            _ => {
+                tried.push(format!("{shown} (rejected)"));
+                false
+            }
+        };
     }
     let passphrase = if is_encrypted(path) {
         if !interactive() {

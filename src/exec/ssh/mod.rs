@@ -15,6 +15,7 @@ pub mod pool;
 pub mod proxy;
 pub mod remote;
 pub mod target;
+pub mod userkey;
 pub mod watchdog;
 
 use std::collections::HashMap;
