@@ -1304,6 +1304,47 @@ fn ed25519_keys_are_signed_by_nexus_and_other_keys_by_libssh2() {
     }
 }
 
+/// A KEY.pub that names another key (here one the server accepts) fails that key, as
+/// with ssh ("private key contents do not match public"), whoever signs.
+#[test]
+fn an_ed25519_key_whose_pub_file_names_another_key_is_rejected() {
+    let server = Server::openssh();
+    let keys = Keys::get();
+    let t = Test::new();
+    let dir = t.path("keys");
+    std::fs::create_dir_all(&dir).unwrap();
+    let key = dir.join("k");
+    std::fs::copy(keys.key("id_ed25519"), &key).unwrap();
+    std::fs::copy(keys.key("id_ecdsa.pub"), dir.join("k.pub")).unwrap();
+    let toml = format!(
+        "[config]\nssh_config = \"none\"\nknown_hosts = \"{kh}\"\nssh_identity = \"{id}\"\n\n[hosts]\nweb = [\"{u}@127.0.0.1:{port}\"]\n\n[tasks.t]\non = \"web\"\nrun = \"true\"\n",
+        u = user(),
+        kh = server.known_hosts().display(),
+        id = key.display(),
+        port = server.port,
+    );
+    let t = isolated(t.toml(&toml)).args(&["run", "t", "-q", "--log-level", "debug"]);
+    let r = t.run();
+    r.expect_code(3);
+    let home = t.path("home");
+    let tried = format!(
+        "Reason: Authentication failed for user {u}; tried: {k} (rejected), ssh-agent (SSH_AUTH_SOCK is not set), {home}/.ssh/id_ed25519 (not found), {home}/.ssh/id_ecdsa (not found), {home}/.ssh/id_rsa (not found), password (not asked: no terminal or CI is set)",
+        u = user(),
+        k = key.display(),
+        home = home.display()
+    );
+    assert!(
+        r.stderr.lines().any(|l| l.trim() == tried),
+        "no `{tried}` in:\n{}",
+        r.stderr
+    );
+    assert!(
+        !r.stderr.contains("in nexus (ed25519"),
+        "signed by nexus:\n{}",
+        r.stderr
+    );
+}
+
 /// `--log-level debug` (or `log_level = "debug"`) says how each connection authenticated
 /// and when a pooled connection was reused.
 #[test]

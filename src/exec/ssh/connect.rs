@@ -855,10 +855,26 @@ fn try_key(session: &Session, user: &str, path: &Path, tried: &mut Vec<String>) 
         tried.push(format!("{shown} (not found)"));
         return false;
     }
+    // The public half from KEY.pub when it is there (as ssh does): without it,
+    // libssh2 derives it by decoding the private key through OpenSSL's generic
+    // PEM decoders, which was 40% of nexus's CPU per connection.
+    let public = path
+        .file_name()
+        .map(|n| path.with_file_name(format!("{}.pub", n.to_string_lossy())))
+        .filter(|p| p.is_file());
     let text = std::fs::read_to_string(path)
         .ok()
         .map(zeroize::Zeroizing::new);
-    if let Some(key) = text.as_deref().and_then(|t| userkey::ed25519(t)) {
+    // A KEY.pub that names another key fails this key, as with ssh (through libssh2).
+    let key = text
+        .as_deref()
+        .and_then(|t| userkey::ed25519(t))
+        .filter(|k| {
+            public
+                .as_ref()
+                .is_none_or(|p| std::fs::read_to_string(p).is_ok_and(|t| k.matches_public_file(&t)))
+        });
+    if let Some(key) = key {
         log::debug!("ssh: signing with {shown} in nexus (ed25519, decoded once per run)");
         return match userkey::authenticate(session, user, &key) {
             Ok(()) if session.authenticated() => true,
@@ -886,13 +902,6 @@ fn try_key(session: &Session, user: &str, path: &Path, tried: &mut Vec<String>) 
     } else {
         None
     };
-    // The public half from KEY.pub when it is there (as ssh does): without it,
-    // libssh2 derives it by decoding the private key through OpenSSL's generic
-    // PEM decoders, which was 40% of nexus's CPU per connection.
-    let public = path
-        .file_name()
-        .map(|n| path.with_file_name(format!("{}.pub", n.to_string_lossy())))
-        .filter(|p| p.is_file());
     match session.userauth_pubkey_file(user, public.as_deref(), path, passphrase.as_deref()) {
         Ok(()) if session.authenticated() => true,
         Ok(()) => {

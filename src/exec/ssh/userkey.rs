@@ -84,6 +84,16 @@ impl Ed25519 {
         })
     }
 
+    /// Whether a `KEY.pub` file's text (`ssh-ed25519 BASE64 [comment]`) names this key.
+    pub fn matches_public_file(&self, text: &str) -> bool {
+        let mut fields = text.split_whitespace();
+        fields.next() == Some("ssh-ed25519")
+            && fields
+                .next()
+                .and_then(base64::decode)
+                .is_some_and(|blob| blob == self.public)
+    }
+
     /// The 64-byte ed25519 signature of `data`.
     fn sign(&self, data: &[u8]) -> Option<[u8; 64]> {
         let mut sig = [0u8; 64];
@@ -342,6 +352,17 @@ mod tests {
     fn an_ssh_keygen_ed25519_key_parses_to_its_public_key() {
         let (public, _) = parse(ED25519).expect("parsed");
         assert_eq!(public, base64::decode(ED25519_PUB).unwrap());
+        let key = ed25519(ED25519).unwrap();
+        assert!(key.matches_public_file(&format!("ssh-ed25519 {ED25519_PUB} test\n")));
+        let other = base64::encode(&container(&[1; 32], &[2; 32], [7, 7])[..20]);
+        for text in [
+            "",
+            "ssh-ed25519",
+            &format!("ssh-rsa {ED25519_PUB}"),
+            &format!("ssh-ed25519 {other}"),
+        ] {
+            assert!(!key.matches_public_file(text), "{text:?}");
+        }
     }
 
     /// RFC 8032, section 7.1, tests 1 and 2: the signature is OpenSSL's ed25519 of the
