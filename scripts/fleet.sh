@@ -14,8 +14,12 @@
 #   BENCH_PORT         first sshd port (default 22022)
 #   BENCH_SSHD_COUNT   K sshd processes on ports BENCH_PORT..BENCH_PORT+K-1 (default 1);
 #                      host hI is served by sshd number (I-1) mod K
-#   BENCH_RTT_MS       D > 0: scripts/delay-relay.py listens on BENCH_PORT+100+k in front of
+#   BENCH_RTT_MS       D > 0: a delay relay listens on BENCH_PORT+100+k in front of
 #                      sshd k and adds D ms per round trip; every client file points at it
+#   BENCH_RELAY        rust (default): the relay is examples/delay_relay.rs (built here with
+#                      cargo; one thread on epoll, a fraction of the Python relay's CPU,
+#                      which on a 2-core machine competes with sshd and the client);
+#                      py: scripts/delay-relay.py (also the fallback when cargo fails)
 #   BENCH_MAX_STARTUPS sshd MaxStartups (default 2000: a 1000-host run logs in at once)
 #   BENCH_REMOTE_RC=1  let the remote shell read ~/.bashrc (by default sshd sets SHLVL=1,
 #                      and Debian's bash then skips the rc file of non-interactive sessions;
@@ -42,6 +46,7 @@ STATE="${BENCH_STATE:-${TMPDIR:-/tmp}/nexus-fleet}"
 PORT="${BENCH_PORT:-22022}"
 COUNT="${BENCH_SSHD_COUNT:-1}"
 RTT="${BENCH_RTT_MS:-0}"
+RELAY="${BENCH_RELAY:-rust}"
 MAX_STARTUPS="${BENCH_MAX_STARTUPS:-2000}"
 BENCH_TOOLS="${BENCH_TOOLS:-$REPO/.bench-tools}"
 SSHD=/usr/sbin/sshd
@@ -171,12 +176,20 @@ start() {
   if [ "$RTT" != 0 ] && ! alive "$(pid_in "$STATE/relay.pid")"; then
     local args=()
     for ((k = 0; k < COUNT; k++)); do args+=(--forward "$(front_port "$k"):$((PORT + k))"); done
-    python3 "$REPO/scripts/delay-relay.py" --rtt-ms "$RTT" "${args[@]}" --pid-file "$STATE/relay.pid" \
+    local relay_cmd=(python3 "$REPO/scripts/delay-relay.py")
+    if [ "$RELAY" = rust ]; then
+      if (cd "$REPO" && cargo build --release --example delay_relay -q) >>"$STATE/relay.log" 2>&1; then
+        relay_cmd=("$REPO/target/release/examples/delay_relay")
+      else
+        say "could not build examples/delay_relay.rs (see $STATE/relay.log): using delay-relay.py"
+      fi
+    fi
+    "${relay_cmd[@]}" --rtt-ms "$RTT" "${args[@]}" --pid-file "$STATE/relay.pid" \
       </dev/null >>"$STATE/relay.log" 2>&1 &
     local relay=$!
     for _ in $(seq 50); do [ -s "$STATE/relay.pid" ] && break; sleep 0.1; done
     [ -s "$STATE/relay.pid" ] || { kill "$relay" 2>/dev/null || true; fail "delay relay did not start (see $STATE/relay.log)"; }
-    say "delay relay: pid $relay, +$RTT ms per round trip"
+    say "delay relay: pid $relay ($(basename "${relay_cmd[-1]}")), +$RTT ms per round trip"
   fi
 
   client_files "$n"
