@@ -22,7 +22,7 @@
 #      pyinfra (`exec -y`, its default --parallel) and parallel-ssh (ParallelSSHClient with
 #      its defaults: pool_size 100, 3 retries), each under measure.py; failures counted from
 #      each tool's output.
-#   3. latency: the fleet again with BENCH_RTT_MS=$RTT_MS (scripts/delay-relay.py in front of
+#   3. latency: the fleet again with BENCH_RTT_MS=$RTT_MS (the delay relay, fleet.sh, in front of
 #      every sshd): RUNS_RTT runs at RTT_N hosts, and RUNS_ONE runs on one host through the
 #      relay and straight to its sshd, alternately: the difference is one host's handshake-and-command
 #      latency, the part of a run no parallelism can hide. Target: wall <= 1.3 x floor + that.
